@@ -1,0 +1,2 @@
+import Kernels
+print("svgnet-bench: not yet")

@@ -1,0 +1,31 @@
+# SVGNet: every target that runs something depends on `setup`, so each works alone on a fresh machine.
+SWIFT ?= swift
+APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config libpng-dev libgif-dev zlib1g-dev
+DEMO_OUT ?= demo-out
+
+.PHONY: setup build test bench demo clean
+
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: setup
+	$(SWIFT) build -c release
+
+test: setup
+	$(SWIFT) test
+
+bench: setup
+	$(SWIFT) run -c release svgnet-bench $(BENCH_ARGS)
+
+demo: setup
+	$(SWIFT) run -c release svgnet demo --out $(DEMO_OUT)
+
+clean:
+	rm -rf .build

@@ -1,0 +1,63 @@
+// Conv2d over CNHW activations, PyTorch weight layout.
+//   x:      Cin  × (N·H·W)            weight: Cout × (Cin·kH·kW)  (= PyTorch (Cout, Cin, kH, kW))
+//   y:      Cout × (N·Ho·Wo)          bias:   Cout
+//   col:    (Cin·kH·kW) × (N·Ho·Wo)   workspace; forward leaves im2col(x) in it for the backward
+// Forward  y = W · im2col(x) + b                       (one GEMM for all N frames)
+// Backward gradW (+)= gradY · colᵀ,  gradB (+)= Σ_cols gradY,  gradX = col2im(Wᵀ · gradY)
+// `weightStride` is the row stride of the weight matrix: a stage that splits its input channels
+// ([d; skip], PERFORMANCE-NOTES saving 2) passes a column block of the full weight with the full stride.
+
+public func conv2dForward(
+    x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    y: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>,
+    geometry g: ConvGeometry, outChannels: Int, weightStride: Int? = nil, accumulate: Bool = false
+) {
+    im2col(x, col, g)
+    let n = g.colColumns
+    gemm(transA: false, transB: false, m: outChannels, n: n, k: g.colRows,
+         a: weight, lda: weightStride ?? g.colRows, b: col, ldb: n,
+         beta: accumulate ? 1 : 0, c: y, ldc: n)
+    if let bias { addRowBias(y, bias, rows: outChannels, columns: n) }
+}
+
+/// `col` must hold im2col(x) as the forward left it. Parameter gradients accumulate when
+/// `accumulateParams` (several uses of one weight); gradX, when wanted, is overwritten.
+/// `colScratch` (same size as col) receives Wᵀ·gradY; it may be `col` itself once gradW is done,
+/// which is what passing nil means.
+public func conv2dBackward(
+    gradY: UnsafePointer<Float>, col: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
+    gradX: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
+    gradBias: UnsafeMutablePointer<Float>?,
+    geometry g: ConvGeometry, outChannels: Int, weightStride: Int? = nil, accumulateParams: Bool = false
+) {
+    let n = g.colColumns, k = g.colRows, ldw = weightStride ?? k
+    gemm(transA: false, transB: true, m: outChannels, n: k, k: n,
+         a: gradY, lda: n, b: col, ldb: n,
+         beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: ldw)
+    if let gradBias { sumRows(gradY, into: gradBias, rows: outChannels, columns: n, accumulate: accumulateParams) }
+    if let gradX {
+        // col is no longer needed: reuse it for Wᵀ · gradY.
+        gemm(transA: true, transB: false, m: k, n: n, k: outChannels,
+             a: weight, lda: ldw, b: gradY, ldb: n, beta: 0, c: col, ldc: n)
+        col2im(col, gradX, g)
+    }
+}
+
+/// y[r][j] += bias[r]
+@inline(__always)
+public func addRowBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, columns: Int) {
+    for r in 0..<rows {
+        let b = bias[r], row = y + r * columns
+        for j in 0..<columns { row[j] += b }
+    }
+}
+
+/// out[r] (+)= Σ_j x[r][j], summed in Double so long rows (N·H·W up to ~10⁶) keep Float accuracy.
+public func sumRows(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int, columns: Int, accumulate: Bool) {
+    for r in 0..<rows {
+        let row = x + r * columns
+        var s: Double = 0
+        for j in 0..<columns { s += Double(row[j]) }
+        out[r] = accumulate ? out[r] + Float(s) : Float(s)
+    }
+}

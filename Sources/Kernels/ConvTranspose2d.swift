@@ -1,0 +1,53 @@
+// ConvTranspose2d over CNHW activations, PyTorch weight layout.
+//   x:      Cin  × (N·H·W)             weight: Cin × (Cout·kH·kW)  (= PyTorch (Cin, Cout, kH, kW))
+//   y:      Cout × (N·Ho·Wo),  Ho = (H − 1)·stride − 2·pad + kH
+//   col:    (Cout·kH·kW) × (N·H·W)     workspace
+// It is the adjoint of a Conv2d from the output image to the input image, so it reuses that conv's
+// geometry: `outputGeometry` describes the Cout × Ho × Wo image with the same kernel, stride, padding,
+// and its im2col shape (Cout·kH·kW) × (N·H·W) is exactly this layer's col.
+// Forward  y = col2im(Wᵀ · x) + b
+// Backward gcol = im2col(gradY);  gradX = W · gcol;  gradW (+)= x · gcolᵀ;  gradB (+)= Σ gradY
+
+public func convTranspose2dOutputGeometry(inChannels: Int, outChannels: Int, frames: Int, height: Int, width: Int,
+                                          kernel: Int, stride: Int, padding: Int) -> ConvGeometry {
+    let ho = (height - 1) * stride - 2 * padding + kernel
+    let wo = (width - 1) * stride - 2 * padding + kernel
+    precondition(ho > 0 && wo > 0, "ConvTranspose2d: output \(ho)×\(wo) is empty")
+    let g = ConvGeometry(channels: outChannels, frames: frames, height: ho, width: wo,
+                         kernelH: kernel, kernelW: kernel, stride: stride, padding: padding)
+    precondition(g.outHeight == height && g.outWidth == width, "ConvTranspose2d: geometry does not invert")
+    return g
+}
+
+/// `inChannels` rows of the weight are used; `weightStride` is unused here because the input-channel
+/// split of a transposed conv is a row block, already contiguous.
+public func convTranspose2dForward(
+    x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    y: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>,
+    inChannels: Int, outputGeometry g: ConvGeometry
+) {
+    let n = g.colColumns, k = g.colRows
+    gemm(transA: true, transB: false, m: k, n: n, k: inChannels,
+         a: weight, lda: k, b: x, ldb: n, beta: 0, c: col, ldc: n)
+    col2im(col, y, g)
+    if let bias { addRowBias(y, bias, rows: g.channels, columns: g.frames * g.height * g.width) }
+}
+
+public func convTranspose2dBackward(
+    gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    gradX: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
+    gradBias: UnsafeMutablePointer<Float>?, col: UnsafeMutablePointer<Float>,
+    inChannels: Int, outputGeometry g: ConvGeometry, accumulateParams: Bool = false
+) {
+    let n = g.colColumns, k = g.colRows
+    im2col(gradY, col, g)
+    if let gradX {
+        gemm(transA: false, transB: false, m: inChannels, n: n, k: k,
+             a: weight, lda: k, b: col, ldb: n, beta: 0, c: gradX, ldc: n)
+    }
+    gemm(transA: false, transB: true, m: inChannels, n: k, k: n,
+         a: x, lda: n, b: col, ldb: n, beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: k)
+    if let gradBias {
+        sumRows(gradY, into: gradBias, rows: g.channels, columns: g.frames * g.height * g.width, accumulate: accumulateParams)
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+import SVGNet
+
+struct SVGNetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "svgnet",
+        abstract: "Train, sample and evaluate SVG-LP, H-SVG and HAF-SVG video prediction models on the CPU.",
+        version: SVGNetVersion.string)
+}
+SVGNetCommand.main()

@@ -1,0 +1,195 @@
+import XCTest
+@testable import Kernels
+
+/// Naive direct convolutions in Double, NCHW, PyTorch weight layouts: the independent reference.
+enum NaiveConv {
+    static func conv2d(_ x: [Float], n: Int, cin: Int, h: Int, w: Int, weight: [Float], bias: [Float]?,
+                       cout: Int, k: Int, stride: Int, pad: Int) -> (y: [Double], ho: Int, wo: Int) {
+        let ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1
+        var y = [Double](repeating: 0, count: n * cout * ho * wo)
+        for b in 0..<n { for o in 0..<cout { for i in 0..<ho { for j in 0..<wo {
+            var s = bias.map { Double($0[o]) } ?? 0
+            for c in 0..<cin { for ki in 0..<k { for kj in 0..<k {
+                let iy = i * stride - pad + ki, ix = j * stride - pad + kj
+                if iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
+                s += Double(x[((b * cin + c) * h + iy) * w + ix]) * Double(weight[((o * cin + c) * k + ki) * k + kj])
+            } } }
+            y[((b * cout + o) * ho + i) * wo + j] = s
+        } } } }
+        return (y, ho, wo)
+    }
+
+    /// y[b, o, i·s − p + ki, j·s − p + kj] += x[b, c, i, j] · W[c, o, ki, kj]
+    static func convTranspose2d(_ x: [Float], n: Int, cin: Int, h: Int, w: Int, weight: [Float], bias: [Float]?,
+                                cout: Int, k: Int, stride: Int, pad: Int) -> (y: [Double], ho: Int, wo: Int) {
+        let ho = (h - 1) * stride - 2 * pad + k, wo = (w - 1) * stride - 2 * pad + k
+        var y = [Double](repeating: 0, count: n * cout * ho * wo)
+        for b in 0..<n { for o in 0..<cout { for p in 0..<(ho * wo) { y[(b * cout + o) * ho * wo + p] = bias.map { Double($0[o]) } ?? 0 } } }
+        for b in 0..<n { for c in 0..<cin { for i in 0..<h { for j in 0..<w {
+            let xv = Double(x[((b * cin + c) * h + i) * w + j])
+            for o in 0..<cout { for ki in 0..<k { for kj in 0..<k {
+                let oy = i * stride - pad + ki, ox = j * stride - pad + kj
+                if oy < 0 || oy >= ho || ox < 0 || ox >= wo { continue }
+                y[((b * cout + o) * ho + oy) * wo + ox] += xv * Double(weight[((c * cout + o) * k + ki) * k + kj])
+            } } }
+        } } } }
+        return (y, ho, wo)
+    }
+}
+
+func toCNHW(_ x: [Float], n: Int, c: Int, p: Int) -> [Float] {
+    .buffer(x.count) { out in x.withUnsafeBufferPointer { nchwToCNHW($0.baseAddress!, out, frames: n, channels: c, plane: p) } }
+}
+func toNCHW(_ x: [Float], n: Int, c: Int, p: Int) -> [Float] {
+    .buffer(x.count) { out in x.withUnsafeBufferPointer { cnhwToNCHW($0.baseAddress!, out, frames: n, channels: c, plane: p) } }
+}
+
+final class Conv2dTests: XCTestCase {
+    struct Case { var n, cin, h, w, cout, k, stride, pad: Int }
+    // Odd and non-square shapes, stride 1 and 2, padding 0 and 1, batch 1, channels 1 and 3,
+    // and the DCGAN 4×4/2/1 and 4×4/1/0 layers at small size.
+    let cases: [Case] = [
+        Case(n: 1, cin: 1, h: 5, w: 7, cout: 2, k: 3, stride: 1, pad: 1),
+        Case(n: 2, cin: 3, h: 7, w: 6, cout: 4, k: 3, stride: 2, pad: 0),
+        Case(n: 3, cin: 2, h: 8, w: 8, cout: 3, k: 4, stride: 2, pad: 1),
+        Case(n: 2, cin: 3, h: 4, w: 4, cout: 5, k: 4, stride: 1, pad: 0),
+        Case(n: 1, cin: 3, h: 9, w: 5, cout: 1, k: 3, stride: 2, pad: 1),
+        Case(n: 2, cin: 2, h: 3, w: 3, cout: 2, k: 1, stride: 1, pad: 0),
+    ]
+
+    func run(_ c: Case, x: [Float], weight: [Float], bias: [Float]) -> (y: [Float], col: [Float], g: ConvGeometry) {
+        let g = ConvGeometry(channels: c.cin, frames: c.n, height: c.h, width: c.w, kernelH: c.k, kernelW: c.k, stride: c.stride, padding: c.pad)
+        let xc = toCNHW(x, n: c.n, c: c.cin, p: c.h * c.w)
+        var col = [Float](repeating: .nan, count: g.colCount)
+        let y: [Float] = .buffer(c.cout * g.colColumns) { py in
+            xc.withUnsafeBufferPointer { px in weight.withUnsafeBufferPointer { pw in bias.withUnsafeBufferPointer { pb in
+                col.withUnsafeMutableBufferPointer { pc in
+                    conv2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py, col: pc.baseAddress!,
+                                  geometry: g, outChannels: c.cout)
+                } } } }
+        }
+        return (toNCHW(y, n: c.n, c: c.cout, p: g.outHeight * g.outWidth), col, g)
+    }
+
+    func testForwardMatchesDirectConvolution() {
+        var rng = TestRNG(10)
+        for c in cases {
+            let x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cout * c.cin * c.k * c.k), b = rng.array(c.cout)
+            let got = run(c, x: x, weight: w, bias: b).y
+            let want = NaiveConv.conv2d(x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout, k: c.k, stride: c.stride, pad: c.pad).y
+            // At most 49 products of magnitude ≤ 1: Float32 accumulation error stays below ~1e-5.
+            assertClose(got, want, atol: 2e-5, rtol: 1e-5, "conv2d forward \(c)")
+        }
+    }
+
+    func testBackwardMatchesFiniteDifferences() {
+        var rng = TestRNG(11)
+        for c in cases {
+            var x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cout * c.cin * c.k * c.k), b = rng.array(c.cout)
+            var (y, col, g) = run(c, x: x, weight: w, bias: b)
+            let r = rng.array(y.count)   // loss = Σ r·y, so gradY = r
+            let rc = toCNHW(r, n: c.n, c: c.cout, p: g.outHeight * g.outWidth)
+            var gw = [Float](repeating: 0, count: w.count), gb = [Float](repeating: 0, count: b.count)
+            var gxc = [Float](repeating: 0, count: x.count)
+            rc.withUnsafeBufferPointer { pr in w.withUnsafeBufferPointer { pw in col.withUnsafeMutableBufferPointer { pc in
+                gxc.withUnsafeMutableBufferPointer { px in gw.withUnsafeMutableBufferPointer { pgw in gb.withUnsafeMutableBufferPointer { pgb in
+                    conv2dBackward(gradY: pr.baseAddress!, col: pc.baseAddress!, weight: pw.baseAddress!, gradX: px.baseAddress!,
+                                   gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!, geometry: g, outChannels: c.cout)
+                } } } } } }
+            let gx = toNCHW(gxc, n: c.n, c: c.cin, p: c.h * c.w)
+            _ = y
+            // The loss is linear in each argument, so central differences are exact up to Float rounding
+            // of the forward (~1e-6 of Σ|r·y| ≈ 1e-5) divided by 2·step: 1e-3 absolute is ample yet tight.
+            let (xs, ws, bs) = (x, w, b)
+            checkGradient("conv2d x \(c)", values: &x, analytic: gx, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: $0, weight: ws, bias: bs).y) }
+            checkGradient("conv2d weight \(c)", values: &w, analytic: gw, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: xs, weight: $0, bias: bs).y) }
+            checkGradient("conv2d bias \(c)", values: &b, analytic: gb, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: xs, weight: ws, bias: $0).y) }
+            y = []
+        }
+    }
+
+    /// Splitting the input channels into two column blocks of one weight (decoder skip sharing) gives
+    /// the same output as the whole convolution, with gradX skipped for the first block.
+    func testSplitWeightAccumulatesToWholeConvolution() {
+        var rng = TestRNG(12)
+        let (n, c1, c2, h, w, cout, k) = (2, 2, 3, 6, 6, 4, 4)
+        let cin = c1 + c2
+        let x = rng.array(n * cin * h * w), wt = rng.array(cout * cin * k * k)
+        let full = NaiveConv.conv2d(x, n: n, cin: cin, h: h, w: w, weight: wt, bias: nil, cout: cout, k: k, stride: 2, pad: 1).y
+        let xc = toCNHW(x, n: n, c: cin, p: h * w)   // channel blocks [c1 rows; c2 rows] are contiguous
+        let g1 = ConvGeometry(channels: c1, frames: n, height: h, width: w, kernelH: k, kernelW: k, stride: 2, padding: 1)
+        let g2 = ConvGeometry(channels: c2, frames: n, height: h, width: w, kernelH: k, kernelW: k, stride: 2, padding: 1)
+        var col = [Float](repeating: 0, count: max(g1.colCount, g2.colCount))
+        let y: [Float] = .buffer(cout * g1.colColumns) { py in
+            xc.withUnsafeBufferPointer { px in wt.withUnsafeBufferPointer { pw in col.withUnsafeMutableBufferPointer { pc in
+                conv2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: nil, y: py, col: pc.baseAddress!,
+                              geometry: g1, outChannels: cout, weightStride: cin * k * k)
+                conv2dForward(x: px.baseAddress! + c1 * n * h * w, weight: pw.baseAddress! + c1 * k * k, bias: nil, y: py, col: pc.baseAddress!,
+                              geometry: g2, outChannels: cout, weightStride: cin * k * k, accumulate: true)
+            } } }
+        }
+        assertClose(toNCHW(y, n: n, c: cout, p: g1.outHeight * g1.outWidth), full, atol: 2e-5, rtol: 1e-5, "split conv2d")
+    }
+}
+
+final class ConvTranspose2dTests: XCTestCase {
+    struct Case { var n, cin, h, w, cout, k, stride, pad: Int }
+    let cases: [Case] = [
+        Case(n: 1, cin: 1, h: 3, w: 5, cout: 2, k: 3, stride: 1, pad: 1),
+        Case(n: 2, cin: 3, h: 4, w: 3, cout: 2, k: 4, stride: 2, pad: 1),
+        Case(n: 2, cin: 4, h: 1, w: 1, cout: 3, k: 4, stride: 1, pad: 0),   // DCGAN upc1 shape
+        Case(n: 3, cin: 2, h: 5, w: 4, cout: 1, k: 3, stride: 2, pad: 0),
+        Case(n: 1, cin: 3, h: 4, w: 4, cout: 3, k: 3, stride: 1, pad: 1),   // VGG upc5's last layer
+    ]
+
+    func run(_ c: Case, x: [Float], weight: [Float], bias: [Float]) -> (y: [Float], g: ConvGeometry) {
+        let g = convTranspose2dOutputGeometry(inChannels: c.cin, outChannels: c.cout, frames: c.n, height: c.h, width: c.w,
+                                              kernel: c.k, stride: c.stride, padding: c.pad)
+        let xc = toCNHW(x, n: c.n, c: c.cin, p: c.h * c.w)
+        var col = [Float](repeating: .nan, count: g.colCount)
+        let y: [Float] = .buffer(c.cout * c.n * g.height * g.width) { py in
+            xc.withUnsafeBufferPointer { px in weight.withUnsafeBufferPointer { pw in bias.withUnsafeBufferPointer { pb in
+                col.withUnsafeMutableBufferPointer { pc in
+                    convTranspose2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py, col: pc.baseAddress!,
+                                           inChannels: c.cin, outputGeometry: g)
+                } } } }
+        }
+        return (toNCHW(y, n: c.n, c: c.cout, p: g.height * g.width), g)
+    }
+
+    func testForwardMatchesDirectTransposedConvolution() {
+        var rng = TestRNG(20)
+        for c in cases {
+            let x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cin * c.cout * c.k * c.k), b = rng.array(c.cout)
+            let got = run(c, x: x, weight: w, bias: b).y
+            let want = NaiveConv.convTranspose2d(x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout, k: c.k, stride: c.stride, pad: c.pad).y
+            assertClose(got, want, atol: 2e-5, rtol: 1e-5, "convTranspose2d forward \(c)")
+        }
+    }
+
+    func testBackwardMatchesFiniteDifferences() {
+        var rng = TestRNG(21)
+        for c in cases {
+            var x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cin * c.cout * c.k * c.k), b = rng.array(c.cout)
+            let (y, g) = run(c, x: x, weight: w, bias: b)
+            let r = rng.array(y.count)
+            let rc = toCNHW(r, n: c.n, c: c.cout, p: g.height * g.width)
+            let xc = toCNHW(x, n: c.n, c: c.cin, p: c.h * c.w)
+            var gw = [Float](repeating: 0, count: w.count), gb = [Float](repeating: 0, count: b.count)
+            var gxc = [Float](repeating: 0, count: x.count)
+            var col = [Float](repeating: .nan, count: g.colCount)
+            rc.withUnsafeBufferPointer { pr in xc.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in col.withUnsafeMutableBufferPointer { pc in
+                gxc.withUnsafeMutableBufferPointer { pgx in gw.withUnsafeMutableBufferPointer { pgw in gb.withUnsafeMutableBufferPointer { pgb in
+                    convTranspose2dBackward(gradY: pr.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
+                                            gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!, col: pc.baseAddress!,
+                                            inChannels: c.cin, outputGeometry: g)
+                } } } } } } }
+            let gx = toNCHW(gxc, n: c.n, c: c.cin, p: c.h * c.w)
+            // Linear in each argument: central differences are exact up to forward rounding / (2·step).
+            let (xs, ws, bs) = (x, w, b)
+            checkGradient("convT x \(c)", values: &x, analytic: gx, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: $0, weight: ws, bias: bs).y) }
+            checkGradient("convT weight \(c)", values: &w, analytic: gw, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: xs, weight: $0, bias: bs).y) }
+            checkGradient("convT bias \(c)", values: &b, analytic: gb, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: xs, weight: ws, bias: $0).y) }
+        }
+    }
+}
