@@ -1,0 +1,126 @@
+// BatchNorm2d over CNHW activations with statistics per time-step group (SPEC §6).
+//   x, y, gradY, gradX:  C × (G·B·P)    G = groups, B = framesPerGroup, P = plane = H·W, M = B·P
+//                        group g of channel c is the contiguous run x[c·G·M + g·M ..< c·G·M + (g+1)·M]
+//   gamma, beta, gradGamma, gradBeta, runningMean, runningVar:  C
+//   mean, invStd:        G × C, row-major [g][c]; written by the training forward, read by backward
+// Training forward, per (g, c) over its run of M values:
+//   μ = Σx / M,  σ² = Σ(x − μ)² / M (biased),  s = 1/√(σ² + eps),  y = γ·(x − μ)·s + β
+//   running stats, for g = 0 … G−1 in order:  r ← (1 − momentum)·r + momentum·stat,
+//   stat = μ for runningMean and σ²·M/(M − 1) (unbiased) for runningVar — PyTorch's update once per group,
+//   because the reference calls the network once per time step.
+// Inference forward: y = γ·(x − runningMean)/√(runningVar + eps) + β, every column alike.
+// Backward (training statistics; x is the forward's input, μ and s are what it saved), per (g, c):
+//   x̂ = (x − μ)·s,  Σ_g gy and Σ_g gy·x̂ over the run,
+//   gradX = γ·s·(gy − Σ_g gy / M − x̂·Σ_g gy·x̂ / M)
+//   gradBeta (+)= Σ_groups Σ_g gy,   gradGamma (+)= Σ_groups Σ_g gy·x̂
+// Sums run in Double: a run is up to ~60,000 values, where Float sums lose the low digits, and the
+// variance is taken about the mean (second pass) so a large offset does not cancel it away.
+
+public struct BatchNormShape: Sendable, Equatable {
+    public var channels: Int, groups: Int, framesPerGroup: Int, plane: Int
+
+    public init(channels: Int, groups: Int, framesPerGroup: Int, plane: Int) {
+        precondition(channels > 0 && groups > 0 && framesPerGroup > 0 && plane > 0,
+                     "BatchNormShape: every size must be positive")
+        self.channels = channels; self.groups = groups; self.framesPerGroup = framesPerGroup; self.plane = plane
+    }
+
+    /// Values per (group, channel): the population one set of statistics is taken over.
+    public var groupRun: Int { framesPerGroup * plane }
+    /// Columns of the CNHW matrix: every frame of every group.
+    public var columns: Int { groups * groupRun }
+    public var count: Int { channels * columns }
+}
+
+public func batchNorm2dTrainingForward(
+    x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+    gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+    mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>,
+    runningMean: UnsafeMutablePointer<Float>?, runningVar: UnsafeMutablePointer<Float>?,
+    momentum: Float = 0.1, eps: Float = 1e-5, shape: BatchNormShape
+) {
+    let m = shape.groupRun, columns = shape.columns, channels = shape.channels
+    // The unbiased variance of one value is undefined; PyTorch refuses such a batch in training too.
+    precondition(m > 1 || runningVar == nil,
+                 "batchNorm2dTrainingForward: a group of one value per channel has no unbiased variance")
+    let unbiasing = m > 1 ? Double(m) / Double(m - 1) : 0
+    for c in 0..<channels {
+        let g0 = gamma[c], b0 = beta[c]
+        for g in 0..<shape.groups {
+            let offset = c * columns + g * m
+            let src = x + offset, dst = y + offset
+            var sum: Double = 0
+            for i in 0..<m { sum += Double(src[i]) }
+            let mu = sum / Double(m)
+            var squares: Double = 0
+            for i in 0..<m { let d = Double(src[i]) - mu; squares += d * d }
+            let variance = squares / Double(m)
+            let s = 1 / (variance + Double(eps)).squareRoot()
+            let muF = Float(mu), sF = Float(s)
+            mean[g * channels + c] = muF
+            invStd[g * channels + c] = sF
+            // Subtracting the mean before scaling keeps precision when |μ| ≫ σ; reading src[i] before
+            // writing dst[i] makes y == x safe.
+            let scale = g0 * sF
+            for i in 0..<m { dst[i] = (src[i] - muF) * scale + b0 }
+            if let runningMean { runningMean[c] = (1 - momentum) * runningMean[c] + momentum * muF }
+            if let runningVar { runningVar[c] = (1 - momentum) * runningVar[c] + momentum * Float(variance * unbiasing) }
+        }
+    }
+}
+
+public func batchNorm2dInferenceForward(
+    x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+    gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+    runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
+    eps: Float = 1e-5, shape: BatchNormShape
+) {
+    let columns = shape.columns
+    for c in 0..<shape.channels {
+        let muF = runningMean[c]
+        let scale = gamma[c] * Float(1 / (Double(runningVar[c]) + Double(eps)).squareRoot())
+        let b0 = beta[c]
+        let src = x + c * columns, dst = y + c * columns
+        for i in 0..<columns { dst[i] = (src[i] - muF) * scale + b0 }
+    }
+}
+
+/// gradX may alias gradY: each element is read (in the sums, then once more) before it is written.
+public func batchNorm2dBackward(
+    gradY: UnsafePointer<Float>, x: UnsafePointer<Float>,
+    gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
+    gradX: UnsafeMutablePointer<Float>, gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>,
+    shape: BatchNormShape, accumulateParams: Bool = false
+) {
+    let m = shape.groupRun, columns = shape.columns, channels = shape.channels
+    let inverseM = 1 / Double(m)
+    for c in 0..<channels {
+        var channelGradGamma: Double = 0, channelGradBeta: Double = 0
+        for g in 0..<shape.groups {
+            let offset = c * columns + g * m
+            let gy = gradY + offset, xs = x + offset, gx = gradX + offset
+            let muF = mean[g * channels + c], sF = invStd[g * channels + c]
+            var sumGy: Double = 0, sumGyXhat: Double = 0
+            for i in 0..<m {
+                let v = Double(gy[i])
+                sumGy += v
+                sumGyXhat += v * Double((xs[i] - muF) * sF)
+            }
+            channelGradBeta += sumGy
+            channelGradGamma += sumGyXhat
+            let meanGy = Float(sumGy * inverseM), meanGyXhat = Float(sumGyXhat * inverseM)
+            let scale = gamma[c] * sF
+            for i in 0..<m {
+                let xhat = (xs[i] - muF) * sF
+                gx[i] = scale * (gy[i] - meanGy - xhat * meanGyXhat)
+            }
+        }
+        if accumulateParams {
+            gradGamma[c] += Float(channelGradGamma)
+            gradBeta[c] += Float(channelGradBeta)
+        } else {
+            gradGamma[c] = Float(channelGradGamma)
+            gradBeta[c] = Float(channelGradBeta)
+        }
+    }
+}
