@@ -1,0 +1,196 @@
+// HAF-SVG feature-aligner attention (SPEC §5), the part after the three 1×1 convolutions.
+// All maps are CNHW, P = H·W, Lq = queryFrames·P, Lk = keyFrames·P:
+//   q:         e × Lq     (e = keyChannels = max(C/8, 1))     Q = W_q F^d + b_q
+//   k:         e × Lk                                          K = W_k F^e + b_k
+//   v:         C × Lk     (C = valueChannels)                  V = W_v F^e + b_v
+//   z:         C × Lq     output, overwritten
+//   attention: queryFrames × P × P, frame f's P×P block row-major at f·P·P
+//   keyFrame:  queryFrames entries in 0..<keyFrames: the source frame s(f) of query frame f; nil means
+//              s(f) = f (then keyFrames == queryFrames). Several query frames may share one source,
+//              which is how K and V are computed once per skip frame (PERFORMANCE-NOTES saving 2).
+// Frame f of a map is the e×P (or C×P) block at column f·P with row stride Lq or Lk, so every product
+// below is one sgemm on the maps in place, with no gathers or transposing copies.
+// Forward, per query frame f with s = s(f):
+//   S_f = Q_fᵀ K_s (P×P),  A_f = softmax of each row of S_f (over key positions),  Z_f = V_s A_fᵀ (C×P)
+//   Cached: A (in `attention`); the backward also reads q, k, v again.
+// Backward, per query frame f, with gZ given:
+//   gV_s += gZ_f A_f
+//   gA_f  = gZ_fᵀ V_s                               (P×P, in `scratch`)
+//   gS_f  = A_f ⊙ (gA_f − rowsum(gA_f ⊙ A_f))       (softmax Jacobian, in place in `scratch`)
+//   gQ_f  = K_s gS_fᵀ                               (overwritten: each query frame is written once)
+//   gK_s += Q_f gS_f
+//   gK and gV accumulate because several query frames may share a source; the caller zeroes them.
+// Memory: `attention` holds queryFrames·P² floats (4 MB per frame at P = 1024). The softmax's row
+// reductions run in Float with per-lane Kahan compensation, since rows are up to 4096 long.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public struct AlignerShape: Sendable, Equatable {
+    public var queryFrames: Int
+    public var keyFrames: Int
+    public var plane: Int
+    public var keyChannels: Int
+    public var valueChannels: Int
+
+    public init(queryFrames: Int, keyFrames: Int, plane: Int, keyChannels: Int, valueChannels: Int) {
+        self.queryFrames = queryFrames
+        self.keyFrames = keyFrames
+        self.plane = plane
+        self.keyChannels = keyChannels
+        self.valueChannels = valueChannels
+    }
+}
+
+public func alignerAttentionForward(
+    q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    attention: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>,
+    keyFrame: UnsafePointer<Int32>?, shape: AlignerShape
+) {
+    validate(keyFrame, shape)
+    let p = shape.plane, e = shape.keyChannels, c = shape.valueChannels
+    let ldq = shape.queryFrames * p, ldk = shape.keyFrames * p
+    for f in 0..<shape.queryFrames {
+        let s = sourceFrame(f, keyFrame)
+        let a = attention + f * p * p
+        gemm(transA: true, transB: false, m: p, n: p, k: e,
+             a: q + f * p, lda: ldq, b: k + s * p, ldb: ldk, beta: 0, c: a, ldc: p)
+        softmaxRows(a, rows: p, columns: p)
+        gemm(transA: false, transB: true, m: c, n: p, k: p,
+             a: v + s * p, lda: ldk, b: a, ldb: p, beta: 0, c: z + f * p, ldc: ldq)
+    }
+}
+
+/// `attention` must hold A as the forward left it; this implementation only reads it, but it is
+/// mutable so the contract lets a later version use it as workspace: treat it as undefined afterwards.
+public func alignerAttentionBackward(
+    gradZ: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    attention: UnsafeMutablePointer<Float>,
+    gradQ: UnsafeMutablePointer<Float>, gradK: UnsafeMutablePointer<Float>, gradV: UnsafeMutablePointer<Float>,
+    scratch: UnsafeMutablePointer<Float>, keyFrame: UnsafePointer<Int32>?, shape: AlignerShape
+) {
+    validate(keyFrame, shape)
+    let p = shape.plane, e = shape.keyChannels, c = shape.valueChannels
+    let ldq = shape.queryFrames * p, ldk = shape.keyFrames * p
+    for f in 0..<shape.queryFrames {
+        let s = sourceFrame(f, keyFrame)
+        let a = attention + f * p * p, gz = gradZ + f * p
+        gemm(transA: false, transB: false, m: c, n: p, k: p,
+             a: gz, lda: ldq, b: a, ldb: p, beta: 1, c: gradV + s * p, ldc: ldk)
+        gemm(transA: true, transB: false, m: p, n: p, k: c,
+             a: gz, lda: ldq, b: v + s * p, ldb: ldk, beta: 0, c: scratch, ldc: p)
+        softmaxBackwardRows(a, scratch, rows: p, columns: p)
+        gemm(transA: false, transB: true, m: e, n: p, k: p,
+             a: k + s * p, lda: ldk, b: scratch, ldb: p, beta: 0, c: gradQ + f * p, ldc: ldq)
+        gemm(transA: false, transB: false, m: e, n: p, k: p,
+             a: q + f * p, lda: ldq, b: scratch, ldb: p, beta: 1, c: gradK + s * p, ldc: ldk)
+    }
+}
+
+@inline(__always)
+private func sourceFrame(_ f: Int, _ keyFrame: UnsafePointer<Int32>?) -> Int {
+    keyFrame.map { Int($0[f]) } ?? f
+}
+
+// An out-of-range source frame would make sgemm read or write outside the caller's buffers, so the
+// mapping is checked in release builds too; it is queryFrames integers, nothing next to the GEMMs.
+private func validate(_ keyFrame: UnsafePointer<Int32>?, _ shape: AlignerShape) {
+    precondition(shape.queryFrames >= 0 && shape.keyFrames >= 0 && shape.plane >= 0
+                 && shape.keyChannels >= 0 && shape.valueChannels >= 0, "negative aligner dimension: \(shape)")
+    guard let keyFrame else {
+        precondition(shape.keyFrames == shape.queryFrames, "identity keyFrame needs keyFrames == queryFrames: \(shape)")
+        return
+    }
+    for f in 0..<shape.queryFrames {
+        precondition(keyFrame[f] >= 0 && Int(keyFrame[f]) < shape.keyFrames,
+                     "keyFrame[\(f)] = \(keyFrame[f]) outside 0..<\(shape.keyFrames)")
+    }
+}
+
+/// Row-wise softmax in place; subtracting the row maximum keeps expf in range for any finite logits.
+func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, columns n: Int) {
+    for r in 0..<rows {
+        let row = x + r * n
+        let m = rowMax(row, count: n)
+        for j in 0..<n { row[j] = expf(row[j] - m) }
+        // The sum is ≥ 1 (the maximum contributes exp(0)), so the reciprocal is always finite.
+        let inv = 1 / compensatedSum(row, count: n)
+        for j in 0..<n { row[j] *= inv }
+    }
+}
+
+/// g ← a ⊙ (g − rowsum(g ⊙ a)) for each row: the softmax Jacobian applied to g, in place.
+func softmaxBackwardRows(_ a: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, rows: Int, columns n: Int) {
+    for r in 0..<rows {
+        let ar = a + r * n, gr = g + r * n
+        let d = compensatedDot(ar, gr, count: n)
+        for j in 0..<n { gr[j] = ar[j] * (gr[j] - d) }
+    }
+}
+
+private typealias Lanes = SIMD8<Float>
+
+@inline(__always)
+private func load(_ p: UnsafePointer<Float>) -> Lanes {
+    UnsafeRawPointer(p).loadUnaligned(as: Lanes.self)
+}
+
+@inline(__always)
+private func rowMax(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+    var m = -Float.infinity
+    var j = 0
+    if n >= Lanes.scalarCount {
+        var lanes = load(x)
+        j = Lanes.scalarCount
+        while j + Lanes.scalarCount <= n { lanes = pointwiseMax(lanes, load(x + j)); j += Lanes.scalarCount }
+        m = lanes.max()
+    }
+    while j < n { m = max(m, x[j]); j += 1 }
+    return m
+}
+
+// Kahan summation, one compensated accumulator per SIMD lane: a plain Float running sum over a
+// 4096-long row can lose ~n·ε relative; this keeps the error near ε and still vectorises (Swift does
+// not reassociate Float arithmetic, so the compensation is not optimised away).
+@inline(__always)
+private func kahanAdd(_ sum: inout Lanes, _ comp: inout Lanes, _ x: Lanes) {
+    let y = x - comp
+    let t = sum + y
+    comp = (t - sum) - y
+    sum = t
+}
+
+@inline(__always)
+private func kahanAdd(_ sum: inout Float, _ comp: inout Float, _ x: Float) {
+    let y = x - comp
+    let t = sum + y
+    comp = (t - sum) - y
+    sum = t
+}
+
+@inline(__always)
+private func finish(_ sum: Lanes, _ comp: Lanes, tail: Float, tailComp: Float) -> Float {
+    var s = tail, c = tailComp
+    for l in 0..<Lanes.scalarCount { kahanAdd(&s, &c, sum[l]); kahanAdd(&s, &c, -comp[l]) }
+    return s
+}
+
+func compensatedSum(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+    var sum = Lanes(), comp = Lanes()
+    var j = 0
+    while j + Lanes.scalarCount <= n { kahanAdd(&sum, &comp, load(x + j)); j += Lanes.scalarCount }
+    var s: Float = 0, c: Float = 0
+    while j < n { kahanAdd(&s, &c, x[j]); j += 1 }
+    return finish(sum, comp, tail: s, tailComp: c)
+}
+
+func compensatedDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) -> Float {
+    var sum = Lanes(), comp = Lanes()
+    var j = 0
+    while j + Lanes.scalarCount <= n { kahanAdd(&sum, &comp, load(a + j) * load(b + j)); j += Lanes.scalarCount }
+    var s: Float = 0, c: Float = 0
+    while j < n { kahanAdd(&s, &c, a[j] * b[j]); j += 1 }
+    return finish(sum, comp, tail: s, tailComp: c)
+}
