@@ -1,0 +1,55 @@
+// Adam, torch.optim.Adam's update (no weight decay, no amsgrad, not maximize), on one flat tensor.
+//   params, grads, m (first moment), v (second moment): count;  step t ≥ 1 (this update's 1-based index)
+//   m = β1·m + (1 − β1)·g
+//   v = β2·v + (1 − β2)·g²
+//   bc1 = 1 − β1^t,  bc2 = 1 − β2^t
+//   p −= (lr / bc1) · m / (sqrt(v) / sqrt(bc2) + eps)
+// m and v start at zero and are the optimiser state a checkpoint must keep, together with t.
+// eps is added after the bias correction of sqrt(v), as PyTorch does; the textbook form (eps inside
+// m̂/(sqrt(v̂) + eps) with v̂ = v/bc2) is the same thing, but adding eps to sqrt(v) before dividing is not.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public struct AdamHyperparameters: Sendable {
+    public var learningRate: Float = 0.002
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.999
+    public var eps: Float = 1e-8
+
+    public init(learningRate: Float = 0.002, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+    }
+}
+
+public func adamStep(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+                     m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                     count: Int, step: Int, hyper: AdamHyperparameters) {
+    precondition(step >= 1, "Adam step count is 1-based")
+    // PyTorch holds lr and the betas as Python doubles (0.999) and forms 1 − β2 and β2^t in Double.
+    // From Float(0.999) instead, 1 − β2 comes out 1.3e-5 too small (cancellation), which shifts v and
+    // bc2 well above Float noise. So the scalars start from the decimal each Float was written as.
+    let lr = intendedDecimal(hyper.learningRate), b1 = intendedDecimal(hyper.beta1), b2 = intendedDecimal(hyper.beta2)
+    let bc1 = 1 - pow(b1, Double(step))
+    let bc2 = 1 - pow(b2, Double(step))
+    // The per-element arithmetic is Float with each scalar rounded once, as PyTorch's CPU kernels do.
+    let stepSize = Float(lr / bc1), bc2Sqrt = Float(bc2.squareRoot()), eps = hyper.eps
+    let beta1 = Float(b1), beta2 = Float(b2), oneMinusB1 = Float(1 - b1), oneMinusB2 = Float(1 - b2)
+    for k in 0..<count {
+        let g = grads[k]
+        let mk = beta1 * m[k] + oneMinusB1 * g
+        let vk = beta2 * v[k] + oneMinusB2 * g * g
+        m[k] = mk
+        v[k] = vk
+        params[k] -= stepSize * mk / (vk.squareRoot() / bc2Sqrt + eps)
+    }
+}
+
+/// The Double a Float hyperparameter was written as: its shortest round-trip decimal ("0.999"), which
+/// is within half a Float ulp of the Float, so it is never a worse reading than Double(x).
+private func intendedDecimal(_ x: Float) -> Double { Double(x.description) ?? Double(x) }
