@@ -3,6 +3,8 @@
 //   q:         e × Lq     (e = keyChannels = max(C/8, 1))     Q = W_q F^d + b_q
 //   k:         e × Lk                                          K = W_k F^e + b_k
 //   v:         C × Lk     (C = valueChannels)                  V = W_v F^e + b_v
+//              or C × Lq when valueFromQueryFrame (V = W_v F^d, the paper's literal text, SPEC §5):
+//              then frame f reads V_f instead of V_s below.
 //   z:         C × Lq     output, overwritten
 //   attention: queryFrames × P × P, frame f's P×P block row-major at f·P·P
 //   keyFrame:  queryFrames entries in 0..<keyFrames: the source frame s(f) of query frame f; nil means
@@ -47,19 +49,21 @@ public struct AlignerShape: Sendable, Equatable {
 public func alignerAttentionForward(
     q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
     attention: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>,
-    keyFrame: UnsafePointer<Int32>?, shape: AlignerShape
+    keyFrame: UnsafePointer<Int32>?, shape: AlignerShape, valueFromQueryFrame: Bool = false
 ) {
     validate(keyFrame, shape)
     let p = shape.plane, e = shape.keyChannels, c = shape.valueChannels
     let ldq = shape.queryFrames * p, ldk = shape.keyFrames * p
+    let ldv = valueFromQueryFrame ? ldq : ldk
     for f in 0..<shape.queryFrames {
         let s = sourceFrame(f, keyFrame)
+        let vs = valueFromQueryFrame ? f : s
         let a = attention + f * p * p
         gemm(transA: true, transB: false, m: p, n: p, k: e,
              a: q + f * p, lda: ldq, b: k + s * p, ldb: ldk, beta: 0, c: a, ldc: p)
         softmaxRows(a, rows: p, columns: p)
         gemm(transA: false, transB: true, m: c, n: p, k: p,
-             a: v + s * p, lda: ldk, b: a, ldb: p, beta: 0, c: z + f * p, ldc: ldq)
+             a: v + vs * p, lda: ldv, b: a, ldb: p, beta: 0, c: z + f * p, ldc: ldq)
     }
 }
 
@@ -69,18 +73,20 @@ public func alignerAttentionBackward(
     gradZ: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
     attention: UnsafeMutablePointer<Float>,
     gradQ: UnsafeMutablePointer<Float>, gradK: UnsafeMutablePointer<Float>, gradV: UnsafeMutablePointer<Float>,
-    scratch: UnsafeMutablePointer<Float>, keyFrame: UnsafePointer<Int32>?, shape: AlignerShape
+    scratch: UnsafeMutablePointer<Float>, keyFrame: UnsafePointer<Int32>?, shape: AlignerShape, valueFromQueryFrame: Bool = false
 ) {
     validate(keyFrame, shape)
     let p = shape.plane, e = shape.keyChannels, c = shape.valueChannels
     let ldq = shape.queryFrames * p, ldk = shape.keyFrames * p
+    let ldv = valueFromQueryFrame ? ldq : ldk
     for f in 0..<shape.queryFrames {
         let s = sourceFrame(f, keyFrame)
+        let vs = valueFromQueryFrame ? f : s
         let a = attention + f * p * p, gz = gradZ + f * p
         gemm(transA: false, transB: false, m: c, n: p, k: p,
-             a: gz, lda: ldq, b: a, ldb: p, beta: 1, c: gradV + s * p, ldc: ldk)
+             a: gz, lda: ldq, b: a, ldb: p, beta: 1, c: gradV + vs * p, ldc: ldv)
         gemm(transA: true, transB: false, m: p, n: p, k: c,
-             a: gz, lda: ldq, b: v + s * p, ldb: ldk, beta: 0, c: scratch, ldc: p)
+             a: gz, lda: ldq, b: v + vs * p, ldb: ldv, beta: 0, c: scratch, ldc: p)
         softmaxBackwardRows(a, scratch, rows: p, columns: p)
         gemm(transA: false, transB: true, m: e, n: p, k: p,
              a: k + s * p, lda: ldk, b: scratch, ldb: p, beta: 0, c: gradQ + f * p, ldc: ldq)

@@ -19,17 +19,17 @@ public func convTranspose2dOutputGeometry(inChannels: Int, outChannels: Int, fra
     return g
 }
 
-/// `inChannels` rows of the weight are used; `weightStride` is unused here because the input-channel
-/// split of a transposed conv is a row block, already contiguous.
+/// `inChannels` rows of the weight are used: the input-channel split of a transposed conv is a row
+/// block of its weight, already contiguous. `accumulate` adds to y instead of overwriting it.
 public func convTranspose2dForward(
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     y: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>,
-    inChannels: Int, outputGeometry g: ConvGeometry
+    inChannels: Int, outputGeometry g: ConvGeometry, accumulate: Bool = false
 ) {
     let n = g.colColumns, k = g.colRows
     gemm(transA: true, transB: false, m: k, n: n, k: inChannels,
          a: weight, lda: k, b: x, ldb: n, beta: 0, c: col, ldc: n)
-    col2im(col, y, g)
+    col2im(col, y, g, accumulate: accumulate)
     if let bias { addRowBias(y, bias, rows: g.channels, columns: g.frames * g.height * g.width) }
 }
 

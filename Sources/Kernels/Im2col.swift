@@ -65,9 +65,9 @@ public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Fl
     }
 }
 
-/// image = col2im(col); the image is overwritten (zeroed, then accumulated).
-public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    image.update(repeating: 0, count: g.imageCount)
+/// image = col2im(col), or image += col2im(col) when `accumulate`.
+public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, accumulate: Bool = false) {
+    if !accumulate { image.update(repeating: 0, count: g.imageCount) }
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, s = g.stride, p = g.padding
     let nCols = g.colColumns
     for c in 0..<g.channels {

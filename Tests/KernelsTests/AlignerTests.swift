@@ -389,3 +389,62 @@ final class AlignerTests: XCTestCase {
         }
     }
 }
+
+/// V taken from the decoder map (the paper's literal text, SPEC §5): frame f reads V_f, not V_{s(f)}.
+final class AlignerDecoderValueTests: XCTestCase {
+    let (frames, keyFrames, c, e, p) = (3, 2, 4, 1, 6)
+    let map: [Int32] = [1, 0, 1]
+
+    func run(q: [Float], k: [Float], v: [Float]) -> (z: [Float], a: [Float]) {
+        var a = [Float](repeating: .nan, count: frames * p * p)
+        let shape = AlignerShape(queryFrames: frames, keyFrames: keyFrames, plane: p, keyChannels: e, valueChannels: c)
+        let z: [Float] = .buffer(c * frames * p) { pz in
+            q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in v.withUnsafeBufferPointer { pv in
+                a.withUnsafeMutableBufferPointer { pa in map.withUnsafeBufferPointer { pm in
+                    alignerAttentionForward(q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, attention: pa.baseAddress!, z: pz,
+                                            keyFrame: pm.baseAddress!, shape: shape, valueFromQueryFrame: true)
+                } } } } }
+        }
+        return (z, a)
+    }
+
+    func testForwardAndBackward() {
+        var rng = TestRNG(45)
+        let lq = frames * p, lk = keyFrames * p
+        var q = rng.array(e * lq), k = rng.array(e * lk), v = rng.array(c * lq)
+        // Naive Double reference over CNHW maps: Z_f[ch][i] = Σ_j V_f[ch][j] · softmax_j(Σ_e Q_f[e][i] K_s[e][j]).
+        var want = [Double](repeating: 0, count: c * lq)
+        for f in 0..<frames {
+            let s = Int(map[f])
+            for i in 0..<p {
+                var logits = (0..<p).map { j in (0..<e).reduce(0.0) { $0 + Double(q[$1 * lq + f * p + i]) * Double(k[$1 * lk + s * p + j]) } }
+                let m = logits.max()!
+                logits = logits.map { Foundation.exp($0 - m) }
+                let sum = logits.reduce(0, +)
+                for ch in 0..<c {
+                    want[ch * lq + f * p + i] = (0..<p).reduce(0.0) { $0 + Double(v[ch * lq + f * p + $1]) * logits[$1] / sum }
+                }
+            }
+        }
+        let (z, a) = run(q: q, k: k, v: v)
+        // Sums of 6 products of O(1) values: Float rounding ~1e-6.
+        assertClose(z, want, atol: 1e-5, rtol: 1e-5, "aligner Z with decoder values")
+
+        let r = rng.array(z.count)
+        var gq = [Float](repeating: .nan, count: q.count), gk = [Float](repeating: 0, count: k.count), gv = [Float](repeating: 0, count: v.count)
+        var aa = a, scratch = [Float](repeating: 0, count: p * p)
+        let shape = AlignerShape(queryFrames: frames, keyFrames: keyFrames, plane: p, keyChannels: e, valueChannels: c)
+        r.withUnsafeBufferPointer { pr in q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in v.withUnsafeBufferPointer { pv in
+            aa.withUnsafeMutableBufferPointer { pa in scratch.withUnsafeMutableBufferPointer { ps in map.withUnsafeBufferPointer { pm in
+                gq.withUnsafeMutableBufferPointer { pgq in gk.withUnsafeMutableBufferPointer { pgk in gv.withUnsafeMutableBufferPointer { pgv in
+                    alignerAttentionBackward(gradZ: pr.baseAddress!, q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, attention: pa.baseAddress!,
+                                             gradQ: pgq.baseAddress!, gradK: pgk.baseAddress!, gradV: pgv.baseAddress!, scratch: ps.baseAddress!,
+                                             keyFrame: pm.baseAddress!, shape: shape, valueFromQueryFrame: true)
+                } } } } } } } } } }
+        // Smooth in q, k (truncation ~step²·|f'''|/6 ≈ 2e-5) and linear in v; rounding/(2·step) ≈ 1e-5.
+        let (qs, ks, vs) = (q, k, v)
+        checkGradient("decoder-value q", values: &q, analytic: gq, step: 1e-2, atol: 3e-4, rtol: 1e-3) { dot(r, self.run(q: $0, k: ks, v: vs).z) }
+        checkGradient("decoder-value k", values: &k, analytic: gk, step: 1e-2, atol: 3e-4, rtol: 1e-3) { dot(r, self.run(q: qs, k: $0, v: vs).z) }
+        checkGradient("decoder-value v", values: &v, analytic: gv, step: 1e-2, atol: 3e-4, rtol: 1e-3) { dot(r, self.run(q: qs, k: ks, v: $0).z) }
+    }
+}

@@ -1,0 +1,145 @@
+// A planned conv layer: conv (or transposed conv) → BatchNorm (grouped, SPEC §6) → activation, over a
+// fixed number of CNHW frames. Forward and backward are plain functions over the arena.
+//   input:  inChannels × (frames·inSize²)          (owned by whoever produces it)
+//   pre:    outChannels × (frames·outSize²)        conv output = BatchNorm input (kept for backward)
+//   out:    outChannels × (frames·outSize²)        after BatchNorm and activation (kept for backward)
+//   grad:   dL/d out on entry to backward, turned in place into dL/d pre
+// Without BatchNorm, pre and out are the same slice and the activation runs in place.
+import Kernels
+
+public enum BatchNormMode: Sendable { case batchStatistics, runningStatistics }
+
+struct ConvLayerPlan {
+    let spec: ConvLayerSpec
+    let frames: Int
+    let groups: Int
+    let weight, bias, gradWeight, gradBias: Slice
+    let gamma, beta, gradGamma, gradBeta, runningMean, runningVar: Slice?
+    let pre, out, grad: Slice
+    let mean, invStd: Slice?
+
+    init(_ spec: ConvLayerSpec, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool) {
+        self.spec = spec; self.frames = frames; self.groups = groups
+        weight = layout.slice("\(spec.convName).weight"); bias = layout.slice("\(spec.convName).bias")
+        gradWeight = layout.gradient("\(spec.convName).weight"); gradBias = layout.gradient("\(spec.convName).bias")
+        let n = spec.outChannels * frames * spec.outSize * spec.outSize
+        if let bn = spec.bnName {
+            gamma = layout.slice("\(bn).weight"); beta = layout.slice("\(bn).bias")
+            gradGamma = layout.gradient("\(bn).weight"); gradBeta = layout.gradient("\(bn).bias")
+            runningMean = layout.slice("\(bn).running_mean"); runningVar = layout.slice("\(bn).running_var")
+            pre = planner.floats(n)
+            mean = planner.floats(groups * spec.outChannels); invStd = planner.floats(groups * spec.outChannels)
+        } else {
+            gamma = nil; beta = nil; gradGamma = nil; gradBeta = nil; runningMean = nil; runningVar = nil
+            mean = nil; invStd = nil
+            pre = .empty
+        }
+        out = planner.floats(n)
+        grad = needsGrad ? planner.floats(n) : .empty
+    }
+
+    var preSlice: Slice { spec.bnName == nil ? out : pre }
+    var outPlane: Int { spec.outSize * spec.outSize }
+    var inPlane: Int { spec.inSize * spec.inSize }
+    var outCount: Int { spec.outChannels * frames * outPlane }
+    var bnShape: BatchNormShape { BatchNormShape(channels: spec.outChannels, groups: groups, framesPerGroup: frames / groups, plane: outPlane) }
+
+    /// Floats of im2col workspace the layer needs for `channelBlock` input channels over `opFrames` frames.
+    static func colCount(_ s: ConvLayerSpec, channelBlock: Int, opFrames: Int) -> Int {
+        s.transposed ? s.outChannels * s.kernel * s.kernel * opFrames * s.inSize * s.inSize
+                     : channelBlock * s.kernel * s.kernel * opFrames * s.outSize * s.outSize
+    }
+}
+
+// MARK: the linear part over a block of input channels
+
+/// y (+)= conv(W[:, block], x) over `opFrames` frames; x holds `channelCount` channels, which are input
+/// channels `channelOffset ..< channelOffset + channelCount` of the layer's weight.
+func convBlockForward(_ s: ConvLayerSpec, arena: Arena, x: UnsafePointer<Float>, channelOffset: Int, channelCount: Int, opFrames: Int,
+                      weight: Slice, bias: Slice?, y: UnsafeMutablePointer<Float>, accumulate: Bool, col: Slice) {
+    let kk = s.kernel * s.kernel
+    let b: UnsafePointer<Float>? = bias.map { UnsafePointer(arena[$0]) }
+    if s.transposed {
+        let g = convTranspose2dOutputGeometry(inChannels: channelCount, outChannels: s.outChannels, frames: opFrames, height: s.inSize, width: s.inSize,
+                                              kernel: s.kernel, stride: s.stride, padding: s.padding)
+        convTranspose2dForward(x: x, weight: arena[weight] + channelOffset * s.outChannels * kk, bias: b, y: y, col: arena[col],
+                               inChannels: channelCount, outputGeometry: g, accumulate: accumulate)
+    } else {
+        let g = ConvGeometry(channels: channelCount, frames: opFrames, height: s.inSize, width: s.inSize, kernelH: s.kernel, kernelW: s.kernel,
+                             stride: s.stride, padding: s.padding)
+        conv2dForward(x: x, weight: arena[weight] + channelOffset * kk, bias: b, y: y, col: arena[col], geometry: g,
+                      outChannels: s.outChannels, weightStride: s.inChannels * kk, accumulate: accumulate)
+    }
+}
+
+/// Backward of convBlockForward: gradWeight's block and gradBias accumulate; gradX (if any) is overwritten.
+func convBlockBackward(_ s: ConvLayerSpec, arena: Arena, gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, channelOffset: Int, channelCount: Int,
+                       opFrames: Int, weight: Slice, gradWeight: Slice, gradBias: Slice?, gradX: UnsafeMutablePointer<Float>?, col: Slice) {
+    let kk = s.kernel * s.kernel
+    let gb: UnsafeMutablePointer<Float>? = gradBias.map { arena[$0] }
+    if s.transposed {
+        let g = convTranspose2dOutputGeometry(inChannels: channelCount, outChannels: s.outChannels, frames: opFrames, height: s.inSize, width: s.inSize,
+                                              kernel: s.kernel, stride: s.stride, padding: s.padding)
+        convTranspose2dBackward(gradY: gradY, x: x, weight: arena[weight] + channelOffset * s.outChannels * kk, gradX: gradX,
+                                gradWeight: arena[gradWeight] + channelOffset * s.outChannels * kk, gradBias: gb, col: arena[col],
+                                inChannels: channelCount, outputGeometry: g, accumulateParams: true)
+    } else {
+        let g = ConvGeometry(channels: channelCount, frames: opFrames, height: s.inSize, width: s.inSize, kernelH: s.kernel, kernelW: s.kernel,
+                             stride: s.stride, padding: s.padding)
+        im2col(x, arena[col], g)   // not cached from forward: recomputing costs one pass, caching would cost GBs
+        conv2dBackward(gradY: gradY, col: arena[col], weight: arena[weight] + channelOffset * kk, gradX: gradX,
+                       gradWeight: arena[gradWeight] + channelOffset * kk, gradBias: gb, geometry: g, outChannels: s.outChannels,
+                       weightStride: s.inChannels * kk, accumulateParams: true)
+    }
+}
+
+// MARK: normalisation and activation
+
+/// pre → out: BatchNorm (batch statistics per time-step group, or running statistics) then the activation.
+func normalizeAndActivate(_ l: ConvLayerPlan, arena: Arena, mode: BatchNormMode, updateRunningStatistics: Bool) {
+    let out = arena[l.out], n = l.outCount
+    if l.spec.bnName != nil {
+        switch mode {
+        case .batchStatistics:
+            batchNorm2dTrainingForward(x: arena[l.pre], y: out, gamma: arena[l.gamma!], beta: arena[l.beta!],
+                                       mean: arena[l.mean!], invStd: arena[l.invStd!],
+                                       runningMean: updateRunningStatistics ? arena[l.runningMean!] : nil,
+                                       runningVar: updateRunningStatistics ? arena[l.runningVar!] : nil, shape: l.bnShape)
+        case .runningStatistics:
+            batchNorm2dInferenceForward(x: arena[l.pre], y: out, gamma: arena[l.gamma!], beta: arena[l.beta!],
+                                        runningMean: arena[l.runningMean!], runningVar: arena[l.runningVar!], shape: l.bnShape)
+        }
+    }
+    switch l.spec.activation {
+    case .leakyReLU: leakyReLUForward(x: out, y: out, count: n)
+    case .tanh: tanhForward(x: out, y: out, count: n)
+    case .sigmoid: sigmoidForward(x: out, y: out, count: n)
+    }
+}
+
+/// grad: dL/d out → dL/d pre, in place.
+func normalizeAndActivateBackward(_ l: ConvLayerPlan, arena: Arena) {
+    let g = arena[l.grad], out = arena[l.out], n = l.outCount
+    switch l.spec.activation {
+    case .leakyReLU: leakyReLUBackward(gradY: g, y: out, gradX: g, count: n)
+    case .tanh: tanhBackward(gradY: g, y: out, gradX: g, count: n)
+    case .sigmoid: sigmoidBackward(gradY: g, y: out, gradX: g, count: n)
+    }
+    if l.spec.bnName != nil {
+        batchNorm2dBackward(gradY: g, x: arena[l.pre], gamma: arena[l.gamma!], mean: arena[l.mean!], invStd: arena[l.invStd!],
+                            gradX: g, gradGamma: arena[l.gradGamma!], gradBeta: arena[l.gradBeta!], shape: l.bnShape, accumulateParams: true)
+    }
+}
+
+/// A whole layer over one input (no channel split).
+func convLayerForward(_ l: ConvLayerPlan, arena: Arena, input: UnsafePointer<Float>, col: Slice, mode: BatchNormMode, updateRunningStatistics: Bool) {
+    convBlockForward(l.spec, arena: arena, x: input, channelOffset: 0, channelCount: l.spec.inChannels, opFrames: l.frames,
+                     weight: l.weight, bias: l.bias, y: arena[l.preSlice], accumulate: false, col: col)
+    normalizeAndActivate(l, arena: arena, mode: mode, updateRunningStatistics: updateRunningStatistics)
+}
+
+func convLayerBackward(_ l: ConvLayerPlan, arena: Arena, input: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?, col: Slice) {
+    normalizeAndActivateBackward(l, arena: arena)
+    convBlockBackward(l.spec, arena: arena, gradY: arena[l.grad], x: input, channelOffset: 0, channelCount: l.spec.inChannels,
+                      opFrames: l.frames, weight: l.weight, gradWeight: l.gradWeight, gradBias: l.gradBias, gradX: gradInput, col: col)
+}

@@ -1,0 +1,196 @@
+// The network a configuration describes (SPEC §2–§5): every conv layer of the encoder and decoder,
+// every aligner, every LSTM module, and the table of named parameters (SPEC §9 names, PyTorch layouts).
+// Nothing here holds numbers: it is the static description the schedule is planned from.
+
+public enum Activation: Sendable { case leakyReLU, tanh, sigmoid }
+
+/// One conv (or transposed conv) → optional BatchNorm → activation.
+public struct ConvLayerSpec: Sendable {
+    public var convName: String          // e.g. "encoder.c1.main.0"
+    public var bnName: String?           // e.g. "encoder.c1.main.1"
+    public var transposed: Bool
+    public var inChannels: Int
+    public var outChannels: Int
+    public var kernel: Int
+    public var stride: Int
+    public var padding: Int
+    public var inSize: Int               // input map is inSize × inSize
+    public var activation: Activation
+
+    public var outSize: Int {
+        transposed ? (inSize - 1) * stride - 2 * padding + kernel : (inSize + 2 * padding - kernel) / stride + 1
+    }
+    public var weightShape: [Int] {
+        transposed ? [inChannels, outChannels, kernel, kernel] : [outChannels, inChannels, kernel, kernel]
+    }
+}
+
+/// Encoder stage: optional 2×2 max-pool, then conv layers. Stages 0–3 produce skips h1…h4, stage 4 the vector h.
+public struct EncoderStage: Sendable {
+    public var pool: Bool
+    public var layers: [ConvLayerSpec]
+    public var outChannels: Int { layers.last!.outChannels }
+    public var outSize: Int { layers.last!.outSize }
+}
+
+/// Decoder stage: optional nearest ×2 upsampling, then conv layers. Stage 0 (upc1) reads h_pred; stages 1–4
+/// read the concatenation with skip level 0–3 (the first layer's input channels are split into blocks).
+public struct DecoderStage: Sendable {
+    public var upsample: Bool
+    public var layers: [ConvLayerSpec]
+    public var skipLevel: Int?           // nil for upc1
+    public var outChannels: Int { layers.last!.outChannels }
+    public var outSize: Int { layers.last!.outSize }
+}
+
+public struct LSTMModuleSpec: Sendable {
+    public enum Head: Sendable { case predictor(outputs: Int), gaussian(outputs: Int) }
+    public var prefix: String            // "frame_predictor", "posterior.groups.0", "prior.groups.1"
+    public var inFeatures: Int
+    public var hidden: Int
+    public var layers: Int
+    public var head: Head
+    public var outputs: Int {
+        switch head { case .predictor(let n), .gaussian(let n): return n }
+    }
+}
+
+public struct AlignerSpec: Sendable {
+    public var level: Int
+    public var channels: Int             // C of F^d and F^e
+    public var keyChannels: Int { max(channels / 8, 1) }
+    public var size: Int                 // H = W of the level
+    public var name: String { "decoder.al.\(level)" }
+}
+
+public struct TensorSpec: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable { case convWeight, bias, bnWeight, bnBias, linearWeight, lstm, runningMean, runningVar }
+    public var name: String
+    public var shape: [Int]
+    public var kind: Kind
+    public var count: Int { shape.reduce(1, *) }
+    public var trainable: Bool { kind != .runningMean && kind != .runningVar }
+}
+
+public struct Network: Sendable {
+    public let config: ModelConfiguration
+    public let encoder: [EncoderStage]
+    public let decoder: [DecoderStage]
+    public let aligners: [AlignerSpec]
+    public let predictor: LSTMModuleSpec
+    public let posterior: [LSTMModuleSpec]
+    public let prior: [LSTMModuleSpec]
+    /// Every named tensor, trainable ones first, in a fixed order (the order of the parameter arena).
+    public let tensors: [TensorSpec]
+
+    public init(_ c: ModelConfiguration) throws {
+        try c.validate()
+        config = c
+        let nf = c.nf, C = c.channels
+        func conv(_ name: String, bn: String?, _ cin: Int, _ cout: Int, _ k: Int, _ s: Int, _ p: Int, _ size: Int,
+                  _ act: Activation = .leakyReLU, transposed: Bool = false) -> ConvLayerSpec {
+            ConvLayerSpec(convName: name, bnName: bn, transposed: transposed, inChannels: cin, outChannels: cout,
+                          kernel: k, stride: s, padding: p, inSize: size, activation: act)
+        }
+        var enc: [EncoderStage] = []
+        var dec: [DecoderStage] = []
+        switch c.backbone {
+        case .dcgan64:
+            let widths = [C, nf, nf * 2, nf * 4, nf * 8]
+            var size = 64
+            for i in 0..<4 {
+                let p = "encoder.c\(i + 1).main"
+                enc.append(EncoderStage(pool: false, layers: [conv("\(p).0", bn: "\(p).1", widths[i], widths[i + 1], 4, 2, 1, size)]))
+                size /= 2
+            }
+            enc.append(EncoderStage(pool: false, layers: [conv("encoder.c5.0", bn: "encoder.c5.1", nf * 8, c.gDim, 4, 1, 0, 4, .tanh)]))
+            dec.append(DecoderStage(upsample: false, layers: [conv("decoder.upc1.0", bn: "decoder.upc1.1", c.gDim, nf * 8, 4, 1, 0, 1, transposed: true)], skipLevel: nil))
+            let dw = [nf * 8, nf * 4, nf * 2, nf]
+            for level in 0..<4 {
+                let factor = c.hasAligner(level: level) ? 3 : 2
+                let size = 4 << level
+                if level < 3 {
+                    let p = "decoder.upc\(level + 2).main"
+                    dec.append(DecoderStage(upsample: false, layers: [conv("\(p).0", bn: "\(p).1", dw[level] * factor, dw[level + 1], 4, 2, 1, size, transposed: true)], skipLevel: level))
+                } else {
+                    dec.append(DecoderStage(upsample: false, layers: [conv("decoder.upc5.0", bn: nil, nf * factor, C, 4, 2, 1, size, .sigmoid, transposed: true)], skipLevel: level))
+                }
+            }
+        case .vgg64:
+            func vgg(_ prefix: String, _ cin: Int, _ cout: Int, _ size: Int) -> ConvLayerSpec {
+                conv("\(prefix).main.0", bn: "\(prefix).main.1", cin, cout, 3, 1, 1, size)
+            }
+            enc.append(EncoderStage(pool: false, layers: [vgg("encoder.c1.0", C, nf, 64), vgg("encoder.c1.1", nf, nf, 64)]))
+            enc.append(EncoderStage(pool: true, layers: [vgg("encoder.c2.0", nf, nf * 2, 32), vgg("encoder.c2.1", nf * 2, nf * 2, 32)]))
+            enc.append(EncoderStage(pool: true, layers: [vgg("encoder.c3.0", nf * 2, nf * 4, 16), vgg("encoder.c3.1", nf * 4, nf * 4, 16), vgg("encoder.c3.2", nf * 4, nf * 4, 16)]))
+            enc.append(EncoderStage(pool: true, layers: [vgg("encoder.c4.0", nf * 4, nf * 8, 8), vgg("encoder.c4.1", nf * 8, nf * 8, 8), vgg("encoder.c4.2", nf * 8, nf * 8, 8)]))
+            enc.append(EncoderStage(pool: true, layers: [conv("encoder.c5.0", bn: "encoder.c5.1", nf * 8, c.gDim, 4, 1, 0, 4, .tanh)]))
+            dec.append(DecoderStage(upsample: false, layers: [conv("decoder.upc1.0", bn: "decoder.upc1.1", c.gDim, nf * 8, 4, 1, 0, 1, transposed: true)], skipLevel: nil))
+            func f(_ level: Int) -> Int { c.hasAligner(level: level) ? 3 : 2 }
+            dec.append(DecoderStage(upsample: true, layers: [vgg("decoder.upc2.0", nf * 8 * f(0), nf * 8, 8), vgg("decoder.upc2.1", nf * 8, nf * 8, 8), vgg("decoder.upc2.2", nf * 8, nf * 4, 8)], skipLevel: 0))
+            dec.append(DecoderStage(upsample: true, layers: [vgg("decoder.upc3.0", nf * 4 * f(1), nf * 4, 16), vgg("decoder.upc3.1", nf * 4, nf * 4, 16), vgg("decoder.upc3.2", nf * 4, nf * 2, 16)], skipLevel: 1))
+            dec.append(DecoderStage(upsample: true, layers: [vgg("decoder.upc4.0", nf * 2 * f(2), nf * 2, 32), vgg("decoder.upc4.1", nf * 2, nf, 32)], skipLevel: 2))
+            dec.append(DecoderStage(upsample: true, layers: [vgg("decoder.upc5.0", nf * f(3), nf, 64),
+                                                            conv("decoder.upc5.1", bn: nil, nf, C, 3, 1, 1, 64, .sigmoid, transposed: true)], skipLevel: 3))
+        }
+        encoder = enc
+        decoder = dec
+        let skipSizes = (0..<4).map { enc[3 - $0].outSize }
+        aligners = c.alignerLevels.sorted().map { AlignerSpec(level: $0, channels: c.skipChannels[$0], size: skipSizes[$0]) }
+
+        let H = c.rnnSize, d = c.groupDim
+        predictor = LSTMModuleSpec(prefix: "frame_predictor", inFeatures: c.gDim + c.zDim, hidden: H, layers: c.predictorLayers, head: .predictor(outputs: c.gDim))
+        posterior = (0..<c.groups).map { LSTMModuleSpec(prefix: "posterior.groups.\($0)", inFeatures: c.gDim + $0 * d, hidden: H, layers: c.gaussianLayers, head: .gaussian(outputs: d)) }
+        prior = (0..<c.groups).map { LSTMModuleSpec(prefix: "prior.groups.\($0)", inFeatures: c.gDim + $0 * d, hidden: H, layers: c.gaussianLayers, head: .gaussian(outputs: d)) }
+
+        // The tensor table: trainable parameters in module order, then the BatchNorm running statistics.
+        var params: [TensorSpec] = []
+        var stats: [TensorSpec] = []
+        func addConv(_ l: ConvLayerSpec) {
+            params.append(TensorSpec(name: "\(l.convName).weight", shape: l.weightShape, kind: .convWeight))
+            params.append(TensorSpec(name: "\(l.convName).bias", shape: [l.outChannels], kind: .bias))
+            if let bn = l.bnName {
+                params.append(TensorSpec(name: "\(bn).weight", shape: [l.outChannels], kind: .bnWeight))
+                params.append(TensorSpec(name: "\(bn).bias", shape: [l.outChannels], kind: .bnBias))
+                stats.append(TensorSpec(name: "\(bn).running_mean", shape: [l.outChannels], kind: .runningMean))
+                stats.append(TensorSpec(name: "\(bn).running_var", shape: [l.outChannels], kind: .runningVar))
+            }
+        }
+        for s in enc { s.layers.forEach(addConv) }
+        for s in dec { s.layers.forEach(addConv) }
+        for a in aligners {
+            let C = a.channels, e = a.keyChannels
+            for (part, out) in [("q", e), ("k", e), ("v", C)] {
+                params.append(TensorSpec(name: "\(a.name).\(part).weight", shape: [out, C, 1, 1], kind: .convWeight))
+                params.append(TensorSpec(name: "\(a.name).\(part).bias", shape: [out], kind: .bias))
+            }
+        }
+        func addLSTM(_ m: LSTMModuleSpec) {
+            params.append(TensorSpec(name: "\(m.prefix).embed.weight", shape: [m.hidden, m.inFeatures], kind: .linearWeight))
+            params.append(TensorSpec(name: "\(m.prefix).embed.bias", shape: [m.hidden], kind: .bias))
+            for l in 0..<m.layers {
+                params.append(TensorSpec(name: "\(m.prefix).lstm.\(l).weight_ih", shape: [4 * m.hidden, m.hidden], kind: .lstm))
+                params.append(TensorSpec(name: "\(m.prefix).lstm.\(l).weight_hh", shape: [4 * m.hidden, m.hidden], kind: .lstm))
+                params.append(TensorSpec(name: "\(m.prefix).lstm.\(l).bias_ih", shape: [4 * m.hidden], kind: .lstm))
+                params.append(TensorSpec(name: "\(m.prefix).lstm.\(l).bias_hh", shape: [4 * m.hidden], kind: .lstm))
+            }
+            switch m.head {
+            case .predictor(let n):
+                params.append(TensorSpec(name: "\(m.prefix).output.0.weight", shape: [n, m.hidden], kind: .linearWeight))
+                params.append(TensorSpec(name: "\(m.prefix).output.0.bias", shape: [n], kind: .bias))
+            case .gaussian(let n):
+                for head in ["mu_net", "logvar_net"] {
+                    params.append(TensorSpec(name: "\(m.prefix).\(head).weight", shape: [n, m.hidden], kind: .linearWeight))
+                    params.append(TensorSpec(name: "\(m.prefix).\(head).bias", shape: [n], kind: .bias))
+                }
+            }
+        }
+        addLSTM(predictor)
+        posterior.forEach(addLSTM)
+        prior.forEach(addLSTM)
+        tensors = params + stats
+    }
+
+    public var trainableCount: Int { tensors.filter(\.trainable).reduce(0) { $0 + $1.count } }
+    public var statisticsCount: Int { tensors.filter { !$0.trainable }.reduce(0) { $0 + $1.count } }
+}

@@ -1,0 +1,224 @@
+// The static training schedule (SPEC §6). Planned once for a configuration: every parameter, gradient,
+// Adam moment, activation and workspace is a slice of one arena; `step` runs the same ops every time
+// and allocates nothing.
+//
+// Frames are time-major everywhere: encoder frame t·B + b (t = 0 … T−1), decoder and LSTM row
+// (i−1)·B + b for prediction step i = 1 … T−1. The encoder runs once over all T·B frames and the decoder
+// once over all (T−1)·B predictions, with BatchNorm statistics per time step; only the LSTMs step.
+import Kernels
+
+public struct StepLosses: Sendable, Equatable {
+    public var loss: Double
+    public var mse: Double
+    public var kld: Double
+}
+
+public final class Trainer {
+    public let config: ModelConfiguration
+    public let network: Network
+    public let layout: ParameterLayout
+    public let arena: Arena
+    public var rng: RandomGenerator
+    /// Adam steps taken so far (PyTorch's `step` counter).
+    public private(set) var stepCount = 0
+    /// When false, `step` leaves ε as the caller filled it (`posteriorNoise(group:)`) instead of drawing it.
+    public var drawNoise = true
+
+    let encoder: EncoderPlan
+    let decoder: DecoderPlan
+    let posterior: [LSTMPlan]
+    let prior: [LSTMPlan]
+    let predictor: LSTMPlan
+    let col: Slice
+    let hRows, gradHRows: Slice            // (T·B) × gDim
+    let z, gradZ: Slice                     // rows × zDim, rows = (T−1)·B
+    let eps: [Slice]                        // per group: rows × d
+    let gradMuQ, gradLogvarQ, gradMuP, gradLogvarP: Slice   // KL gradients, rows × d (one group at a time)
+    let gradPrediction: Slice               // C × ((T−1)·B·64²)
+
+    public init(config: ModelConfiguration, seed: UInt64) throws {
+        let net = try Network(config)
+        self.config = config
+        network = net
+        let T = config.frameCount, B = config.batch
+        let steps = T - 1, rows = steps * B, sourceFrames = (config.nPast - 1) * B
+        var planner = ArenaPlanner()
+        let layout = ParameterLayout(net, planner: &planner)
+        self.layout = layout
+        encoder = EncoderPlan(net, frames: T * B, groups: T, layout: layout, planner: &planner, needsGrad: true)
+        decoder = DecoderPlan(net, frames: rows, groups: steps, sourceFrames: sourceFrames, layout: layout, planner: &planner, needsGrad: true)
+        posterior = net.posterior.map { LSTMPlan($0, steps: steps, batch: B, layout: layout, planner: &planner, needsGrad: true) }
+        prior = net.prior.map { LSTMPlan($0, steps: steps, batch: B, layout: layout, planner: &planner, needsGrad: true) }
+        predictor = LSTMPlan(net.predictor, steps: steps, batch: B, layout: layout, planner: &planner, needsGrad: true)
+        col = planner.floats(max(EncoderPlan.colCount(net, frames: T * B), DecoderPlan.colCount(net, frames: rows, sourceFrames: sourceFrames)))
+        hRows = planner.floats(T * B * config.gDim); gradHRows = planner.floats(T * B * config.gDim)
+        z = planner.floats(rows * config.zDim); gradZ = planner.floats(rows * config.zDim)
+        eps = (0..<config.groups).map { _ in planner.floats(rows * config.groupDim) }
+        let d = config.groupDim
+        gradMuQ = planner.floats(rows * d); gradLogvarQ = planner.floats(rows * d)
+        gradMuP = planner.floats(rows * d); gradLogvarP = planner.floats(rows * d)
+        gradPrediction = planner.floats(config.channels * rows * 64 * 64)
+        arena = Arena(planner)
+        rng = RandomGenerator(seed: seed)
+        initializeParameters(layout, arena: arena, hidden: config.rnnSize, rng: &rng)
+        // Skip source of prediction step i is frame min(i−1, nPast−2) (SPEC §6).
+        let sourceOf = arena[decoder.sourceOf]
+        for i in 1...steps {
+            for b in 0..<B { sourceOf[(i - 1) * B + b] = Int32(min(i - 1, config.nPast - 2) * B + b) }
+        }
+    }
+
+    // MARK: access for tests, checkpoints and the command-line tool
+
+    public var arenaBytes: Int { arena.byteCount }
+    public func posteriorNoise(group: Int) -> UnsafeMutablePointer<Float> { arena[eps[group]] }
+    public func parameter(_ name: String) -> [Float] { arena.array(layout.slice(name)) }
+    public func gradient(_ name: String) -> [Float] { arena.array(layout.gradient(name)) }
+    public func setParameter(_ name: String, _ values: [Float]) { arena.copy(from: values, to: layout.slice(name)) }
+    /// The last step's predictions x̂ for steps 1 … T−1, NCHW: ((T−1)·B) × C × 64 × 64.
+    public func predictions() -> [Float] {
+        let rows = (config.frameCount - 1) * config.batch
+        var out = [Float](repeating: 0, count: rows * config.channels * 4096)
+        out.withUnsafeMutableBufferPointer { cnhwToNCHW(arena[decoder.output], $0.baseAddress!, frames: rows, channels: config.channels, plane: 4096) }
+        return out
+    }
+    public func restore(stepCount: Int) { self.stepCount = stepCount }
+
+    // MARK: the step
+
+    /// One training step on `frames`: T·B·C·64·64 floats in [0, 1], time-major (T, B, C, 64, 64).
+    public func step(_ frames: UnsafePointer<Float>) -> StepLosses {
+        let losses = forwardAndBackward(frames)
+        stepCount += 1
+        let hyper = AdamHyperparameters(learningRate: config.learningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8)
+        adamStep(params: arena[layout.params], grads: arena[layout.grads], m: arena[layout.adamM], v: arena[layout.adamV],
+                 count: layout.params.count, step: stepCount, hyper: hyper)
+        return losses
+    }
+
+    /// Forward, losses and backward, leaving the gradients in the arena (no parameter update).
+    public func forwardAndBackward(_ frames: UnsafePointer<Float>) -> StepLosses {
+        let c = config, T = c.frameCount, B = c.batch, G = c.groups, d = c.groupDim, gDim = c.gDim
+        let steps = T - 1, rows = steps * B, S = (c.nPast - 1) * B
+        let a = arena
+
+        // Encode every frame once (SPEC §6), BatchNorm statistics per time step.
+        nchwToCNHW(frames, a[encoder.input], frames: T * B, channels: c.channels, plane: 4096)
+        encoder.forward(arena: a, col: col, mode: .batchStatistics, updateRunningStatistics: true)
+        transpose(a[encoder.vector], a[hRows], rows: gDim, columns: T * B)
+        // Skip sources: frames 0 … nPast−2 of every skip level.
+        for level in 0..<4 {
+            let skip = decoder.skip(level: level), stage = 3 - level
+            copyFrameRange(src: a[encoder.output(stage)], srcFrames: T * B, first: 0, dst: a[skip.source], frames: S,
+                           channels: skip.channels, plane: skip.plane)
+        }
+
+        // Posterior q(z_i | x_{≤i}), group by group: group j reads [h[i]; z^1 … z^{j−1}] (SPEC §4).
+        if drawNoise { for j in 0..<G { rng.fillNormal(a[eps[j]], count: rows * d) } }
+        for j in 0..<G {
+            let m = posterior[j]
+            fillGaussianInput(m, frameOffset: 1, groupsBefore: j)
+            for i in 0..<steps { m.forwardStep(i, arena: a) }
+            let zj = a[eps[j]]  // z^j is written into the z matrix, column block j
+            for r in 0..<rows {
+                reparameterizeForward(mu: a[m.heads[0]] + r * d, logvar: a[m.heads[1]] + r * d, eps: zj + r * d,
+                                      z: a[z] + r * c.zDim + j * d, count: d)
+            }
+        }
+        // Prior p(z_i | x_{<i}), fed the posterior's samples of the earlier groups.
+        for j in 0..<G {
+            let m = prior[j]
+            fillGaussianInput(m, frameOffset: 0, groupsBefore: j)
+            for i in 0..<steps { m.forwardStep(i, arena: a) }
+        }
+        // Frame predictor on [h[i−1]; z_i].
+        for r in 0..<rows {
+            let dst = a[predictor.input] + r * (gDim + c.zDim)
+            dst.update(from: a[hRows] + r * gDim, count: gDim)
+            (dst + gDim).update(from: a[z] + r * c.zDim, count: c.zDim)
+        }
+        for i in 0..<steps { predictor.forwardStep(i, arena: a) }
+
+        // Decode every prediction at once.
+        transpose(a[predictor.heads[0]], a[decoder.input], rows: rows, columns: gDim)
+        decoder.forward(arena: a, col: col, mode: .batchStatistics, updateRunningStatistics: true)
+
+        // Losses: Σ_i mean((x̂_i − x_i)²) and Σ_i KL / B.
+        let divisor = Double(B * c.channels * 4096)
+        var mse = 0.0
+        for ch in 0..<c.channels {
+            let pred = a[decoder.output] + ch * rows * 4096
+            let target = a[encoder.input] + (ch * T * B + B) * 4096
+            mse += mseForward(pred: pred, target: target, count: rows * 4096, divisor: divisor)
+            mseBackward(pred: pred, target: target, gradPred: a[decoder.outputGrad] + ch * rows * 4096, count: rows * 4096, divisor: divisor)
+        }
+        var kld = 0.0
+        for j in 0..<G {
+            kld += klDiagonalGaussianForward(muQ: a[posterior[j].heads[0]], logvarQ: a[posterior[j].heads[1]],
+                                             muP: a[prior[j].heads[0]], logvarP: a[prior[j].heads[1]], count: rows * d, batch: B)
+        }
+
+        // Backward. Everything accumulates into zeroed gradients.
+        a.zero(layout.grads)
+        decoder.backward(arena: a, col: col)
+        transpose(a[decoder.inputGrad], a[predictor.gradHeads[0]], rows: gDim, columns: rows)
+        predictor.backward(arena: a)
+        a.zero(gradHRows); a.zero(gradZ)
+        for r in 0..<rows {
+            let g = a[predictor.gradInput] + r * (gDim + c.zDim)
+            addInto(a[gradHRows] + r * gDim, g, gDim)
+            addInto(a[gradZ] + r * c.zDim, g + gDim, c.zDim)
+        }
+        for j in 0..<G {
+            klDiagonalGaussianBackward(muQ: a[posterior[j].heads[0]], logvarQ: a[posterior[j].heads[1]],
+                                       muP: a[prior[j].heads[0]], logvarP: a[prior[j].heads[1]],
+                                       gradMuQ: a[posterior[j].gradHeads[0]], gradLogvarQ: a[posterior[j].gradHeads[1]],
+                                       gradMuP: a[prior[j].gradHeads[0]], gradLogvarP: a[prior[j].gradHeads[1]],
+                                       count: rows * d, batch: B, scale: c.beta)
+        }
+        for j in 0..<G {
+            prior[j].backward(arena: a)
+            scatterGaussianInputGradient(prior[j], frameOffset: 0, groupsBefore: j)
+        }
+        for j in stride(from: G - 1, through: 0, by: -1) {
+            let m = posterior[j]
+            for r in 0..<rows {
+                reparameterizeBackward(gradZ: a[gradZ] + r * c.zDim + j * d, logvar: a[m.heads[1]] + r * d, eps: a[eps[j]] + r * d,
+                                       gradMu: a[m.gradHeads[0]] + r * d, gradLogvar: a[m.gradHeads[1]] + r * d, count: d)
+            }
+            m.backward(arena: a)
+            scatterGaussianInputGradient(m, frameOffset: 1, groupsBefore: j)
+        }
+        transpose(a[gradHRows], a[encoder.vectorGrad], rows: T * B, columns: gDim)
+        encoder.backward(arena: a, col: col) { stage in
+            let skip = self.decoder.skip(level: 3 - stage)
+            addFrameRange(compact: a[skip.gradSource], frames: S, into: a[self.encoder.outputGrad(stage)], bigFrames: T * B, first: 0,
+                          channels: skip.channels, plane: skip.plane)
+        }
+        return StepLosses(loss: mse + Double(c.beta) * kld, mse: mse, kld: kld)
+    }
+
+    /// Input rows of a Gaussian LSTM: [h[i + frameOffset − 1 + 1]; z^1 … z^{groupsBefore}] for step rows.
+    private func fillGaussianInput(_ m: LSTMPlan, frameOffset: Int, groupsBefore j: Int) {
+        let a = arena, gDim = config.gDim, d = config.groupDim, rows = m.steps * m.batch, width = m.spec.inFeatures
+        for r in 0..<rows {
+            let dst = a[m.input] + r * width
+            dst.update(from: a[hRows] + (r + frameOffset * config.batch) * gDim, count: gDim)
+            if j > 0 { (dst + gDim).update(from: a[z] + r * config.zDim, count: j * d) }
+        }
+    }
+
+    private func scatterGaussianInputGradient(_ m: LSTMPlan, frameOffset: Int, groupsBefore j: Int) {
+        let a = arena, gDim = config.gDim, d = config.groupDim, rows = m.steps * m.batch, width = m.spec.inFeatures
+        for r in 0..<rows {
+            let g = a[m.gradInput] + r * width
+            addInto(a[gradHRows] + (r + frameOffset * config.batch) * gDim, g, gDim)
+            if j > 0 { addInto(a[gradZ] + r * config.zDim, g + gDim, j * d) }
+        }
+    }
+}
+
+@inline(__always)
+func addInto(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    for i in 0..<n { dst[i] += src[i] }
+}
