@@ -1,0 +1,9 @@
+// Heap statistics for the allocation tests.
+#ifndef SVGNET_CHEAPSTATS_H
+#define SVGNET_CHEAPSTATS_H
+#include <stddef.h>
+/// Calls to malloc, calloc, realloc and the aligned allocators since the process started.
+size_t svgnet_allocation_count(void);
+/// Bytes malloc currently has handed out (glibc mallinfo2: in-use chunks plus mmapped blocks).
+size_t svgnet_heap_bytes_in_use(void);
+#endif

@@ -1,0 +1,113 @@
+// safetensors checkpoints: round trip, and every kind of bad file is a clear error, never a crash.
+import Foundation
+import XCTest
+@testable import SVGNet
+import Kernels
+
+func temporaryDirectory() -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("svgnet-tests-\(UUID().uuidString)").path
+    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+final class CheckpointTests: XCTestCase {
+    func testRoundTripPreservesEveryTensorAndTheConfiguration() throws {
+        let config = smallConfig { $0.groups = 2; $0.alignerLevels = [1, 3]; $0.alignerValue = .decoder }
+        let a = try Trainer(config: config, seed: 1)
+        let x = movingSquares(config, seed: 2)
+        x.withUnsafeBufferPointer { _ = a.step($0.baseAddress!) }   // running statistics move too
+        let path = temporaryDirectory() + "/model.safetensors"
+        try a.saveModel(to: path)
+        let file = try SafetensorsFile.read(from: path)
+        XCTAssertEqual(try ModelConfiguration(metadata: file.metadata), config)
+        let b = try Trainer(config: config, seed: 99)
+        try b.loadModel(from: path)
+        for e in a.layout.entries { XCTAssertEqual(a.parameter(e.spec.name), b.parameter(e.spec.name), e.spec.name) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(path).tmp-\(getpid())"), "temporary file left behind")
+    }
+
+    func testTrainingStateResumesExactly() throws {
+        let config = smallConfig()
+        let x = movingSquares(config, seed: 2)
+        let dir = temporaryDirectory()
+        let straight = try Trainer(config: config, seed: 7)
+        x.withUnsafeBufferPointer { p in for _ in 0..<4 { _ = straight.step(p.baseAddress!) } }
+
+        let first = try Trainer(config: config, seed: 7)
+        x.withUnsafeBufferPointer { p in for _ in 0..<2 { _ = first.step(p.baseAddress!) } }
+        try first.saveModel(to: dir + "/model.safetensors")
+        try first.saveTrainingState(to: dir + "/train-state.safetensors")
+        let resumed = try Trainer(config: config, seed: 12345)
+        try resumed.loadModel(from: dir + "/model.safetensors")
+        try resumed.loadTrainingState(from: dir + "/train-state.safetensors")
+        x.withUnsafeBufferPointer { p in for _ in 0..<2 { _ = resumed.step(p.baseAddress!) } }
+        for e in straight.layout.entries {
+            XCTAssertEqual(straight.parameter(e.spec.name), resumed.parameter(e.spec.name), "\(e.spec.name) differs after resume")
+        }
+    }
+
+    func expectError(_ path: String, contains fragment: String, file: StaticString = #filePath, line: UInt = #line) {
+        let trainer = try! Trainer(config: smallConfig(), seed: 1)
+        do {
+            try trainer.loadModel(from: path)
+            XCTFail("loading \(path) should fail", file: file, line: line)
+        } catch {
+            XCTAssertTrue("\(error)".contains(fragment), "error '\(error)' should mention '\(fragment)'", file: file, line: line)
+            XCTAssertTrue("\(error)".contains(path), "error '\(error)' should name the file", file: file, line: line)
+        }
+    }
+
+    func testBadFilesAreErrorsNamingTheProblem() throws {
+        let dir = temporaryDirectory()
+        let good = dir + "/good.safetensors"
+        let trainer = try Trainer(config: smallConfig(), seed: 1)
+        try trainer.saveModel(to: good)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
+
+        expectError(dir + "/missing.safetensors", contains: "no such file")
+        for cut in [0, 5, 8, 100, bytes.count / 2, bytes.count - 1] {
+            let p = dir + "/truncated-\(cut).safetensors"
+            try bytes.prefix(cut).write(to: URL(fileURLWithPath: p))
+            expectError(p, contains: cut < 8 ? "truncated" : (cut < 200 ? "header" : "truncated"))
+        }
+        var garbage = bytes
+        for i in 8..<40 { garbage[i] = 0x7B }   // '{' over the JSON
+        try garbage.write(to: URL(fileURLWithPath: dir + "/garbage.safetensors"))
+        expectError(dir + "/garbage.safetensors", contains: "not a JSON object")
+
+        var file = try SafetensorsFile.read(from: good)
+        file.tensors["encoder.c1.main.0.weight"]!.shape = [4, 1, 2, 8]
+        try file.write(to: dir + "/shape.safetensors")
+        expectError(dir + "/shape.safetensors", contains: "encoder.c1.main.0.weight has shape [4, 1, 2, 8]")
+
+        file = try SafetensorsFile.read(from: good)
+        file.tensors["decoder.upc3.main.1.bias"] = nil
+        try file.write(to: dir + "/missing-tensor.safetensors")
+        expectError(dir + "/missing-tensor.safetensors", contains: "missing tensor decoder.upc3.main.1.bias")
+
+        file = try SafetensorsFile.read(from: good)
+        file.tensors["decoder.al.0.q.weight"] = .init(dtype: "F32", shape: [1], values: [0])
+        try file.write(to: dir + "/extra.safetensors")
+        expectError(dir + "/extra.safetensors", contains: "unexpected tensor decoder.al.0.q.weight")
+
+        // num_batches_tracked is optional and ignored (SPEC §9).
+        file = try SafetensorsFile.read(from: good)
+        file.tensors["encoder.c1.main.1.num_batches_tracked"] = .init(dtype: "F32", shape: [], values: [3])
+        try file.write(to: dir + "/nbt.safetensors")
+        XCTAssertNoThrow(try trainer.loadModel(from: dir + "/nbt.safetensors"))
+    }
+
+    func testOtherDtypesAreRejectedByName() throws {
+        let dir = temporaryDirectory()
+        let header = #"{"w":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#
+        var data = Data()
+        var n = UInt64(header.utf8.count).littleEndian
+        withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
+        data.append(header.data(using: .utf8)!)
+        data.append(contentsOf: [0, 0, 0, 0])
+        try data.write(to: URL(fileURLWithPath: dir + "/f16.safetensors"))
+        XCTAssertThrowsError(try SafetensorsFile.read(from: dir + "/f16.safetensors")) {
+            XCTAssertTrue("\($0)".contains("dtype F16"), "\($0)")
+        }
+    }
+}

@@ -1,0 +1,119 @@
+// The static schedule: no heap allocation per step, training makes progress, configurations are checked.
+import Foundation
+import XCTest
+@testable import SVGNet
+import Kernels
+import CHeapStats
+
+/// Heap allocations (malloc, calloc, realloc, aligned) made by the whole process so far.
+func allocationCount() -> Int { Int(svgnet_allocation_count()) }
+
+func smallConfig(_ edit: (inout ModelConfiguration) -> Void = { _ in }) -> ModelConfiguration {
+    var c = ModelConfiguration()
+    c.nf = 4; c.gDim = 16; c.rnnSize = 24; c.zDim = 4; c.groups = 1
+    c.nPast = 3; c.nFuture = 2; c.batch = 2; c.beta = 1e-4
+    edit(&c)
+    return c
+}
+
+/// Blobs moving across a dark canvas, time-major (T, B, C, 64, 64).
+func movingSquares(_ c: ModelConfiguration, seed: UInt64) -> [Float] {
+    var rng = RandomGenerator(seed: seed)
+    let T = c.frameCount, B = c.batch, C = c.channels
+    var x = [Float](repeating: 0, count: T * B * C * 4096)
+    for b in 0..<B {
+        let y0 = rng.uniformInt(4...36), x0 = rng.uniformInt(4...36), vy = rng.uniformInt(-3...3), vx = rng.uniformInt(-3...3)
+        for t in 0..<T {
+            let py = min(max(y0 + vy * t, 0), 48), px = min(max(x0 + vx * t, 0), 48)
+            for ch in 0..<C { for i in py..<(py + 16) { for j in px..<(px + 16) { x[(((t * B + b) * C + ch) * 64 + i) * 64 + j] = 1 } } }
+        }
+    }
+    return x
+}
+
+final class ScheduleTests: XCTestCase {
+    /// After the first step (which may touch lazily created OpenBLAS buffers), further training and
+    /// generation steps must not grow the heap: every buffer lives in the arena planned at init.
+    func testStepsAllocateNothing() throws {
+        for config in [smallConfig(), smallConfig { $0.groups = 2; $0.alignerLevels = [0, 1, 2, 3] },
+                       smallConfig { $0.backbone = .vgg64; $0.channels = 3; $0.alignerLevels = [1] }] {
+            let trainer = try Trainer(config: config, seed: 3)
+            let x = movingSquares(config, seed: 4)
+            let generator = try Generator(config: config, samples: 2, seed: 5)
+            x.withUnsafeBufferPointer { p in
+                _ = trainer.step(p.baseAddress!)
+                generator.loadParameters(from: trainer)
+                _ = generator.generate(p.baseAddress!)
+                // The counter itself must work, or this test could not fail.
+                let probe = allocationCount()
+                let box = UnsafeMutablePointer<Float>.allocate(capacity: 1); box.deallocate()
+                XCTAssertGreaterThan(allocationCount(), probe, "the allocation counter does not see allocations")
+
+                let before = allocationCount()
+                for _ in 0..<3 {
+                    _ = trainer.step(p.baseAddress!)
+                    _ = generator.generate(p.baseAddress!)
+                }
+                let after = allocationCount()
+                XCTAssertEqual(after - before, 0, "\(config.modelName) \(config.backbone): \(after - before) heap allocations in 3 training + 3 generation steps (arena \(trainer.arenaBytes) bytes)")
+            }
+        }
+    }
+
+    /// On one fixed small batch the loss must fall by at least half within a few hundred steps.
+    func testLossFallsOnAFixedBatch() throws {
+        let config = smallConfig { $0.groups = 2; $0.alignerLevels = [0, 1] }
+        let trainer = try Trainer(config: config, seed: 11)
+        let x = movingSquares(config, seed: 12)
+        var first = 0.0, last = 0.0
+        x.withUnsafeBufferPointer { p in
+            for s in 0..<150 {
+                let l = trainer.step(p.baseAddress!)
+                XCTAssertTrue(l.loss.isFinite)
+                if s == 0 { first = l.loss }
+                last = l.loss
+            }
+        }
+        XCTAssertLessThanOrEqual(last, first / 2, "loss went from \(first) to \(last) in 150 steps")
+    }
+
+    func testInvalidConfigurationsAreRejected() {
+        func message(_ edit: (inout ModelConfiguration) -> Void) -> String? {
+            do { _ = try Network(smallConfig(edit)); return nil } catch { return "\(error)" }
+        }
+        XCTAssertEqual(message { $0.groups = 3 }, "groups G = 3 does not divide zDim = 4")
+        XCTAssertEqual(message { $0.nPast = 1 }, "nPast must be at least 2 (the skip source is frame nPast−2), got 1")
+        XCTAssertEqual(message { $0.batch = 0 }, "batch must be at least 1, got 0")
+        XCTAssertEqual(message { $0.alignerLevels = [4] }, "aligner level 4 does not exist (levels are 0, 1, 2, 3)")
+        XCTAssertEqual(message { $0.channels = 2 }, "channels must be 1 or 3, got 2")
+        XCTAssertNil(message { $0.groups = 4 })
+    }
+
+    /// The parameter table carries the SPEC §9 names with PyTorch shapes, and the paper's default widths
+    /// give the expected parameter count for the encoder's first layer and the aligners.
+    func testParameterNamesAndShapes() throws {
+        var c = ModelConfiguration()
+        c.alignerLevels = [0, 1, 2, 3]; c.groups = 2
+        let net = try Network(c)
+        let shapes = Dictionary(uniqueKeysWithValues: net.tensors.map { ($0.name, $0.shape) })
+        XCTAssertEqual(shapes["encoder.c1.main.0.weight"], [64, 1, 4, 4])
+        XCTAssertEqual(shapes["encoder.c1.main.1.running_var"], [64])
+        XCTAssertEqual(shapes["encoder.c5.0.weight"], [128, 512, 4, 4])
+        XCTAssertEqual(shapes["decoder.upc1.0.weight"], [128, 512, 4, 4])
+        XCTAssertEqual(shapes["decoder.upc2.main.0.weight"], [1536, 256, 4, 4])    // 3·512 inputs with the aligner
+        XCTAssertEqual(shapes["decoder.upc5.0.weight"], [192, 1, 4, 4])
+        XCTAssertEqual(shapes["decoder.al.0.q.weight"], [64, 512, 1, 1])
+        XCTAssertEqual(shapes["decoder.al.3.k.weight"], [8, 64, 1, 1])
+        XCTAssertEqual(shapes["decoder.al.3.v.weight"], [64, 64, 1, 1])
+        XCTAssertEqual(shapes["frame_predictor.embed.weight"], [256, 128 + 16])
+        XCTAssertEqual(shapes["frame_predictor.lstm.1.weight_hh"], [1024, 256])
+        XCTAssertEqual(shapes["frame_predictor.output.0.weight"], [128, 256])
+        XCTAssertEqual(shapes["posterior.groups.1.embed.weight"], [256, 128 + 8])
+        XCTAssertEqual(shapes["prior.groups.0.mu_net.weight"], [8, 256])
+        var v = ModelConfiguration(); v.backbone = .vgg64; v.channels = 3
+        let vgg = Dictionary(uniqueKeysWithValues: try Network(v).tensors.map { ($0.name, $0.shape) })
+        XCTAssertEqual(vgg["encoder.c1.0.main.0.weight"], [64, 3, 3, 3])
+        XCTAssertEqual(vgg["decoder.upc2.0.main.0.weight"], [512, 1024, 3, 3])
+        XCTAssertEqual(vgg["decoder.upc5.1.weight"], [64, 3, 3, 3])
+    }
+}
