@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "Kernels", targets: ["Kernels"]),
         .library(name: "SVGNet", targets: ["SVGNet"]),
+        .library(name: "SVGData", targets: ["SVGData"]),
         .executable(name: "svgnet", targets: ["svgnet"]),
         .executable(name: "svgnet-bench", targets: ["svgnet-bench"]),
     ],
@@ -21,7 +22,16 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // Image and archive codecs come from Debian's libraries; no codec is written by hand here.
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CGIF", path: "Sources/CGIF", providers: [.apt(["libgif-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Kernels", dependencies: ["COpenBLAS"]),
+        .target(
+            name: "SVGData",
+            dependencies: ["Kernels", "CPNG", "CGIF", "CZlib"],
+            resources: [.copy("Resources/mnist")]
+        ),
         .target(name: "SVGNet", dependencies: ["Kernels"]),
         .executableTarget(
             name: "svgnet",
@@ -30,5 +40,6 @@ let package = Package(
         .executableTarget(name: "svgnet-bench", dependencies: ["Kernels", "SVGNet"], path: "Benchmarks/svgnet-bench"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "SVGNetTests", dependencies: ["SVGNet"]),
+        .testTarget(name: "SVGDataTests", dependencies: ["SVGData", "Kernels", "CGIF", "CZlib"]),
     ]
 )
