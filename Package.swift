@@ -1,13 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Release builds of the hot loops want the optimiser to drop bounds checks inside unsafe-pointer code;
-// the portable baseline (x86-64 without FMA) stays the default so the binary runs on any x86-64 machine.
+// The portable baseline (x86-64 without FMA) is the default so the binary runs on any x86-64 machine.
 let package = Package(
     name: "SVGNet",
     products: [
         .library(name: "Kernels", targets: ["Kernels"]),
         .library(name: "SVGNet", targets: ["SVGNet"]),
+        .library(name: "SVGData", targets: ["SVGData"]),
         .executable(name: "svgnet", targets: ["svgnet"]),
         .executable(name: "svgnet-bench", targets: ["svgnet-bench"]),
     ],
@@ -21,17 +21,28 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // Image and archive codecs come from Debian's libraries; no codec is written by hand here.
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CGIF", path: "Sources/CGIF", providers: [.apt(["libgif-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The kernels are optimised even in debug builds: the numerical tests run whole training steps,
         // and unoptimised pointer loops are ~50× slower. Bounds and overflow checks stay on (-O, not -Ounchecked).
         .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(
+            name: "SVGData",
+            dependencies: ["Kernels", "CPNG", "CGIF", "CZlib"],
+            resources: [.copy("Resources/mnist")]
+        ),
         .target(name: "SVGNet", dependencies: ["Kernels"]),
         .executableTarget(
             name: "svgnet",
-            dependencies: ["SVGNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["SVGNet", "SVGData", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "svgnet-bench", dependencies: ["Kernels", "SVGNet"], path: "Benchmarks/svgnet-bench"),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        // Test-only: counts heap allocations so the schedule tests can prove a step allocates nothing.
         .target(name: "CHeapStats", path: "Sources/CHeapStats"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "SVGNetTests", dependencies: ["SVGNet", "CHeapStats"]),
+        .testTarget(name: "SVGDataTests", dependencies: ["SVGData", "Kernels", "CGIF", "CZlib"]),
     ]
 )
