@@ -25,15 +25,17 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CGIF", path: "Sources/CGIF", providers: [.apt(["libgif-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        // The kernels are optimised even in debug builds: the numerical tests run whole training steps,
-        // and unoptimised pointer loops are ~50× slower. Bounds and overflow checks stay on (-O, not -Ounchecked).
+        // The kernels and the schedule are optimised even in debug builds: the numerical tests run whole
+        // training steps, unoptimised pointer loops are ~50× slower, and unspecialised generic iteration
+        // allocates, which would hide whether a step really allocates nothing. Bounds and overflow checks
+        // stay on (-O, not -Ounchecked).
         .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(
             name: "SVGData",
             dependencies: ["Kernels", "CPNG", "CGIF", "CZlib"],
             resources: [.copy("Resources/mnist")]
         ),
-        .target(name: "SVGNet", dependencies: ["Kernels"]),
+        .target(name: "SVGNet", dependencies: ["Kernels"], swiftSettings: [.unsafeFlags(["-O"])]),
         .executableTarget(
             name: "svgnet",
             dependencies: ["SVGNet", "SVGData", .product(name: "ArgumentParser", package: "swift-argument-parser")]
