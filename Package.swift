@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "SVGNet", dependencies: ["Kernels"], swiftSettings: [.unsafeFlags(["-O"])]),
         .executableTarget(
             name: "svgnet",
-            dependencies: ["SVGNet", "SVGData", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Kernels", "SVGNet", "SVGData", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "svgnet-bench", dependencies: ["Kernels", "SVGNet"], path: "Benchmarks/svgnet-bench"),
         // Test-only: counts heap allocations so the schedule tests can prove a step allocates nothing.

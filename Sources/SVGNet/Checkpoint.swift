@@ -50,12 +50,13 @@ extension Trainer {
     }
 
     /// Adam moments, the step count and the generator state: what `--resume` needs beyond the weights.
-    public func saveTrainingState(to path: String) throws {
+    /// `extra` adds metadata (the command-line tool records the run's seed, data and order there).
+    public func saveTrainingState(to path: String, extra: [String: String] = [:]) throws {
         var file = SafetensorsFile(metadata: [
             "format": "svgnet-train-state-1",
             "step": String(stepCount),
             "rng": rng.stateWords.map { String($0) }.joined(separator: ","),
-        ])
+        ].merging(extra) { a, _ in a })
         for e in layout.entries where e.spec.trainable {
             let s = layout.slice(e.spec.name)
             let m = Slice(offset: s.offset - layout.params.offset + layout.adamM.offset, count: s.count)

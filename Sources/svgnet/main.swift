@@ -5,6 +5,7 @@ struct SVGNetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "svgnet",
         abstract: "Train, sample and evaluate SVG-LP, H-SVG and HAF-SVG video prediction models on the CPU.",
-        version: SVGNetVersion.string)
+        version: SVGNetVersion.string,
+        subcommands: [Train.self])
 }
 SVGNetCommand.main()

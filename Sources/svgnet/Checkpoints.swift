@@ -1,0 +1,59 @@
+// Loading a checkpoint for sampling: its configuration comes from __metadata__, with the generation
+// shape (nPast, nFuture, sequences at a time) given by the command.
+import Foundation
+import SVGData
+import SVGNet
+
+struct LoadedCheckpoint {
+    let path: String
+    let file: SafetensorsFile
+    let config: ModelConfiguration
+
+    init(_ path: String) throws {
+        do { file = try SafetensorsFile.read(from: path) } catch { throw CLIError("\(error)") }
+        guard file.metadata["backbone"] != nil else {
+            throw CLIError("\(path): has no model configuration in its metadata (train with svgnet, or pass the flags to `svgnet train --init`)")
+        }
+        do { config = try ModelConfiguration(metadata: file.metadata) } catch { throw CLIError("\(path): \(error)") }
+        self.path = path
+    }
+
+    /// A generator for this model with the given generation shape, weights loaded.
+    func generator(nPast: Int?, nFuture: Int?, batch: Int, samples: Int, seed: UInt64) throws -> Generator {
+        var c = config
+        if let n = nPast { c.nPast = n }
+        if let n = nFuture { c.nFuture = n }
+        c.batch = batch
+        do {
+            try c.validate()
+            let g = try Generator(config: c, samples: samples, seed: seed)
+            try g.loadModel(file, path: path)
+            return g
+        } catch let e as CLIError { throw e } catch { throw CLIError("\(error)") }
+    }
+}
+
+/// Runs `generator` over test sequences first ..< first + count in chunks of its batch; for each chunk
+/// calls `body(truth (T, B, C, 64, 64), predictions (B, N, nFuture, C, 64, 64), first index, B)`.
+func generateOverTestSet(_ generator: Generator, data: VideoSource, sequences: Int, seed: UInt64,
+                         body: (_ truth: [Float], _ predictions: UnsafePointer<Float>, _ first: Int, _ count: Int) throws -> Void) throws {
+    let B = generator.config.batch
+    var first = 0
+    while first < sequences {
+        let truth = try data.testBatch(first: first, count: B, seed: seed)
+        let out = truth.withUnsafeBufferPointer { generator.generate($0.baseAddress!) }
+        try body(truth, out, first, min(B, sequences - first))
+        first += B
+    }
+}
+
+/// Future frames of `truth` (T, B, C, 64, 64) rearranged as (B, nFuture, C, 64, 64) for the metrics.
+func futureTruth(_ truth: [Float], config c: ModelConfiguration, count: Int) -> [Float] {
+    let B = c.batch, frame = c.channels * 4096
+    var out = [Float](repeating: 0, count: count * c.nFuture * frame)
+    for b in 0..<count { for t in 0..<c.nFuture {
+        let src = ((c.nPast + t) * B + b) * frame, dst = (b * c.nFuture + t) * frame
+        out.replaceSubrange(dst..<(dst + frame), with: truth[src..<(src + frame)])
+    } }
+    return out
+}

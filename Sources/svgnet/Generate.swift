@@ -1,0 +1,114 @@
+// svgnet generate: N samples per test sequence; GIFs (ground truth | best | random samples), a PNG grid
+// and predictions.npy (sequences, samples, nFuture, C, 64, 64) float32.
+import ArgumentParser
+import Foundation
+import Kernels
+import SVGData
+import SVGNet
+
+extension BatchNormMode: @retroactive ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument {
+        case "batch": self = .batchStatistics
+        case "running": self = .runningStatistics
+        default: return nil
+        }
+    }
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Sample futures of test sequences and write GIFs, a PNG grid and predictions.npy.")
+
+    @Option(help: "A model.safetensors written by svgnet train.") var checkpoint: String
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var runOptions: RunOptions
+    @Option(help: "Sequences generated at a time (BatchNorm statistics are taken over them, SPEC §7).") var batch: Int = 8
+    @Option(help: "Test sequences in all (default: --batch).") var sequences: Int?
+    @Option(help: "Samples per sequence.") var samples: Int = 5
+    @Option(name: .customLong("n-past"), help: "Conditioning frames (default: as trained).") var nPast: Int?
+    @Option(name: .customLong("n-future"), help: "Predicted frames (default: as trained).") var nFuture: Int?
+    @Option(name: .customLong("zero-group"), help: "Fix latent group j (0-based) to zero (the paper's Fig. 8 ablation).") var zeroGroup: Int?
+    @Option(help: "BatchNorm statistics while generating: batch (default, as the reference) or running.") var bn: BatchNormMode = .batchStatistics
+    @Option(help: "Output folder.") var out: String = "svgnet-samples"
+
+    func run() throws {
+        try runOptions.apply()
+        try positive(batch, "--batch"); try positive(samples, "--samples")
+        let total = sequences ?? batch
+        try positive(total, "--sequences")
+        let ckpt = try LoadedCheckpoint(checkpoint)
+        let generator = try ckpt.generator(nPast: nPast, nFuture: nFuture, batch: batch, samples: samples, seed: runOptions.seed)
+        let c = generator.config
+        if let j = zeroGroup {
+            guard (0..<c.groups).contains(j) else { throw CLIError("--zero-group \(j): the model has groups 0…\(c.groups - 1)") }
+            generator.zeroGroup = j
+        }
+        generator.batchNorm = bn
+        let data = try VideoSource(dataOptions, length: c.frameCount, needTrain: false)
+        guard data.channels == c.channels else { throw CLIError("\(data.description) has \(data.channels) channel(s); the model has \(c.channels)") }
+        try makeDirectory(out)
+        let frame = c.channels * 4096, N = samples
+        var predictions = [Float](repeating: 0, count: total * N * c.nFuture * frame)
+        var grid: [(truth: [Float], best: [Float])] = []
+        let workspace = SSIMWorkspace(height: 64, width: 64)
+        var rng = RandomGenerator(seed: runOptions.seed &+ 99)
+        try generateOverTestSet(generator, data: data, sequences: total, seed: runOptions.seed) { truth, pred, first, count in
+            let future = futureTruth(truth, config: c, count: count)
+            for b in 0..<count {
+                let seq = first + b
+                let block = b * N * c.nFuture * frame
+                predictions.withUnsafeMutableBufferPointer { (dst: inout UnsafeMutableBufferPointer<Float>) in
+                    (dst.baseAddress! + seq * N * c.nFuture * frame).update(from: pred + block, count: N * c.nFuture * frame)
+                }
+                // Best sample by mean SSIM over the future frames (SPEC §8).
+                var best = 0, bestScore = -Double.infinity
+                for s in 0..<N {
+                    var m = 0.0
+                    future.withUnsafeBufferPointer { f in
+                        for t in 0..<c.nFuture {
+                            m += ssim(prediction: pred + block + (s * c.nFuture + t) * frame, truth: f.baseAddress! + (b * c.nFuture + t) * frame,
+                                      channels: c.channels, height: 64, width: 64, workspace: workspace)
+                        }
+                    }
+                    if m > bestScore { bestScore = m; best = s }
+                }
+                let randoms = (0..<min(3, N)).map { _ in rng.uniformInt(0...(N - 1)) }
+                let columns = [-1, best] + randoms   // -1: ground truth
+                var gif: [Image] = []
+                var seqTruth: [Float] = [], seqBest: [Float] = []
+                truth.withUnsafeBufferPointer { x in
+                    for t in 0..<c.frameCount {
+                        var img = canvas(rows: 1, columns: columns.count, channels: c.channels)
+                        let gt = x.baseAddress! + (t * c.batch + b) * frame
+                        for (k, s) in columns.enumerated() {
+                            let src = (s < 0 || t < c.nPast) ? gt : pred + block + (s * c.nFuture + t - c.nPast) * frame
+                            paste(src, channels: c.channels, into: &img, row: 0, column: k)
+                        }
+                        gif.append(img)
+                        seqTruth.append(contentsOf: UnsafeBufferPointer(start: gt, count: frame))
+                        let b0 = t < c.nPast ? gt : pred + block + (best * c.nFuture + t - c.nPast) * frame
+                        seqBest.append(contentsOf: UnsafeBufferPointer(start: b0, count: frame))
+                    }
+                }
+                do { try writeGIF(String(format: "%@/sequence-%04d.gif", out, seq), frames: gif, delayCentiseconds: 25) }
+                catch { throw CLIError("\(error)") }
+                if grid.count < 8 { grid.append((seqTruth, seqBest)) }
+            }
+        }
+        // PNG grid: per sequence a row of ground truth and a row of the best sample, every time step.
+        var img = canvas(rows: 2 * grid.count, columns: c.frameCount, channels: c.channels)
+        for (i, g) in grid.enumerated() {
+            g.truth.withUnsafeBufferPointer { tr in g.best.withUnsafeBufferPointer { be in
+                for t in 0..<c.frameCount {
+                    paste(tr.baseAddress! + t * frame, channels: c.channels, into: &img, row: 2 * i, column: t)
+                    paste(be.baseAddress! + t * frame, channels: c.channels, into: &img, row: 2 * i + 1, column: t)
+                }
+            } }
+        }
+        do {
+            try writePNG("\(out)/grid.png", img)
+            try NPY.write("\(out)/predictions.npy", shape: [total, N, c.nFuture, c.channels, 64, 64], values: predictions)
+        } catch { throw CLIError("\(error)") }
+        print("\(total) sequences × \(N) samples, \(c.nPast) → \(c.nFuture) frames: \(out)/sequence-*.gif, \(out)/grid.png, \(out)/predictions.npy")
+    }
+}

@@ -1,0 +1,132 @@
+// Option groups shared by the subcommands, and the one error type they throw: a one-line message that
+// names the problem (and the path, when there is one); ArgumentParser prints it and exits non-zero.
+import ArgumentParser
+import Foundation
+import Kernels
+import SVGNet
+
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+enum Preset: String, ExpressibleByArgument, CaseIterable {
+    case mmnist, kth, bair
+}
+
+enum ModelKind: String, ExpressibleByArgument, CaseIterable {
+    case svg, hsvg, hafsvg
+}
+
+extension AlignerValueSource: ExpressibleByArgument {}
+
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Dataset preset (SPEC §10): sets backbone, channels, nPast/nFuture, zDim and β.")
+    var preset: Preset = .mmnist
+    @Option(help: "svg (SVG-LP), hsvg (H-SVG, groups ≥ 2) or hafsvg (HAF-SVG, with the feature aligner).")
+    var model: ModelKind = .hafsvg
+    @Option(help: "Latent groups G (default 1 for svg, 2 otherwise).")
+    var groups: Int?
+    @Option(name: .customLong("z-dim"), help: "Total latent size (default: the preset's).")
+    var zDim: Int?
+    @Option(name: .customLong("g-dim"), help: "Encoder output size.")
+    var gDim: Int = 128
+    @Option(name: .customLong("rnn-size"), help: "LSTM hidden size.")
+    var rnnSize: Int = 256
+    @Option(name: .customLong("nf"), help: "Base backbone width (64 in the paper; smaller trains faster).")
+    var nf: Int = 64
+    @Option(name: .customLong("aligner-levels"), help: "Comma-separated aligner levels 0…3 (default: all four on DCGAN, 0,1,2 on VGG).")
+    var alignerLevels: String?
+    @Option(name: .customLong("aligner-value"), help: "Where the aligner's values come from: encoder or decoder.")
+    var alignerValue: AlignerValueSource = .encoder
+    @Option(name: .customLong("n-past"), help: "Conditioning frames (default: the preset's).")
+    var nPast: Int?
+    @Option(name: .customLong("n-future"), help: "Predicted frames (default: the preset's).")
+    var nFuture: Int?
+    @Option(help: "KL weight β (default: the preset's).")
+    var beta: Float?
+    @Option(help: "Adam learning rate.")
+    var lr: Float = 0.002
+
+    /// The configuration these flags describe, validated.
+    func configuration(batch: Int) throws -> ModelConfiguration {
+        var c = ModelConfiguration()
+        switch preset {
+        case .mmnist: c.backbone = .dcgan64; c.channels = 1; c.nPast = 5; c.nFuture = 10; c.zDim = 16; c.beta = 1e-4
+        case .kth: c.backbone = .vgg64; c.channels = 1; c.nPast = 10; c.nFuture = 10; c.zDim = 24; c.beta = 1e-6
+        case .bair: c.backbone = .vgg64; c.channels = 3; c.nPast = 2; c.nFuture = 10; c.zDim = 64; c.beta = 1e-4
+        }
+        switch model {
+        case .svg: c.groups = groups ?? 1
+        case .hsvg, .hafsvg: c.groups = groups ?? 2
+        }
+        if model == .svg && c.groups != 1 { throw CLIError("--model svg has one latent group; use --model hsvg for --groups \(c.groups)") }
+        if model == .hafsvg {
+            if let s = alignerLevels {
+                c.alignerLevels = try s.split(separator: ",").map {
+                    guard let v = Int($0.trimmingCharacters(in: .whitespaces)) else { throw CLIError("--aligner-levels '\(s)' is not a comma-separated list of integers") }
+                    return v
+                }
+            } else {
+                c.alignerLevels = c.backbone == .dcgan64 ? [0, 1, 2, 3] : [0, 1, 2]
+            }
+        } else if alignerLevels != nil {
+            throw CLIError("--aligner-levels needs --model hafsvg")
+        }
+        c.alignerValue = alignerValue
+        if let z = zDim { c.zDim = z }
+        c.gDim = gDim; c.rnnSize = rnnSize; c.nf = nf
+        if let n = nPast { c.nPast = n }
+        if let n = nFuture { c.nFuture = n }
+        if let b = beta { c.beta = b }
+        c.learningRate = lr
+        c.batch = batch
+        do { try c.validate() } catch { throw CLIError("invalid model: \(error)") }
+        return c
+    }
+}
+
+struct DataOptions: ParsableArguments {
+    @Option(help: "mmnist (built-in Moving MNIST), kth:DIR, bair:DIR or npy:FILE.")
+    var data: String = "mmnist"
+    @Option(help: "Digits per Moving MNIST sequence (1, 2 or 3).")
+    var digits: Int = 2
+    @Option(help: "A folder with the user's own MNIST IDX files (plain or .gz) instead of the built-in test digits.")
+    var mnist: String?
+    @Option(help: "Axis order of an .npy file: tnhw (default for 4-D), nthw, nthwc (default for 5-D) or ntchw.")
+    var layout: String?
+}
+
+struct RunOptions: ParsableArguments {
+    @Option(help: "Seed for weights, noise and data.")
+    var seed: UInt64 = 1
+    @Option(help: "Threads for OpenBLAS (default: all cores).")
+    var threads: Int?
+
+    func apply() throws {
+        if let t = threads {
+            guard t >= 1 else { throw CLIError("--threads must be at least 1, got \(t)") }
+            setBLASThreadCount(t)
+        }
+    }
+}
+
+func positive(_ value: Int, _ flag: String) throws {
+    if value < 1 { throw CLIError("\(flag) must be at least 1, got \(value)") }
+}
+
+/// Creates `path` as a folder (and its parents) or says why it cannot.
+func makeDirectory(_ path: String) throws {
+    var isDir: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
+        if !isDir.boolValue { throw CLIError("\(path): exists and is not a folder") }
+        return
+    }
+    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+    catch { throw CLIError("\(path): cannot create the folder (\(error.localizedDescription))") }
+}
+
+/// Writes text atomically (temporary file, then rename).
+func writeText(_ text: String, to path: String) throws {
+    try writeAtomically(Data(text.utf8), to: path)
+}

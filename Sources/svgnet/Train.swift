@@ -1,0 +1,181 @@
+// svgnet train: the training loop around Trainer.step — data, logging, checkpoints, samples, resume,
+// Ctrl-C and NaN handling. Checkpoints are always whole files replaced atomically.
+import ArgumentParser
+import Foundation
+import Kernels
+import SVGData
+import SVGNet
+
+/// Set by the SIGINT handler; the loop checks it between steps.
+nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train a model and write checkpoints, a log and sample GIFs.")
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var runOptions: RunOptions
+    @Option(help: "Sequences per batch.") var batch: Int = 16
+    @Option(help: "Training steps (batches). Default 1000 unless --epochs is given.") var steps: Int?
+    @Option(help: "Epochs of --epoch-size steps each (an alternative to --steps).") var epochs: Int?
+    @Option(name: .customLong("epoch-size"), help: "Steps per epoch with --epochs.") var epochSize: Int = 600
+    @Option(help: "Batch order over a dataset: shuffled or sequential.") var order: String = "shuffled"
+    @Option(help: "Output folder (created if needed).") var out: String = "svgnet-run"
+    @Option(help: "Start from the weights of this safetensors file (SPEC §9 names).") var `init`: String?
+    @Option(help: "Continue the run in this folder exactly where its checkpoint left off.") var resume: String?
+    @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.") var checkpointEvery: Int = 500
+    @Option(name: .customLong("sample-every"), help: "Steps between sample GIFs (0: never).") var sampleEvery: Int = 500
+    @Flag(help: "Print nothing but errors.") var quiet = false
+
+    func run() throws {
+        try execute()
+    }
+
+    @discardableResult
+    func execute() throws -> (trainer: Trainer, outDir: String) {
+        try runOptions.apply()
+        try positive(batch, "--batch")
+        try positive(checkpointEvery, "--checkpoint-every")
+        if sampleEvery < 0 { throw CLIError("--sample-every must be 0 or more, got \(sampleEvery)") }
+        guard let order = Order(rawValue: order) else { throw CLIError("--order '\(self.order)' is not shuffled or sequential") }
+        if steps != nil && epochs != nil { throw CLIError("give --steps or --epochs, not both") }
+        let totalSteps: Int
+        if let e = epochs { try positive(e, "--epochs"); try positive(epochSize, "--epoch-size"); totalSteps = e * epochSize }
+        else { totalSteps = steps ?? 1000; try positive(totalSteps, "--steps") }
+        if resume != nil && self.`init` != nil { throw CLIError("--resume and --init exclude each other") }
+
+        let config = try model.configuration(batch: batch)
+        let outDir = resume ?? out
+        try makeDirectory(outDir)
+        let data = try VideoSource(dataOptions, length: config.frameCount)
+        if data.channels != config.channels {
+            throw CLIError("\(data.description) has \(data.channels) channel(s); the \(model.preset.rawValue) preset's model has \(config.channels)")
+        }
+        let trainer = try Trainer(config: config, seed: runOptions.seed)
+        let modelPath = "\(outDir)/model.safetensors", statePath = "\(outDir)/train-state.safetensors"
+
+        if let dir = resume {
+            let file: SafetensorsFile
+            do { file = try SafetensorsFile.read(from: modelPath) } catch { throw CLIError("--resume \(dir): \(error)") }
+            try checkSameConfiguration(file.metadata, config, path: modelPath)
+            do {
+                try trainer.loadModel(file, path: modelPath)
+                try trainer.loadTrainingState(from: statePath)
+            } catch { throw CLIError("\(error)") }
+            let state = try SafetensorsFile.read(from: statePath).metadata
+            if let s = state["seed"], s != String(runOptions.seed) { throw CLIError("\(statePath): the run used --seed \(s), not \(runOptions.seed)") }
+            if let d = state["data"], d != dataOptions.data { throw CLIError("\(statePath): the run used --data \(d), not \(dataOptions.data)") }
+        } else if let path = self.`init` {
+            do {
+                let file = try SafetensorsFile.read(from: path)
+                try trainer.loadModel(file, path: path)
+            } catch { throw CLIError("--init: \(error)") }
+        }
+        if trainer.stepCount >= totalSteps {
+            if !quiet { print("nothing to do: the run in \(outDir) is at step \(trainer.stepCount) of \(totalSteps)") }
+            return (trainer, outDir)
+        }
+
+        // A sample generator shares nothing with the trainer but the weights it copies before each sample.
+        var sampler: (Generator, [Float])? = nil
+        if sampleEvery > 0 {
+            var sc = config; sc.batch = min(config.batch, 4)
+            let g = try Generator(config: sc, samples: 1, seed: runOptions.seed &+ 7)
+            sampler = (g, try data.testBatch(first: 0, count: sc.batch, seed: runOptions.seed))
+            try makeDirectory("\(outDir)/samples")
+        }
+
+        let logPath = "\(outDir)/log.jsonl"
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        guard let log = FileHandle(forWritingAtPath: logPath) else { throw CLIError("\(logPath): cannot open for writing") }
+        log.seekToEndOfFile()
+        defer { try? log.close() }
+
+        func checkpoint() throws {
+            do {
+                try trainer.saveModel(to: modelPath)
+                try trainer.saveTrainingState(to: statePath, extra: ["seed": String(runOptions.seed), "data": dataOptions.data,
+                                                                       "order": order.rawValue, "total_steps": String(totalSteps)])
+            } catch { throw CLIError("writing a checkpoint in \(outDir): \(error)") }
+        }
+
+        signal(SIGINT) { _ in interruptRequested = 1 }
+        defer { signal(SIGINT, SIG_DFL) }
+        let progress = Progress(total: totalSteps, start: trainer.stepCount, quiet: quiet)
+        if !quiet {
+            print("\(config.modelName) on \(config.backbone.rawValue), \(data.description); batch \(config.batch), \(config.nPast)+\(config.nFuture) frames; " +
+                  "\(trainer.network.trainableCount) parameters; arena \(trainer.arenaBytes / 1_048_576) MiB; output \(outDir)")
+        }
+        while trainer.stepCount < totalSteps {
+            let x = try data.trainingBatch(step: trainer.stepCount, batch: config.batch, seed: runOptions.seed, order: order)
+            let started = DispatchTime.now().uptimeNanoseconds
+            let losses = x.withUnsafeBufferPointer { trainer.step($0.baseAddress!) }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            guard losses.loss.isFinite else {
+                progress.finish()
+                throw CLIError("step \(trainer.stepCount): the loss is \(losses.loss) (mse \(losses.mse), kld \(losses.kld)); stopped. " +
+                               "The last good checkpoint is in \(outDir); try a smaller --lr")
+            }
+            let line = "{\"step\":\(trainer.stepCount),\"loss\":\(losses.loss),\"mse\":\(losses.mse),\"kld\":\(losses.kld),\"seconds\":\(seconds)}\n"
+            log.write(Data(line.utf8))
+            progress.update(step: trainer.stepCount, losses: losses, seconds: seconds)
+            if trainer.stepCount % checkpointEvery == 0 || trainer.stepCount == totalSteps { try checkpoint() }
+            if let (g, x) = sampler, sampleEvery > 0, trainer.stepCount % sampleEvery == 0 || trainer.stepCount == totalSteps {
+                g.loadParameters(from: trainer)
+                let path = String(format: "%@/samples/step-%06d.gif", outDir, trainer.stepCount)
+                try writeSampleGIF(generator: g, frames: x, path: path)
+            }
+            if interruptRequested != 0 {
+                try checkpoint()
+                progress.finish()
+                FileHandle.standardError.write(Data("interrupted at step \(trainer.stepCount); checkpoint saved in \(outDir)\n".utf8))
+                throw ExitCode(130)
+            }
+        }
+        progress.finish()
+        if !quiet { print("done: \(trainer.stepCount) steps; model \(modelPath), log \(logPath)") }
+        return (trainer, outDir)
+    }
+}
+
+/// Every configuration field the flags set must agree with the checkpoint's.
+func checkSameConfiguration(_ metadata: [String: String], _ config: ModelConfiguration, path: String) throws {
+    let saved: ModelConfiguration
+    do { saved = try ModelConfiguration(metadata: metadata) } catch { throw CLIError("\(path): \(error)") }
+    let mine = config.metadata, theirs = saved.metadata
+    for key in mine.keys.sorted() where mine[key] != theirs[key] {
+        throw CLIError("\(path): the checkpoint has \(key) = \(theirs[key] ?? "nothing"), the flags say \(mine[key]!)")
+    }
+}
+
+/// One line per step on a terminal (redrawn in place), plain lines otherwise.
+final class Progress {
+    let total: Int, quiet: Bool, tty: Bool
+    var lastPrinted = 0, emaRate = 0.0, done: Int
+    init(total: Int, start: Int, quiet: Bool) {
+        self.total = total; self.quiet = quiet; tty = isatty(STDOUT_FILENO) != 0; done = start
+    }
+    func update(step: Int, losses: StepLosses, seconds: Double) {
+        done = step
+        guard !quiet else { return }
+        let rate = 1 / max(seconds, 1e-9)
+        emaRate = emaRate == 0 ? rate : 0.9 * emaRate + 0.1 * rate
+        let eta = Double(total - step) / emaRate
+        let text = String(format: "step %d/%d  loss %.5f  mse %.5f  kl %.4f  %.2f it/s  ETA %@", step, total, losses.loss, losses.mse, losses.kld,
+                          emaRate, formatDuration(eta))
+        if tty {
+            let width = 30, filled = width * step / total
+            print("\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " + text, terminator: "")
+            fflush(nil)
+        } else if step - lastPrinted >= max(1, total / 50) || step == total || step <= 3 {
+            print(text); lastPrinted = step
+        }
+    }
+    func finish() { if tty && !quiet { print("") } }
+}
+
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}
