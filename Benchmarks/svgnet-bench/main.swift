@@ -1,2 +1,109 @@
+// svgnet-bench: kernel table, end-to-end training step and sampling, at the sizes SVGNet trains.
+//   svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample] [--threads N]
+// See Docs/PERFORMANCE.md for what every column means and the results on the reference machine.
+#if canImport(Glibc)
+import Glibc
+#endif
 import Kernels
-print("svgnet-bench: not yet")
+import SVGNet
+
+struct Options {
+    var jsonPath: String? = nil
+    var quick = false
+    var only: Set<String> = ["kernels", "train", "sample"]
+    var threads: Int? = nil
+}
+
+func usage() -> Never {
+    print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample[,…]] [--threads N]")
+    exit(2)
+}
+
+func parseOptions(_ args: [String]) -> Options {
+    var o = Options()
+    var i = 0
+    func value() -> String {
+        i += 1
+        guard i < args.count else { usage() }
+        return args[i]
+    }
+    while i < args.count {
+        switch args[i] {
+        case "--json": o.jsonPath = value()
+        case "--quick": o.quick = true
+        case "--only":
+            let sections = Set(value().split(separator: ",").map(String.init))
+            guard sections.isSubset(of: ["kernels", "train", "sample"]), !sections.isEmpty else { usage() }
+            o.only = sections
+        case "--threads":
+            guard let n = Int(value()), n >= 1 else { usage() }
+            o.threads = n
+        case "-h", "--help": usage()
+        default:
+            print("unknown argument \(args[i])")
+            usage()
+        }
+        i += 1
+    }
+    return o
+}
+
+func progress(_ s: String) {
+    // Progress goes to stderr so stdout stays the table.
+    // Written to fd 2 directly: the C `stderr` global is not concurrency-safe in Swift 6.
+    let line = "… \(s)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+let options = parseOptions(Array(CommandLine.arguments.dropFirst()))
+if let n = options.threads { setBLASThreadCount(n) }
+let threads = blasThreadCount()
+let kernelReps = options.quick ? 3 : 7
+let modelRuns = options.quick ? 1 : 3
+
+/// The machine is shared: the load average says how much of it this run had.
+func loadAverage() -> String {
+    guard let f = fopen("/proc/loadavg", "r") else { return "?" }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 128)
+    guard fgets(&line, Int32(line.count), f) != nil else { return "?" }
+    return String(cString: line).split(separator: " ").prefix(3).joined(separator: " ")
+}
+
+print("svgnet-bench \(SVGNetVersion.string) — OpenBLAS threads \(threads)\(options.quick ? ", quick" : "") — load average at start \(loadAverage())")
+progress("ceilings")
+var (ceilings, allRows) = machineCeilings(reps: kernelReps)
+print("sgemm 2048³: \(fixed(ceilings.sgemmGflops, 1)) GFLOP/s   memory copy: \(fixed(ceilings.copyGBps, 1)) GB/s (read + write)")
+print("")
+
+if options.only.contains("kernels") {
+    let rows = runKernelSection(reps: kernelReps, ceilings: ceilings, log: progress)
+    print("## kernels (F = \(encoderFrames), D = \(decoderFrames), S = \(sourceFrames) frames; median of \(kernelReps) after 1 warm-up)")
+    printKernelTable(allRows + rows, ceilings)
+    print("")
+    allRows += rows
+}
+
+do {
+    var modelRows: [Row] = []
+    if options.only.contains("train") { modelRows += try runTrainSection(runs: modelRuns, ceilings: ceilings, log: progress) }
+    if options.only.contains("sample") { modelRows += try runSampleSection(runs: modelRuns, ceilings: ceilings, log: progress) }
+    if !modelRows.isEmpty {
+        print("## end to end (median of up to \(modelRuns) runs after 1 warm-up)")
+        printModelTable(modelRows, ceilings)
+        print("")
+    }
+    allRows += modelRows
+} catch {
+    print("error: \(error)")
+    exit(1)
+}
+
+print("load average at end \(loadAverage())")
+if let path = options.jsonPath {
+    let text = jsonDocument(allRows, ceilings, threads: threads)
+    guard let f = fopen(path, "w") else { print("cannot write \(path)"); exit(1) }
+    fputs(text, f)
+    fclose(f)
+    print("wrote \(path)")
+}

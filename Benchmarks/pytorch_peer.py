@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""PyTorch peer of svgnet-bench's end-to-end rows (train.*, sample.*): same configurations, 2 threads,
+eager, float32, using the reference model in Tests/Fixtures/make_fixtures.py at full width
+(nf 64, g_dim 128, rnn_size 256, 2 predictor layers, 1 gaussian layer).
+
+  python3 Benchmarks/pytorch_peer.py [--json FILE] [--quick] [--only train|sample] [--encode-twice]
+                                     [--compare SWIFT.json]
+
+Rows (JSON keys as svgnet-bench):
+  train.svglp step           SVG-LP, DCGAN-64, 1 channel, B 16, 5+10, zDim 10: forward, backward, Adam step
+  train.hafsvg4 step         HAF-SVG-4 (zDim 16, groups 4, aligner on levels 0-3)
+  train.vgg64.svglp step     SVG-LP on VGG-64, B 8, 10+10
+  train.*.encode-twice step  (--encode-twice) the public SVG code's schedule: every frame encoded as input
+                             and again as target, 28 encoder calls per sequence instead of 15
+  sample.svglp / sample.hafsvg4 generate   100 samples of 1 sequence, 5+10 frames, one sample at a time
+                             as the reference loop does. BatchNorm runs on RUNNING statistics (eval mode):
+                             with one sequence per sample, c5's BatchNorm sees one value per channel and
+                             PyTorch refuses batch statistics ("Expected more than 1 value per channel").
+Our training_step encodes each frame once (SPEC §6), like the engine; that is the like-for-like row.
+"""
+import argparse, json, os, statistics, sys, time
+
+try:
+    import torch
+except ImportError:
+    print("pytorch_peer: torch is not importable; nothing to compare (pip install torch)")
+    sys.exit(0)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "Tests", "Fixtures"))
+import make_fixtures as ref  # noqa: E402
+
+FULL = dict(nf=64, g_dim=128, rnn_size=256, predictor_layers=2, gaussian_layers=1, channels=1, beta=1e-4, lr=0.002,
+            aligner_value="encoder")
+CASES = {
+    "train.svglp": dict(FULL, backbone="dcgan64", batch=16, n_past=5, n_future=10, z_dim=10, groups=1, aligner_levels=[]),
+    "train.hafsvg4": dict(FULL, backbone="dcgan64", batch=16, n_past=5, n_future=10, z_dim=16, groups=4, aligner_levels=[0, 1, 2, 3]),
+    "train.vgg64.svglp": dict(FULL, backbone="vgg64", batch=8, n_past=10, n_future=10, z_dim=10, groups=1, aligner_levels=[]),
+}
+SAMPLE_CASES = {"sample.svglp": "train.svglp", "sample.hafsvg4": "train.hafsvg4"}
+
+
+def training_step_encode_twice(model, x, eps):
+    """The public SVG code's loop: encoder called on x[i-1] (input) and again on x[i] (target) every step."""
+    cfg = model.cfg; T = x.shape[0]; B = x.shape[1]; G = cfg["groups"]
+    model.init_hidden(B)
+    mse = 0; kld = 0
+    for i in range(1, T):
+        h, skips = model.encoder(x[i - 1])
+        if i < cfg["n_past"]: skip = skips
+        h_target = model.encoder(x[i])[0]
+        zs, post = [], []
+        for j in range(G):
+            mu, lv = model.posterior.groups[j](torch.cat([h_target] + zs, 1))
+            zs.append(mu + torch.exp(0.5 * lv) * eps[j, i - 1]); post.append((mu, lv))
+        for j in range(G):
+            mu_p, lv_p = model.prior.groups[j](torch.cat([h] + zs[:j], 1))
+            kld = kld + ref.kl_criterion(post[j][0], post[j][1], mu_p, lv_p, B)
+        h_pred = model.frame_predictor(torch.cat([h] + zs, 1))
+        x_hat = model.decoder(h_pred, skip)
+        mse = mse + torch.nn.functional.mse_loss(x_hat, x[i])
+    return mse + cfg["beta"] * kld, mse, kld
+
+
+def build(cfg, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    model = ref.Model(cfg)
+    ref.init_weights(model, gen)
+    return model, gen
+
+
+def timed_runs(fn, runs, long_run=30.0):
+    """One warm-up, then up to `runs` timed runs; a single run when one takes longer than `long_run` s."""
+    t0 = time.perf_counter(); fn(); warm = time.perf_counter() - t0
+    times = []
+    for i in range(runs):
+        t0 = time.perf_counter(); fn(); times.append(time.perf_counter() - t0)
+        if i == 0 and max(warm, times[0]) > long_run and runs > 1:
+            return sorted(times), f"1 run only: a run takes > {int(long_run)} s (warm-up {warm:.1f} s)"
+    return sorted(times), f"warm-up {warm:.2f} s"
+
+
+def peak_rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"): return int(line.split()[1]) * 1024
+    return None
+
+
+def reset_peak_rss():
+    try:
+        with open("/proc/self/clear_refs", "w") as f: f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def row(section, name, shape, times, note):
+    return dict(section=section, name=name, shape=shape, median_s=statistics.median(times), min_s=times[0], max_s=times[-1],
+                runs=len(times), times_s=times, peak_rss_bytes=peak_rss(), note=note)
+
+
+def describe(c):
+    s = f"{c['backbone']} B{c['batch']} {c['n_past']}+{c['n_future']} z{c['z_dim']} G{c['groups']}"
+    return s + (" al" + "".join(map(str, c["aligner_levels"])) if c["aligner_levels"] else "")
+
+
+def bench_train(key, cfg, runs, encode_twice):
+    reset_peak_rss()
+    model, gen = build(cfg)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.999), eps=1e-8)
+    T = cfg["n_past"] + cfg["n_future"]; B = cfg["batch"]; G = cfg["groups"]; d = cfg["z_dim"] // G
+    x = torch.rand(T, B, cfg["channels"], 64, 64, generator=gen)
+    eps = torch.randn(G, T - 1, B, d, generator=gen)
+    step_fn = training_step_encode_twice if encode_twice else ref.training_step
+
+    def step():
+        opt.zero_grad()
+        loss, _, _ = step_fn(model, x, eps)
+        loss.backward()
+        opt.step()
+
+    times, note = timed_runs(step, runs)
+    name = key + (".encode-twice" if encode_twice else "") + " step"
+    note += "; encodes every frame twice (public SVG code)" if encode_twice else "; encodes each frame once (like the engine)"
+    return row("train", name, describe(cfg), times, note)
+
+
+def bench_sample(key, cfg, runs, samples=100):
+    reset_peak_rss()
+    cfg = dict(cfg, batch=1)
+    model, gen = build(cfg)
+    model.eval()   # see the module docstring: batch statistics are undefined for one sequence
+    T = cfg["n_past"] + cfg["n_future"]; G = cfg["groups"]; d = cfg["z_dim"] // G
+    x = torch.rand(cfg["n_past"], 1, cfg["channels"], 64, 64, generator=gen)
+    eps = torch.randn(T - 1, G, samples, d, generator=gen)
+    times, note = timed_runs(lambda: ref.generate(model, x, eps, cfg["n_future"], samples), runs)
+    return row("sample", key + " generate", describe(cfg) + f" x{samples} samples", times,
+               note + "; one sample at a time, BatchNorm on running statistics (eval)")
+
+
+def compare(ours, peer_rows):
+    with open(ours) as f: swift = {r["name"]: r for r in json.load(f)["rows"]}
+    print(f"\n{'row':40} {'svgnet s':>10} {'pytorch s':>10} {'pytorch/svgnet':>15}")
+    for r in peer_rows:
+        base = r["name"].replace(".encode-twice", "")
+        s = swift.get(base)
+        if s is None: continue
+        print(f"{r['name']:40} {s['median_s']:10.3f} {r['median_s']:10.3f} {r['median_s'] / s['median_s']:15.2f}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json"); ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=["train", "sample"]); ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--encode-twice", action="store_true", help="also time the public code's encode-twice training step")
+    ap.add_argument("--compare", help="svgnet-bench JSON to print speed ratios against")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.set_default_dtype(torch.float32)
+    runs = 1 if args.quick else 3
+    print(f"pytorch_peer: torch {torch.__version__}, {torch.get_num_threads()} threads, eager float32")
+    rows = []
+    if args.only in (None, "train"):
+        for key, cfg in CASES.items():
+            rows.append(bench_train(key, cfg, runs, encode_twice=False))
+            print(f"{rows[-1]['name']:40} {rows[-1]['median_s']:8.3f} s  [{rows[-1]['min_s']:.2f}-{rows[-1]['max_s']:.2f}] n={rows[-1]['runs']}  {rows[-1]['note']}", flush=True)
+            if args.encode_twice:
+                rows.append(bench_train(key, cfg, runs, encode_twice=True))
+                print(f"{rows[-1]['name']:40} {rows[-1]['median_s']:8.3f} s  [{rows[-1]['min_s']:.2f}-{rows[-1]['max_s']:.2f}] n={rows[-1]['runs']}  {rows[-1]['note']}", flush=True)
+    if args.only in (None, "sample"):
+        for key, train_key in SAMPLE_CASES.items():
+            rows.append(bench_sample(key, CASES[train_key], runs))
+            print(f"{rows[-1]['name']:40} {rows[-1]['median_s']:8.3f} s  [{rows[-1]['min_s']:.2f}-{rows[-1]['max_s']:.2f}] n={rows[-1]['runs']}  {rows[-1]['note']}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(tool="pytorch_peer", torch=torch.__version__, threads=torch.get_num_threads(), rows=rows), f, indent=1)
+        print(f"wrote {args.json}")
+    if args.compare: compare(args.compare, rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,313 @@
+// Section "kernels": every kernel at the shapes DCGAN-64 uses at batch 16 over 15 frames
+// (F = 240 encoder frames, D = 224 decoder frames, S = 64 skip-source frames; SPEC §2), plus one
+// VGG-64 layer. Each compute-bound row is paired with the bare OpenBLAS GEMM(s) it is built on, on the
+// same buffers and shapes, timed in the same run: the ratio shows what im2col/col2im, bias, softmax and
+// the other glue cost on top of the GEMM.
+import Kernels
+
+let batch = 16
+let encoderFrames = 240   // F = 15 time steps × 16
+let decoderFrames = 224   // D = 14 prediction steps × 16
+let sourceFrames = 64     // S = (nPast − 1) × 16 distinct skip sources
+
+/// 2·M·N·K.
+func gemmFlops(_ m: Int, _ n: Int, _ k: Int) -> Double { 2 * Double(m) * Double(n) * Double(k) }
+
+func machineCeilings(reps: Int) -> (Ceilings, [Row]) {
+    var rows: [Row] = []
+    let n = 2048
+    let a = Buffer(n * n, scale: 1, seed: 1), b = Buffer(n * n, scale: 1, seed: 2), c = Buffer(n * n, scale: 0)
+    let t = measure(reps: reps) {
+        gemm(transA: false, transB: false, m: n, n: n, k: n, a: a.p, lda: n, b: b.p, ldb: n, c: c.p, ldc: n)
+    }
+    rows.append(Row(section: "ceiling", name: "sgemm 2048³", shape: "M=N=K=2048 NN", times: t, flops: gemmFlops(n, n, n)))
+    // Copy bandwidth: 64 Mi floats (256 MiB) each way, far beyond cache; counts read + write bytes.
+    let count = 64 << 20
+    let src = Buffer(count, seed: 3), dst = Buffer(count, scale: 0)
+    let tc = measure(reps: reps) { dst.p.update(from: src.p, count: count) }
+    rows.append(Row(section: "ceiling", name: "memory copy", shape: "256 MiB → 256 MiB", times: tc, bytes: Double(8 * count)))
+    var ceilings = Ceilings()
+    ceilings.sgemmGflops = rows[0].gflops!
+    ceilings.copyGBps = rows[1].gbps!
+    return (ceilings, rows)
+}
+
+/// Conv2d forward (im2col + GEMM + bias) and backward (grad weight + grad bias [+ grad input via
+/// GEMM + col2im]). `col` is refilled with im2col(x) before each backward call, untimed, because the
+/// kernel's contract is that the forward left it there (the model recomputes it: see the note).
+func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, stride: Int, padding: Int,
+                 frames: Int, gradInput: Bool, reps: Int) -> [Row] {
+    let g = ConvGeometry(channels: cin, frames: frames, height: size, width: size, kernelH: kernel, kernelW: kernel,
+                         stride: stride, padding: padding)
+    let m = cout, n = g.colColumns, k = g.colRows
+    let x = Buffer(g.imageCount, seed: 11), w = Buffer(m * k, scale: 0.02, seed: 12), bias = Buffer(m, scale: 0.1, seed: 13)
+    let y = Buffer(m * n, scale: 0), col = Buffer(g.colCount, scale: 0)
+    let gy = Buffer(m * n, seed: 14), gx = Buffer(g.imageCount, scale: 0), gw = Buffer(m * k, scale: 0), gb = Buffer(m, scale: 0)
+    let shape = "\(cin)→\(cout) \(kernel)×\(kernel)/\(stride) @\(size)² ×\(frames)"
+    var rows: [Row] = []
+
+    let forward = measure(reps: reps) {
+        conv2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, col: col.p, geometry: g, outChannels: m)
+    }
+    let forwardGemm = measure(reps: reps) {
+        gemm(transA: false, transB: false, m: m, n: n, k: k, a: w.p, lda: k, b: col.p, ldb: n, c: y.p, ldc: n)
+    }
+    rows.append(Row(section: "kernels", name: "\(name) conv fwd", shape: shape + " [GEMM \(m)×\(n)×\(k)]", times: forward,
+                    flops: gemmFlops(m, n, k), referenceSeconds: median(forwardGemm)))
+    let im2colTimes = measure(reps: reps) { im2col(x.p, col.p, g) }
+    rows.append(Row(section: "kernels", name: "\(name) im2col", shape: shape, times: im2colTimes,
+                    bytes: Double(4 * (g.imageCount + g.colCount)), note: "recomputed once more in the model's backward"))
+
+    let backward = measure(reps: reps, setup: { im2col(x.p, col.p, g) }) {
+        conv2dBackward(gradY: gy.p, col: col.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: gb.p,
+                       geometry: g, outChannels: m)
+    }
+    let backwardGemm = measure(reps: reps, setup: { im2col(x.p, col.p, g) }) {
+        gemm(transA: false, transB: true, m: m, n: k, k: n, a: gy.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: k)
+        if gradInput { gemm(transA: true, transB: false, m: k, n: n, k: m, a: w.p, lda: k, b: gy.p, ldb: n, c: col.p, ldc: n) }
+    }
+    let products = gradInput ? 2.0 : 1.0
+    rows.append(Row(section: "kernels", name: "\(name) conv bwd" + (gradInput ? "" : " (no gX)"), shape: shape,
+                    times: backward, flops: products * gemmFlops(m, n, k), referenceSeconds: median(backwardGemm)))
+    return rows
+}
+
+/// ConvTranspose2d forward (GEMM + col2im + bias) and backward (im2col of gradY + grad input GEMM +
+/// grad weight GEMM + grad bias). `cin` is the block of input channels this call uses (the skip split).
+func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, stride: Int, padding: Int,
+                          frames: Int, reps: Int, note: String = "") -> [Row] {
+    let g = convTranspose2dOutputGeometry(inChannels: cin, outChannels: cout, frames: frames, height: size, width: size,
+                                          kernel: kernel, stride: stride, padding: padding)
+    let m = g.colRows, n = g.colColumns   // GEMM Wᵀ·x: (Cout·k²) × (frames·H·W), inner Cin
+    let inCount = cin * n, outCount = g.imageCount
+    let x = Buffer(inCount, seed: 21), w = Buffer(cin * m, scale: 0.02, seed: 22), bias = Buffer(cout, scale: 0.1, seed: 23)
+    let y = Buffer(outCount, scale: 0), col = Buffer(g.colCount, scale: 0)
+    let gy = Buffer(outCount, seed: 24), gx = Buffer(inCount, scale: 0), gw = Buffer(cin * m, scale: 0), gb = Buffer(cout, scale: 0)
+    let shape = "\(cin)→\(cout) \(kernel)×\(kernel)/\(stride) @\(size)²→\(g.height)² ×\(frames)"
+    var rows: [Row] = []
+
+    let forward = measure(reps: reps) {
+        convTranspose2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, col: col.p, inChannels: cin, outputGeometry: g)
+    }
+    let forwardGemm = measure(reps: reps) {
+        gemm(transA: true, transB: false, m: m, n: n, k: cin, a: w.p, lda: m, b: x.p, ldb: n, c: col.p, ldc: n)
+    }
+    rows.append(Row(section: "kernels", name: "\(name) convT fwd", shape: shape + " [GEMM \(m)×\(n)×\(cin)]", times: forward,
+                    flops: gemmFlops(m, n, cin), referenceSeconds: median(forwardGemm), note: note))
+    let backward = measure(reps: reps) {
+        convTranspose2dBackward(gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gb.p, col: col.p,
+                                inChannels: cin, outputGeometry: g)
+    }
+    let backwardGemm = measure(reps: reps) {
+        gemm(transA: false, transB: false, m: cin, n: n, k: m, a: w.p, lda: m, b: col.p, ldb: n, c: gx.p, ldc: n)
+        gemm(transA: false, transB: true, m: cin, n: m, k: n, a: x.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: m)
+    }
+    rows.append(Row(section: "kernels", name: "\(name) convT bwd", shape: shape, times: backward,
+                    flops: 2 * gemmFlops(m, n, cin), referenceSeconds: median(backwardGemm), note: note))
+    return rows
+}
+
+/// Grouped BatchNorm, training forward (statistics + normalise + running stats) and backward.
+/// Bytes are the compulsory traffic: forward reads x and writes y (8 B/value), backward reads gradY and
+/// x and writes gradX (12 B/value). The kernel actually reads x three times in forward and twice in backward.
+func benchBatchNorm(_ name: String, channels: Int, groups: Int, plane: Int, reps: Int) -> [Row] {
+    let shape = BatchNormShape(channels: channels, groups: groups, framesPerGroup: batch, plane: plane)
+    let x = Buffer(shape.count, seed: 31), y = Buffer(shape.count, scale: 0), gy = Buffer(shape.count, seed: 32), gx = Buffer(shape.count, scale: 0)
+    let gamma = Buffer(channels, scale: 0.02, seed: 33), beta = Buffer(channels, scale: 0, seed: 34)
+    for i in 0..<channels { gamma.p[i] += 1 }
+    let mean = Buffer(groups * channels, scale: 0), invStd = Buffer(groups * channels, scale: 0)
+    let rm = Buffer(channels, scale: 0), rv = Buffer(channels, scale: 0)
+    let gg = Buffer(channels, scale: 0), gbeta = Buffer(channels, scale: 0)
+    let desc = "C \(channels) × \(groups) groups × \(batch) × \(plane) (\(shape.count / 1_000_000)M values)"
+    let values = Double(shape.count)
+    let f = measure(reps: reps) {
+        batchNorm2dTrainingForward(x: x.p, y: y.p, gamma: gamma.p, beta: beta.p, mean: mean.p, invStd: invStd.p,
+                                   runningMean: rm.p, runningVar: rv.p, shape: shape)
+    }
+    let b = measure(reps: reps) {
+        batchNorm2dBackward(gradY: gy.p, x: x.p, gamma: gamma.p, mean: mean.p, invStd: invStd.p, gradX: gx.p,
+                            gradGamma: gg.p, gradBeta: gbeta.p, shape: shape)
+    }
+    return [
+        Row(section: "kernels", name: "BatchNorm \(name) fwd", shape: desc, times: f, bytes: 8 * values, note: "bytes: read x, write y"),
+        Row(section: "kernels", name: "BatchNorm \(name) bwd", shape: desc, times: b, bytes: 12 * values, note: "bytes: read gy, x; write gx"),
+    ]
+}
+
+/// Elementwise activations in place, as the model runs them. Forward 8 B/value, backward 12 B/value.
+func benchActivations(reps: Int) -> [Row] {
+    var rows: [Row] = []
+    func add(_ name: String, _ count: Int, _ where_: String,
+             _ forward: (UnsafeMutablePointer<Float>, Int) -> Void,
+             _ backward: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) {
+        let x = Buffer(count, seed: 41), g = Buffer(count, seed: 42)
+        let f = measure(reps: reps, setup: { x.fill(scale: 1, seed: 41) }) { forward(x.p, count) }
+        let b = measure(reps: reps) { backward(g.p, x.p, count) }
+        let ns = { (t: [Double]) in fixed(median(t) / Double(count) * 1e9, 2) + " ns/value" }
+        rows.append(Row(section: "kernels", name: "\(name) fwd", shape: "\(count) values (\(where_))", times: f, bytes: 8 * Double(count), note: ns(f)))
+        rows.append(Row(section: "kernels", name: "\(name) bwd", shape: "\(count) values (\(where_))", times: b, bytes: 12 * Double(count), note: ns(b)))
+    }
+    let c1Out = 64 * encoderFrames * 32 * 32
+    add("LeakyReLU", c1Out, "c1 output", { leakyReLUForward(x: $0, y: $0, count: $1) },
+        { leakyReLUBackward(gradY: $0, y: $1, gradX: $0, count: $2) })
+    add("Tanh", 128 * encoderFrames, "c5 output h", { tanhForward(x: $0, y: $0, count: $1) },
+        { tanhBackward(gradY: $0, y: $1, gradX: $0, count: $2) })
+    add("Tanh", c1Out, "at c1-output size, for GB/s", { tanhForward(x: $0, y: $0, count: $1) },
+        { tanhBackward(gradY: $0, y: $1, gradX: $0, count: $2) })
+    add("Sigmoid", decoderFrames * 64 * 64, "upc5 output", { sigmoidForward(x: $0, y: $0, count: $1) },
+        { sigmoidBackward(gradY: $0, y: $1, gradX: $0, count: $2) })
+    return rows
+}
+
+/// One LSTMCell step (PyTorch semantics). FLOPs: the GEMMs only (forward 2, backward 4 products).
+func benchLSTM(batch n: Int, inFeatures: Int, hidden: Int, reps: Int, note: String) -> [Row] {
+    let G = 4 * hidden
+    let x = Buffer(n * inFeatures, seed: 51), hp = Buffer(n * hidden, seed: 52), cp = Buffer(n * hidden, seed: 53)
+    let wih = Buffer(G * inFeatures, scale: 0.06, seed: 54), whh = Buffer(G * hidden, scale: 0.06, seed: 55)
+    let bih = Buffer(G, scale: 0.06, seed: 56), bhh = Buffer(G, scale: 0.06, seed: 57)
+    let gates = Buffer(n * G, scale: 0), c = Buffer(n * hidden, scale: 0), h = Buffer(n * hidden, scale: 0)
+    let gh = Buffer(n * hidden, seed: 58), gcn = Buffer(n * hidden, seed: 59)
+    let gx = Buffer(n * inFeatures, scale: 0), ghp = Buffer(n * hidden, scale: 0), gcp = Buffer(n * hidden, scale: 0)
+    let gwih = Buffer(G * inFeatures, scale: 0), gwhh = Buffer(G * hidden, scale: 0), gbih = Buffer(G, scale: 0), gbhh = Buffer(G, scale: 0)
+    let gateGrad = Buffer(n * G, scale: 0)
+    let shape = "batch \(n), in \(inFeatures), hidden \(hidden)"
+    let f = measure(reps: reps) {
+        lstmCellForward(x: x.p, hPrev: hp.p, cPrev: cp.p, weightIH: wih.p, weightHH: whh.p, biasIH: bih.p, biasHH: bhh.p,
+                        gates: gates.p, c: c.p, h: h.p, batch: n, inFeatures: inFeatures, hidden: hidden)
+    }
+    let fg = measure(reps: reps) {
+        gemm(transA: false, transB: true, m: n, n: G, k: inFeatures, a: x.p, lda: inFeatures, b: wih.p, ldb: inFeatures, c: gates.p, ldc: G)
+        gemm(transA: false, transB: true, m: n, n: G, k: hidden, a: hp.p, lda: hidden, b: whh.p, ldb: hidden, beta: 1, c: gates.p, ldc: G)
+    }
+    let b = measure(reps: reps) {
+        lstmCellBackward(gradH: gh.p, gradCNext: gcn.p, x: x.p, hPrev: hp.p, cPrev: cp.p, gates: gates.p, c: c.p,
+                         weightIH: wih.p, weightHH: whh.p, gradX: gx.p, gradHPrev: ghp.p, gradCPrev: gcp.p,
+                         gradWeightIH: gwih.p, gradWeightHH: gwhh.p, gradBiasIH: gbih.p, gradBiasHH: gbhh.p,
+                         gateGrad: gateGrad.p, batch: n, inFeatures: inFeatures, hidden: hidden)
+    }
+    let bg = measure(reps: reps) {
+        gemm(transA: true, transB: false, m: G, n: inFeatures, k: n, a: gateGrad.p, lda: G, b: x.p, ldb: inFeatures, c: gwih.p, ldc: inFeatures)
+        gemm(transA: true, transB: false, m: G, n: hidden, k: n, a: gateGrad.p, lda: G, b: hp.p, ldb: hidden, c: gwhh.p, ldc: hidden)
+        gemm(transA: false, transB: false, m: n, n: inFeatures, k: G, a: gateGrad.p, lda: G, b: wih.p, ldb: inFeatures, c: gx.p, ldc: inFeatures)
+        gemm(transA: false, transB: false, m: n, n: hidden, k: G, a: gateGrad.p, lda: G, b: whh.p, ldb: hidden, c: ghp.p, ldc: hidden)
+    }
+    let fwdFlops = gemmFlops(n, G, inFeatures) + gemmFlops(n, G, hidden)
+    return [
+        Row(section: "kernels", name: "LSTMCell fwd", shape: shape, times: f, flops: fwdFlops, referenceSeconds: median(fg), note: note),
+        Row(section: "kernels", name: "LSTMCell bwd", shape: shape, times: b, flops: 2 * fwdFlops, referenceSeconds: median(bg), note: note),
+    ]
+}
+
+func benchLinear(batch n: Int, inFeatures: Int, outFeatures: Int, reps: Int, note: String) -> [Row] {
+    let x = Buffer(n * inFeatures, seed: 61), w = Buffer(outFeatures * inFeatures, scale: 0.02, seed: 62), bias = Buffer(outFeatures, seed: 63)
+    let y = Buffer(n * outFeatures, scale: 0), gy = Buffer(n * outFeatures, seed: 64)
+    let gx = Buffer(n * inFeatures, scale: 0), gw = Buffer(outFeatures * inFeatures, scale: 0), gb = Buffer(outFeatures, scale: 0)
+    let shape = "batch \(n), \(inFeatures)→\(outFeatures)"
+    let f = measure(reps: reps) {
+        linearForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, batch: n, inFeatures: inFeatures, outFeatures: outFeatures)
+    }
+    let fg = measure(reps: reps) {
+        gemm(transA: false, transB: true, m: n, n: outFeatures, k: inFeatures, a: x.p, lda: inFeatures, b: w.p, ldb: inFeatures, c: y.p, ldc: outFeatures)
+    }
+    let b = measure(reps: reps) {
+        linearBackward(gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gb.p,
+                       batch: n, inFeatures: inFeatures, outFeatures: outFeatures)
+    }
+    let bg = measure(reps: reps) {
+        gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: n, a: gy.p, lda: outFeatures, b: x.p, ldb: inFeatures, c: gw.p, ldc: inFeatures)
+        gemm(transA: false, transB: false, m: n, n: inFeatures, k: outFeatures, a: gy.p, lda: outFeatures, b: w.p, ldb: inFeatures, c: gx.p, ldc: inFeatures)
+    }
+    let fl = gemmFlops(n, outFeatures, inFeatures)
+    return [
+        Row(section: "kernels", name: "Linear fwd", shape: shape, times: f, flops: fl, referenceSeconds: median(fg), note: note),
+        Row(section: "kernels", name: "Linear bwd", shape: shape, times: b, flops: 2 * fl, referenceSeconds: median(bg), note: note),
+    ]
+}
+
+/// Aligner attention at the 32×32 level. FLOPs per query frame: forward S = QᵀK (2P²e) and Z = V·Aᵀ
+/// (2P²C); backward gV, gA (2P²C each), gQ, gK (2P²e each). Softmax and its Jacobian are not counted.
+func benchAligner(frames: Int, reps: Int) -> [Row] {
+    let p = 1024, c = 64, e = 8
+    let shape = AlignerShape(queryFrames: frames, keyFrames: frames, plane: p, keyChannels: e, valueChannels: c)
+    let l = frames * p
+    let q = Buffer(e * l, seed: 71), k = Buffer(e * l, seed: 72), v = Buffer(c * l, seed: 73)
+    let attention = Buffer(frames * p * p, scale: 0), z = Buffer(c * l, scale: 0)
+    let gz = Buffer(c * l, seed: 74), gq = Buffer(e * l, scale: 0), gk = Buffer(e * l, scale: 0), gv = Buffer(c * l, scale: 0)
+    let scratch = Buffer(p * p, scale: 0)
+    let desc = "P \(p), C \(c), e \(e), \(frames) query frames"
+    let f = measure(reps: reps) {
+        alignerAttentionForward(q: q.p, k: k.p, v: v.p, attention: attention.p, z: z.p, keyFrame: nil, shape: shape)
+    }
+    let fg = measure(reps: reps) {
+        for fr in 0..<frames {
+            let a = attention.p + fr * p * p
+            gemm(transA: true, transB: false, m: p, n: p, k: e, a: q.p + fr * p, lda: l, b: k.p + fr * p, ldb: l, c: a, ldc: p)
+            gemm(transA: false, transB: true, m: c, n: p, k: p, a: v.p + fr * p, lda: l, b: a, ldb: p, c: z.p + fr * p, ldc: l)
+        }
+    }
+    // The reference GEMM wrote raw scores into `attention`; restore a real softmax before the backward.
+    alignerAttentionForward(q: q.p, k: k.p, v: v.p, attention: attention.p, z: z.p, keyFrame: nil, shape: shape)
+    let b = measure(reps: reps, setup: { gk.p.update(repeating: 0, count: e * l); gv.p.update(repeating: 0, count: c * l) }) {
+        alignerAttentionBackward(gradZ: gz.p, q: q.p, k: k.p, v: v.p, attention: attention.p, gradQ: gq.p, gradK: gk.p, gradV: gv.p,
+                                 scratch: scratch.p, keyFrame: nil, shape: shape)
+    }
+    let bg = measure(reps: reps) {
+        for fr in 0..<frames {
+            let a = attention.p + fr * p * p, g = gz.p + fr * p
+            gemm(transA: false, transB: false, m: c, n: p, k: p, a: g, lda: l, b: a, ldb: p, beta: 1, c: gv.p + fr * p, ldc: l)
+            gemm(transA: true, transB: false, m: p, n: p, k: c, a: g, lda: l, b: v.p + fr * p, ldb: l, c: scratch.p, ldc: p)
+            gemm(transA: false, transB: true, m: e, n: p, k: p, a: k.p + fr * p, lda: l, b: scratch.p, ldb: p, c: gq.p + fr * p, ldc: l)
+            gemm(transA: false, transB: false, m: e, n: p, k: p, a: q.p + fr * p, lda: l, b: scratch.p, ldb: p, beta: 1, c: gk.p + fr * p, ldc: l)
+        }
+    }
+    let pp = Double(p) * Double(p) * Double(frames)
+    return [
+        Row(section: "kernels", name: "aligner attention fwd", shape: desc, times: f, flops: 2 * pp * Double(e + c), referenceSeconds: median(fg),
+            note: "softmax not counted"),
+        Row(section: "kernels", name: "aligner attention bwd", shape: desc, times: b, flops: 2 * pp * Double(2 * c + 2 * e), referenceSeconds: median(bg),
+            note: "softmax Jacobian not counted"),
+    ]
+}
+
+func runKernelSection(reps: Int, ceilings: Ceilings, log: (String) -> Void) -> [Row] {
+    var rows: [Row] = []
+    func section(_ label: String, _ make: () -> [Row]) { log(label); rows += make() }
+    let F = encoderFrames, D = decoderFrames, S = sourceFrames
+    // Encoder (SPEC §2), all F frames in one GEMM. c1 reads the data: no grad input.
+    section("c1") { benchConv2d("c1", cin: 1, cout: 64, size: 64, kernel: 4, stride: 2, padding: 1, frames: F, gradInput: false, reps: reps) }
+    section("c2") { benchConv2d("c2", cin: 64, cout: 128, size: 32, kernel: 4, stride: 2, padding: 1, frames: F, gradInput: true, reps: reps) }
+    section("c3") { benchConv2d("c3", cin: 128, cout: 256, size: 16, kernel: 4, stride: 2, padding: 1, frames: F, gradInput: true, reps: reps) }
+    section("c4") { benchConv2d("c4", cin: 256, cout: 512, size: 8, kernel: 4, stride: 2, padding: 1, frames: F, gradInput: true, reps: reps) }
+    section("c5") { benchConv2d("c5", cin: 512, cout: 128, size: 4, kernel: 4, stride: 1, padding: 0, frames: F, gradInput: true, reps: reps) }
+    // Decoder: upc1 on h viewed 1×1; upc2…upc5 split into the decoder-map half over D frames and the
+    // skip half over the S distinct source frames (PERFORMANCE-NOTES saving 2).
+    section("upc1") { benchConvTranspose2d("upc1", cin: 128, cout: 512, size: 1, kernel: 4, stride: 1, padding: 0, frames: D, reps: reps) }
+    let stages = [("upc2", 512, 256, 4), ("upc3", 256, 128, 8), ("upc4", 128, 64, 16), ("upc5", 64, 1, 32)]
+    for (name, half, cout, size) in stages {
+        section(name) {
+            benchConvTranspose2d(name + " d-half", cin: half, cout: cout, size: size, kernel: 4, stride: 2, padding: 1, frames: D, reps: reps,
+                                 note: "decoder-map half, D frames")
+            + benchConvTranspose2d(name + " skip-half", cin: half, cout: cout, size: size, kernel: 4, stride: 2, padding: 1, frames: S, reps: reps,
+                                   note: "skip half, S source frames")
+        }
+    }
+    section("BatchNorm") {
+        benchBatchNorm("c1 out", channels: 64, groups: 15, plane: 32 * 32, reps: reps)
+        + benchBatchNorm("c2 out", channels: 128, groups: 15, plane: 16 * 16, reps: reps)
+        + benchBatchNorm("upc4 out", channels: 64, groups: 14, plane: 32 * 32, reps: reps)
+    }
+    section("activations") { benchActivations(reps: reps) }
+    section("LSTM") {
+        benchLSTM(batch: 16, inFeatures: 256, hidden: 256, reps: max(reps, 20), note: "training: one step of batch 16")
+        + benchLSTM(batch: 100, inFeatures: 256, hidden: 256, reps: max(reps, 20), note: "generation: 100 samples")
+    }
+    section("Linear") {
+        benchLinear(batch: 16, inFeatures: 138, outFeatures: 256, reps: max(reps, 20), note: "predictor embed, one step")
+        + benchLinear(batch: 224, inFeatures: 138, outFeatures: 256, reps: max(reps, 20), note: "same, all 14 steps at once")
+    }
+    section("aligner") { benchAligner(frames: 16, reps: reps) }
+    section("vgg") {
+        benchConv2d("vgg(128,128)", cin: 128, cout: 128, size: 32, kernel: 3, stride: 1, padding: 1, frames: 16 * 19, gradInput: true, reps: reps)
+    }
+    return rows
+}
