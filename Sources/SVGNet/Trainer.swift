@@ -38,6 +38,10 @@ public final class Trainer {
 
     public init(config: ModelConfiguration, seed: UInt64) throws {
         let net = try Network(config)
+        guard config.batch >= 2 else {
+            // The 1×1 maps after c5 and upc1 would hold one value per channel per BatchNorm group.
+            throw ConfigurationError("training needs batch ≥ 2: BatchNorm statistics over one sequence are undefined")
+        }
         self.config = config
         network = net
         let T = config.frameCount, B = config.batch

@@ -6,7 +6,7 @@ import Kernels
 import SVGData
 import SVGNet
 
-extension BatchNormMode: @retroactive ExpressibleByArgument {
+extension BatchNormMode: ExpressibleByArgument {
     public init?(argument: String) {
         switch argument {
         case "batch": self = .batchStatistics
