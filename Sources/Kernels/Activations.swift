@@ -16,45 +16,79 @@ import Musl
 import Darwin
 #endif
 
+/// Pointers and slope of one elementwise call, handed to the workers (Parallel.swift).
+struct ElementwiseArguments {
+    var x: UnsafePointer<Float>
+    var y: UnsafeMutablePointer<Float>
+    var gradY: UnsafePointer<Float>? = nil
+    var slope: Float = 0
+}
+
+/// Large arrays are split over the cores; below this many values per worker the hand-off costs more.
+private let valuesPerWorker = 1 << 16
+
 public func leakyReLUForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int, slope: Float = 0.2) {
-    for i in 0..<count { let v = x[i]; y[i] = v > 0 ? v : slope * v }
+    parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: x, y: y, slope: slope)) { raw, lo, hi in
+        let a = arguments(raw, as: ElementwiseArguments.self)
+        for i in lo..<hi { let v = a.x[i]; a.y[i] = v > 0 ? v : a.slope * v }
+    }
 }
 
 public func leakyReLUBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>,
                               count: Int, slope: Float = 0.2) {
-    for i in 0..<count { let g = gradY[i]; gradX[i] = y[i] > 0 ? g : slope * g }
+    parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: y, y: gradX, gradY: gradY, slope: slope)) { raw, lo, hi in
+        let a = arguments(raw, as: ElementwiseArguments.self), gy = a.gradY!
+        for i in lo..<hi { let g = gy[i]; a.y[i] = a.x[i] > 0 ? g : a.slope * g }
+    }
 }
 
 public func reluForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
-    // Written as a comparison rather than max() so that NaN propagates, as in PyTorch.
-    for i in 0..<count { let v = x[i]; y[i] = v < 0 ? 0 : v }
+    parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: x, y: y)) { raw, lo, hi in
+        let a = arguments(raw, as: ElementwiseArguments.self)
+        for i in lo..<hi { let v = a.x[i]; a.y[i] = v < 0 ? 0 : v }
+    }
 }
 
 public func reluBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { gradX[i] = y[i] > 0 ? gradY[i] : 0 }
+    parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: y, y: gradX, gradY: gradY)) { raw, lo, hi in
+        let a = arguments(raw, as: ElementwiseArguments.self), gy = a.gradY!
+        for i in lo..<hi { a.y[i] = a.x[i] > 0 ? gy[i] : 0 }
+    }
 }
 
 public func tanhForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { y[i] = tanhf(x[i]) }
+    parallelFor(count, minimumPerWorker: valuesPerWorker / 8, ElementwiseArguments(x: x, y: y)) { raw, lo, hi in
+        let a = arguments(raw, as: ElementwiseArguments.self)
+        for i in lo..<hi { a.y[i] = tanhf(a.x[i]) }
+    }
 }
 
 public func tanhBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { let v = y[i]; gradX[i] = gradY[i] * (1 - v * v) }
+    parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: y, y: gradX, gradY: gradY)) { raw, lo, hi in
+        let a = arguments(raw, as: ElementwiseArguments.self), gy = a.gradY!
+        for i in lo..<hi { let v = a.x[i]; a.y[i] = gy[i] * (1 - v * v) }
+    }
 }
 
 public func sigmoidForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count {
-        let v = x[i]
-        // exp of a non-positive argument only: e^(−x) for large negative x would overflow to inf.
-        if v >= 0 {
-            y[i] = 1 / (1 + expf(-v))
-        } else {
-            let e = expf(v)
-            y[i] = e / (1 + e)
+    parallelFor(count, minimumPerWorker: valuesPerWorker / 8, ElementwiseArguments(x: x, y: y)) { raw, lo, hi in
+        let a = arguments(raw, as: ElementwiseArguments.self)
+        for i in lo..<hi {
+            let v = a.x[i]
+            // exp of a non-positive argument only: e^(−x) for large negative x would overflow to inf.
+            if v >= 0 {
+                a.y[i] = 1 / (1 + expf(-v))
+            } else {
+                let e = expf(v)
+                a.y[i] = e / (1 + e)
+            }
         }
     }
 }
 
 public func sigmoidBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { let v = y[i]; gradX[i] = gradY[i] * v * (1 - v) }
+    parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: y, y: gradX, gradY: gradY)) { raw, lo, hi in
+        let a = arguments(raw, as: ElementwiseArguments.self), gy = a.gradY!
+        for i in lo..<hi { let v = a.x[i]; a.y[i] = gy[i] * v * (1 - v) }
+    }
 }

@@ -13,7 +13,7 @@
 //   x̂ = (x − μ)·s,  Σ_g gy and Σ_g gy·x̂ over the run,
 //   gradX = γ·s·(gy − Σ_g gy / M − x̂·Σ_g gy·x̂ / M)
 //   gradBeta (+)= Σ_groups Σ_g gy,   gradGamma (+)= Σ_groups Σ_g gy·x̂
-// Sums run in Double: a run is up to ~60,000 values, where Float sums lose the low digits, and the
+// Sums run in Double, eight lanes wide (Reductions.swift): a run is up to ~60,000 values, where Float sums lose the low digits, and the
 // variance is taken about the mean (second pass) so a large offset does not cancel it away.
 
 public struct BatchNormShape: Sendable, Equatable {
@@ -43,28 +43,39 @@ public func batchNorm2dTrainingForward(
     // The unbiased variance of one value is undefined; PyTorch refuses such a batch in training too.
     precondition(m > 1 || runningVar == nil,
                  "batchNorm2dTrainingForward: a group of one value per channel has no unbiased variance")
-    let unbiasing = m > 1 ? Double(m) / Double(m - 1) : 0
-    for c in 0..<channels {
-        let g0 = gamma[c], b0 = beta[c]
-        for g in 0..<shape.groups {
-            let offset = c * columns + g * m
-            let src = x + offset, dst = y + offset
-            var sum: Double = 0
-            for i in 0..<m { sum += Double(src[i]) }
-            let mu = sum / Double(m)
-            var squares: Double = 0
-            for i in 0..<m { let d = Double(src[i]) - mu; squares += d * d }
-            let variance = squares / Double(m)
-            let s = 1 / (variance + Double(eps)).squareRoot()
-            let muF = Float(mu), sF = Float(s)
-            mean[g * channels + c] = muF
-            invStd[g * channels + c] = sF
-            // Subtracting the mean before scaling keeps precision when |μ| ≫ σ; reading src[i] before
-            // writing dst[i] makes y == x safe.
-            let scale = g0 * sF
-            for i in 0..<m { dst[i] = (src[i] - muF) * scale + b0 }
-            if let runningMean { runningMean[c] = (1 - momentum) * runningMean[c] + momentum * muF }
-            if let runningVar { runningVar[c] = (1 - momentum) * runningVar[c] + momentum * Float(variance * unbiasing) }
+    struct Arguments {
+        var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
+        var mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>
+        var runningMean: UnsafeMutablePointer<Float>?, runningVar: UnsafeMutablePointer<Float>?
+        var momentum: Float, eps: Float, shape: BatchNormShape
+    }
+    let args = Arguments(x: x, y: y, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: runningMean,
+                         runningVar: runningVar, momentum: momentum, eps: eps, shape: shape)
+    // Channels are independent: each worker owns whole channels (their rows, statistics and running stats).
+    parallelFor(channels, minimumPerWorker: max(1, 16_384 / max(columns, 1)), args) { raw, lo, hi in
+        let a = arguments(raw, as: Arguments.self)
+        let (x, y, gamma, beta, mean, invStd) = (a.x, a.y, a.gamma, a.beta, a.mean, a.invStd)
+        let (runningMean, runningVar, momentum, eps, shape) = (a.runningMean, a.runningVar, a.momentum, a.eps, a.shape)
+        let m = shape.groupRun, columns = shape.columns, channels = shape.channels
+        let unbiasing = m > 1 ? Double(m) / Double(m - 1) : 0
+        for c in lo..<hi {
+            let g0 = gamma[c], b0 = beta[c]
+            for g in 0..<shape.groups {
+                let offset = c * columns + g * m
+                let src = x + offset, dst = y + offset
+                let mu = blockedSum(src, count: m) / Double(m)
+                let muF = Float(mu)
+                let variance = blockedSquaredDeviation(src, count: m, mean: mu) / Double(m)
+                let sF = Float(1 / (variance + Double(eps)).squareRoot())
+                mean[g * channels + c] = muF
+                invStd[g * channels + c] = sF
+                // Subtracting the mean before scaling keeps precision when |μ| ≫ σ; reading src[i] before
+                // writing dst[i] makes y == x safe.
+                let scale = g0 * sF
+                for i in 0..<m { dst[i] = (src[i] - muF) * scale + b0 }
+                if let runningMean { runningMean[c] = (1 - momentum) * runningMean[c] + momentum * muF }
+                if let runningVar { runningVar[c] = (1 - momentum) * runningVar[c] + momentum * Float(variance * unbiasing) }
+            }
         }
     }
 }
@@ -93,34 +104,43 @@ public func batchNorm2dBackward(
     shape: BatchNormShape, accumulateParams: Bool = false
 ) {
     let m = shape.groupRun, columns = shape.columns, channels = shape.channels
-    let inverseM = 1 / Double(m)
-    for c in 0..<channels {
-        var channelGradGamma: Double = 0, channelGradBeta: Double = 0
-        for g in 0..<shape.groups {
-            let offset = c * columns + g * m
-            let gy = gradY + offset, xs = x + offset, gx = gradX + offset
-            let muF = mean[g * channels + c], sF = invStd[g * channels + c]
-            var sumGy: Double = 0, sumGyXhat: Double = 0
-            for i in 0..<m {
-                let v = Double(gy[i])
-                sumGy += v
-                sumGyXhat += v * Double((xs[i] - muF) * sF)
+    struct Arguments {
+        var gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>
+        var invStd: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>, gradGamma: UnsafeMutablePointer<Float>
+        var gradBeta: UnsafeMutablePointer<Float>, shape: BatchNormShape, accumulateParams: Bool
+    }
+    let args = Arguments(gradY: gradY, x: x, gamma: gamma, mean: mean, invStd: invStd, gradX: gradX, gradGamma: gradGamma,
+                         gradBeta: gradBeta, shape: shape, accumulateParams: accumulateParams)
+    parallelFor(channels, minimumPerWorker: max(1, 16_384 / max(columns, 1)), args) { raw, lo, hi in
+        let a = arguments(raw, as: Arguments.self)
+        let (gradY, x, gamma, mean, invStd, gradX) = (a.gradY, a.x, a.gamma, a.mean, a.invStd, a.gradX)
+        let (gradGamma, gradBeta, shape, accumulateParams) = (a.gradGamma, a.gradBeta, a.shape, a.accumulateParams)
+        let m = shape.groupRun, columns = shape.columns, channels = shape.channels
+        let inverseM = 1 / Double(m)
+        for c in lo..<hi {
+            var channelGradGamma: Double = 0, channelGradBeta: Double = 0
+            for g in 0..<shape.groups {
+                let offset = c * columns + g * m
+                let gy = gradY + offset, xs = x + offset, gx = gradX + offset
+                let muF = mean[g * channels + c], sF = invStd[g * channels + c]
+                let (sumGy, centered) = blockedSumAndCenteredDot(gy, xs, count: m, mean: Double(muF))
+                let sumGyXhat = centered * Double(sF)
+                channelGradBeta += sumGy
+                channelGradGamma += sumGyXhat
+                let meanGy = Float(sumGy * inverseM), meanGyXhat = Float(sumGyXhat * inverseM)
+                let scale = gamma[c] * sF
+                for i in 0..<m {
+                    let xhat = (xs[i] - muF) * sF
+                    gx[i] = scale * (gy[i] - meanGy - xhat * meanGyXhat)
+                }
             }
-            channelGradBeta += sumGy
-            channelGradGamma += sumGyXhat
-            let meanGy = Float(sumGy * inverseM), meanGyXhat = Float(sumGyXhat * inverseM)
-            let scale = gamma[c] * sF
-            for i in 0..<m {
-                let xhat = (xs[i] - muF) * sF
-                gx[i] = scale * (gy[i] - meanGy - xhat * meanGyXhat)
+            if accumulateParams {
+                gradGamma[c] += Float(channelGradGamma)
+                gradBeta[c] += Float(channelGradBeta)
+            } else {
+                gradGamma[c] = Float(channelGradGamma)
+                gradBeta[c] = Float(channelGradBeta)
             }
-        }
-        if accumulateParams {
-            gradGamma[c] += Float(channelGradGamma)
-            gradBeta[c] += Float(channelGradBeta)
-        } else {
-            gradGamma[c] = Float(channelGradGamma)
-            gradBeta[c] = Float(channelGradBeta)
         }
     }
 }

@@ -31,10 +31,23 @@ public struct ConvGeometry: Sendable, Equatable {
     public var colCount: Int { colRows * colColumns }
 }
 
+private struct Im2colArguments {
+    var image: UnsafePointer<Float>, col: UnsafeMutablePointer<Float>, geometry: ConvGeometry, accumulate: Bool
+}
+
 public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    // Each channel fills its own kH·kW rows: channels split cleanly over the workers.
+    parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * g.colColumns, 1)),
+                Im2colArguments(image: image, col: col, geometry: g, accumulate: false)) { raw, lo, hi in
+        let a = arguments(raw, as: Im2colArguments.self)
+        im2colChannels(a.image, a.col, a.geometry, lo..<hi)
+    }
+}
+
+private func im2colChannels(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ channels: Range<Int>) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, s = g.stride, p = g.padding
     let nCols = g.colColumns
-    for c in 0..<g.channels {
+    for c in channels {
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
                 let row = col + ((c * g.kernelH + ki) * g.kernelW + kj) * nCols
@@ -67,10 +80,20 @@ public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Fl
 
 /// image = col2im(col), or image += col2im(col) when `accumulate`.
 public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, accumulate: Bool = false) {
-    if !accumulate { image.update(repeating: 0, count: g.imageCount) }
+    // Each channel's rows add only into that channel's planes: channels split cleanly over the workers.
+    parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * g.colColumns, 1)),
+                Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g, accumulate: accumulate)) { raw, lo, hi in
+        let a = arguments(raw, as: Im2colArguments.self)
+        col2imChannels(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, lo..<hi)
+    }
+}
+
+private func col2imChannels(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
+                            _ channels: Range<Int>) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, s = g.stride, p = g.padding
     let nCols = g.colColumns
-    for c in 0..<g.channels {
+    for c in channels {
+        if !accumulate { (image + c * g.frames * h * w).update(repeating: 0, count: g.frames * h * w) }
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
                 let row = col + ((c * g.kernelH + ki) * g.kernelW + kj) * nCols

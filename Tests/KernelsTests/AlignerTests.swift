@@ -448,3 +448,23 @@ final class AlignerDecoderValueTests: XCTestCase {
         checkGradient("decoder-value v", values: &v, analytic: gv, step: 1e-2, atol: 3e-4, rtol: 1e-3) { dot(r, self.run(q: qs, k: ks, v: $0).z) }
     }
 }
+
+/// The eight-lane exp used by the softmax against Double exp over its whole domain (x ≤ 0).
+final class ExpLanesTests: XCTestCase {
+    func testMatchesDoubleExp() {
+        var worst = 0.0
+        var x: Float = -87
+        while x <= 0 {
+            let lanes = SIMD8<Float>((0..<8).map { x - Float($0) * 1e-3 })
+            let got = expLanes(lanes)
+            for l in 0..<8 where lanes[l] >= -87 {
+                let want = Foundation.exp(Double(lanes[l]))
+                worst = max(worst, abs(Double(got[l]) - want) / want)
+            }
+            x += 0.0137
+        }
+        // Cephes' polynomial is good to ~1 ulp; 2e-7 relative is 1.7 ulp of Float.
+        XCTAssertLessThanOrEqual(worst, 2e-7, "expLanes relative error \(worst)")
+        XCTAssertEqual(Double(expLanes(SIMD8<Float>(repeating: -200))[0]), Foundation.exp(-87.0), accuracy: 1e-40, "clamped at −87")
+    }
+}

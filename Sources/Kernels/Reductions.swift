@@ -1,0 +1,40 @@
+// Sums over long runs (BatchNorm statistics: up to ~10⁶ values per channel) that are accurate and still
+// vectorise: eight Double lanes, each Float widened before it is added. A strict left-to-right Double sum
+// cannot vectorise (the compiler may not reassociate it); a Float sum loses the low digits.
+
+private typealias FloatLanes = SIMD8<Float>
+private typealias DoubleLanes = SIMD8<Double>
+
+@inline(__always)
+private func loadWidened(_ p: UnsafePointer<Float>) -> DoubleLanes {
+    DoubleLanes(UnsafeRawPointer(p).loadUnaligned(as: FloatLanes.self))
+}
+
+/// Σ x[i]
+public func blockedSum(_ x: UnsafePointer<Float>, count n: Int) -> Double {
+    var acc = DoubleLanes(), i = 0
+    while i + 8 <= n { acc += loadWidened(x + i); i += 8 }
+    var s = acc.sum()
+    while i < n { s += Double(x[i]); i += 1 }
+    return s
+}
+
+/// Σ (x[i] − mean)², in Double throughout.
+public func blockedSquaredDeviation(_ x: UnsafePointer<Float>, count n: Int, mean: Double) -> Double {
+    var acc = DoubleLanes(), i = 0
+    let m = DoubleLanes(repeating: mean)
+    while i + 8 <= n { let d = loadWidened(x + i) - m; acc += d * d; i += 8 }
+    var s = acc.sum()
+    while i < n { let d = Double(x[i]) - mean; s += d * d; i += 1 }
+    return s
+}
+
+/// (Σ g[i], Σ g[i]·(x[i] − mean)), in Double throughout.
+public func blockedSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, mean: Double) -> (Double, Double) {
+    var accG = DoubleLanes(), accD = DoubleLanes(), i = 0
+    let m = DoubleLanes(repeating: mean)
+    while i + 8 <= n { let gv = loadWidened(g + i); accG += gv; accD += gv * (loadWidened(x + i) - m); i += 8 }
+    var s = accG.sum(), d = accD.sum()
+    while i < n { s += Double(g[i]); d += Double(g[i]) * (Double(x[i]) - mean); i += 1 }
+    return (s, d)
+}
