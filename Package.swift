@@ -46,5 +46,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "SVGNetTests", dependencies: ["SVGNet", "CHeapStats"]),
         .testTarget(name: "SVGDataTests", dependencies: ["SVGData", "Kernels", "CGIF", "CZlib"]),
+        // Runs the built `svgnet` binary as a child process; depending on the executable makes SwiftPM build it first.
+        .testTarget(name: "svgnetTests", dependencies: [.target(name: "svgnet"), "SVGData", "SVGNet", "Kernels"]),
     ]
 )

@@ -38,6 +38,11 @@ struct LoadedCheckpoint {
 func generateOverTestSet(_ generator: Generator, data: VideoSource, sequences: Int, seed: UInt64,
                          body: (_ truth: [Float], _ predictions: UnsafePointer<Float>, _ first: Int, _ count: Int) throws -> Void) throws {
     let B = generator.config.batch
+    let needed = (sequences + B - 1) / B * B
+    if let available = data.count(.test), needed > available {
+        throw CLIError("\(data.description): --sequences \(sequences) in batches of \(B) reads \(needed) test sequences, only \(available) available" +
+                       (sequences <= available ? "; pick a --batch that divides --sequences" : ""))
+    }
     var first = 0
     while first < sequences {
         let truth = try data.testBatch(first: first, count: B, seed: seed)

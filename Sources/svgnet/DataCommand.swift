@@ -19,7 +19,7 @@ struct DataCommand: ParsableCommand {
 
         func run() throws {
             try positive(sequences, "--sequences"); try positive(length, "--length")
-            var options = DataOptions()
+            var options = try DataOptions.parse([])   // every field parsed (defaults); a bare DataOptions() traps on first use
             options.digits = digits; options.mnist = mnist
             let source = try VideoSource(options, length: length, needTrain: false)
             // (T, N, 1, 64, 64) is exactly (T, N, 64, 64).

@@ -35,7 +35,6 @@ struct Evaluate: ParsableCommand {
         let c = generator.config
         let data = try VideoSource(dataOptions, length: c.frameCount, needTrain: false)
         guard data.channels == c.channels else { throw CLIError("\(data.description) has \(data.channels) channel(s); the model has \(c.channels)") }
-        try makeDirectory(out)
         var scores = SampleScores(samples: N, steps: c.nFuture)
         let workspace = SSIMWorkspace(height: 64, width: 64)
         let started = Date()
@@ -48,6 +47,7 @@ struct Evaluate: ParsableCommand {
         }
         FileHandle.standardError.write(Data("\n".utf8))
         let reports = counts.map { scores.report(sampleCount: $0) }
+        try makeDirectory(out)
         try writeReports(reports, config: c, to: out, title: "\(c.modelName), \(sequences) sequences, \(c.nPast) → \(c.nFuture)")
         print(summaryTable(reports, nPast: c.nPast))
         print(String(format: "%.1f s; wrote %@/metrics.json, %@/metrics.csv, %@/metrics.png", Date().timeIntervalSince(started), out, out, out))

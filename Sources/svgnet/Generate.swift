@@ -46,7 +46,11 @@ struct Generate: ParsableCommand {
         generator.batchNorm = bn
         let data = try VideoSource(dataOptions, length: c.frameCount, needTrain: false)
         guard data.channels == c.channels else { throw CLIError("\(data.description) has \(data.channels) channel(s); the model has \(c.channels)") }
+        let createdOut = !FileManager.default.fileExists(atPath: out)
         try makeDirectory(out)
+        // Files written so far; on failure they are removed, so a failed run leaves nothing half-written.
+        var written: [String] = []
+        do {
         let frame = c.channels * 4096, N = samples
         var predictions = [Float](repeating: 0, count: total * N * c.nFuture * frame)
         var grid: [(truth: [Float], best: [Float])] = []
@@ -90,8 +94,10 @@ struct Generate: ParsableCommand {
                         seqBest.append(contentsOf: UnsafeBufferPointer(start: b0, count: frame))
                     }
                 }
-                do { try writeGIF(String(format: "%@/sequence-%04d.gif", out, seq), frames: gif, delayCentiseconds: 25) }
+                let gifPath = String(format: "%@/sequence-%04d.gif", out, seq)
+                do { try writeGIF(gifPath, frames: gif, delayCentiseconds: 25) }
                 catch { throw CLIError("\(error)") }
+                written.append(gifPath)
                 if grid.count < 8 { grid.append((seqTruth, seqBest)) }
             }
         }
@@ -107,8 +113,14 @@ struct Generate: ParsableCommand {
         }
         do {
             try writePNG("\(out)/grid.png", img)
+            written.append("\(out)/grid.png")
             try NPY.write("\(out)/predictions.npy", shape: [total, N, c.nFuture, c.channels, 64, 64], values: predictions)
         } catch { throw CLIError("\(error)") }
-        print("\(total) sequences × \(N) samples, \(c.nPast) → \(c.nFuture) frames: \(out)/sequence-*.gif, \(out)/grid.png, \(out)/predictions.npy")
+        } catch {
+            for path in written { try? FileManager.default.removeItem(atPath: path) }
+            if createdOut { try? FileManager.default.removeItem(atPath: out) }
+            throw error
+        }
+        print("\(total) sequences × \(samples) samples, \(c.nPast) → \(c.nFuture) frames: \(out)/sequence-*.gif, \(out)/grid.png, \(out)/predictions.npy")
     }
 }

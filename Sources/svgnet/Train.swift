@@ -46,7 +46,12 @@ struct Train: ParsableCommand {
 
         let config = try model.configuration(batch: batch)
         let outDir = resume ?? out
-        try makeDirectory(outDir)
+        if let dir = resume {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+                throw CLIError("--resume \(dir): no such run folder")
+            }
+        }
         let data = try VideoSource(dataOptions, length: config.frameCount)
         if data.channels != config.channels {
             throw CLIError("\(data.description) has \(data.channels) channel(s); the \(model.preset.rawValue) preset's model has \(config.channels)")
@@ -65,6 +70,7 @@ struct Train: ParsableCommand {
             let state = try SafetensorsFile.read(from: statePath).metadata
             if let s = state["seed"], s != String(runOptions.seed) { throw CLIError("\(statePath): the run used --seed \(s), not \(runOptions.seed)") }
             if let d = state["data"], d != dataOptions.data { throw CLIError("\(statePath): the run used --data \(d), not \(dataOptions.data)") }
+            if let o = state["order"], o != order.rawValue { throw CLIError("\(statePath): the run used --order \(o), not \(order.rawValue)") }
         } else if let path = self.`init` {
             do {
                 let file = try SafetensorsFile.read(from: path)
@@ -82,11 +88,23 @@ struct Train: ParsableCommand {
             var sc = config; sc.batch = min(config.batch, 4)
             let g = try Generator(config: sc, samples: 1, seed: runOptions.seed &+ 7)
             sampler = (g, try data.testBatch(first: 0, count: sc.batch, seed: runOptions.seed))
-            try makeDirectory("\(outDir)/samples")
         }
+        // The first batch is read before anything is written, so bad data leaves no output folder behind.
+        var firstBatch: [Float]? = try data.trainingBatch(step: trainer.stepCount, batch: config.batch, seed: runOptions.seed, order: order)
+        try makeDirectory(outDir)
+        if sampler != nil { try makeDirectory("\(outDir)/samples") }
 
+        // One line per step: a fresh run starts a new log; a resumed run drops lines written after its checkpoint.
         let logPath = "\(outDir)/log.jsonl"
-        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        var kept = ""
+        if resume != nil, let old = try? String(contentsOfFile: logPath, encoding: .utf8) {
+            for line in old.split(separator: "\n") {
+                guard let r = line.range(of: "\"step\":"), let step = Int(line[r.upperBound...].prefix { $0.isNumber }),
+                      step <= trainer.stepCount else { continue }
+                kept += line + "\n"
+            }
+        }
+        try writeText(kept, to: logPath)
         guard let log = FileHandle(forWritingAtPath: logPath) else { throw CLIError("\(logPath): cannot open for writing") }
         log.seekToEndOfFile()
         defer { try? log.close() }
@@ -107,7 +125,8 @@ struct Train: ParsableCommand {
                   "\(trainer.network.trainableCount) parameters; arena \(trainer.arenaBytes / 1_048_576) MiB; output \(outDir)")
         }
         while trainer.stepCount < totalSteps {
-            let x = try data.trainingBatch(step: trainer.stepCount, batch: config.batch, seed: runOptions.seed, order: order)
+            let x = try firstBatch ?? data.trainingBatch(step: trainer.stepCount, batch: config.batch, seed: runOptions.seed, order: order)
+            firstBatch = nil
             let started = DispatchTime.now().uptimeNanoseconds
             let losses = x.withUnsafeBufferPointer { trainer.step($0.baseAddress!) }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9

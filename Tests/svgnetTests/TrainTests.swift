@@ -1,0 +1,252 @@
+// svgnet train: the log, checkpoints, sample GIFs, exact --resume, Ctrl-C, sequential order, and every
+// way a training run can be asked to do something impossible.
+import Foundation
+import SVGData
+import SVGNet
+import XCTest
+
+final class TrainTests: CLITestCase {
+    func testTrainWritesLogCheckpointSamplesAndInfoReadsIt() throws {
+        let r = try succeed(["train"] + tiny + ["--steps", "2", "--sample-every", "1", "--out", "run"])
+        XCTAssertTrue(r.stdout.contains("HAF-SVG-2 on dcgan64"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("done: 2 steps"), r.stdout)
+        let log = try logLines("run")
+        XCTAssertEqual(log.count, 2)
+        for (i, line) in log.enumerated() {
+            XCTAssertEqual(Set(line.keys), ["step", "loss", "mse", "kld", "seconds"])
+            XCTAssertEqual(line["step"] as? Int, i + 1)
+            for k in ["loss", "mse", "kld", "seconds"] { XCTAssertNotNil(line[k] as? Double, "\(k) in \(line)") }
+        }
+        let model = try SafetensorsFile.read(from: path("run/model.safetensors"))
+        XCTAssertEqual(model.metadata["z_dim"], "2")
+        XCTAssertEqual(model.metadata["groups"], "2")
+        XCTAssertEqual(model.metadata["n_past"], "2")
+        let state = try SafetensorsFile.read(from: path("run/train-state.safetensors"))
+        XCTAssertEqual(state.metadata["step"], "2")
+        XCTAssertEqual(state.metadata["seed"], "1")
+        XCTAssertTrue(exists("run/samples/step-000001.gif") && exists("run/samples/step-000002.gif"))
+
+        let info = try succeed(["info", "run/model.safetensors"])
+        for s in ["HAF-SVG-2 on dcgan64, 1 channel(s)", "zDim 2 in 2 group(s) of 1; gDim 8; rnn 8; nf 4", "levels 0,1,2,3",
+                  "trained as   2 → 1 frames, batch 2", "loads        yes"] {
+            XCTAssertTrue(info.stdout.contains(s), "info lacks '\(s)':\n\(info.stdout)")
+        }
+        var sum = 0, total = -1
+        for line in info.stdout.split(separator: "\n") where line.hasSuffix(" parameters") {
+            let words = line.split(separator: " ")
+            let n = Int(words[words.count - 2])!
+            if words[0] == "total" { total = n } else { sum += n }
+        }
+        XCTAssertEqual(total, sum, info.stdout)
+        XCTAssertTrue(r.stdout.contains("\(total) parameters"), "train and info disagree on the parameter count")
+    }
+
+    func testResumeContinuesExactly() throws {
+        try succeed(["train"] + tiny + ["--steps", "4", "--out", "whole"])
+        try succeed(["train"] + tiny + ["--steps", "2", "--out", "split"])
+        // A log line written after the last checkpoint (as after a crash) is dropped on resume.
+        let extra = #"{"step":3,"loss":9,"mse":9,"kld":0,"seconds":0}"# + "\n"
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path("split/log.jsonl")))
+        handle.seekToEndOfFile(); handle.write(Data(extra.utf8)); try handle.close()
+        let r = try succeed(["train"] + tiny + ["--steps", "4", "--resume", "split"])
+        XCTAssertTrue(r.stdout.contains("step 3/4"), r.stdout)
+        XCTAssertEqual(bytes("whole/model.safetensors"), bytes("split/model.safetensors"), "2+2 steps differ from 4 steps")
+        XCTAssertEqual(bytes("whole/train-state.safetensors"), bytes("split/train-state.safetensors"))
+        XCTAssertEqual(try logLines("split").map { $0["step"] as? Int }, [1, 2, 3, 4])
+        XCTAssertEqual(try logLines("split").map { $0["loss"] as? Double }, try logLines("whole").map { $0["loss"] as? Double })
+        // At the end already: nothing to do, nothing changes.
+        let again = try succeed(["train"] + tiny + ["--steps", "4", "--resume", "split"])
+        XCTAssertTrue(again.stdout.contains("nothing to do"), again.stdout)
+        XCTAssertEqual(bytes("whole/model.safetensors"), bytes("split/model.safetensors"))
+        // A fresh run in a used folder starts a new log.
+        try succeed(["train"] + tiny + ["--steps", "1", "--out", "split"])
+        XCTAssertEqual(try logLines("split").count, 1)
+    }
+
+    func testResumeRefusesContradictingFlags() throws {
+        try succeed(["train"] + tiny + ["--steps", "1", "--out", "run"])
+        let model = bytes("run/model.safetensors"), log = bytes("run/log.jsonl")
+        func flags(_ name: String, _ value: String) -> [String] {
+            var t = tiny
+            if let i = t.firstIndex(of: name) { t[i + 1] = value } else { t += [name, value] }
+            return ["train"] + t + ["--steps", "3", "--resume", "run"]
+        }
+        try fail(flags("--z-dim", "4"), ["run/model.safetensors", "z_dim = 2", "the flags say 4"])
+        try fail(flags("--nf", "8"), ["run/model.safetensors", "nf = 4", "the flags say 8"])
+        try fail(flags("--model", "svg") + ["--groups", "1"], ["run/model.safetensors", "model"])
+        try fail(flags("--batch", "3"), ["run/model.safetensors", "batch = 2"])
+        try fail(flags("--seed", "2"), ["run/train-state.safetensors", "--seed 1, not 2"])
+        try fail(flags("--order", "sequential"), ["run/train-state.safetensors", "--order shuffled, not sequential"])
+        try fail(flags("--digits", "1") + ["--data", "npy:x.npy"], ["x.npy", "no such file"])
+        try fail(flags("--init", "run/model.safetensors"), ["--resume and --init exclude each other"])
+        try fail(["train"] + tiny + ["--steps", "3", "--resume", "nowhere"], ["--resume nowhere", "no such run folder"], absent: ["nowhere"])
+        try FileManager.default.createDirectory(atPath: path("empty"), withIntermediateDirectories: true)
+        try fail(["train"] + tiny + ["--steps", "3", "--resume", "empty"], ["empty/model.safetensors", "no such file"], absent: ["empty/log.jsonl"])
+        // A damaged training state.
+        try FileManager.default.copyItem(atPath: path("run"), toPath: path("nostate"))
+        try FileManager.default.removeItem(atPath: path("nostate/train-state.safetensors"))
+        try fail(["train"] + tiny + ["--steps", "3", "--resume", "nostate"], ["nostate/train-state.safetensors", "no such file"])
+        XCTAssertEqual(bytes("run/model.safetensors"), model, "a refused resume changed the checkpoint")
+        XCTAssertEqual(bytes("run/log.jsonl"), log, "a refused resume changed the log")
+    }
+
+    func testCorruptCheckpoints() throws {
+        try succeed(["train"] + tiny + ["--steps", "1", "--out", "run"])
+        let good = try XCTUnwrap(bytes("run/model.safetensors"))
+        write("cut.safetensors", good.prefix(good.count / 2))
+        write("tiny.safetensors", Data([1, 2, 3]))
+        write("garbage.safetensors", Data([16, 0, 0, 0, 0, 0, 0, 0]) + Data("not json at all!".utf8) + Data(count: 64))
+        write("huge.safetensors", Data([255, 255, 255, 255, 0, 0, 0, 0]) + Data(count: 64))
+        var bare = try SafetensorsFile.read(from: path("run/model.safetensors")); bare.metadata = [:]
+        try bare.write(to: path("bare.safetensors"))
+        var missing = try SafetensorsFile.read(from: path("run/model.safetensors"))
+        missing.tensors.removeValue(forKey: missing.names[0])
+        try missing.write(to: path("missing.safetensors"))
+        let cases: [(String, [String])] = [
+            ("cut.safetensors", ["cut.safetensors", "truncated"]),
+            ("tiny.safetensors", ["tiny.safetensors", "truncated"]),
+            ("garbage.safetensors", ["garbage.safetensors", "corrupt"]),
+            ("huge.safetensors", ["huge.safetensors", "header length"]),
+            ("bare.safetensors", ["bare.safetensors", "no model configuration"]),
+            ("nothing.safetensors", ["nothing.safetensors", "no such file"]),
+        ]
+        for (file, mentions) in cases {
+            try fail(["info", file], mentions)
+            try fail(["generate", "--checkpoint", file, "--batch", "2", "--samples", "1", "--out", "g"], mentions, absent: ["g"])
+            try fail(["evaluate", "--checkpoint", file, "--sequences", "2", "--batch", "2", "--samples", "1", "--out", "e"], mentions, absent: ["e"])
+            if file != "bare.safetensors" {
+                try fail(["train"] + tiny + ["--steps", "1", "--init", file, "--out", "i"], ["--init"] + mentions, absent: ["i"])
+            }
+            try? FileManager.default.removeItem(atPath: path("resume"))
+            try FileManager.default.copyItem(atPath: path("run"), toPath: path("resume"))
+            try? FileManager.default.removeItem(atPath: path("resume/model.safetensors"))
+            if exists(file) { try FileManager.default.copyItem(atPath: path(file), toPath: path("resume/model.safetensors")) }
+            let log = bytes("resume/log.jsonl")
+            try fail(["train"] + tiny + ["--steps", "3", "--resume", "resume"], ["resume/model.safetensors"])
+            XCTAssertEqual(bytes("resume/log.jsonl"), log)
+        }
+        // Right configuration, wrong tensors: info says it does not load; generate and --init refuse.
+        let info = try run(["info", "missing.safetensors"])
+        XCTAssertEqual(info.status, 1)
+        XCTAssertTrue(info.stdout.contains("loads        no: missing.safetensors: missing tensor"), info.stdout)
+        try fail(["generate", "--checkpoint", "missing.safetensors", "--batch", "2", "--samples", "1", "--out", "g"], ["missing.safetensors", "missing tensor"], absent: ["g"])
+        try fail(["train"] + tiny + ["--steps", "1", "--init", "missing.safetensors", "--out", "i"], ["missing.safetensors", "missing tensor"], absent: ["i"])
+        // A checkpoint of another shape as --init.
+        try fail(["train"] + tiny.map { $0 == "8" ? "16" : $0 } + ["--steps", "1", "--init", "run/model.safetensors", "--out", "i"],
+                 ["run/model.safetensors", "has shape"], absent: ["i"])
+    }
+
+    func testNonsenseValues() throws {
+        func with(_ changes: [String: String]) -> [String] {
+            var t = tiny + ["--steps", "1", "--out", "o"]
+            for (k, v) in changes {
+                // A negative number must be glued to its flag (--batch=-2); ArgumentParser reads "-2" as a flag.
+                if let i = t.firstIndex(of: k) { t.removeSubrange(i...(i + 1)) }
+                t += v.hasPrefix("-") ? ["\(k)=\(v)"] : [k, v]
+            }
+            return ["train"] + t
+        }
+        let cases: [([String: String], [String])] = [
+            (["--steps": "0"], ["--steps must be at least 1, got 0"]),
+            (["--batch": "0"], ["--batch must be at least 1, got 0"]),
+            (["--batch": "-2"], ["--batch must be at least 1, got -2"]),
+            (["--n-past": "1"], ["nPast must be at least 2"]),
+            (["--n-future": "0"], ["nFuture must be at least 1"]),
+            (["--groups": "3"], ["groups G = 3 does not divide zDim = 2"]),
+            (["--z-dim": "0"], ["zDim must be at least 1"]),
+            (["--nf": "0"], ["nf must be at least 1"]),
+            (["--g-dim": "0"], ["gDim must be at least 1"]),
+            (["--rnn-size": "0"], ["rnn size must be at least 1"]),
+            (["--lr": "0"], ["learning rate must be positive"]),
+            (["--beta": "nan"], ["beta must be a finite non-negative number"]),
+            (["--threads": "0"], ["--threads must be at least 1, got 0"]),
+            (["--checkpoint-every": "0"], ["--checkpoint-every must be at least 1"]),
+            (["--sample-every": "-1"], ["--sample-every must be 0 or more"]),
+            (["--order": "random"], ["--order 'random' is not shuffled or sequential"]),
+            (["--digits": "4"], ["--digits must be 1, 2 or 3, got 4"]),
+            (["--data": "foo"], ["--data 'foo' is not one of"]),
+            (["--data": "tar:x"], ["unknown source 'tar'"]),
+            (["--data": "npy:"], ["needs a path after the colon"]),
+            (["--layout": "xyz", "--data": "npy:a.npy"], ["--layout 'xyz'"]),
+            (["--aligner-levels": "0,7"], ["aligner level 7 does not exist"]),
+            (["--aligner-levels": "0,x"], ["is not a comma-separated list"]),
+            (["--model": "svg", "--groups": "2"], ["--model svg has one latent group"]),
+            (["--model": "hsvg", "--aligner-levels": "0"], ["--aligner-levels needs --model hafsvg"]),
+            (["--epochs": "0"], ["--epochs must be at least 1"]),
+            (["--epochs": "1", "--steps": "2"], ["give --steps or --epochs, not both"]),
+            (["--mnist": "nomnist"], ["nomnist"]),
+            (["--preset": "bair"], ["1 channel(s)", "has 3"]),
+        ]
+        for (changes, mentions) in cases {
+            var args = with(changes)
+            if changes["--epochs"] != nil && changes["--steps"] == nil, let i = args.firstIndex(of: "--steps") { args.removeSubrange(i...(i + 1)) }
+            try fail(args, mentions, absent: ["o"])
+        }
+        // ArgumentParser's own checks: an unknown preset or model, a malformed number. The first line names
+        // the problem; usage help follows.
+        try fail(with(["--preset": "foo"]), ["'foo' is invalid for '--preset"], absent: ["o"], oneLine: false)
+        try fail(with(["--model": "svg9"]), ["'svg9' is invalid for '--model"], absent: ["o"], oneLine: false)
+        try fail(with(["--batch": "two"]), ["'two' is invalid for '--batch"], absent: ["o"], oneLine: false)
+        try fail(["train", "--steps", "-1", "--out", "o"], ["--steps"], absent: ["o"], oneLine: false)
+        try fail(["train", "--bogus"], ["--bogus"], oneLine: false)
+        // An output path that is a file.
+        write("afile", Data("x".utf8))
+        try fail(["train"] + tiny + ["--steps", "1", "--out", "afile"], ["afile", "not a folder"])
+        for args in [["generate", "--checkpoint", "x", "--batch", "0"], ["generate", "--checkpoint", "x", "--samples", "0"],
+                     ["generate", "--checkpoint", "x", "--sequences", "0"], ["evaluate", "--checkpoint", "x", "--sequences", "0"],
+                     ["evaluate", "--checkpoint", "x", "--batch", "0"], ["evaluate", "--checkpoint", "x", "--samples", "1,x"],
+                     ["evaluate", "--checkpoint", "x", "--samples", "0"], ["data", "mmnist", "--out", "d.npy", "--sequences", "0"],
+                     ["data", "mmnist", "--out", "d.npy", "--length", "0"], ["data", "mmnist", "--out", "d.npy", "--digits", "0"],
+                     ["demo", "--out", "demo", "--steps", "0"]] {
+            try fail(args, [args[args.count - 2]], absent: ["d.npy", "demo", "svgnet-samples", "svgnet-eval"])
+        }
+    }
+
+    func testSIGINTSavesACheckpointAndExits130() throws {
+        let (p, out, err) = try start(["train"] + tiny + ["--steps", "100000", "--checkpoint-every", "100000", "--out", "run"])
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, p.isRunning {
+            if let log = try? String(contentsOfFile: path("run/log.jsonl"), encoding: .utf8), log.contains("\n") { break }
+            usleep(20_000)
+        }
+        XCTAssertTrue(p.isRunning, "the run ended before it could be interrupted")
+        p.interrupt()   // SIGINT
+        let r = finish(p, out, err)
+        XCTAssertEqual(r.status, 130, r.stderr)
+        XCTAssertEqual(p.terminationReason, .exit)
+        XCTAssertTrue(r.stderr.contains("interrupted at step"), r.stderr)
+        let state = try SafetensorsFile.read(from: path("run/train-state.safetensors"))
+        let steps = try logLines("run").count
+        XCTAssertGreaterThanOrEqual(steps, 1)
+        XCTAssertEqual(state.metadata["step"], String(steps), "the checkpoint and the log disagree")
+        XCTAssertNoThrow(try SafetensorsFile.read(from: path("run/model.safetensors")))
+        // And it resumes from there.
+        try succeed(["train"] + tiny + ["--steps", String(steps + 1), "--checkpoint-every", "100000", "--resume", "run"])
+        XCTAssertEqual(try logLines("run").map { $0["step"] as? Int }, Array(1...(steps + 1)))
+    }
+
+    /// Batch k of --order sequential is sequences kB … kB+B−1: replacing any other sequence leaves the
+    /// weights after k+1 steps unchanged, replacing one of those changes them.
+    func testSequentialOrderOverNPY() throws {
+        let L = 3
+        let s = sequences(Array(0..<8), length: L)
+        try writeNTHW("all.npy", Array(s[0..<6]), length: L)                      // S0 … S5
+        try writeNTHW("tail.npy", Array(s[0..<4]) + [s[6], s[7]], length: L)      // S0 … S3, X, Y
+        try writeNTHW("middle.npy", [s[0], s[1], s[6], s[7], s[4], s[5]], length: L) // S0, S1, X, Y, S4, S5
+        func train(_ file: String, steps: Int) throws -> Data? {
+            let out = "\(file)-\(steps)"
+            try succeed(["train"] + tiny + ["--data", "npy:\(file)", "--layout", "nthw", "--order", "sequential", "--steps", String(steps), "--out", out])
+            return bytes("\(out)/model.safetensors")
+        }
+        XCTAssertEqual(try train("all.npy", steps: 2), try train("tail.npy", steps: 2))
+        XCTAssertNotEqual(try train("all.npy", steps: 3), try train("tail.npy", steps: 3))
+        XCTAssertEqual(try train("all.npy", steps: 1), try train("middle.npy", steps: 1))
+        XCTAssertNotEqual(try train("all.npy", steps: 2), try train("middle.npy", steps: 2))
+        // Epochs wrap: step 4 of 6 sequences in batches of 2 is batch 0 again, so S0, S1 matter…
+        try writeNTHW("wrap.npy", [s[0], s[7]] + Array(s[2..<6]), length: L)
+        XCTAssertNotEqual(try train("all.npy", steps: 4), try train("wrap.npy", steps: 4))
+        // … and shuffled order reads other sequences than sequential on the same file.
+        try succeed(["train"] + tiny + ["--data", "npy:all.npy", "--layout", "nthw", "--steps", "1", "--out", "shuffled"])
+        XCTAssertNotEqual(bytes("shuffled/model.safetensors"), try train("all.npy", steps: 1))
+    }
+}
