@@ -156,8 +156,13 @@ func softmaxBackwardRows(_ a: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Fl
 /// are clamped to −87 (e^−87 ≈ 1.6e−38, nothing next to a row sum ≥ 1).
 @inline(__always)
 func expLanes(_ x: Lanes) -> Lanes {
-    let xc = pointwiseMax(x, Lanes(repeating: -87))
-    let k = (xc * 1.442_695_040_888_963_4).rounded(.toNearestOrEven)
+    // Only concrete lane-wise operations below: the generic SIMD conversions (Int32(_, rounding:),
+    // .rounded(_:)) compile to scalar loops. Rounding uses the 1.5·2²³ trick: adding it leaves
+    // round-to-nearest(k) in the low mantissa bits, which also give the integer k for the exponent.
+    let magic = Lanes(repeating: 12_582_912)
+    let xc = x.replacing(with: -87, where: x .< -87)
+    let t = xc * 1.442_695_040_888_963_4 + magic
+    let k = t - magic
     let r = xc - k * 0.693_359_375 - k * -2.121_944_400_546_905_8e-4
     var p = Lanes(repeating: 1.987_569_150_0e-4)
     p = p * r + 1.398_199_950_7e-3
@@ -166,8 +171,8 @@ func expLanes(_ x: Lanes) -> Lanes {
     p = p * r + 1.666_666_545_9e-1
     p = p * r + 5.000_000_120_1e-1
     let e = p * r * r + r + 1
-    let bits = (SIMD8<Int32>(k, rounding: .towardZero) &+ 127) &<< 23
-    return e * unsafeBitCast(bits, to: Lanes.self)
+    let exponent = (unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+    return e * unsafeBitCast(exponent, to: Lanes.self)
 }
 
 typealias Lanes = SIMD8<Float>
@@ -184,7 +189,7 @@ private func rowMax(_ x: UnsafePointer<Float>, count n: Int) -> Float {
     if n >= Lanes.scalarCount {
         var lanes = loadLanes(x)
         j = Lanes.scalarCount
-        while j + Lanes.scalarCount <= n { lanes = pointwiseMax(lanes, loadLanes(x + j)); j += Lanes.scalarCount }
+        while j + Lanes.scalarCount <= n { let v = loadLanes(x + j); lanes = lanes.replacing(with: v, where: v .> lanes); j += Lanes.scalarCount }
         m = lanes.max()
     }
     while j < n { m = max(m, x[j]); j += 1 }
