@@ -14,7 +14,8 @@ public struct IntSlice: Sendable, Equatable {
     public var count: Int
 }
 
-/// Hands out offsets; 64-byte aligned so every buffer starts on a cache line.
+/// Hands out offsets rounded up to 16 elements (64 bytes), so every float buffer starts on a cache line
+/// (the float block itself is allocated 64-byte aligned).
 public struct ArenaPlanner {
     public private(set) var floatCount = 0
     public private(set) var intCount = 0

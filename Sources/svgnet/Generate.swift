@@ -36,6 +36,9 @@ struct Generate: ParsableCommand {
         try positive(batch, "--batch"); try positive(samples, "--samples")
         let total = sequences ?? batch
         try positive(total, "--sequences")
+        if batch == 1 && bn == .batchStatistics {
+            throw CLIError("--batch 1 with --bn batch: BatchNorm over one sequence is undefined; use --batch ≥ 2 or --bn running")
+        }
         let ckpt = try LoadedCheckpoint(checkpoint)
         let generator = try ckpt.generator(nPast: nPast, nFuture: nFuture, batch: batch, samples: samples, seed: runOptions.seed)
         let c = generator.config
