@@ -56,7 +56,7 @@ func progress(_ s: String) {
 }
 
 let options = parseOptions(Array(CommandLine.arguments.dropFirst()))
-if let n = options.threads { setBLASThreadCount(n) }
+if let n = options.threads { setBLASThreadCount(n); setKernelThreadCount(n) }
 let threads = blasThreadCount()
 let kernelReps = options.quick ? 3 : 7
 let modelRuns = options.quick ? 1 : 3

@@ -13,15 +13,18 @@ import Synchronization
 /// body(arguments, lowerBound, upperBound)
 public typealias RangeBody = @convention(c) (UnsafeRawPointer, Int, Int) -> Void
 
-/// Worker count for the non-BLAS loops: the online cores.
-public var kernelThreadCount: Int { WorkerPool.shared.workers }
+/// Worker count for the non-BLAS loops: the online cores unless capped by setKernelThreadCount.
+public var kernelThreadCount: Int { min(WorkerPool.shared.workers, WorkerPool.shared.cap.load(ordering: .relaxed)) }
+
+/// Caps the workers of the non-BLAS loops (the command line's --threads sets this and OpenBLAS's count).
+public func setKernelThreadCount(_ n: Int) { WorkerPool.shared.cap.store(max(1, n), ordering: .relaxed) }
 
 @inline(__always)
 public func parallelFor<Arguments>(_ count: Int, minimumPerWorker: Int = 1, _ arguments: Arguments, _ body: RangeBody) {
     withUnsafePointer(to: arguments) { args in
         let raw = UnsafeRawPointer(args)
         let pool = WorkerPool.shared
-        let workers = min(pool.workers, count / max(minimumPerWorker, 1))
+        let workers = min(pool.workers, pool.cap.load(ordering: .relaxed), count / max(minimumPerWorker, 1))
         if workers <= 1 || !pool.tryAcquire() { body(raw, 0, count); return }
         pool.run(count: count, workers: workers, arguments: raw, body: body)
     }
@@ -37,6 +40,7 @@ final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool(workers: ProcessInfo.processInfo.activeProcessorCount)
 
     let workers: Int
+    let cap = Atomic<Int>(Int.max)
     private let busy = Atomic<Bool>(false)
     private let start: [DispatchSemaphore]
     private let done = DispatchSemaphore(value: 0)

@@ -100,13 +100,14 @@ struct DataOptions: ParsableArguments {
 struct RunOptions: ParsableArguments {
     @Option(help: "Seed for weights, noise and data.")
     var seed: UInt64 = 1
-    @Option(help: "Threads for OpenBLAS (default: all cores).")
+    @Option(help: "Threads for OpenBLAS and the engine's own loops (default: all cores).")
     var threads: Int?
 
     func apply() throws {
         if let t = threads {
             guard t >= 1 else { throw CLIError("--threads must be at least 1, got \(t)") }
             setBLASThreadCount(t)
+            setKernelThreadCount(t)
         }
     }
 }
