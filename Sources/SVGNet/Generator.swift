@@ -27,7 +27,6 @@ public final class Generator {
     let targetRows: Slice            // M × gDim: h of the next ground-truth frame (conditioning steps)
     let z: Slice                     // M × zDim
     let eps: [[Slice]]               // [step][group]: M × d
-    let groundTruth: Slice           // C × (M·64²): the conditioning frame, broadcast to the samples
     let output: Slice                // (B·N·nFuture·C·64²), (B, N, nFuture, C, 64, 64)
 
     /// `config` carries the generation shape: nPast, nFuture and batch (= sequences B at a time).
@@ -48,7 +47,6 @@ public final class Generator {
         hRows = planner.floats(M * config.gDim); targetRows = planner.floats(M * config.gDim)
         z = planner.floats(M * config.zDim)
         eps = (0..<steps).map { _ in (0..<config.groups).map { _ in planner.floats(M * config.groupDim) } }
-        groundTruth = planner.floats(config.channels * M * 4096)
         output = planner.floats(B * samples * config.nFuture * config.channels * 4096)
         arena = Arena(planner)
         rng = RandomGenerator(seed: seed)

@@ -33,8 +33,6 @@ public final class Trainer {
     let hRows, gradHRows: Slice            // (T·B) × gDim
     let z, gradZ: Slice                     // rows × zDim, rows = (T−1)·B
     let eps: [Slice]                        // per group: rows × d
-    let gradMuQ, gradLogvarQ, gradMuP, gradLogvarP: Slice   // KL gradients, rows × d (one group at a time)
-    let gradPrediction: Slice               // C × ((T−1)·B·64²)
 
     public init(config: ModelConfiguration, seed: UInt64) throws {
         let net = try Network(config)
@@ -58,10 +56,6 @@ public final class Trainer {
         hRows = planner.floats(T * B * config.gDim); gradHRows = planner.floats(T * B * config.gDim)
         z = planner.floats(rows * config.zDim); gradZ = planner.floats(rows * config.zDim)
         eps = (0..<config.groups).map { _ in planner.floats(rows * config.groupDim) }
-        let d = config.groupDim
-        gradMuQ = planner.floats(rows * d); gradLogvarQ = planner.floats(rows * d)
-        gradMuP = planner.floats(rows * d); gradLogvarP = planner.floats(rows * d)
-        gradPrediction = planner.floats(config.channels * rows * 64 * 64)
         arena = Arena(planner)
         rng = RandomGenerator(seed: seed)
         initializeParameters(layout, arena: arena, hidden: config.rnnSize, rng: &rng)
@@ -123,9 +117,10 @@ public final class Trainer {
             let m = posterior[j]
             fillGaussianInput(m, frameOffset: 1, groupsBefore: j)
             for i in 0..<steps { m.forwardStep(i, arena: a) }
-            let zj = a[eps[j]]  // z^j is written into the z matrix, column block j
+            // z^j goes into column block j of the z matrix, which the prior and the predictor read.
+            let noise = a[eps[j]]
             for r in 0..<rows {
-                reparameterizeForward(mu: a[m.heads[0]] + r * d, logvar: a[m.heads[1]] + r * d, eps: zj + r * d,
+                reparameterizeForward(mu: a[m.heads[0]] + r * d, logvar: a[m.heads[1]] + r * d, eps: noise + r * d,
                                       z: a[z] + r * c.zDim + j * d, count: d)
             }
         }
@@ -202,7 +197,8 @@ public final class Trainer {
         return StepLosses(loss: mse + Double(c.beta) * kld, mse: mse, kld: kld)
     }
 
-    /// Input rows of a Gaussian LSTM: [h[i + frameOffset − 1 + 1]; z^1 … z^{groupsBefore}] for step rows.
+    /// Input rows of a Gaussian LSTM for every prediction step i: [h[i − 1 + frameOffset]; z_i^1 … z_i^j]
+    /// (frameOffset 1: the posterior reads the target frame; 0: the prior reads the previous frame).
     private func fillGaussianInput(_ m: LSTMPlan, frameOffset: Int, groupsBefore j: Int) {
         let a = arena, gDim = config.gDim, d = config.groupDim, rows = m.steps * m.batch, width = m.spec.inFeatures
         for r in 0..<rows {
