@@ -2,6 +2,12 @@
 // sample-major (frame n·B + b), so BatchNorm on batch statistics takes them per sample over its B
 // sequences (the grouped BatchNorm of SPEC §6, N groups). Planned once; `generate` allocates nothing
 // in the arena's steps. The encoder and decoder run once per step because each prediction feeds the next.
+//
+// Work that depends on ground truth only is done once per sequence, not once per sample
+// (PERFORMANCE-NOTES saving 3): the conditioning frames are encoded over the B sequences by
+// `conditionEncoder` (their BatchNorm statistics over the B sequences are the same for every sample), h is
+// broadcast to the N samples' rows, and the skip sources hold B frames that every sample reads through
+// `sourceOf[n·B + b] = b`, so the decoder's skip half and the aligner's keys and values run over B frames.
 import Kernels
 
 public final class Generator {
@@ -17,7 +23,9 @@ public final class Generator {
     /// When false, ε is read from `noise(step:group:)` as the caller left it instead of drawn.
     public var drawNoise = true
 
-    let encoder: EncoderPlan
+    let encoder: EncoderPlan             // generated frames: M = N·B, N groups
+    let conditionEncoder: EncoderPlan    // ground-truth frames: B, one group
+    let conditionRows: Slice             // B × gDim
     let decoder: DecoderPlan
     let posterior: [LSTMPlan]
     let prior: [LSTMPlan]
@@ -39,11 +47,13 @@ public final class Generator {
         let layout = ParameterLayout(net, planner: &planner, withOptimizer: false)
         self.layout = layout
         encoder = EncoderPlan(net, frames: M, groups: samples, layout: layout, planner: &planner, needsGrad: false)
-        decoder = DecoderPlan(net, frames: M, groups: samples, sourceFrames: M, layout: layout, planner: &planner, needsGrad: false)
+        conditionEncoder = EncoderPlan(net, frames: B, groups: 1, layout: layout, planner: &planner, needsGrad: false)
+        conditionRows = planner.floats(B * config.gDim)
+        decoder = DecoderPlan(net, frames: M, groups: samples, sourceFrames: B, layout: layout, planner: &planner, needsGrad: false)
         posterior = net.posterior.map { LSTMPlan($0, steps: steps, batch: M, layout: layout, planner: &planner, needsGrad: false) }
         prior = net.prior.map { LSTMPlan($0, steps: steps, batch: M, layout: layout, planner: &planner, needsGrad: false) }
         predictor = LSTMPlan(net.predictor, steps: steps, batch: M, layout: layout, planner: &planner, needsGrad: false)
-        col = planner.floats(max(EncoderPlan.colCount(net, frames: M), DecoderPlan.colCount(net, frames: M, sourceFrames: M)))
+        col = planner.floats(max(EncoderPlan.colCount(net, frames: M), DecoderPlan.colCount(net, frames: M, sourceFrames: B)))
         hRows = planner.floats(M * config.gDim); targetRows = planner.floats(M * config.gDim)
         z = planner.floats(M * config.zDim)
         eps = (0..<steps).map { _ in (0..<config.groups).map { _ in planner.floats(M * config.groupDim) } }
@@ -51,7 +61,7 @@ public final class Generator {
         arena = Arena(planner)
         rng = RandomGenerator(seed: seed)
         let sourceOf = arena[decoder.sourceOf]
-        for f in 0..<M { sourceOf[f] = Int32(f) }
+        for f in 0..<M { sourceOf[f] = Int32(f % B) }
     }
 
     public var arenaBytes: Int { arena.byteCount }
@@ -74,13 +84,18 @@ public final class Generator {
         let a = arena
         if drawNoise { for s in eps { for e in s { rng.fillNormal(a[e], count: e.count) } } }
 
-        /// Ground-truth frame t, broadcast to every sample, into `dst` (CNHW, M frames).
-        func loadGroundTruth(_ t: Int, into dst: UnsafeMutablePointer<Float>) {
-            for ch in 0..<C { for n in 0..<N { for b in 0..<B {
-                (dst + (ch * M + n * B + b) * 4096).update(from: frames + (t * B + b) * frameSize + ch * 4096, count: 4096)
-            } } }
+        /// Ground-truth frame t of the B sequences, encoded once; h broadcast to the rows of all N samples.
+        func encodeGroundTruth(_ t: Int, into rows: Slice) {
+            let dst = a[conditionEncoder.input]
+            for ch in 0..<C { for b in 0..<B {
+                (dst + (ch * B + b) * 4096).update(from: frames + (t * B + b) * frameSize + ch * 4096, count: 4096)
+            } }
+            conditionEncoder.forward(arena: a, col: col, mode: batchNorm, updateRunningStatistics: false)
+            transpose(a[conditionEncoder.vector], a[conditionRows], rows: gDim, columns: B)
+            for n in 0..<N { (a[rows] + n * B * gDim).update(from: a[conditionRows], count: B * gDim) }
         }
-        func encode(into rows: Slice) {
+        /// The previous predictions (already in the encoder's input), one per sample.
+        func encodeGenerated(into rows: Slice) {
             encoder.forward(arena: a, col: col, mode: batchNorm, updateRunningStatistics: false)
             transpose(a[encoder.vector], a[rows], rows: gDim, columns: M)
         }
@@ -100,17 +115,18 @@ public final class Generator {
             }
         }
 
-        loadGroundTruth(0, into: a[encoder.input])
         for i in 1..<T {
             let step = i - 1
-            encode(into: hRows)
+            // x_in is ground truth up to step nPast, then the previous prediction.
+            if i <= c.nPast { encodeGroundTruth(i - 1, into: hRows) } else { encodeGenerated(into: hRows) }
             if i < c.nPast {
+                // Skip sources: the B sequences' frame i − 1, read by every sample (before the target
+                // encoding below overwrites the condition encoder's maps).
                 for level in 0..<4 {
                     let skip = decoder.skip(level: level)
-                    a[skip.source].update(from: a[encoder.output(3 - level)], count: skip.source.count)
+                    a[skip.source].update(from: a[conditionEncoder.output(3 - level)], count: skip.source.count)
                 }
-                loadGroundTruth(i, into: a[encoder.input])
-                encode(into: targetRows)
+                encodeGroundTruth(i, into: targetRows)
                 for j in 0..<G {
                     gaussianInput(posterior[j], step: step, h: targetRows, groupsBefore: j)
                     posterior[j].forwardStep(step, arena: a)
