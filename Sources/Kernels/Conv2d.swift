@@ -43,21 +43,31 @@ public func conv2dBackward(
     }
 }
 
-/// y[r][j] += bias[r]
-@inline(__always)
+private struct RowArguments {
+    var x: UnsafeMutablePointer<Float>, vector: UnsafeMutablePointer<Float>, columns: Int, accumulate: Bool
+}
+
+/// y[r][j] += bias[r]; rows split over the cores.
 public func addRowBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, columns: Int) {
-    for r in 0..<rows {
-        let b = bias[r], row = y + r * columns
-        for j in 0..<columns { row[j] += b }
+    parallelFor(rows, minimumPerWorker: max(1, 65_536 / max(columns, 1)),
+                RowArguments(x: y, vector: UnsafeMutablePointer(mutating: bias), columns: columns, accumulate: false)) { raw, lo, hi in
+        let a = arguments(raw, as: RowArguments.self)
+        for r in lo..<hi {
+            let b = a.vector[r], row = a.x + r * a.columns
+            for j in 0..<a.columns { row[j] += b }
+        }
     }
 }
 
-/// out[r] (+)= Σ_j x[r][j], summed in Double so long rows (N·H·W up to ~10⁶) keep Float accuracy.
+/// out[r] (+)= Σ_j x[r][j], summed in Double (eight lanes, Reductions.swift) so long rows (N·H·W up to
+/// ~10⁶) keep Float accuracy; rows split over the cores.
 public func sumRows(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int, columns: Int, accumulate: Bool) {
-    for r in 0..<rows {
-        let row = x + r * columns
-        var s: Double = 0
-        for j in 0..<columns { s += Double(row[j]) }
-        out[r] = accumulate ? out[r] + Float(s) : Float(s)
+    parallelFor(rows, minimumPerWorker: max(1, 65_536 / max(columns, 1)),
+                RowArguments(x: UnsafeMutablePointer(mutating: x), vector: out, columns: columns, accumulate: accumulate)) { raw, lo, hi in
+        let a = arguments(raw, as: RowArguments.self)
+        for r in lo..<hi {
+            let s = blockedSum(a.x + r * a.columns, count: a.columns)
+            a.vector[r] = a.accumulate ? a.vector[r] + Float(s) : Float(s)
+        }
     }
 }

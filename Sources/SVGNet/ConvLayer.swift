@@ -17,8 +17,12 @@ struct ConvLayerPlan {
     let gamma, beta, gradGamma, gradBeta, runningMean, runningVar: Slice?
     let pre, out, grad: Slice
     let mean, invStd: Slice?
+    /// im2col(input) kept from forward for backward (conv layers whose col fits the plan's budget);
+    /// empty: backward recomputes it into the shared workspace.
+    let cachedCol: Slice
 
-    init(_ spec: ConvLayerSpec, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool) {
+    init(_ spec: ConvLayerSpec, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
+         cacheColumns: Bool = false) {
         self.spec = spec; self.frames = frames; self.groups = groups
         weight = layout.slice("\(spec.convName).weight"); bias = layout.slice("\(spec.convName).bias")
         gradWeight = layout.gradient("\(spec.convName).weight"); gradBias = layout.gradient("\(spec.convName).bias")
@@ -36,6 +40,8 @@ struct ConvLayerPlan {
         }
         out = planner.floats(n)
         grad = needsGrad ? planner.floats(n) : .empty
+        cachedCol = cacheColumns && needsGrad && !spec.transposed
+            ? planner.floats(ConvLayerPlan.colCount(spec, channelBlock: spec.inChannels, opFrames: frames)) : .empty
     }
 
     var preSlice: Slice { spec.bnName == nil ? out : pre }
@@ -73,8 +79,10 @@ func convBlockForward(_ s: ConvLayerSpec, arena: Arena, x: UnsafePointer<Float>,
 }
 
 /// Backward of convBlockForward: gradWeight's block and gradBias accumulate; gradX (if any) is overwritten.
+/// `colHoldsInput`: `col` already holds im2col(x) from the forward (a cached layer), so it is not recomputed.
 func convBlockBackward(_ s: ConvLayerSpec, arena: Arena, gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, channelOffset: Int, channelCount: Int,
-                       opFrames: Int, weight: Slice, gradWeight: Slice, gradBias: Slice?, gradX: UnsafeMutablePointer<Float>?, col: Slice) {
+                       opFrames: Int, weight: Slice, gradWeight: Slice, gradBias: Slice?, gradX: UnsafeMutablePointer<Float>?, col: Slice,
+                       colHoldsInput: Bool = false) {
     let kk = s.kernel * s.kernel
     let gb: UnsafeMutablePointer<Float>? = gradBias.map { arena[$0] }
     if s.transposed {
@@ -86,7 +94,7 @@ func convBlockBackward(_ s: ConvLayerSpec, arena: Arena, gradY: UnsafePointer<Fl
     } else {
         let g = ConvGeometry(channels: channelCount, frames: opFrames, height: s.inSize, width: s.inSize, kernelH: s.kernel, kernelW: s.kernel,
                              stride: s.stride, padding: s.padding)
-        im2col(x, arena[col], g)   // not cached from forward: recomputing costs one pass, caching would cost GBs
+        if !colHoldsInput { im2col(x, arena[col], g) }   // uncached layers recompute it: one pass instead of its memory
         conv2dBackward(gradY: gradY, col: arena[col], weight: arena[weight] + channelOffset * kk, gradX: gradX,
                        gradWeight: arena[gradWeight] + channelOffset * kk, gradBias: gb, geometry: g, outChannels: s.outChannels,
                        weightStride: s.inChannels * kk, accumulateParams: true)
@@ -134,12 +142,15 @@ func normalizeAndActivateBackward(_ l: ConvLayerPlan, arena: Arena) {
 /// A whole layer over one input (no channel split).
 func convLayerForward(_ l: ConvLayerPlan, arena: Arena, input: UnsafePointer<Float>, col: Slice, mode: BatchNormMode, updateRunningStatistics: Bool) {
     convBlockForward(l.spec, arena: arena, x: input, channelOffset: 0, channelCount: l.spec.inChannels, opFrames: l.frames,
-                     weight: l.weight, bias: l.bias, y: arena[l.preSlice], accumulate: false, col: col)
+                     weight: l.weight, bias: l.bias, y: arena[l.preSlice], accumulate: false,
+                     col: l.cachedCol.count > 0 ? l.cachedCol : col)
     normalizeAndActivate(l, arena: arena, mode: mode, updateRunningStatistics: updateRunningStatistics)
 }
 
 func convLayerBackward(_ l: ConvLayerPlan, arena: Arena, input: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?, col: Slice) {
     normalizeAndActivateBackward(l, arena: arena)
+    let cached = l.cachedCol.count > 0
     convBlockBackward(l.spec, arena: arena, gradY: arena[l.grad], x: input, channelOffset: 0, channelCount: l.spec.inChannels,
-                      opFrames: l.frames, weight: l.weight, gradWeight: l.gradWeight, gradBias: l.gradBias, gradX: gradInput, col: col)
+                      opFrames: l.frames, weight: l.weight, gradWeight: l.gradWeight, gradBias: l.gradBias, gradX: gradInput,
+                      col: cached ? l.cachedCol : col, colHoldsInput: cached)
 }

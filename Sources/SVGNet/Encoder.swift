@@ -18,8 +18,12 @@ struct EncoderPlan {
     let stages: [Stage]
     let channels: Int
 
-    init(_ net: Network, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool) {
+    /// `colCacheBudget`: floats of im2col results the plan may keep from forward for backward, given to
+    /// layers in order while they fit (all of DCGAN-64 at batch 16: ~116M floats; VGG's big layers do not).
+    init(_ net: Network, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
+         colCacheBudget: Int = 0) {
         self.frames = frames; self.groups = groups
+        var budget = colCacheBudget
         channels = net.config.channels
         input = planner.floats(channels * frames * 64 * 64)
         var stages: [Stage] = []
@@ -29,7 +33,12 @@ struct EncoderPlan {
             let pooled = planner.floats(pooledCount)
             let pooledGrad = needsGrad ? planner.floats(pooledCount) : .empty
             let argmax = planner.ints(pooledCount)
-            let layers = s.layers.map { ConvLayerPlan($0, frames: frames, groups: groups, layout: layout, planner: &planner, needsGrad: needsGrad) }
+            let layers = s.layers.map { spec -> ConvLayerPlan in
+                let size = ConvLayerPlan.colCount(spec, channelBlock: spec.inChannels, opFrames: frames)
+                let cache = needsGrad && !spec.transposed && size <= budget
+                if cache { budget -= size }
+                return ConvLayerPlan(spec, frames: frames, groups: groups, layout: layout, planner: &planner, needsGrad: needsGrad, cacheColumns: cache)
+            }
             stages.append(Stage(pooled: pooled, pooledGrad: pooledGrad, argmax: argmax, layers: layers))
         }
         self.stages = stages

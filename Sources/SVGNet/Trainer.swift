@@ -34,7 +34,8 @@ public final class Trainer {
     let z, gradZ: Slice                     // rows × zDim, rows = (T−1)·B
     let eps: [Slice]                        // per group: rows × d
 
-    public init(config: ModelConfiguration, seed: UInt64) throws {
+    /// `colCacheBudget`: floats of encoder im2col results kept from forward for backward (0: recompute all).
+    public init(config: ModelConfiguration, seed: UInt64, colCacheBudget: Int = 128 << 20) throws {
         let net = try Network(config)
         guard config.batch >= 2 else {
             // The 1×1 maps after c5 and upc1 would hold one value per channel per BatchNorm group.
@@ -47,7 +48,9 @@ public final class Trainer {
         var planner = ArenaPlanner()
         let layout = ParameterLayout(net, planner: &planner)
         self.layout = layout
-        encoder = EncoderPlan(net, frames: T * B, groups: T, layout: layout, planner: &planner, needsGrad: true)
+        // Keeping the encoder's im2col results for backward saves one pass per layer; the default 128M
+        // floats (512 MiB) covers DCGAN-64 at batch 16 and keeps the step's peak memory below PyTorch's.
+        encoder = EncoderPlan(net, frames: T * B, groups: T, layout: layout, planner: &planner, needsGrad: true, colCacheBudget: colCacheBudget)
         decoder = DecoderPlan(net, frames: rows, groups: steps, sourceFrames: sourceFrames, layout: layout, planner: &planner, needsGrad: true)
         posterior = net.posterior.map { LSTMPlan($0, steps: steps, batch: B, layout: layout, planner: &planner, needsGrad: true) }
         prior = net.prior.map { LSTMPlan($0, steps: steps, batch: B, layout: layout, planner: &planner, needsGrad: true) }
