@@ -10,12 +10,12 @@ import SVGNet
 struct Options {
     var jsonPath: String? = nil
     var quick = false
-    var only: Set<String> = ["kernels", "train", "sample"]
+    var only: Set<String> = ["kernels", "train", "sample", "profile"]
     var threads: Int? = nil
 }
 
 func usage() -> Never {
-    print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample[,…]] [--threads N]")
+    print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile[,…]] [--threads N]")
     exit(2)
 }
 
@@ -33,7 +33,7 @@ func parseOptions(_ args: [String]) -> Options {
         case "--quick": o.quick = true
         case "--only":
             let sections = Set(value().split(separator: ",").map(String.init))
-            guard sections.isSubset(of: ["kernels", "train", "sample"]), !sections.isEmpty else { usage() }
+            guard sections.isSubset(of: ["kernels", "train", "sample", "profile"]), !sections.isEmpty else { usage() }
             o.only = sections
         case "--threads":
             guard let n = Int(value()), n >= 1 else { usage() }
@@ -88,6 +88,7 @@ do {
     var modelRows: [Row] = []
     if options.only.contains("train") { modelRows += try runTrainSection(runs: modelRuns, ceilings: ceilings, log: progress) }
     if options.only.contains("sample") { modelRows += try runSampleSection(runs: modelRuns, ceilings: ceilings, log: progress) }
+    if options.only.contains("profile") { try runProfileSection(ceilings: ceilings, log: progress) }
     if !modelRows.isEmpty {
         print("## end to end (median of up to \(modelRuns) runs after 1 warm-up)")
         printModelTable(modelRows, ceilings)

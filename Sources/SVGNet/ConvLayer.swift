@@ -63,6 +63,25 @@ struct ConvLayerPlan {
 /// channels `channelOffset ..< channelOffset + channelCount` of the layer's weight.
 func convBlockForward(_ s: ConvLayerSpec, arena: Arena, x: UnsafePointer<Float>, channelOffset: Int, channelCount: Int, opFrames: Int,
                       weight: Slice, bias: Slice?, y: UnsafeMutablePointer<Float>, accumulate: Bool, col: Slice) {
+    profiled("\(s.convName) \(blockName(s, channelOffset)) fwd", flops: convBlockFlops(s, channelCount, opFrames)) {
+        convBlockForwardBody(s, arena: arena, x: x, channelOffset: channelOffset, channelCount: channelCount, opFrames: opFrames,
+                             weight: weight, bias: bias, y: y, accumulate: accumulate, col: col)
+    }
+}
+
+/// 2·M·N·K of the block's GEMM (the same for a conv and a transposed conv of these channels).
+func convBlockFlops(_ s: ConvLayerSpec, _ channelCount: Int, _ opFrames: Int) -> Double {
+    let positions = s.transposed ? s.inSize * s.inSize : s.outSize * s.outSize
+    return 2 * Double(s.outChannels) * Double(channelCount * s.kernel * s.kernel) * Double(opFrames * positions)
+}
+
+/// Which input-channel block of a split layer: [d; skip; Z].
+func blockName(_ s: ConvLayerSpec, _ channelOffset: Int) -> String {
+    channelOffset == 0 ? "conv" : (channelOffset * 3 < s.inChannels * 2 ? "skip-block" : "Z-block")
+}
+
+private func convBlockForwardBody(_ s: ConvLayerSpec, arena: Arena, x: UnsafePointer<Float>, channelOffset: Int, channelCount: Int, opFrames: Int,
+                                  weight: Slice, bias: Slice?, y: UnsafeMutablePointer<Float>, accumulate: Bool, col: Slice) {
     let kk = s.kernel * s.kernel
     let b: UnsafePointer<Float>? = bias.map { UnsafePointer(arena[$0]) }
     if s.transposed {
@@ -83,6 +102,15 @@ func convBlockForward(_ s: ConvLayerSpec, arena: Arena, x: UnsafePointer<Float>,
 func convBlockBackward(_ s: ConvLayerSpec, arena: Arena, gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, channelOffset: Int, channelCount: Int,
                        opFrames: Int, weight: Slice, gradWeight: Slice, gradBias: Slice?, gradX: UnsafeMutablePointer<Float>?, col: Slice,
                        colHoldsInput: Bool = false) {
+    profiled("\(s.convName) \(blockName(s, channelOffset)) bwd", flops: convBlockFlops(s, channelCount, opFrames) * (gradX == nil ? 1 : 2)) {
+        convBlockBackwardBody(s, arena: arena, gradY: gradY, x: x, channelOffset: channelOffset, channelCount: channelCount, opFrames: opFrames,
+                              weight: weight, gradWeight: gradWeight, gradBias: gradBias, gradX: gradX, col: col, colHoldsInput: colHoldsInput)
+    }
+}
+
+private func convBlockBackwardBody(_ s: ConvLayerSpec, arena: Arena, gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, channelOffset: Int,
+                                   channelCount: Int, opFrames: Int, weight: Slice, gradWeight: Slice, gradBias: Slice?,
+                                   gradX: UnsafeMutablePointer<Float>?, col: Slice, colHoldsInput: Bool) {
     let kk = s.kernel * s.kernel
     let gb: UnsafeMutablePointer<Float>? = gradBias.map { arena[$0] }
     if s.transposed {
@@ -105,6 +133,10 @@ func convBlockBackward(_ s: ConvLayerSpec, arena: Arena, gradY: UnsafePointer<Fl
 
 /// pre → out: BatchNorm (batch statistics per time-step group, or running statistics) then the activation.
 func normalizeAndActivate(_ l: ConvLayerPlan, arena: Arena, mode: BatchNormMode, updateRunningStatistics: Bool) {
+    profiled("\(l.spec.convName) bn+act fwd") { normalizeAndActivateBody(l, arena: arena, mode: mode, updateRunningStatistics: updateRunningStatistics) }
+}
+
+private func normalizeAndActivateBody(_ l: ConvLayerPlan, arena: Arena, mode: BatchNormMode, updateRunningStatistics: Bool) {
     let out = arena[l.out], n = l.outCount
     if l.spec.bnName != nil {
         switch mode {
@@ -127,6 +159,10 @@ func normalizeAndActivate(_ l: ConvLayerPlan, arena: Arena, mode: BatchNormMode,
 
 /// grad: dL/d out → dL/d pre, in place.
 func normalizeAndActivateBackward(_ l: ConvLayerPlan, arena: Arena) {
+    profiled("\(l.spec.convName) bn+act bwd") { normalizeAndActivateBackwardBody(l, arena: arena) }
+}
+
+private func normalizeAndActivateBackwardBody(_ l: ConvLayerPlan, arena: Arena) {
     let g = arena[l.grad], out = arena[l.out], n = l.outCount
     switch l.spec.activation {
     case .leakyReLU: leakyReLUBackward(gradY: g, y: out, gradX: g, count: n)

@@ -161,8 +161,10 @@ struct DecoderPlan {
                 conv1x1Forward(x: arena[skip.source], weight: arena[a.wv], bias: arena[a.bv], y: arena[a.v], inChannels: ch, outChannels: ch,
                                columns: sourceFrames * plane)
             }
-            alignerAttentionForward(q: arena[a.q], k: arena[a.k], v: arena[a.v], attention: arena[a.attention], z: arena[a.z],
-                                    keyFrame: sourceOf, shape: alignerShape(a, skip), valueFromQueryFrame: a.valueFromDecoder)
+            profiled("\(a.spec.name) attention fwd", flops: 2 * Double(frames) * Double(plane * plane) * Double(e + ch)) {
+                alignerAttentionForward(q: arena[a.q], k: arena[a.k], v: arena[a.v], attention: arena[a.attention], z: arena[a.z],
+                                        keyFrame: sourceOf, shape: alignerShape(a, skip), valueFromQueryFrame: a.valueFromDecoder)
+            }
             // […; Z]: per frame.
             convBlockForward(l.spec, arena: arena, x: arena[a.z], channelOffset: 2 * ch, channelCount: ch, opFrames: frames,
                              weight: l.weight, bias: nil, y: pre, accumulate: true, col: col)
@@ -213,9 +215,11 @@ struct DecoderPlan {
         convBlockBackward(l.spec, arena: arena, gradY: gradPre, x: arena[a.z], channelOffset: 2 * ch, channelCount: ch, opFrames: frames,
                           weight: l.weight, gradWeight: l.gradWeight, gradBias: nil, gradX: arena[a.gradZ], col: col)
         arena.zero(a.gradK); arena.zero(a.gradV)
-        alignerAttentionBackward(gradZ: arena[a.gradZ], q: arena[a.q], k: arena[a.k], v: arena[a.v], attention: arena[a.attention],
-                                 gradQ: arena[a.gradQ], gradK: arena[a.gradK], gradV: arena[a.gradV], scratch: arena[a.scratch],
-                                 keyFrame: sourceOf, shape: alignerShape(a, skip), valueFromQueryFrame: a.valueFromDecoder)
+        profiled("\(a.spec.name) attention bwd", flops: 4 * Double(frames) * Double(plane * plane) * Double(e + ch)) {
+            alignerAttentionBackward(gradZ: arena[a.gradZ], q: arena[a.q], k: arena[a.k], v: arena[a.v], attention: arena[a.attention],
+                                     gradQ: arena[a.gradQ], gradK: arena[a.gradK], gradV: arena[a.gradV], scratch: arena[a.scratch],
+                                     keyFrame: sourceOf, shape: alignerShape(a, skip), valueFromQueryFrame: a.valueFromDecoder)
+        }
         conv1x1Backward(gradY: arena[a.gradQ], x: arena[d], weight: arena[a.wq], gradX: arena[dGrad], gradWeight: arena[a.gwq], gradBias: arena[a.gbq],
                         inChannels: ch, outChannels: e, columns: frames * plane, accumulateParams: true, accumulateGradX: true)
         conv1x1Backward(gradY: arena[a.gradK], x: arena[skip.source], weight: arena[a.wk], gradX: arena[skip.gradSource], gradWeight: arena[a.gwk],

@@ -69,6 +69,10 @@ struct LSTMPlan {
 
     /// One step of the recurrence: reads input rows of `step`, writes its embed, states and heads.
     func forwardStep(_ step: Int, arena: Arena) {
+        profiled("\(spec.prefix) step") { forwardStepBody(step, arena: arena) }
+    }
+
+    private func forwardStepBody(_ step: Int, arena: Arena) {
         let H = spec.hidden, n = spec.outputs
         linearForward(x: at(arena, input, step: step, width: spec.inFeatures), weight: arena[embedWeight], bias: arena[embedBias],
                       y: at(arena, embed, step: step, width: H), batch: batch, inFeatures: spec.inFeatures, outFeatures: H)
@@ -92,6 +96,10 @@ struct LSTMPlan {
     /// Backward through all steps. On entry `gradHeads` hold dL/d head outputs for every row (after Tanh
     /// for the predictor). Leaves dL/d input in `gradInput`; parameter gradients accumulate.
     func backward(arena: Arena) {
+        profiled("\(spec.prefix) bptt") { backwardBody(arena: arena) }
+    }
+
+    private func backwardBody(arena: Arena) {
         let H = spec.hidden, n = spec.outputs, rows = steps * batch
         let top = layers.last!
         for (i, head) in heads.enumerated() {

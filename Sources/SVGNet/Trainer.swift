@@ -92,8 +92,10 @@ public final class Trainer {
         let losses = forwardAndBackward(frames)
         stepCount += 1
         let hyper = AdamHyperparameters(learningRate: config.learningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8)
-        adamStep(params: arena[layout.params], grads: arena[layout.grads], m: arena[layout.adamM], v: arena[layout.adamV],
-                 count: layout.params.count, step: stepCount, hyper: hyper)
+        profiled("adam") {
+            adamStep(params: arena[layout.params], grads: arena[layout.grads], m: arena[layout.adamM], v: arena[layout.adamV],
+                     count: layout.params.count, step: stepCount, hyper: hyper)
+        }
         return losses
     }
 
