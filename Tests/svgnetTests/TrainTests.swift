@@ -41,6 +41,19 @@ final class TrainTests: CLITestCase {
         XCTAssertTrue(r.stdout.contains("\(total) parameters"), "train and info disagree on the parameter count")
     }
 
+    /// A diverging run (an absurd learning rate) stops at the first non-finite loss with one line naming
+    /// the step, keeps the last checkpoint written with a finite loss, and logs no non-finite step.
+    func testNonFiniteLossStopsTheRunAndKeepsTheLastGoodCheckpoint() throws {
+        let r = try fail(["train"] + tiny + ["--lr", "1e30", "--steps", "20", "--checkpoint-every", "1", "--out", "nan"],
+                         ["the loss is", "last good checkpoint"])
+        XCTAssertEqual(r.status, 1)
+        let log = try logLines("nan")
+        XCTAssertFalse(log.isEmpty, "the first step's loss is finite and must be logged")
+        for line in log { XCTAssertTrue((line["loss"] as? Double)?.isFinite ?? false, "logged a non-finite loss: \(line)") }
+        let state = try SafetensorsFile.read(from: path("nan/train-state.safetensors"))
+        XCTAssertEqual(state.metadata["step"], String(log.count), "the checkpoint is the last step with a finite loss")
+    }
+
     func testResumeContinuesExactly() throws {
         try succeed(["train"] + tiny + ["--steps", "4", "--out", "whole"])
         try succeed(["train"] + tiny + ["--steps", "2", "--out", "split"])
