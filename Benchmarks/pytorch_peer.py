@@ -3,7 +3,7 @@
 eager, float32, using the reference model in Tests/Fixtures/make_fixtures.py at full width
 (nf 64, g_dim 128, rnn_size 256, 2 predictor layers, 1 gaussian layer).
 
-  python3 Benchmarks/pytorch_peer.py [--json FILE] [--quick] [--only train|sample] [--encode-twice]
+  python3 Benchmarks/pytorch_peer.py [--json FILE] [--quick] [--runs N] [--only train|sample] [--encode-twice]
                                      [--compare SWIFT.json]
 
 Rows (JSON keys as svgnet-bench):
@@ -153,13 +153,14 @@ def compare(ours, peer_rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json"); ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", type=int, help="timed runs after the warm-up (default 3; 1 with --quick)")
     ap.add_argument("--only", choices=["train", "sample"]); ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--encode-twice", action="store_true", help="also time the public code's encode-twice training step")
     ap.add_argument("--compare", help="svgnet-bench JSON to print speed ratios against")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_default_dtype(torch.float32)
-    runs = 1 if args.quick else 3
+    runs = args.runs if args.runs else (1 if args.quick else 3)
     print(f"pytorch_peer: torch {torch.__version__}, {torch.get_num_threads()} threads, eager float32")
     rows = []
     if args.only in (None, "train"):

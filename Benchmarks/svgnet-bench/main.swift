@@ -12,10 +12,11 @@ struct Options {
     var quick = false
     var only: Set<String> = ["kernels", "train", "sample", "profile"]
     var threads: Int? = nil
+    var runs: Int? = nil
 }
 
 func usage() -> Never {
-    print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile[,…]] [--threads N]")
+    print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile[,…]] [--threads N] [--runs N]")
     exit(2)
 }
 
@@ -35,6 +36,9 @@ func parseOptions(_ args: [String]) -> Options {
             let sections = Set(value().split(separator: ",").map(String.init))
             guard sections.isSubset(of: ["kernels", "train", "sample", "profile"]), !sections.isEmpty else { usage() }
             o.only = sections
+        case "--runs":
+            guard let n = Int(value()), n >= 1 else { usage() }
+            o.runs = n
         case "--threads":
             guard let n = Int(value()), n >= 1 else { usage() }
             o.threads = n
@@ -59,7 +63,7 @@ let options = parseOptions(Array(CommandLine.arguments.dropFirst()))
 if let n = options.threads { setBLASThreadCount(n); setKernelThreadCount(n) }
 let threads = blasThreadCount()
 let kernelReps = options.quick ? 3 : 7
-let modelRuns = options.quick ? 1 : 3
+let modelRuns = options.runs ?? (options.quick ? 1 : 3)
 
 /// The machine is shared: the load average says how much of it this run had.
 func loadAverage() -> String {
