@@ -43,9 +43,11 @@ let package = Package(
         .executableTarget(name: "svgnet-bench", dependencies: ["Kernels", "SVGNet"], path: "Benchmarks/svgnet-bench"),
         // Test-only: counts heap allocations so the schedule tests can prove a step allocates nothing.
         .target(name: "CHeapStats", path: "Sources/CHeapStats"),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "SVGNetTests", dependencies: ["SVGNet", "CHeapStats"]),
-        .testTarget(name: "SVGDataTests", dependencies: ["SVGData", "Kernels", "CGIF", "CZlib"]),
+        // Test-only: the suites' shared random generator (test targets cannot share source files).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "SVGNetTests", dependencies: ["SVGNet", "CHeapStats", "TestSupport"]),
+        .testTarget(name: "SVGDataTests", dependencies: ["SVGData", "Kernels", "CGIF", "CZlib", "TestSupport"]),
         // Runs the built `svgnet` binary as a child process; depending on the executable makes SwiftPM build it first.
         .testTarget(name: "svgnetTests", dependencies: [.target(name: "svgnet"), "SVGData", "SVGNet", "Kernels"]),
     ]

@@ -1,5 +1,6 @@
 // Loading a checkpoint for sampling: its configuration comes from __metadata__, with the generation
 // shape (nPast, nFuture, sequences at a time) given by the command.
+import ArgumentParser
 import Foundation
 import SVGData
 import SVGNet
@@ -61,4 +62,28 @@ func futureTruth(_ truth: [Float], config c: ModelConfiguration, count: Int) -> 
         out.replaceSubrange(dst..<(dst + frame), with: truth[src..<(src + frame)])
     } }
     return out
+}
+
+/// The options `generate` and `evaluate` share: which model, and the generation shape.
+struct SamplingOptions: ParsableArguments {
+    @Option(help: "A model.safetensors written by svgnet train.") var checkpoint: String
+    @Option(help: "Sequences generated at a time (BatchNorm statistics are taken over them, SPEC §7).") var batch: Int = 8
+    @Option(name: .customLong("n-past"), help: "Conditioning frames (default: as trained).") var nPast: Int?
+    @Option(name: .customLong("n-future"), help: "Predicted frames (default: as trained; the paper evaluates 25 on Moving MNIST, 20 on KTH, 28 on BAIR).")
+    var nFuture: Int?
+    @Option(help: "BatchNorm statistics while generating: batch (default, as the reference) or running.") var bn: BatchNormMode = .batchStatistics
+
+    /// A generator for `sequencesAtATime` sequences × `samples`, weights loaded, and the test data it reads,
+    /// after every check that can fail before anything is written.
+    func prepare(sequencesAtATime b: Int, samples: Int, data dataOptions: DataOptions, seed: UInt64) throws -> (Generator, VideoSource) {
+        if b == 1 && bn == .batchStatistics {
+            throw CLIError("--batch 1 with --bn batch: BatchNorm over one sequence is undefined; use --batch ≥ 2 or --bn running")
+        }
+        let generator = try LoadedCheckpoint(checkpoint).generator(nPast: nPast, nFuture: nFuture, batch: b, samples: samples, seed: seed)
+        generator.batchNorm = bn
+        let c = generator.config
+        let data = try VideoSource(dataOptions, length: c.frameCount, needTrain: false)
+        guard data.channels == c.channels else { throw CLIError("\(data.description) has \(data.channels) channel(s); the model has \(c.channels)") }
+        return (generator, data)
+    }
 }

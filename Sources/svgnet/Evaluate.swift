@@ -9,32 +9,21 @@ import SVGNet
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "PSNR and SSIM per future step (best of N samples, 95% CI) on a fixed test set.")
 
-    @Option(help: "A model.safetensors written by svgnet train.") var checkpoint: String
+    @OptionGroup var sampling: SamplingOptions
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var runOptions: RunOptions
     @Option(help: "Test sequences.") var sequences: Int = 100
     @Option(help: "Samples per sequence; a comma-separated list evaluates each count (e.g. 1,10,100).") var samples: String = "100"
-    @Option(help: "Sequences generated at a time.") var batch: Int = 8
-    @Option(name: .customLong("n-past"), help: "Conditioning frames (default: as trained).") var nPast: Int?
-    @Option(name: .customLong("n-future"), help: "Predicted frames (default: as trained; the paper uses 25 on Moving MNIST).") var nFuture: Int?
-    @Option(help: "BatchNorm statistics while generating: batch or running.") var bn: BatchNormMode = .batchStatistics
     @Option(help: "Output folder for metrics.json, metrics.csv and metrics.png.") var out: String = "svgnet-eval"
 
     func run() throws {
         try runOptions.apply()
-        try positive(sequences, "--sequences"); try positive(batch, "--batch")
+        try positive(sequences, "--sequences"); try positive(sampling.batch, "--batch")
         let counts = try parseCounts(samples)
         let N = counts.max()!
-        let ckpt = try LoadedCheckpoint(checkpoint)
-        let b = min(batch, sequences)
-        if b == 1 && bn == .batchStatistics {
-            throw CLIError("--batch 1 with --bn batch: BatchNorm over one sequence is undefined; use --batch ≥ 2 or --bn running")
-        }
-        let generator = try ckpt.generator(nPast: nPast, nFuture: nFuture, batch: b, samples: N, seed: runOptions.seed)
-        generator.batchNorm = bn
+        let (generator, data) = try sampling.prepare(sequencesAtATime: min(sampling.batch, sequences), samples: N,
+                                                     data: dataOptions, seed: runOptions.seed)
         let c = generator.config
-        let data = try VideoSource(dataOptions, length: c.frameCount, needTrain: false)
-        guard data.channels == c.channels else { throw CLIError("\(data.description) has \(data.channels) channel(s); the model has \(c.channels)") }
         var scores = SampleScores(samples: N, steps: c.nFuture)
         let workspace = SSIMWorkspace(height: 64, width: 64)
         let started = Date()

@@ -19,36 +19,25 @@ extension BatchNormMode: ExpressibleByArgument {
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Sample futures of test sequences and write GIFs, a PNG grid and predictions.npy.")
 
-    @Option(help: "A model.safetensors written by svgnet train.") var checkpoint: String
+    @OptionGroup var sampling: SamplingOptions
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var runOptions: RunOptions
-    @Option(help: "Sequences generated at a time (BatchNorm statistics are taken over them, SPEC §7).") var batch: Int = 8
     @Option(help: "Test sequences in all (default: --batch).") var sequences: Int?
     @Option(help: "Samples per sequence.") var samples: Int = 5
-    @Option(name: .customLong("n-past"), help: "Conditioning frames (default: as trained).") var nPast: Int?
-    @Option(name: .customLong("n-future"), help: "Predicted frames (default: as trained).") var nFuture: Int?
     @Option(name: .customLong("zero-group"), help: "Fix latent group j (0-based) to zero (the paper's Fig. 8 ablation).") var zeroGroup: Int?
-    @Option(help: "BatchNorm statistics while generating: batch (default, as the reference) or running.") var bn: BatchNormMode = .batchStatistics
     @Option(help: "Output folder.") var out: String = "svgnet-samples"
 
     func run() throws {
         try runOptions.apply()
-        try positive(batch, "--batch"); try positive(samples, "--samples")
-        let total = sequences ?? batch
+        try positive(sampling.batch, "--batch"); try positive(samples, "--samples")
+        let total = sequences ?? sampling.batch
         try positive(total, "--sequences")
-        if batch == 1 && bn == .batchStatistics {
-            throw CLIError("--batch 1 with --bn batch: BatchNorm over one sequence is undefined; use --batch ≥ 2 or --bn running")
-        }
-        let ckpt = try LoadedCheckpoint(checkpoint)
-        let generator = try ckpt.generator(nPast: nPast, nFuture: nFuture, batch: batch, samples: samples, seed: runOptions.seed)
+        let (generator, data) = try sampling.prepare(sequencesAtATime: sampling.batch, samples: samples, data: dataOptions, seed: runOptions.seed)
         let c = generator.config
         if let j = zeroGroup {
             guard (0..<c.groups).contains(j) else { throw CLIError("--zero-group \(j): the model has groups 0…\(c.groups - 1)") }
             generator.zeroGroup = j
         }
-        generator.batchNorm = bn
-        let data = try VideoSource(dataOptions, length: c.frameCount, needTrain: false)
-        guard data.channels == c.channels else { throw CLIError("\(data.description) has \(data.channels) channel(s); the model has \(c.channels)") }
         let createdOut = !FileManager.default.fileExists(atPath: out)
         try makeDirectory(out)
         // Files written so far; on failure they are removed, so a failed run leaves nothing half-written.

@@ -1,27 +1,8 @@
-// Shared test support: a seeded generator independent of the engine's, one closeness assertion that
+// Shared test support (the generator is TestSupport's TestRNG): one closeness assertion that
 // reports where and how badly two arrays differ, and a central-finite-difference gradient check.
 import XCTest
 @testable import Kernels
-
-/// SplitMix64: deliberately not the engine's generator, so tests do not share its bugs.
-struct TestRNG {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [lo, hi).
-    mutating func uniform(_ lo: Float = -1, _ hi: Float = 1) -> Float {
-        lo + (hi - lo) * Float(Double(next() >> 11) / Double(1 << 53))
-    }
-    mutating func array(_ n: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] {
-        (0..<n).map { _ in uniform(lo, hi) }
-    }
-}
+@_exported import TestSupport
 
 /// Fails when |actual − expected| > atol + rtol·|expected| anywhere, and says: the largest absolute and
 /// relative errors, the worst index, and the first few differing pairs.

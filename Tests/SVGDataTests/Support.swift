@@ -3,6 +3,7 @@
 import Foundation
 import XCTest
 @testable import SVGData
+@_exported import TestSupport
 
 class TemporaryFolderTestCase: XCTestCase {
     var folder = ""
@@ -25,18 +26,7 @@ class TemporaryFolderTestCase: XCTestCase {
     }
 }
 
-/// SplitMix64, independent of the engine's generator.
-struct TestRNG {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next() >> 56) }
+extension TestRNG {
     /// An image whose values are exact multiples of 1/255, so a byte-based format round-trips it exactly.
     mutating func image(channels: Int, height: Int, width: Int) -> Image {
         Image(channels: channels, height: height, width: width,

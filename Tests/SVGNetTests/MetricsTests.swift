@@ -4,23 +4,7 @@
 import Foundation
 import XCTest
 @testable import SVGNet
-
-/// SplitMix64 (a copy of KernelsTests' TestRNG; test targets do not share files).
-struct MetricsRNG {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform(_ lo: Float = 0, _ hi: Float = 1) -> Float {
-        lo + (hi - lo) * Float(Double(next() >> 11) / Double(1 << 53))
-    }
-    mutating func array(_ n: Int, _ lo: Float = 0, _ hi: Float = 1) -> [Float] { (0..<n).map { _ in uniform(lo, hi) } }
-}
+import TestSupport
 
 // MARK: - Independent references (Double, no separability, explicit two-pass moments)
 
@@ -104,10 +88,10 @@ func directInterval(_ v: [Double], t: Double) -> (Double, Double, Double) {
 
 final class MetricsTests: XCTestCase {
     func testSSIMMatchesNaiveReferenceOnRandomImages() {
-        var rng = MetricsRNG(11)
+        var rng = TestRNG(11)
         for (C, H, W) in [(1, 23, 17), (3, 17, 23), (1, 11, 11), (3, 12, 30), (1, 40, 33)] {
-            let truth = rng.array(C * H * W)
-            let noise = rng.array(C * H * W)
+            let truth = rng.array(C * H * W, 0, 1)
+            let noise = rng.array(C * H * W, 0, 1)
             // Correlated prediction so SSIM is neither ≈ 0 nor ≈ 1.
             let pred = zip(truth, noise).map { 0.6 * $0 + 0.4 * $1 }
             let got = ssim(prediction: pred, truth: truth, channels: C, height: H, width: W)
@@ -144,9 +128,9 @@ final class MetricsTests: XCTestCase {
     }
 
     func testSSIMKnownValues() {
-        var rng = MetricsRNG(5)
+        var rng = TestRNG(5)
         let (H, W) = (19, 14)
-        let x = rng.array(3 * H * W)
+        let x = rng.array(3 * H * W, 0, 1)
         XCTAssertEqual(ssim(prediction: x, truth: x, channels: 3, height: H, width: W), 1, accuracy: 1e-12, "ssim(x, x)")
         // Constant images a and b: σ = 0, so SSIM = (2ab + C1) / (a² + b² + C1) at every position.
         let (a, b): (Float, Float) = (0.3, 0.55)
@@ -172,7 +156,7 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(got, lum, accuracy: 1e-6, "offset image")
         XCTAssertLessThan(got, 1 - 1e-3)
         // Symmetric, and a reused workspace gives the same answer as a fresh one.
-        let y = rng.array(3 * H * W)
+        let y = rng.array(3 * H * W, 0, 1)
         let ws = SSIMWorkspace(height: H, width: W)
         let first = ssim(prediction: x, truth: y, channels: 3, height: H, width: W, workspace: ws)
         _ = ssim(prediction: y, truth: o + o + o, channels: 3, height: H, width: W, workspace: ws)
@@ -181,12 +165,12 @@ final class MetricsTests: XCTestCase {
     }
 
     func testPSNRMatchesFormula() {
-        var rng = MetricsRNG(7)
+        var rng = TestRNG(7)
         for n in [1, 17, 3 * 64 * 64] {
-            let x = rng.array(n), y = rng.array(n)
+            let x = rng.array(n, 0, 1), y = rng.array(n, 0, 1)
             XCTAssertEqual(psnr(prediction: x, truth: y), naivePSNR(x, y), accuracy: 1e-10, "n = \(n)")
         }
-        let x = rng.array(100)
+        let x = rng.array(100, 0, 1)
         XCTAssertEqual(psnr(prediction: x, truth: x), .infinity)
         XCTAssertEqual(cappedPSNR(.infinity), 100)
         XCTAssertEqual(cappedPSNR(42.5), 42.5)
@@ -215,7 +199,7 @@ final class MetricsTests: XCTestCase {
     /// uniform noise in ±0.07 (PSNR ≈ 28 dB, lower SSIM) and heavy noise in ±0.3 (worst for both).
     func makeProtocolCase() -> (truth: [Float], predictions: [Float], B: Int, N: Int, T: Int, H: Int, W: Int) {
         let (B, N, T, H, W) = (3, 3, 2, 16, 16)
-        var rng = MetricsRNG(99)
+        var rng = TestRNG(99)
         // sample kinds per sequence: 0 copy, 1 offset, 2 light noise, 3 heavy noise
         let kinds = [[3, 1, 2], [0, 2, 1], [2, 3, 1]]
         var truth: [Float] = [], preds: [Float] = []
