@@ -221,16 +221,19 @@ def kl_criterion(mu1, logvar1, mu2, logvar2, batch):
     return kld.sum() / batch
 
 
-def training_step(model, x, eps):
-    """SPEC §6 with each frame encoded once. x: (T, B, C, 64, 64); eps: (G, T-1, B, d)."""
+def training_step(model, x, eps, encode_twice=False):
+    """SPEC §6 with each frame encoded once. x: (T, B, C, 64, 64); eps: (G, T-1, B, d).
+    encode_twice=True is the public SVG code's loop (the encoder runs on x[i-1] and again on x[i] at every
+    step); the benchmark peer times it. The fixtures use the default."""
     cfg = model.cfg; T = x.shape[0]; B = x.shape[1]; G = cfg["groups"]
     model.init_hidden(B)
-    enc = [model.encoder(x[t]) for t in range(T)]     # BatchNorm statistics per time step
+    if not encode_twice:
+        enc = [model.encoder(x[t]) for t in range(T)]     # BatchNorm statistics per time step
     mse = 0; kld = 0
     for i in range(1, T):
-        h, skips = enc[i - 1]
+        h, skips = model.encoder(x[i - 1]) if encode_twice else enc[i - 1]
         if i < cfg["n_past"]: skip = skips
-        h_target = enc[i][0]
+        h_target = model.encoder(x[i])[0] if encode_twice else enc[i][0]
         zs, post = [], []
         for j in range(G):
             mu, lv = model.posterior.groups[j](torch.cat([h_target] + zs, 1))
