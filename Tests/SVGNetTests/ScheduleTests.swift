@@ -144,3 +144,28 @@ final class ScheduleTests: XCTestCase {
         XCTAssertEqual(vgg["decoder.upc5.1.weight"], [64, 3, 3, 3])
     }
 }
+
+/// The per-op profile the benchmark prints: with a profile installed, one step reports its convolutions
+/// with their FLOPs, and the recorded time never exceeds the step's.
+final class StepProfileTests: XCTestCase {
+    func testOneStepIsBrokenDownByOp() throws {
+        let config = smallConfig { $0.alignerLevels = [1] }
+        let trainer = try Trainer(config: config, seed: 1)
+        let x = movingSquares(config, seed: 2)
+        let profile = StepProfile()
+        activeProfile = profile
+        defer { activeProfile = nil }
+        let start = Date()
+        x.withUnsafeBufferPointer { _ = trainer.step($0.baseAddress!) }
+        let total = Date().timeIntervalSince(start)
+        activeProfile = nil
+        let c1 = try XCTUnwrap(profile.entries["encoder.c1.main.0 conv fwd"])
+        XCTAssertEqual(c1.calls, 1)
+        // c1: 2 · Cout · (Cin·4·4) · (T·B·32·32)
+        XCTAssertEqual(c1.flops, 2 * Double(config.nf) * 16 * Double(config.frameCount * config.batch * 1024))
+        XCTAssertNotNil(profile.entries["decoder.upc3.main.0 skip-block bwd"])
+        XCTAssertNotNil(profile.entries["decoder.al.1 attention fwd"])
+        XCTAssertEqual(profile.entries["frame_predictor step"]?.calls, config.frameCount - 1)
+        XCTAssertLessThanOrEqual(profile.entries.values.reduce(0) { $0 + $1.seconds }, total)
+    }
+}
