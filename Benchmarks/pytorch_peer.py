@@ -13,7 +13,8 @@ Rows (JSON keys as svgnet-bench):
   train.*.encode-twice step  (--encode-twice) the public SVG code's schedule: every frame encoded as input
                              and again as target, 28 encoder calls per sequence instead of 15
   sample.svglp / sample.hafsvg4 generate   100 samples of 1 sequence, 5+10 frames, one sample at a time
-                             as the reference loop does. BatchNorm runs on RUNNING statistics (eval mode):
+                             as the reference loop does; sample.*.batched: the 100 samples as one batch.
+                             Both under torch.no_grad(). BatchNorm runs on RUNNING statistics (eval mode):
                              with one sequence per sample, c5's BatchNorm sees one value per channel and
                              PyTorch refuses batch statistics ("Expected more than 1 value per channel").
 Our training_step encodes each frame once (SPEC §6), like the engine; that is the like-for-like row.
@@ -105,7 +106,10 @@ def bench_train(key, cfg, runs, encode_twice):
     return row("train", name, describe(cfg), times, note)
 
 
-def bench_sample(key, cfg, runs, samples=100):
+def bench_sample(key, cfg, runs, samples=100, batched=False):
+    """Under torch.no_grad() (no autograd graph). batched=False: the public code's loop, one sample at a time.
+    batched=True: what a PyTorch user would write to match the engine, the sequence repeated 100 times and
+    all samples run as one batch of 100 (the conditioning frames are then encoded 100 times)."""
     reset_peak_rss()
     cfg = dict(cfg, batch=1)
     model, gen = build(cfg)
@@ -113,19 +117,26 @@ def bench_sample(key, cfg, runs, samples=100):
     T = cfg["n_past"] + cfg["n_future"]; G = cfg["groups"]; d = cfg["z_dim"] // G
     x = torch.rand(cfg["n_past"], 1, cfg["channels"], 64, 64, generator=gen)
     eps = torch.randn(T - 1, G, samples, d, generator=gen)
-    times, note = timed_runs(lambda: ref.generate(model, x, eps, cfg["n_future"], samples), runs)
-    return row("sample", key + " generate", describe(cfg) + f" x{samples} samples", times,
-               note + "; one sample at a time, BatchNorm on running statistics (eval)")
+    if batched:
+        xb = x.expand(-1, samples, -1, -1, -1).contiguous()
+        run = lambda: ref.generate(model, xb, eps, cfg["n_future"], 1)
+    else:
+        run = lambda: ref.generate(model, x, eps, cfg["n_future"], samples)
+    with torch.no_grad():
+        times, note = timed_runs(run, runs)
+    how = "all samples as one batch of 100" if batched else "one sample at a time (public code)"
+    return row("sample", key + (".batched" if batched else "") + " generate", describe(cfg) + f" x{samples} samples", times,
+               note + f"; {how}, no_grad, BatchNorm on running statistics (eval)")
 
 
 def compare(ours, peer_rows):
     with open(ours) as f: swift = {r["name"]: r for r in json.load(f)["rows"]}
-    print(f"\n{'row':40} {'svgnet s':>10} {'pytorch s':>10} {'pytorch/svgnet':>15}")
+    print(f"\n{'row':40} {'svgnet s':>10} {'pytorch s':>10} {'svgnet/pytorch':>15}")
     for r in peer_rows:
-        base = r["name"].replace(".encode-twice", "")
+        base = r["name"].replace(".encode-twice", "").replace(".batched", "")
         s = swift.get(base)
         if s is None: continue
-        print(f"{r['name']:40} {s['median_s']:10.3f} {r['median_s']:10.3f} {r['median_s'] / s['median_s']:15.2f}")
+        print(f"{r['name']:40} {s['median_s']:10.3f} {r['median_s']:10.3f} {s['median_s'] / r['median_s']:15.2f}")
 
 
 def main():
@@ -150,8 +161,9 @@ def main():
                 print(f"{rows[-1]['name']:40} {rows[-1]['median_s']:8.3f} s  [{rows[-1]['min_s']:.2f}-{rows[-1]['max_s']:.2f}] n={rows[-1]['runs']}  {rows[-1]['note']}", flush=True)
     if args.only in (None, "sample"):
         for key, train_key in SAMPLE_CASES.items():
-            rows.append(bench_sample(key, CASES[train_key], runs))
-            print(f"{rows[-1]['name']:40} {rows[-1]['median_s']:8.3f} s  [{rows[-1]['min_s']:.2f}-{rows[-1]['max_s']:.2f}] n={rows[-1]['runs']}  {rows[-1]['note']}", flush=True)
+            for batched in (False, True):
+                rows.append(bench_sample(key, CASES[train_key], runs, batched=batched))
+                print(f"{rows[-1]['name']:40} {rows[-1]['median_s']:8.3f} s  [{rows[-1]['min_s']:.2f}-{rows[-1]['max_s']:.2f}] n={rows[-1]['runs']}  {rows[-1]['note']}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(tool="pytorch_peer", torch=torch.__version__, threads=torch.get_num_threads(), rows=rows), f, indent=1)
