@@ -3,6 +3,10 @@
 //   col:   (channels·kernelH·kernelW) × (frames·outH·outW)
 // col[(c, ki, kj)][(n, oh, ow)] = image[c][n][oh·stride − pad + ki][ow·stride − pad + kj], zero outside.
 // col2im is the adjoint: it sums every col entry back onto the pixel it was read from.
+// Two geometries of the DCGAN backbone have their own paths (the generic loops are kept for the rest):
+//  - 4×4 kernel, stride 2, padding 1 (c2–c4, upc2–upc5): input column 2x − 1 + kj splits into the odd and
+//    even columns of the input row, so one SIMD deinterleave feeds all four kj rows (col2im: interleave);
+//  - a kernel covering the whole unpadded image (c5's 4×4 → 1×1, upc1's adjoint): a per-channel transpose.
 
 public struct ConvGeometry: Sendable, Equatable {
     public var channels: Int
@@ -40,7 +44,105 @@ public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Fl
     parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * g.colColumns, 1)),
                 Im2colArguments(image: image, col: col, geometry: g, accumulate: false)) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        im2colChannels(a.image, a.col, a.geometry, lo..<hi)
+        if isStride2Kernel4(a.geometry) { im2colStride2Kernel4(a.image, a.col, a.geometry, lo..<hi) }
+        else if isWholeImageKernel(a.geometry) { wholeImageTranspose(a.image, a.col, a.geometry, lo..<hi, toCol: true, accumulate: false) }
+        else { im2colChannels(a.image, a.col, a.geometry, lo..<hi) }
+    }
+}
+
+/// 4×4 kernel, stride 2, padding 1, even sizes, output width a multiple of 4 and input width ≤ 64 (the
+/// padded row fits the stack buffer below).
+@inline(__always)
+func isStride2Kernel4(_ g: ConvGeometry) -> Bool {
+    g.kernelH == 4 && g.kernelW == 4 && g.stride == 2 && g.padding == 1 && g.height % 2 == 0 && g.width % 2 == 0
+        && g.outWidth % 4 == 0 && g.width <= 64
+}
+
+/// The kernel covers the whole image with no padding: one output position per frame.
+@inline(__always)
+func isWholeImageKernel(_ g: ConvGeometry) -> Bool {
+    g.kernelH == g.height && g.kernelW == g.width && g.padding == 0
+}
+
+/// A zeroed stack buffer of 72 floats (≥ 64 + 2): one padded input or output row.
+private typealias PaddedRow = (SIMD32<Float>, SIMD32<Float>, SIMD8<Float>)
+
+@inline(__always)
+private func load<V: SIMD>(_ p: UnsafePointer<Float>, as: V.Type) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+@inline(__always)
+private func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+
+/// row[b] = input[b − 1] for b in 1...w, zero at 0 and w + 1. Column x of kernel column kj reads input
+/// 2x − 1 + kj = row[2x + kj]: the even and odd halves of 2L floats from row + 2x₀ are kj 0 and 1, from
+/// row + 2x₀ + 2 kj 2 and 3.
+@inline(__always)
+private func deinterleaveRow<Half: SIMD>(_ row: UnsafePointer<Float>, _ dst: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>), count ow: Int, _ whole: Half.Type) where Half.Scalar == Float {
+    let lanes = Half.scalarCount
+    var x = 0
+    while x < ow {
+        if lanes == 8 {
+            let a = load(row + 2 * x, as: SIMD16<Float>.self), b = load(row + 2 * x + 2, as: SIMD16<Float>.self)
+            store(a.evenHalf, dst.0 + x); store(a.oddHalf, dst.1 + x); store(b.evenHalf, dst.2 + x); store(b.oddHalf, dst.3 + x)
+        } else {
+            let a = load(row + 2 * x, as: SIMD8<Float>.self), b = load(row + 2 * x + 2, as: SIMD8<Float>.self)
+            store(a.evenHalf, dst.0 + x); store(a.oddHalf, dst.1 + x); store(b.evenHalf, dst.2 + x); store(b.oddHalf, dst.3 + x)
+        }
+        x += lanes
+    }
+}
+
+private func im2colStride2Kernel4(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ channels: Range<Int>) {
+    let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = g.colColumns
+    var buffer: PaddedRow = (.zero, .zero, .zero)
+    withUnsafeMutableBytes(of: &buffer) { raw in
+        let row = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+        for c in channels {
+            for n in 0..<g.frames {
+                let plane = image + (c * g.frames + n) * h * w
+                for y in 0..<oh {
+                    let column = (n * oh + y) * ow
+                    for ki in 0..<4 {
+                        let base = col + (c * 16 + ki * 4) * nCols + column
+                        let dst = (base, base + nCols, base + 2 * nCols, base + 3 * nCols)
+                        let iy = 2 * y - 1 + ki
+                        if iy < 0 || iy >= h {
+                            dst.0.update(repeating: 0, count: ow); dst.1.update(repeating: 0, count: ow)
+                            dst.2.update(repeating: 0, count: ow); dst.3.update(repeating: 0, count: ow)
+                            continue
+                        }
+                        (row + 1).update(from: plane + iy * w, count: w)
+                        if ow % 8 == 0 { deinterleaveRow(row, dst, count: ow, SIMD8<Float>.self) }
+                        else { deinterleaveRow(row, dst, count: ow, SIMD4<Float>.self) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// col[(c, t)][n] = image[c][n][t] (toCol), or image[c][n][t] (+)= col[(c, t)][n]: each pixel appears
+/// in exactly one col entry, so col2im is the transpose back and needs no sum.
+private func wholeImageTranspose(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ channels: Range<Int>,
+                                 toCol: Bool, accumulate: Bool) {
+    let plane = g.height * g.width, frames = g.frames
+    let imageMutable = UnsafeMutablePointer(mutating: image)
+    for c in channels {
+        let img = imageMutable + c * frames * plane, cl = col + c * plane * frames
+        // Blocks of 8 frames × the plane: both sides stay in L1 while one is read across its stride.
+        var n0 = 0
+        while n0 < frames {
+            let n1 = min(n0 + 8, frames)
+            for t in 0..<plane {
+                let colRow = cl + t * frames
+                for n in n0..<n1 {
+                    if toCol { colRow[n] = img[n * plane + t] }
+                    else if accumulate { img[n * plane + t] += colRow[n] }
+                    else { img[n * plane + t] = colRow[n] }
+                }
+            }
+            n0 = n1
+        }
     }
 }
 
@@ -101,7 +203,61 @@ public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Fl
     parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * g.colColumns, 1)),
                 Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g, accumulate: accumulate)) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        col2imChannels(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, lo..<hi)
+        if isStride2Kernel4(a.geometry) { col2imStride2Kernel4(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, lo..<hi) }
+        else if isWholeImageKernel(a.geometry) { wholeImageTranspose(a.image, a.col, a.geometry, lo..<hi, toCol: false, accumulate: a.accumulate) }
+        else { col2imChannels(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, lo..<hi) }
+    }
+}
+
+/// Image row iy collects the (y, ki) pairs with 2y − 1 + ki = iy (two of them: ki ≡ iy + 1 mod 2). Each
+/// pair adds interleave(kj 0, kj 1) at row[2x₀] and interleave(kj 2, kj 3) at row[2x₀ + 2], with
+/// row[b] ↔ pixel b − 1; the row is then written once (no zeroing pass over the image).
+private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
+                                  _ channels: Range<Int>) {
+    let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = g.colColumns
+    var buffer: PaddedRow = (.zero, .zero, .zero)
+    withUnsafeMutableBytes(of: &buffer) { raw in
+        let row = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+        for c in channels {
+            for n in 0..<g.frames {
+                let plane = image + (c * g.frames + n) * h * w
+                for iy in 0..<h {
+                    row.update(repeating: 0, count: w + 2)
+                    var ki = (iy + 1) & 1
+                    while ki < 4 {
+                        let y = (iy + 1 - ki) / 2
+                        if y >= 0 && y < oh {
+                            let base = UnsafePointer(col) + (c * 16 + ki * 4) * nCols + (n * oh + y) * ow
+                            let src = (base, base + nCols, base + 2 * nCols, base + 3 * nCols)
+                            if ow % 8 == 0 {
+                                var x = 0
+                                while x < ow {
+                                    var a = SIMD16<Float>(), b = SIMD16<Float>()
+                                    a.evenHalf = load(src.0 + x, as: SIMD8<Float>.self); a.oddHalf = load(src.1 + x, as: SIMD8<Float>.self)
+                                    store(load(row + 2 * x, as: SIMD16<Float>.self) + a, row + 2 * x)
+                                    b.evenHalf = load(src.2 + x, as: SIMD8<Float>.self); b.oddHalf = load(src.3 + x, as: SIMD8<Float>.self)
+                                    store(load(row + 2 * x + 2, as: SIMD16<Float>.self) + b, row + 2 * x + 2)
+                                    x += 8
+                                }
+                            } else {
+                                var x = 0
+                                while x < ow {
+                                    var a = SIMD8<Float>(), b = SIMD8<Float>()
+                                    a.evenHalf = load(src.0 + x, as: SIMD4<Float>.self); a.oddHalf = load(src.1 + x, as: SIMD4<Float>.self)
+                                    store(load(row + 2 * x, as: SIMD8<Float>.self) + a, row + 2 * x)
+                                    b.evenHalf = load(src.2 + x, as: SIMD4<Float>.self); b.oddHalf = load(src.3 + x, as: SIMD4<Float>.self)
+                                    store(load(row + 2 * x + 2, as: SIMD8<Float>.self) + b, row + 2 * x + 2)
+                                    x += 4
+                                }
+                            }
+                        }
+                        ki += 2
+                    }
+                    let dst = plane + iy * w
+                    if accumulate { for x in 0..<w { dst[x] += row[x + 1] } } else { dst.update(from: row + 1, count: w) }
+                }
+            }
+        }
     }
 }
 
