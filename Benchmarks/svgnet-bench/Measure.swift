@@ -96,9 +96,17 @@ struct Row {
     var referenceFlops: Double? = nil
     var arenaBytes: Int? = nil
     var peakRSS: Int? = nil
+    /// End-to-end rows: each run's rate over the sgemm ceiling measured right after it, sorted.
+    var peakRatios: [Double]? = nil
     var note: String = ""
 
     var seconds: Double { median(times) }
+    /// Share of the sgemm ceiling: the median of the per-run ratios when there are any, else against the
+    /// ceiling measured at the start.
+    func ratioToPeak(_ ceilings: Ceilings) -> Double? {
+        if let r = peakRatios, !r.isEmpty { return median(r) }
+        return gflops.map { $0 / ceilings.sgemmGflops }
+    }
     var gflops: Double? { flops.map { $0 / seconds / 1e9 } }
     var gbps: Double? { bytes.map { $0 / seconds / 1e9 } }
     var referenceGflops: Double? {

@@ -69,16 +69,19 @@ func trainingStepFlops(_ c: ModelConfiguration) throws -> ScheduleFlops {
     return ScheduleFlops(conv: e.conv + d.conv, aligner: d.aligner)
 }
 
-/// Generation of `samples` samples of `c.batch` sequences: M = samples·B frames per pass, encoder once per
-/// step plus once more per conditioning step for the posterior's target, decoder once per future step,
-/// no sharing of the skip half (sourceFrames = M in Generator).
+/// Generation of `samples` samples of `c.batch` sequences as Generator schedules it: M = samples·B frames
+/// per pass for what depends on the sample (the encoder over the nFuture − 1 fed-back predictions, the
+/// decoder over nFuture steps), B frames for what depends on ground truth only (PERFORMANCE-NOTES saving 3:
+/// 2·nPast − 1 encoder passes for the conditioning inputs and the posterior's targets, and the decoder's
+/// skip half over the B source frames).
 func generationFlops(_ c: ModelConfiguration, samples: Int) throws -> ScheduleFlops {
     let net = try Network(c)
-    let M = samples * c.batch, T = c.frameCount
-    let encoderPasses = (T - 1) + (c.nPast - 1)
-    let e = encoderFlops(net, frames: M, training: false)
-    let d = decoderFlops(net, decoderFrames: M, skipFrames: M, training: false)
-    return ScheduleFlops(conv: Double(encoderPasses) * e.conv + Double(c.nFuture) * d.conv, aligner: Double(c.nFuture) * d.aligner)
+    let B = c.batch, M = samples * B
+    let generated = encoderFlops(net, frames: M, training: false)
+    let groundTruth = encoderFlops(net, frames: B, training: false)
+    let d = decoderFlops(net, decoderFrames: M, skipFrames: B, training: false)
+    return ScheduleFlops(conv: Double(c.nFuture - 1) * generated.conv + Double(2 * c.nPast - 1) * groundTruth.conv + Double(c.nFuture) * d.conv,
+                         aligner: Double(c.nFuture) * d.aligner)
 }
 
 struct ModelCase {
@@ -109,17 +112,34 @@ func describe(_ c: ModelConfiguration) -> String {
 }
 
 /// Repeats `body` up to `runs` times after one warm-up (which also faults the arena's pages in), but stops
-/// after the first timed run when a run takes longer than `longRun` seconds.
-func measureLong(runs: Int, longRun: Double, _ body: () -> Void) -> (times: [Double], note: String) {
+/// after the first timed run when a run takes longer than `longRun` seconds. The peak RSS is read right
+/// after the warm-up, before anything else is allocated; after every timed run the sgemm ceiling is
+/// measured again, so each run's rate is divided by the ceiling of its own moment (the machine is shared
+/// and its sgemm rate drifts by ±20% over minutes).
+func measureLong(runs: Int, longRun: Double, flops: Double, _ body: () -> Void)
+    -> (times: [Double], peakRatios: [Double], peakRSS: Int, note: String) {
     let w0 = now(); body(); let warm = now() - w0
-    var times: [Double] = []
+    let rss = peakRSSBytes()
+    var times: [Double] = [], ratios: [Double] = []
     for i in 0..<runs {
-        let t0 = now(); body(); times.append(now() - t0)
+        let t0 = now(); body(); let t = now() - t0
+        times.append(t)
+        ratios.append(flops / t / 1e9 / sgemmCeilingNow())
         if i == 0 && max(warm, times[0]) > longRun && runs > 1 {
-            return (times, "1 run only: a run takes > \(Int(longRun)) s (warm-up \(fixed(warm, 1)) s)")
+            return (times, ratios, rss, "1 run only: a run takes > \(Int(longRun)) s (warm-up \(fixed(warm, 1)) s)")
         }
     }
-    return (times.sorted(), "warm-up \(fixed(warm, 2)) s")
+    return (times.sorted(), ratios.sorted(), rss, "warm-up \(fixed(warm, 2)) s")
+}
+
+/// One sgemm 2048³ (best of 2), in GFLOP/s: the ceiling at this moment.
+func sgemmCeilingNow() -> Double {
+    let n = 2048
+    let a = Buffer(n * n, seed: 1), b = Buffer(n * n, seed: 2), c = Buffer(n * n, scale: 0)
+    let t = measure(reps: 2, warmup: 0) {
+        gemm(transA: false, transB: false, m: n, n: n, k: n, a: a.p, lda: n, b: b.p, ldb: n, c: c.p, ldc: n)
+    }
+    return gemmFlops(n, n, n) / t[0] / 1e9
 }
 
 func syntheticFrames(_ count: Int, seed: UInt64) -> Buffer {
@@ -138,15 +158,15 @@ func runTrainSection(runs: Int, ceilings: Ceilings, log: (String) -> Void) throw
         let peakReset = resetPeakRSS()
         let frames = syntheticFrames(c.frameCount * c.batch * c.channels * 4096, seed: 81)
         var arenaBytes = 0
-        let (times, note) = try {
+        let flops = try trainingStepFlops(c)
+        let (times, ratios, rss, note) = try {
             let trainer = try Trainer(config: c, seed: 1)
             arenaBytes = trainer.arenaBytes
-            return measureLong(runs: runs, longRun: 30) { _ = trainer.step(frames.p) }
+            return measureLong(runs: runs, longRun: 30, flops: flops.total) { _ = trainer.step(frames.p) }
         }()
-        let flops = try trainingStepFlops(c)
         let flopNote = flops.aligner > 0 ? "; GFLOP = conv \(fixed(flops.conv / 1e9, 1)) + aligner \(fixed(flops.aligner / 1e9, 1))" : ""
         rows.append(Row(section: "train", name: mc.key + " step", shape: describe(c), times: times, flops: flops.total,
-                        arenaBytes: arenaBytes, peakRSS: peakRSSBytes(),
+                        arenaBytes: arenaBytes, peakRSS: rss, peakRatios: ratios,
                         note: note + flopNote + (peakReset ? "" : "; peak RSS is process-wide (clear_refs refused)")))
     }
     return rows
@@ -163,18 +183,18 @@ func runSampleSection(runs: Int, ceilings: Ceilings, log: (String) -> Void) thro
         let peakReset = resetPeakRSS()
         let frames = syntheticFrames(c.nPast * c.batch * c.channels * 4096, seed: 82)
         var arenaBytes = 0
-        let (times, note) = try {
+        let flops = try generationFlops(c, samples: samples)
+        let (times, ratios, rss, note) = try {
             let generator = try Generator(config: c, samples: samples, seed: 2)
             // Initialised weights from a small trainer of the same network (batch does not change the parameters).
             var small = c
             small.batch = 2
             generator.loadParameters(from: try Trainer(config: small, seed: 1))
             arenaBytes = generator.arenaBytes
-            return measureLong(runs: runs, longRun: 30) { generator.generate(frames.p) }
+            return measureLong(runs: runs, longRun: 30, flops: flops.total) { generator.generate(frames.p) }
         }()
-        let flops = try generationFlops(c, samples: samples)
         rows.append(Row(section: "sample", name: mc.key + " generate", shape: describe(c) + " ×\(samples) samples", times: times,
-                        flops: flops.total, arenaBytes: arenaBytes, peakRSS: peakRSSBytes(),
+                        flops: flops.total, arenaBytes: arenaBytes, peakRSS: rss, peakRatios: ratios,
                         note: note + (peakReset ? "" : "; peak RSS is process-wide")))
     }
     return rows

@@ -61,7 +61,7 @@ func printKernelTable(_ rows: [Row], _ ceilings: Ceilings) {
 func printModelTable(_ rows: [Row], _ ceilings: Ceilings) {
     let header = [pad("run", 34), pad("shape", 40), pad("median", 10, right: true), pad("min–max", 17, right: true), pad("n", 2, right: true),
                   pad("arena", 10, right: true), pad("peak RSS", 10, right: true), pad("GFLOP", 8, right: true),
-                  pad("GFLOP/s", 8, right: true), pad("÷peak", 6, right: true)]
+                  pad("GFLOP/s", 8, right: true), pad("÷peak", 6, right: true), pad("per run", 10, right: true)]
     print(header.joined(separator: " "))
     for r in rows {
         let cols = [
@@ -70,7 +70,8 @@ func printModelTable(_ rows: [Row], _ ceilings: Ceilings) {
             pad(r.arenaBytes.map(formatBytes) ?? "", 10, right: true), pad(r.peakRSS.map(formatBytes) ?? "", 10, right: true),
             pad(r.flops.map { fixed($0 / 1e9, 1) } ?? "", 8, right: true),
             pad(r.gflops.map { fixed($0, 1) } ?? "", 8, right: true),
-            pad(r.gflops.map { fixed($0 / ceilings.sgemmGflops, 2) } ?? "", 6, right: true),
+            pad(r.ratioToPeak(ceilings).map { fixed($0, 2) } ?? "", 6, right: true),
+            pad(r.peakRatios.map { $0.isEmpty ? "" : fixed($0.first!, 2) + "–" + fixed($0.last!, 2) } ?? "", 10, right: true),
         ]
         print(cols.joined(separator: " ") + (r.note.isEmpty ? "" : "  " + r.note))
     }
@@ -104,8 +105,9 @@ func jsonDocument(_ rows: [Row], _ ceilings: Ceilings, threads: Int) -> String {
             "\"flop\": \(jsonNumber(r.flops))", "\"gflops\": \(jsonNumber(r.gflops))",
             "\"bytes\": \(jsonNumber(r.bytes))", "\"gbps\": \(jsonNumber(r.gbps))",
             "\"gemm_ref_gflops\": \(jsonNumber(r.referenceGflops))", "\"ratio_to_gemm\": \(jsonNumber(r.ratioToReference))",
-            "\"ratio_to_peak\": \(jsonNumber(r.gflops.map { $0 / ceilings.sgemmGflops }))",
+            "\"ratio_to_peak\": \(jsonNumber(r.ratioToPeak(ceilings)))",
         ]
+        if let p = r.peakRatios { fields.append("\"ratio_to_peak_runs\": [\(p.map { String($0) }.joined(separator: ", "))]") }
         if let a = r.arenaBytes { fields.append("\"arena_bytes\": \(a)") }
         if let p = r.peakRSS { fields.append("\"peak_rss_bytes\": \(p)") }
         if !r.note.isEmpty { fields.append("\"note\": \(jsonString(r.note))") }
