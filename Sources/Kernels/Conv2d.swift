@@ -14,10 +14,13 @@ public func conv2dForward(
 ) {
     im2col(x, col, g)
     let n = g.colColumns
+    // With a bias, y starts as the bias rows and the GEMM accumulates onto them: sgemm with β = 0 would
+    // spend a pass zeroing y first, and adding the bias afterwards would be another pass over y.
+    if let bias, !accumulate { fillRows(y, bias, rows: outChannels, columns: n) }
     gemm(transA: false, transB: false, m: outChannels, n: n, k: g.colRows,
          a: weight, lda: weightStride ?? g.colRows, b: col, ldb: n,
-         beta: accumulate ? 1 : 0, c: y, ldc: n)
-    if let bias { addRowBias(y, bias, rows: outChannels, columns: n) }
+         beta: accumulate || bias != nil ? 1 : 0, c: y, ldc: n)
+    if let bias, accumulate { addRowBias(y, bias, rows: outChannels, columns: n) }
 }
 
 /// `col` must hold im2col(x) as the forward left it. Parameter gradients accumulate when
@@ -56,6 +59,15 @@ public func addRowBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<F
             let b = a.vector[r], row = a.x + r * a.columns
             for j in 0..<a.columns { row[j] += b }
         }
+    }
+}
+
+/// y[r][j] = value[r]; rows split over the cores.
+public func fillRows(_ y: UnsafeMutablePointer<Float>, _ value: UnsafePointer<Float>, rows: Int, columns: Int) {
+    parallelFor(rows, minimumPerWorker: max(1, 65_536 / max(columns, 1)),
+                RowArguments(x: y, vector: UnsafeMutablePointer(mutating: value), columns: columns, accumulate: false)) { raw, lo, hi in
+        let a = arguments(raw, as: RowArguments.self)
+        for r in lo..<hi { (a.x + r * a.columns).update(repeating: a.vector[r], count: a.columns) }
     }
 }
 

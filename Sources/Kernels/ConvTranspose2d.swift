@@ -5,7 +5,7 @@
 // It is the adjoint of a Conv2d from the output image to the input image, so it reuses that conv's
 // geometry: `outputGeometry` describes the Cout × Ho × Wo image with the same kernel, stride, padding,
 // and its im2col shape (Cout·kH·kW) × (N·H·W) is exactly this layer's col.
-// Forward  y = col2im(Wᵀ · x) + b
+// Forward  y = col2im(Wᵀ · x) + b                        (b added inside the col2im pass)
 // Backward gcol = im2col(gradY);  gradX = W · gcol;  gradW (+)= x · gcolᵀ;  gradB (+)= Σ gradY
 
 public func convTranspose2dOutputGeometry(inChannels: Int, outChannels: Int, frames: Int, height: Int, width: Int,
@@ -29,8 +29,7 @@ public func convTranspose2dForward(
     let n = g.colColumns, k = g.colRows
     gemm(transA: true, transB: false, m: k, n: n, k: inChannels,
          a: weight, lda: k, b: x, ldb: n, beta: 0, c: col, ldc: n)
-    col2im(col, y, g, accumulate: accumulate)
-    if let bias { addRowBias(y, bias, rows: g.channels, columns: g.frames * g.height * g.width) }
+    col2im(col, y, g, accumulate: accumulate, bias: bias)   // the bias rides along the col2im pass
 }
 
 public func convTranspose2dBackward(

@@ -37,15 +37,23 @@ public struct ConvGeometry: Sendable, Equatable {
 
 private struct Im2colArguments {
     var image: UnsafePointer<Float>, col: UnsafeMutablePointer<Float>, geometry: ConvGeometry, accumulate: Bool
+    var bias: UnsafePointer<Float>? = nil
 }
 
 public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    let args = Im2colArguments(image: image, col: col, geometry: g, accumulate: false)
+    if isStride2Kernel4(g) {
+        // One (channel, frame) plane per item: c1 and upc5 have a single channel.
+        parallelFor(g.channels * g.frames, minimumPerWorker: 8, args) { raw, lo, hi in
+            let a = arguments(raw, as: Im2colArguments.self)
+            im2colStride2Kernel4(a.image, a.col, a.geometry, lo..<hi)
+        }
+        return
+    }
     // Each channel fills its own kH·kW rows: channels split cleanly over the workers.
-    parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * g.colColumns, 1)),
-                Im2colArguments(image: image, col: col, geometry: g, accumulate: false)) { raw, lo, hi in
+    parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * g.colColumns, 1)), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        if isStride2Kernel4(a.geometry) { im2colStride2Kernel4(a.image, a.col, a.geometry, lo..<hi) }
-        else if isWholeImageKernel(a.geometry) { wholeImageTranspose(a.image, a.col, a.geometry, lo..<hi, toCol: true, accumulate: false) }
+        if isWholeImageKernel(a.geometry) { wholeImageTranspose(a.image, a.col, a.geometry, lo..<hi, toCol: true, accumulate: false, bias: nil) }
         else { im2colChannels(a.image, a.col, a.geometry, lo..<hi) }
     }
 }
@@ -92,43 +100,44 @@ private func deinterleaveRow<Half: SIMD>(_ row: UnsafePointer<Float>, _ dst: (Un
     }
 }
 
-private func im2colStride2Kernel4(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ channels: Range<Int>) {
+/// `planes`: (channel, frame) pairs c·frames + n.
+private func im2colStride2Kernel4(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ planes: Range<Int>) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = g.colColumns
     var buffer: PaddedRow = (.zero, .zero, .zero)
     withUnsafeMutableBytes(of: &buffer) { raw in
         let row = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-        for c in channels {
-            for n in 0..<g.frames {
-                let plane = image + (c * g.frames + n) * h * w
-                for y in 0..<oh {
-                    let column = (n * oh + y) * ow
-                    for ki in 0..<4 {
-                        let base = col + (c * 16 + ki * 4) * nCols + column
-                        let dst = (base, base + nCols, base + 2 * nCols, base + 3 * nCols)
-                        let iy = 2 * y - 1 + ki
-                        if iy < 0 || iy >= h {
-                            dst.0.update(repeating: 0, count: ow); dst.1.update(repeating: 0, count: ow)
-                            dst.2.update(repeating: 0, count: ow); dst.3.update(repeating: 0, count: ow)
-                            continue
-                        }
-                        (row + 1).update(from: plane + iy * w, count: w)
-                        if ow % 8 == 0 { deinterleaveRow(row, dst, count: ow, SIMD8<Float>.self) }
-                        else { deinterleaveRow(row, dst, count: ow, SIMD4<Float>.self) }
+        for cn in planes {
+            let c = cn / g.frames, n = cn % g.frames
+            let plane = image + cn * h * w
+            for y in 0..<oh {
+                let column = (n * oh + y) * ow
+                for ki in 0..<4 {
+                    let base = col + (c * 16 + ki * 4) * nCols + column
+                    let dst = (base, base + nCols, base + 2 * nCols, base + 3 * nCols)
+                    let iy = 2 * y - 1 + ki
+                    if iy < 0 || iy >= h {
+                        dst.0.update(repeating: 0, count: ow); dst.1.update(repeating: 0, count: ow)
+                        dst.2.update(repeating: 0, count: ow); dst.3.update(repeating: 0, count: ow)
+                        continue
                     }
+                    (row + 1).update(from: plane + iy * w, count: w)
+                    if ow % 8 == 0 { deinterleaveRow(row, dst, count: ow, SIMD8<Float>.self) }
+                    else { deinterleaveRow(row, dst, count: ow, SIMD4<Float>.self) }
                 }
             }
         }
     }
 }
 
-/// col[(c, t)][n] = image[c][n][t] (toCol), or image[c][n][t] (+)= col[(c, t)][n]: each pixel appears
-/// in exactly one col entry, so col2im is the transpose back and needs no sum.
+/// col[(c, t)][n] = image[c][n][t] (toCol), or image[c][n][t] (+)= col[(c, t)][n] (+ bias[c]): each pixel
+/// appears in exactly one col entry, so col2im is the transpose back and needs no sum.
 private func wholeImageTranspose(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ channels: Range<Int>,
-                                 toCol: Bool, accumulate: Bool) {
+                                 toCol: Bool, accumulate: Bool, bias: UnsafePointer<Float>?) {
     let plane = g.height * g.width, frames = g.frames
     let imageMutable = UnsafeMutablePointer(mutating: image)
     for c in channels {
         let img = imageMutable + c * frames * plane, cl = col + c * plane * frames
+        let b = bias?[c] ?? 0
         // Blocks of 8 frames × the plane: both sides stay in L1 while one is read across its stride.
         var n0 = 0
         while n0 < frames {
@@ -137,8 +146,8 @@ private func wholeImageTranspose(_ image: UnsafePointer<Float>, _ col: UnsafeMut
                 let colRow = cl + t * frames
                 for n in n0..<n1 {
                     if toCol { colRow[n] = img[n * plane + t] }
-                    else if accumulate { img[n * plane + t] += colRow[n] }
-                    else { img[n * plane + t] = colRow[n] }
+                    else if accumulate { img[n * plane + t] += colRow[n] + b }
+                    else { img[n * plane + t] = colRow[n] + b }
                 }
             }
             n0 = n1
@@ -197,15 +206,24 @@ private func im2colChannels(_ image: UnsafePointer<Float>, _ col: UnsafeMutableP
     }
 }
 
-/// image = col2im(col), or image += col2im(col) when `accumulate`.
-public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, accumulate: Bool = false) {
+/// image = col2im(col), or image += col2im(col) when `accumulate`; with `bias`, bias[c] is added to every
+/// pixel of channel c in the same pass (a transposed convolution's bias).
+public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, accumulate: Bool = false,
+                   bias: UnsafePointer<Float>? = nil) {
+    let args = Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g, accumulate: accumulate, bias: bias)
+    if isStride2Kernel4(g) {
+        // One (channel, frame) plane per item: upc5 has one (or three) output channels.
+        parallelFor(g.channels * g.frames, minimumPerWorker: 8, args) { raw, lo, hi in
+            let a = arguments(raw, as: Im2colArguments.self)
+            col2imStride2Kernel4(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, a.bias, lo..<hi)
+        }
+        return
+    }
     // Each channel's rows add only into that channel's planes: channels split cleanly over the workers.
-    parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * g.colColumns, 1)),
-                Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g, accumulate: accumulate)) { raw, lo, hi in
+    parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * g.colColumns, 1)), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        if isStride2Kernel4(a.geometry) { col2imStride2Kernel4(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, lo..<hi) }
-        else if isWholeImageKernel(a.geometry) { wholeImageTranspose(a.image, a.col, a.geometry, lo..<hi, toCol: false, accumulate: a.accumulate) }
-        else { col2imChannels(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, lo..<hi) }
+        if isWholeImageKernel(a.geometry) { wholeImageTranspose(a.image, a.col, a.geometry, lo..<hi, toCol: false, accumulate: a.accumulate, bias: a.bias) }
+        else { col2imChannels(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, a.bias, lo..<hi) }
     }
 }
 
@@ -213,60 +231,62 @@ public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Fl
 /// pair adds interleave(kj 0, kj 1) at row[2x₀] and interleave(kj 2, kj 3) at row[2x₀ + 2], with
 /// row[b] ↔ pixel b − 1; the row is then written once (no zeroing pass over the image).
 private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
-                                  _ channels: Range<Int>) {
+                                  _ bias: UnsafePointer<Float>?, _ planes: Range<Int>) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = g.colColumns
     var buffer: PaddedRow = (.zero, .zero, .zero)
     withUnsafeMutableBytes(of: &buffer) { raw in
         let row = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-        for c in channels {
-            for n in 0..<g.frames {
-                let plane = image + (c * g.frames + n) * h * w
-                for iy in 0..<h {
-                    row.update(repeating: 0, count: w + 2)
-                    var ki = (iy + 1) & 1
-                    while ki < 4 {
-                        let y = (iy + 1 - ki) / 2
-                        if y >= 0 && y < oh {
-                            let base = UnsafePointer(col) + (c * 16 + ki * 4) * nCols + (n * oh + y) * ow
-                            let src = (base, base + nCols, base + 2 * nCols, base + 3 * nCols)
-                            if ow % 8 == 0 {
-                                var x = 0
-                                while x < ow {
-                                    var a = SIMD16<Float>(), b = SIMD16<Float>()
-                                    a.evenHalf = load(src.0 + x, as: SIMD8<Float>.self); a.oddHalf = load(src.1 + x, as: SIMD8<Float>.self)
-                                    store(load(row + 2 * x, as: SIMD16<Float>.self) + a, row + 2 * x)
-                                    b.evenHalf = load(src.2 + x, as: SIMD8<Float>.self); b.oddHalf = load(src.3 + x, as: SIMD8<Float>.self)
-                                    store(load(row + 2 * x + 2, as: SIMD16<Float>.self) + b, row + 2 * x + 2)
-                                    x += 8
-                                }
-                            } else {
-                                var x = 0
-                                while x < ow {
-                                    var a = SIMD8<Float>(), b = SIMD8<Float>()
-                                    a.evenHalf = load(src.0 + x, as: SIMD4<Float>.self); a.oddHalf = load(src.1 + x, as: SIMD4<Float>.self)
-                                    store(load(row + 2 * x, as: SIMD8<Float>.self) + a, row + 2 * x)
-                                    b.evenHalf = load(src.2 + x, as: SIMD4<Float>.self); b.oddHalf = load(src.3 + x, as: SIMD4<Float>.self)
-                                    store(load(row + 2 * x + 2, as: SIMD8<Float>.self) + b, row + 2 * x + 2)
-                                    x += 4
-                                }
+        for cn in planes {
+            let c = cn / g.frames, n = cn % g.frames
+            let biasValue = bias?[c] ?? 0
+            let plane = image + cn * h * w
+            for iy in 0..<h {
+                row.update(repeating: 0, count: 1); (row + 1).update(repeating: biasValue, count: w); (row + w + 1).update(repeating: 0, count: 1)
+                var ki = (iy + 1) & 1
+                while ki < 4 {
+                    let y = (iy + 1 - ki) / 2
+                    if y >= 0 && y < oh {
+                        let base = UnsafePointer(col) + (c * 16 + ki * 4) * nCols + (n * oh + y) * ow
+                        let src = (base, base + nCols, base + 2 * nCols, base + 3 * nCols)
+                        if ow % 8 == 0 {
+                            var x = 0
+                            while x < ow {
+                                var a = SIMD16<Float>(), b = SIMD16<Float>()
+                                a.evenHalf = load(src.0 + x, as: SIMD8<Float>.self); a.oddHalf = load(src.1 + x, as: SIMD8<Float>.self)
+                                store(load(row + 2 * x, as: SIMD16<Float>.self) + a, row + 2 * x)
+                                b.evenHalf = load(src.2 + x, as: SIMD8<Float>.self); b.oddHalf = load(src.3 + x, as: SIMD8<Float>.self)
+                                store(load(row + 2 * x + 2, as: SIMD16<Float>.self) + b, row + 2 * x + 2)
+                                x += 8
+                            }
+                        } else {
+                            var x = 0
+                            while x < ow {
+                                var a = SIMD8<Float>(), b = SIMD8<Float>()
+                                a.evenHalf = load(src.0 + x, as: SIMD4<Float>.self); a.oddHalf = load(src.1 + x, as: SIMD4<Float>.self)
+                                store(load(row + 2 * x, as: SIMD8<Float>.self) + a, row + 2 * x)
+                                b.evenHalf = load(src.2 + x, as: SIMD4<Float>.self); b.oddHalf = load(src.3 + x, as: SIMD4<Float>.self)
+                                store(load(row + 2 * x + 2, as: SIMD8<Float>.self) + b, row + 2 * x + 2)
+                                x += 4
                             }
                         }
-                        ki += 2
                     }
-                    let dst = plane + iy * w
-                    if accumulate { for x in 0..<w { dst[x] += row[x + 1] } } else { dst.update(from: row + 1, count: w) }
+                    ki += 2
                 }
+                let dst = plane + iy * w
+                if accumulate { for x in 0..<w { dst[x] += row[x + 1] } } else { dst.update(from: row + 1, count: w) }
             }
         }
     }
 }
 
 private func col2imChannels(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
-                            _ channels: Range<Int>) {
+                            _ bias: UnsafePointer<Float>?, _ channels: Range<Int>) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, s = g.stride, p = g.padding
     let nCols = g.colColumns
     for c in channels {
-        if !accumulate { (image + c * g.frames * h * w).update(repeating: 0, count: g.frames * h * w) }
+        let planes = image + c * g.frames * h * w, b = bias?[c] ?? 0
+        if !accumulate { planes.update(repeating: b, count: g.frames * h * w) }
+        else if b != 0 { for i in 0..<(g.frames * h * w) { planes[i] += b } }
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
                 let row = col + ((c * g.kernelH + ki) * g.kernelW + kj) * nCols

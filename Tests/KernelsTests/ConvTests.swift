@@ -177,6 +177,30 @@ final class ConvTranspose2dTests: XCTestCase {
         }
     }
 
+    /// accumulate: y ← y₀ + convT(x) + b, the bias added inside the col2im pass on every path (generic,
+    /// 4×4/2/1, whole-image), checked against y₀ + the naive reference.
+    func testForwardAccumulatesWithBias() {
+        var rng = TestRNG(22)
+        for c in cases {
+            let x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cin * c.cout * c.k * c.k), b = rng.array(c.cout)
+            let g = convTranspose2dOutputGeometry(inChannels: c.cin, outChannels: c.cout, frames: c.n, height: c.h, width: c.w,
+                                                  kernel: c.k, stride: c.stride, padding: c.pad)
+            let y0 = rng.array(c.cout * c.n * g.height * g.width)   // NCHW
+            var y = toCNHW(y0, n: c.n, c: c.cout, p: g.height * g.width)
+            let xc = toCNHW(x, n: c.n, c: c.cin, p: c.h * c.w)
+            var col = [Float](repeating: .nan, count: g.colCount)
+            xc.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in b.withUnsafeBufferPointer { pb in
+                col.withUnsafeMutableBufferPointer { pc in y.withUnsafeMutableBufferPointer { py in
+                    convTranspose2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
+                                           col: pc.baseAddress!, inChannels: c.cin, outputGeometry: g, accumulate: true)
+                } } } } }
+            let reference = NaiveConv.convTranspose2d(x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout,
+                                                      k: c.k, stride: c.stride, pad: c.pad).y
+            let want = zip(y0, reference).map { Double($0) + $1 }
+            assertClose(toNCHW(y, n: c.n, c: c.cout, p: g.height * g.width), want, atol: 2e-5, rtol: 1e-5, "convTranspose2d accumulate \(c)")
+        }
+    }
+
     func testBackwardMatchesFiniteDifferences() {
         var rng = TestRNG(21)
         for c in cases {
