@@ -12,7 +12,7 @@
 //              which is how K and V are computed once per skip frame (PERFORMANCE-NOTES saving 2).
 // Frame f of a map is the e×P (or C×P) block at column f·P with row stride Lq or Lk, so every product
 // below is one sgemm on the maps in place, with no gathers or transposing copies.
-// Forward, per query frame f with s = s(f):
+// Forward, per query frame f with s = s(f) (one sgemm per run of consecutive frames sharing s):
 //   S_f = Q_fᵀ K_s (P×P),  A_f = softmax of each row of S_f (over key positions),  Z_f = V_s A_fᵀ (C×P)
 //   Cached: A (in `attention`); the backward also reads q, k, v again.
 // Backward, per query frame f, with gZ given:
@@ -55,15 +55,22 @@ public func alignerAttentionForward(
     let p = shape.plane, e = shape.keyChannels, c = shape.valueChannels
     let ldq = shape.queryFrames * p, ldk = shape.keyFrames * p
     let ldv = valueFromQueryFrame ? ldq : ldk
-    for f in 0..<shape.queryFrames {
+    // Consecutive query frames that share a source (all N samples of one sequence when generating) make
+    // one run: their S blocks are consecutive rows of `attention` and their Z columns consecutive columns
+    // of z, so each product is one sgemm over the run instead of one per frame.
+    var f = 0
+    while f < shape.queryFrames {
         let s = sourceFrame(f, keyFrame)
+        var run = 1
+        if !valueFromQueryFrame { while f + run < shape.queryFrames && sourceFrame(f + run, keyFrame) == s { run += 1 } }
         let vs = valueFromQueryFrame ? f : s
         let a = attention + f * p * p
-        gemm(transA: true, transB: false, m: p, n: p, k: e,
+        gemm(transA: true, transB: false, m: run * p, n: p, k: e,
              a: q + f * p, lda: ldq, b: k + s * p, ldb: ldk, beta: 0, c: a, ldc: p)
-        softmaxRows(a, rows: p, columns: p)
-        gemm(transA: false, transB: true, m: c, n: p, k: p,
+        softmaxRows(a, rows: run * p, columns: p)
+        gemm(transA: false, transB: true, m: c, n: run * p, k: p,
              a: v + vs * p, lda: ldv, b: a, ldb: p, beta: 0, c: z + f * p, ldc: ldq)
+        f += run
     }
 }
 
