@@ -186,6 +186,9 @@ func runSampleSection(runs: Int, ceilings: Ceilings, log: (String) -> Void) thro
         let flops = try generationFlops(c, samples: samples)
         let (times, ratios, rss, note) = try {
             let generator = try Generator(config: c, samples: samples, seed: 2)
+            // One sequence: BatchNorm on running statistics, as PyTorch's eval mode in pytorch_peer.py
+            // (batch statistics over one sequence are degenerate at c5, and the CLI refuses them).
+            generator.batchNorm = .runningStatistics
             // Initialised weights from a small trainer of the same network (batch does not change the parameters).
             var small = c
             small.batch = 2

@@ -16,6 +16,9 @@ import Musl
 import Darwin
 #endif
 
+/// The backbones' LeakyReLU slope (DCGAN and VGG, SPEC §2).
+public let leakyReLUSlope: Float = 0.2
+
 /// Pointers and slope of one elementwise call, handed to the workers (Parallel.swift).
 struct ElementwiseArguments {
     var x: UnsafePointer<Float>
@@ -27,7 +30,7 @@ struct ElementwiseArguments {
 /// Large arrays are split over the cores; below this many values per worker the hand-off costs more.
 private let valuesPerWorker = 1 << 16
 
-public func leakyReLUForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int, slope: Float = 0.2) {
+public func leakyReLUForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int, slope: Float = leakyReLUSlope) {
     parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: x, y: y, slope: slope)) { raw, lo, hi in
         let a = arguments(raw, as: ElementwiseArguments.self)
         for i in lo..<hi { let v = a.x[i]; a.y[i] = v > 0 ? v : a.slope * v }
@@ -35,7 +38,7 @@ public func leakyReLUForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Fl
 }
 
 public func leakyReLUBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>,
-                              count: Int, slope: Float = 0.2) {
+                              count: Int, slope: Float = leakyReLUSlope) {
     parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: y, y: gradX, gradY: gradY, slope: slope)) { raw, lo, hi in
         let a = arguments(raw, as: ElementwiseArguments.self), gy = a.gradY!
         for i in lo..<hi { let g = gy[i]; a.y[i] = a.x[i] > 0 ? g : a.slope * g }

@@ -9,6 +9,7 @@
 //   stat = μ for runningMean and σ²·M/(M − 1) (unbiased) for runningVar — PyTorch's update once per group,
 //   because the reference calls the network once per time step.
 // Inference forward: y = γ·(x − runningMean)/√(runningVar + eps) + β, every column alike.
+// Both forwards optionally apply LeakyReLU(leakySlope) to y in the same pass.
 // Backward (training statistics; x is the forward's input, μ and s are what it saved), per (g, c):
 //   x̂ = (x − μ)·s,  Σ_g gy and Σ_g gy·x̂ over the run,
 //   gradX = γ·s·(gy − Σ_g gy / M − x̂·Σ_g gy·x̂ / M)
@@ -37,7 +38,7 @@ public func batchNorm2dTrainingForward(
     gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
     mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>,
     runningMean: UnsafeMutablePointer<Float>?, runningVar: UnsafeMutablePointer<Float>?,
-    momentum: Float = 0.1, eps: Float = 1e-5, shape: BatchNormShape
+    momentum: Float = 0.1, eps: Float = 1e-5, leakySlope: Float? = nil, shape: BatchNormShape
 ) {
     let m = shape.groupRun, columns = shape.columns, channels = shape.channels
     // The unbiased variance of one value is undefined; PyTorch refuses such a batch in training too.
@@ -47,10 +48,10 @@ public func batchNorm2dTrainingForward(
         var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
         var mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>
         var runningMean: UnsafeMutablePointer<Float>?, runningVar: UnsafeMutablePointer<Float>?
-        var momentum: Float, eps: Float, shape: BatchNormShape
+        var momentum: Float, eps: Float, leakySlope: Float?, shape: BatchNormShape
     }
     let args = Arguments(x: x, y: y, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: runningMean,
-                         runningVar: runningVar, momentum: momentum, eps: eps, shape: shape)
+                         runningVar: runningVar, momentum: momentum, eps: eps, leakySlope: leakySlope, shape: shape)
     // Channels are independent: each worker owns whole channels (their rows, statistics and running stats).
     parallelFor(channels, minimumPerWorker: max(1, 16_384 / max(columns, 1)), args) { raw, lo, hi in
         let a = arguments(raw, as: Arguments.self)
@@ -72,7 +73,7 @@ public func batchNorm2dTrainingForward(
                 // Subtracting the mean before scaling keeps precision when |μ| ≫ σ; reading src[i] before
                 // writing dst[i] makes y == x safe.
                 let scale = g0 * sF
-                for i in 0..<m { dst[i] = (src[i] - muF) * scale + b0 }
+                normalizeRun(src, dst, count: m, mean: muF, scale: scale, shift: b0, leakySlope: a.leakySlope)
                 if let runningMean { runningMean[c] = (1 - momentum) * runningMean[c] + momentum * muF }
                 if let runningVar { runningVar[c] = (1 - momentum) * runningVar[c] + momentum * Float(variance * unbiasing) }
             }
@@ -84,15 +85,34 @@ public func batchNorm2dInferenceForward(
     x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
     gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
     runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
-    eps: Float = 1e-5, shape: BatchNormShape
+    eps: Float = 1e-5, leakySlope: Float? = nil, shape: BatchNormShape
 ) {
-    let columns = shape.columns
-    for c in 0..<shape.channels {
-        let muF = runningMean[c]
-        let scale = gamma[c] * Float(1 / (Double(runningVar[c]) + Double(eps)).squareRoot())
-        let b0 = beta[c]
-        let src = x + c * columns, dst = y + c * columns
-        for i in 0..<columns { dst[i] = (src[i] - muF) * scale + b0 }
+    struct Arguments {
+        var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
+        var runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>, eps: Float, leakySlope: Float?, columns: Int
+    }
+    let args = Arguments(x: x, y: y, gamma: gamma, beta: beta, runningMean: runningMean, runningVar: runningVar, eps: eps,
+                         leakySlope: leakySlope, columns: shape.columns)
+    parallelFor(shape.channels, minimumPerWorker: max(1, 16_384 / max(shape.columns, 1)), args) { raw, lo, hi in
+        let a = arguments(raw, as: Arguments.self)
+        for c in lo..<hi {
+            let scale = a.gamma[c] * Float(1 / (Double(a.runningVar[c]) + Double(a.eps)).squareRoot())
+            normalizeRun(a.x + c * a.columns, a.y + c * a.columns, count: a.columns, mean: a.runningMean[c], scale: scale,
+                         shift: a.beta[c], leakySlope: a.leakySlope)
+        }
+    }
+}
+
+/// dst = (src − mean)·scale + shift, then LeakyReLU with `leakySlope` if given: the activation that
+/// follows every BatchNorm of the backbones rides along this pass instead of making its own.
+/// Reading src[i] before writing dst[i] makes dst == src safe.
+@inline(__always)
+private func normalizeRun(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count m: Int,
+                          mean: Float, scale: Float, shift: Float, leakySlope: Float?) {
+    if let slope = leakySlope {
+        for i in 0..<m { let v = (src[i] - mean) * scale + shift; dst[i] = v > 0 ? v : slope * v }
+    } else {
+        for i in 0..<m { dst[i] = (src[i] - mean) * scale + shift }
     }
 }
 

@@ -138,18 +138,23 @@ func normalizeAndActivate(_ l: ConvLayerPlan, arena: Arena, mode: BatchNormMode,
 
 private func normalizeAndActivateBody(_ l: ConvLayerPlan, arena: Arena, mode: BatchNormMode, updateRunningStatistics: Bool) {
     let out = arena[l.out], n = l.outCount
+    var activated = false
     if l.spec.bnName != nil {
+        // LeakyReLU is applied inside BatchNorm's output pass (one pass over the map instead of two).
+        let slope: Float? = l.spec.activation == .leakyReLU ? leakyReLUSlope : nil
+        activated = slope != nil
         switch mode {
         case .batchStatistics:
             batchNorm2dTrainingForward(x: arena[l.pre], y: out, gamma: arena[l.gamma!], beta: arena[l.beta!],
                                        mean: arena[l.mean!], invStd: arena[l.invStd!],
                                        runningMean: updateRunningStatistics ? arena[l.runningMean!] : nil,
-                                       runningVar: updateRunningStatistics ? arena[l.runningVar!] : nil, shape: l.bnShape)
+                                       runningVar: updateRunningStatistics ? arena[l.runningVar!] : nil, leakySlope: slope, shape: l.bnShape)
         case .runningStatistics:
             batchNorm2dInferenceForward(x: arena[l.pre], y: out, gamma: arena[l.gamma!], beta: arena[l.beta!],
-                                        runningMean: arena[l.runningMean!], runningVar: arena[l.runningVar!], shape: l.bnShape)
+                                        runningMean: arena[l.runningMean!], runningVar: arena[l.runningVar!], leakySlope: slope, shape: l.bnShape)
         }
     }
+    if activated { return }
     switch l.spec.activation {
     case .leakyReLU: leakyReLUForward(x: out, y: out, count: n)
     case .tanh: tanhForward(x: out, y: out, count: n)

@@ -73,7 +73,8 @@ final class BatchNormTests: XCTestCase {
     struct Forward { var y: [Float]; var mean: [Float]; var invStd: [Float]; var runningMean: [Float]; var runningVar: [Float] }
 
     /// Training forward on NCHW data; running statistics are updated only when given.
-    func train(_ k: Case, x: [Float], gamma: [Float], beta: [Float], running: (mean: [Float], var: [Float])? = nil) -> Forward {
+    func train(_ k: Case, x: [Float], gamma: [Float], beta: [Float], running: (mean: [Float], var: [Float])? = nil,
+               leakySlope: Float? = nil) -> Forward {
         let xc = toCNHW(x, n: k.frames, c: k.channels, p: k.plane)
         var mean = [Float](repeating: .nan, count: k.groups * k.channels), invStd = mean
         var rm = running?.mean ?? [], rv = running?.var ?? []
@@ -84,7 +85,7 @@ final class BatchNormTests: XCTestCase {
                         batchNorm2dTrainingForward(x: px.baseAddress!, y: py, gamma: pg.baseAddress!, beta: pb.baseAddress!,
                                                    mean: pm.baseAddress!, invStd: ps.baseAddress!,
                                                    runningMean: running == nil ? nil : prm.baseAddress!,
-                                                   runningVar: running == nil ? nil : prv.baseAddress!, shape: k.shape)
+                                                   runningVar: running == nil ? nil : prv.baseAddress!, leakySlope: leakySlope, shape: k.shape)
                     } }
                 } }
             } } }
@@ -189,6 +190,39 @@ final class BatchNormTests: XCTestCase {
                 } }
             } } }
             XCTAssertEqual(xc, y, "BN inference in place \(k)")
+        }
+    }
+
+    /// leakySlope: LeakyReLU applied in BatchNorm's output pass, in both forwards, against the Double
+    /// reference followed by a Double LeakyReLU.
+    func testFusedLeakyReLUMatchesReference() {
+        var rng = TestRNG(33)
+        let slope: Float = 0.2
+        func leaky(_ v: [Double]) -> [Double] { v.map { $0 > 0 ? $0 : Double(slope) * $0 } }
+        for k in cases where k.framesPerGroup * k.plane > 1 {
+            let x = input(k, &rng), gamma = rng.array(k.channels, 0.5, 1.5), beta = rng.array(k.channels)
+            let got = train(k, x: x, gamma: gamma, beta: beta, leakySlope: slope)
+            let want = NaiveNorm.training(x, groups: k.groups, framesPerGroup: k.framesPerGroup, channels: k.channels, plane: k.plane,
+                                          gamma: gamma, beta: beta, runningMean: [Float](repeating: 0, count: k.channels),
+                                          runningVar: [Float](repeating: 1, count: k.channels))
+            // As testTrainingForwardMatchesReference; LeakyReLU only scales by 0.2 (one more rounding).
+            assertClose(got.y, leaky(want.y), atol: 2e-6, rtol: 1e-6, "BN training + LeakyReLU \(k)")
+            XCTAssert(got.y.contains { $0 < 0 } && got.y.contains { $0 > 0 }, "both branches exercised \(k)")
+
+            let rm = rng.array(k.channels, -2, 2), rv = rng.array(k.channels, 0.2, 2)
+            let xc = toCNHW(x, n: k.frames, c: k.channels, p: k.plane)
+            let y: [Float] = .buffer(k.count) { py in
+                xc.withUnsafeBufferPointer { px in gamma.withUnsafeBufferPointer { pg in beta.withUnsafeBufferPointer { pb in
+                    rm.withUnsafeBufferPointer { prm in rv.withUnsafeBufferPointer { prv in
+                        batchNorm2dInferenceForward(x: px.baseAddress!, y: py, gamma: pg.baseAddress!, beta: pb.baseAddress!,
+                                                    runningMean: prm.baseAddress!, runningVar: prv.baseAddress!, leakySlope: slope, shape: k.shape)
+                    } }
+                } } }
+            }
+            let wantInference = NaiveNorm.inference(x, frames: k.frames, channels: k.channels, plane: k.plane, gamma: gamma, beta: beta,
+                                                    runningMean: rm, runningVar: rv)
+            assertClose(toNCHW(y, n: k.frames, c: k.channels, p: k.plane), leaky(wantInference), atol: 5e-6, rtol: 1e-6,
+                        "BN inference + LeakyReLU \(k)")
         }
     }
 
