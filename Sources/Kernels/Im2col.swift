@@ -138,6 +138,22 @@ private func wholeImageTranspose(_ image: UnsafePointer<Float>, _ col: UnsafeMut
     for c in channels {
         let img = imageMutable + c * frames * plane, cl = col + c * plane * frames
         let b = bias?[c] ?? 0
+        if plane == 16 {
+            // The DCGAN 4×4 planes: one frame's plane is one 16-lane vector, spread over (or gathered
+            // from) the 16 col rows at column n.
+            for n in 0..<frames {
+                if toCol {
+                    let v = load(img + n * 16, as: SIMD16<Float>.self)
+                    for t in 0..<16 { cl[t * frames + n] = v[t] }
+                } else {
+                    var v = SIMD16<Float>(repeating: b)
+                    for t in 0..<16 { v[t] += cl[t * frames + n] }
+                    if accumulate { v += load(img + n * 16, as: SIMD16<Float>.self) }
+                    store(v, img + n * 16)
+                }
+            }
+            continue
+        }
         // Blocks of 8 frames × the plane: both sides stay in L1 while one is read across its stride.
         var n0 = 0
         while n0 < frames {
