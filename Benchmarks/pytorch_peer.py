@@ -146,22 +146,32 @@ def main():
     ap.add_argument("--only", choices=["train", "sample"]); ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--encode-twice", action="store_true", help="also time the public code's encode-twice training step")
     ap.add_argument("--compare", help="svgnet-bench JSON to print speed ratios against")
+    ap.add_argument("--models", help="comma-separated subset of svglp,hafsvg4,vgg64 (default all)")
+    ap.add_argument("--sample-mode", choices=["both", "public", "batched"], default="both",
+                    help="sampling rows: the public code's one-at-a-time loop, the batched one, or both")
+    ap.add_argument("--train-mode", choices=["both", "once", "twice"], default=None,
+                    help="training rows: encode once, the public code's encode-twice, or both (default: once, plus twice with --encode-twice)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_default_dtype(torch.float32)
     runs = args.runs if args.runs else (1 if args.quick else 3)
     print(f"pytorch_peer: torch {torch.__version__}, {torch.get_num_threads()} threads, eager float32")
+    models = set(args.models.split(",")) if args.models else {"svglp", "hafsvg4", "vgg64"}
+    def wanted(key): return key.split(".")[1] in models     # train.svglp, train.vgg64.svglp -> svglp, vgg64
+    train_mode = args.train_mode or ("both" if args.encode_twice else "once")
     rows = []
     if args.only in (None, "train"):
         for key, cfg in CASES.items():
-            rows.append(bench_train(key, cfg, runs, encode_twice=False))
-            print(f"{rows[-1]['name']:40} {rows[-1]['median_s']:8.3f} s  [{rows[-1]['min_s']:.2f}-{rows[-1]['max_s']:.2f}] n={rows[-1]['runs']}  {rows[-1]['note']}", flush=True)
-            if args.encode_twice:
-                rows.append(bench_train(key, cfg, runs, encode_twice=True))
+            if not wanted(key): continue
+            for twice in (False, True):
+                if (twice and train_mode == "once") or (not twice and train_mode == "twice"): continue
+                rows.append(bench_train(key, cfg, runs, encode_twice=twice))
                 print(f"{rows[-1]['name']:40} {rows[-1]['median_s']:8.3f} s  [{rows[-1]['min_s']:.2f}-{rows[-1]['max_s']:.2f}] n={rows[-1]['runs']}  {rows[-1]['note']}", flush=True)
     if args.only in (None, "sample"):
         for key, train_key in SAMPLE_CASES.items():
+            if not wanted(key): continue
             for batched in (False, True):
+                if (batched and args.sample_mode == "public") or (not batched and args.sample_mode == "batched"): continue
                 rows.append(bench_sample(key, CASES[train_key], runs, batched=batched))
                 print(f"{rows[-1]['name']:40} {rows[-1]['median_s']:8.3f} s  [{rows[-1]['min_s']:.2f}-{rows[-1]['max_s']:.2f}] n={rows[-1]['runs']}  {rows[-1]['note']}", flush=True)
     if args.json:

@@ -148,11 +148,17 @@ func syntheticFrames(_ count: Int, seed: UInt64) -> Buffer {
     return b
 }
 
-func runTrainSection(runs: Int, ceilings: Ceilings, log: (String) -> Void) throws -> [Row] {
+/// `models`: which of svglp, hafsvg4, vgg64 to run (nil: all).
+func selected(_ key: String, _ models: Set<String>?) -> Bool {
+    guard let models else { return true }
+    return models.contains(String(key.split(separator: ".")[1]))   // train.svglp, train.vgg64.svglp → svglp, vgg64
+}
+
+func runTrainSection(runs: Int, models: Set<String>?, ceilings: Ceilings, log: (String) -> Void) throws -> [Row] {
     var rows: [Row] = []
     let cases = [ModelCase(key: "train.svglp", config: svgLP()), ModelCase(key: "train.hafsvg4", config: hafSVG4()),
                  ModelCase(key: "train.vgg64.svglp", config: vggSVGLP())]
-    for mc in cases {
+    for mc in cases where selected(mc.key, models) {
         log(mc.key)
         let c = mc.config
         let peakReset = resetPeakRSS()
@@ -172,11 +178,11 @@ func runTrainSection(runs: Int, ceilings: Ceilings, log: (String) -> Void) throw
     return rows
 }
 
-func runSampleSection(runs: Int, ceilings: Ceilings, log: (String) -> Void) throws -> [Row] {
+func runSampleSection(runs: Int, models: Set<String>?, ceilings: Ceilings, log: (String) -> Void) throws -> [Row] {
     var rows: [Row] = []
     let samples = 100
     let cases = [ModelCase(key: "sample.svglp", config: svgLP()), ModelCase(key: "sample.hafsvg4", config: hafSVG4())]
-    for mc in cases {
+    for mc in cases where selected(mc.key, models) {
         log(mc.key)
         var c = mc.config
         c.batch = 1

@@ -1,5 +1,5 @@
 // svgnet-bench: kernel table, end-to-end training step and sampling, at the sizes SVGNet trains.
-//   svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample] [--threads N]
+//   svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile] [--threads N] [--runs N] [--models …]
 // See Docs/PERFORMANCE.md for what every column means and the results on the reference machine.
 #if canImport(Glibc)
 import Glibc
@@ -13,10 +13,11 @@ struct Options {
     var only: Set<String> = ["kernels", "train", "sample", "profile"]
     var threads: Int? = nil
     var runs: Int? = nil
+    var models: Set<String>? = nil     // end-to-end rows to run: svglp, hafsvg4, vgg64 (default all)
 }
 
 func usage() -> Never {
-    print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile[,…]] [--threads N] [--runs N]")
+    print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile[,…]] [--threads N] [--runs N] [--models svglp,hafsvg4,vgg64]")
     exit(2)
 }
 
@@ -39,6 +40,10 @@ func parseOptions(_ args: [String]) -> Options {
         case "--runs":
             guard let n = Int(value()), n >= 1 else { usage() }
             o.runs = n
+        case "--models":
+            let models = Set(value().split(separator: ",").map(String.init))
+            guard models.isSubset(of: ["svglp", "hafsvg4", "vgg64"]), !models.isEmpty else { usage() }
+            o.models = models
         case "--threads":
             guard let n = Int(value()), n >= 1 else { usage() }
             o.threads = n
@@ -90,8 +95,8 @@ if options.only.contains("kernels") {
 
 do {
     var modelRows: [Row] = []
-    if options.only.contains("train") { modelRows += try runTrainSection(runs: modelRuns, ceilings: ceilings, log: progress) }
-    if options.only.contains("sample") { modelRows += try runSampleSection(runs: modelRuns, ceilings: ceilings, log: progress) }
+    if options.only.contains("train") { modelRows += try runTrainSection(runs: modelRuns, models: options.models, ceilings: ceilings, log: progress) }
+    if options.only.contains("sample") { modelRows += try runSampleSection(runs: modelRuns, models: options.models, ceilings: ceilings, log: progress) }
     if options.only.contains("profile") { try runProfileSection(ceilings: ceilings, log: progress) }
     if !modelRows.isEmpty {
         print("## end to end (median of up to \(modelRuns) runs after 1 warm-up)")
