@@ -81,22 +81,32 @@ private func load<V: SIMD>(_ p: UnsafePointer<Float>, as: V.Type) -> V { UnsafeR
 private func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
 
 /// row[b] = input[b − 1] for b in 1...w, zero at 0 and w + 1. Column x of kernel column kj reads input
-/// 2x − 1 + kj = row[2x + kj]: the even and odd halves of 2L floats from row + 2x₀ are kj 0 and 1, from
-/// row + 2x₀ + 2 kj 2 and 3.
+/// 2x − 1 + kj = row[2x + kj]: the even and odd halves of 8 floats from row + 2x₀ are kj 0 and 1, from
+/// row + 2x₀ + 2 kj 2 and 3. (Four output columns per step: SSE registers hold four floats, so wider
+/// vectors would compile to the same instructions.)
 @inline(__always)
-private func deinterleaveRow<Half: SIMD>(_ row: UnsafePointer<Float>, _ dst: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
-    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>), count ow: Int, _ whole: Half.Type) where Half.Scalar == Float {
-    let lanes = Half.scalarCount
+private func deinterleaveRow(_ row: UnsafePointer<Float>, _ dst: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>), count ow: Int) {
     var x = 0
     while x < ow {
-        if lanes == 8 {
-            let a = load(row + 2 * x, as: SIMD16<Float>.self), b = load(row + 2 * x + 2, as: SIMD16<Float>.self)
-            store(a.evenHalf, dst.0 + x); store(a.oddHalf, dst.1 + x); store(b.evenHalf, dst.2 + x); store(b.oddHalf, dst.3 + x)
-        } else {
-            let a = load(row + 2 * x, as: SIMD8<Float>.self), b = load(row + 2 * x + 2, as: SIMD8<Float>.self)
-            store(a.evenHalf, dst.0 + x); store(a.oddHalf, dst.1 + x); store(b.evenHalf, dst.2 + x); store(b.oddHalf, dst.3 + x)
-        }
-        x += lanes
+        let a = load(row + 2 * x, as: SIMD8<Float>.self), b = load(row + 2 * x + 2, as: SIMD8<Float>.self)
+        store(a.evenHalf, dst.0 + x); store(a.oddHalf, dst.1 + x); store(b.evenHalf, dst.2 + x); store(b.oddHalf, dst.3 + x)
+        x += 4
+    }
+}
+
+/// The adjoint of deinterleaveRow: row[2x + kj] += src_kj[x] for the four kernel columns.
+@inline(__always)
+private func interleaveAddRow(_ row: UnsafeMutablePointer<Float>, _ src: (UnsafePointer<Float>, UnsafePointer<Float>,
+    UnsafePointer<Float>, UnsafePointer<Float>), count ow: Int) {
+    var x = 0
+    while x < ow {
+        var a = SIMD8<Float>(), b = SIMD8<Float>()
+        a.evenHalf = load(src.0 + x, as: SIMD4<Float>.self); a.oddHalf = load(src.1 + x, as: SIMD4<Float>.self)
+        store(load(row + 2 * x, as: SIMD8<Float>.self) + a, row + 2 * x)
+        b.evenHalf = load(src.2 + x, as: SIMD4<Float>.self); b.oddHalf = load(src.3 + x, as: SIMD4<Float>.self)
+        store(load(row + 2 * x + 2, as: SIMD8<Float>.self) + b, row + 2 * x + 2)
+        x += 4
     }
 }
 
@@ -121,8 +131,7 @@ private func im2colStride2Kernel4(_ image: UnsafePointer<Float>, _ col: UnsafeMu
                         continue
                     }
                     (row + 1).update(from: plane + iy * w, count: w)
-                    if ow % 8 == 0 { deinterleaveRow(row, dst, count: ow, SIMD8<Float>.self) }
-                    else { deinterleaveRow(row, dst, count: ow, SIMD4<Float>.self) }
+                    deinterleaveRow(row, dst, count: ow)
                 }
             }
         }
@@ -264,27 +273,7 @@ private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMu
                     if y >= 0 && y < oh {
                         let base = UnsafePointer(col) + (c * 16 + ki * 4) * nCols + (n * oh + y) * ow
                         let src = (base, base + nCols, base + 2 * nCols, base + 3 * nCols)
-                        if ow % 8 == 0 {
-                            var x = 0
-                            while x < ow {
-                                var a = SIMD16<Float>(), b = SIMD16<Float>()
-                                a.evenHalf = load(src.0 + x, as: SIMD8<Float>.self); a.oddHalf = load(src.1 + x, as: SIMD8<Float>.self)
-                                store(load(row + 2 * x, as: SIMD16<Float>.self) + a, row + 2 * x)
-                                b.evenHalf = load(src.2 + x, as: SIMD8<Float>.self); b.oddHalf = load(src.3 + x, as: SIMD8<Float>.self)
-                                store(load(row + 2 * x + 2, as: SIMD16<Float>.self) + b, row + 2 * x + 2)
-                                x += 8
-                            }
-                        } else {
-                            var x = 0
-                            while x < ow {
-                                var a = SIMD8<Float>(), b = SIMD8<Float>()
-                                a.evenHalf = load(src.0 + x, as: SIMD4<Float>.self); a.oddHalf = load(src.1 + x, as: SIMD4<Float>.self)
-                                store(load(row + 2 * x, as: SIMD8<Float>.self) + a, row + 2 * x)
-                                b.evenHalf = load(src.2 + x, as: SIMD4<Float>.self); b.oddHalf = load(src.3 + x, as: SIMD4<Float>.self)
-                                store(load(row + 2 * x + 2, as: SIMD8<Float>.self) + b, row + 2 * x + 2)
-                                x += 4
-                            }
-                        }
+                        interleaveAddRow(row, src, count: ow)
                     }
                     ki += 2
                 }

@@ -93,6 +93,20 @@ final class BatchNormTests: XCTestCase {
         return Forward(y: toNCHW(y, n: k.frames, c: k.channels, p: k.plane), mean: mean, invStd: invStd, runningMean: rm, runningVar: rv)
     }
 
+    /// Inference forward on NCHW data (running statistics), optionally with the fused LeakyReLU; NCHW out.
+    func infer(_ k: Case, x: [Float], gamma: [Float], beta: [Float], rm: [Float], rv: [Float], leakySlope: Float? = nil) -> [Float] {
+        let xc = toCNHW(x, n: k.frames, c: k.channels, p: k.plane)
+        let y: [Float] = .buffer(k.count) { py in
+            xc.withUnsafeBufferPointer { px in gamma.withUnsafeBufferPointer { pg in beta.withUnsafeBufferPointer { pb in
+                rm.withUnsafeBufferPointer { prm in rv.withUnsafeBufferPointer { prv in
+                    batchNorm2dInferenceForward(x: px.baseAddress!, y: py, gamma: pg.baseAddress!, beta: pb.baseAddress!,
+                                                runningMean: prm.baseAddress!, runningVar: prv.baseAddress!, leakySlope: leakySlope, shape: k.shape)
+                } }
+            } } }
+        }
+        return toNCHW(y, n: k.frames, c: k.channels, p: k.plane)
+    }
+
     /// Backward on NCHW gradients; returns gradX in NCHW.
     func backward(_ k: Case, gradY: [Float], x: [Float], gamma: [Float], mean: [Float], invStd: [Float],
                   gradGamma: inout [Float], gradBeta: inout [Float], accumulate: Bool = false) -> [Float] {
@@ -169,18 +183,11 @@ final class BatchNormTests: XCTestCase {
             let x = input(k, &rng), gamma = rng.array(k.channels, 0.5, 1.5), beta = rng.array(k.channels)
             let rm = rng.array(k.channels, -2, 2), rv = rng.array(k.channels, 0.2, 2)
             var xc = toCNHW(x, n: k.frames, c: k.channels, p: k.plane)
-            let y: [Float] = .buffer(k.count) { py in
-                xc.withUnsafeBufferPointer { px in gamma.withUnsafeBufferPointer { pg in beta.withUnsafeBufferPointer { pb in
-                    rm.withUnsafeBufferPointer { prm in rv.withUnsafeBufferPointer { prv in
-                        batchNorm2dInferenceForward(x: px.baseAddress!, y: py, gamma: pg.baseAddress!, beta: pb.baseAddress!,
-                                                    runningMean: prm.baseAddress!, runningVar: prv.baseAddress!, shape: k.shape)
-                    } }
-                } } }
-            }
+            let y = infer(k, x: x, gamma: gamma, beta: beta, rm: rm, rv: rv)
             let want = NaiveNorm.inference(x, frames: k.frames, channels: k.channels, plane: k.plane, gamma: gamma, beta: beta,
                                            runningMean: rm, runningVar: rv)
             // |x − μ| ≤ 5, scale ≤ 3.4, |y| ≲ 18: four Float roundings of values of that size ≈ 4e-6.
-            assertClose(toNCHW(y, n: k.frames, c: k.channels, p: k.plane), want, atol: 5e-6, rtol: 1e-6, "BN inference y \(k)")
+            assertClose(y, want, atol: 5e-6, rtol: 1e-6, "BN inference y \(k)")
 
             // In place (y == x) gives the same bits.
             xc.withUnsafeMutableBufferPointer { p in gamma.withUnsafeBufferPointer { pg in beta.withUnsafeBufferPointer { pb in
@@ -189,7 +196,7 @@ final class BatchNormTests: XCTestCase {
                                                 runningMean: prm.baseAddress!, runningVar: prv.baseAddress!, shape: k.shape)
                 } }
             } } }
-            XCTAssertEqual(xc, y, "BN inference in place \(k)")
+            XCTAssertEqual(toNCHW(xc, n: k.frames, c: k.channels, p: k.plane), y, "BN inference in place \(k)")
         }
     }
 
@@ -210,18 +217,10 @@ final class BatchNormTests: XCTestCase {
             XCTAssert(got.y.contains { $0 < 0 } && got.y.contains { $0 > 0 }, "both branches exercised \(k)")
 
             let rm = rng.array(k.channels, -2, 2), rv = rng.array(k.channels, 0.2, 2)
-            let xc = toCNHW(x, n: k.frames, c: k.channels, p: k.plane)
-            let y: [Float] = .buffer(k.count) { py in
-                xc.withUnsafeBufferPointer { px in gamma.withUnsafeBufferPointer { pg in beta.withUnsafeBufferPointer { pb in
-                    rm.withUnsafeBufferPointer { prm in rv.withUnsafeBufferPointer { prv in
-                        batchNorm2dInferenceForward(x: px.baseAddress!, y: py, gamma: pg.baseAddress!, beta: pb.baseAddress!,
-                                                    runningMean: prm.baseAddress!, runningVar: prv.baseAddress!, leakySlope: slope, shape: k.shape)
-                    } }
-                } } }
-            }
+            let y = infer(k, x: x, gamma: gamma, beta: beta, rm: rm, rv: rv, leakySlope: slope)
             let wantInference = NaiveNorm.inference(x, frames: k.frames, channels: k.channels, plane: k.plane, gamma: gamma, beta: beta,
                                                     runningMean: rm, runningVar: rv)
-            assertClose(toNCHW(y, n: k.frames, c: k.channels, p: k.plane), leaky(wantInference), atol: 5e-6, rtol: 1e-6,
+            assertClose(y, leaky(wantInference), atol: 5e-6, rtol: 1e-6,
                         "BN inference + LeakyReLU \(k)")
         }
     }

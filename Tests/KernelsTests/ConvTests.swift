@@ -58,8 +58,9 @@ final class Conv2dTests: XCTestCase {
         // Outputs above 16 positions take im2col's run-copy path (smaller ones take the plain gather).
         Case(n: 2, cin: 2, h: 11, w: 9, cout: 3, k: 3, stride: 2, pad: 1),
         Case(n: 1, cin: 3, h: 10, w: 12, cout: 2, k: 4, stride: 2, pad: 1),
-        // The 4×4/2/1 SIMD path (even sizes, output width a multiple of 4): 8 lanes, two chunks of 8, and
-        // 4 lanes (the (3, 2, 8, 8) case above); (2, 3, 4, 4) above takes the whole-image transpose.
+        // The 4×4/2/1 SIMD path (even sizes, output width a multiple of 4): output widths 8 and 16 (one and
+        // several steps of four; width 4 is the (3, 2, 8, 8) case above); (2, 3, 4, 4) above takes the
+        // whole-image transpose.
         Case(n: 2, cin: 2, h: 6, w: 16, cout: 3, k: 4, stride: 2, pad: 1),
         Case(n: 1, cin: 1, h: 4, w: 32, cout: 2, k: 4, stride: 2, pad: 1),
     ]
@@ -148,8 +149,8 @@ final class ConvTranspose2dTests: XCTestCase {
         Case(n: 3, cin: 2, h: 5, w: 4, cout: 1, k: 3, stride: 2, pad: 0),
         Case(n: 1, cin: 3, h: 4, w: 4, cout: 3, k: 3, stride: 1, pad: 1),   // VGG upc5's last layer
         Case(n: 2, cin: 2, h: 6, w: 5, cout: 2, k: 4, stride: 2, pad: 1),   // col2im's run path (30 positions)
-        Case(n: 2, cin: 2, h: 3, w: 8, cout: 2, k: 4, stride: 2, pad: 1),   // 4×4/2/1 SIMD path, 8 lanes (6×16 output)
-        Case(n: 1, cin: 3, h: 2, w: 4, cout: 2, k: 4, stride: 2, pad: 1),   // 4×4/2/1 SIMD path, 4 lanes (4×8 output)
+        Case(n: 2, cin: 2, h: 3, w: 8, cout: 2, k: 4, stride: 2, pad: 1),   // 4×4/2/1 SIMD path, output 6×16
+        Case(n: 1, cin: 3, h: 2, w: 4, cout: 2, k: 4, stride: 2, pad: 1),   // 4×4/2/1 SIMD path, output 4×8
     ]
 
     func run(_ c: Case, x: [Float], weight: [Float], bias: [Float]) -> (y: [Float], g: ConvGeometry) {
