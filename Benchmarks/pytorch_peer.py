@@ -156,7 +156,10 @@ def main():
     torch.set_default_dtype(torch.float32)
     runs = args.runs if args.runs else (1 if args.quick else 3)
     print(f"pytorch_peer: torch {torch.__version__}, {torch.get_num_threads()} threads, eager float32")
-    models = set(args.models.split(",")) if args.models else {"svglp", "hafsvg4", "vgg64"}
+    known = {"svglp", "hafsvg4", "vgg64"}
+    models = set(args.models.split(",")) if args.models else known
+    if not models <= known:
+        ap.error(f"--models: unknown {', '.join(sorted(models - known))} (known: svglp, hafsvg4, vgg64)")
     def wanted(key): return key.split(".")[1] in models     # train.svglp, train.vgg64.svglp -> svglp, vgg64
     train_mode = args.train_mode or ("both" if args.encode_twice else "once")
     rows = []

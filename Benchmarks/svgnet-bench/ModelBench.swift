@@ -178,6 +178,19 @@ func runTrainSection(runs: Int, models: Set<String>?, ceilings: Ceilings, log: (
     return rows
 }
 
+/// The generator the sampling rows and the sampling profile time: `c.batch` sequences (the rows use one),
+/// BatchNorm on running statistics as PyTorch's eval mode in pytorch_peer.py (batch statistics over one
+/// sequence are degenerate at c5, and the CLI refuses them), weights initialised by a small trainer of
+/// the same network (the batch does not change the parameters).
+func samplingGenerator(_ c: ModelConfiguration, samples: Int) throws -> Generator {
+    let generator = try Generator(config: c, samples: samples, seed: 2)
+    generator.batchNorm = .runningStatistics
+    var small = c
+    small.batch = 2
+    generator.loadParameters(from: try Trainer(config: small, seed: 1))
+    return generator
+}
+
 func runSampleSection(runs: Int, models: Set<String>?, ceilings: Ceilings, log: (String) -> Void) throws -> [Row] {
     var rows: [Row] = []
     let samples = 100
@@ -191,14 +204,7 @@ func runSampleSection(runs: Int, models: Set<String>?, ceilings: Ceilings, log: 
         var arenaBytes = 0
         let flops = try generationFlops(c, samples: samples)
         let (times, ratios, rss, note) = try {
-            let generator = try Generator(config: c, samples: samples, seed: 2)
-            // One sequence: BatchNorm on running statistics, as PyTorch's eval mode in pytorch_peer.py
-            // (batch statistics over one sequence are degenerate at c5, and the CLI refuses them).
-            generator.batchNorm = .runningStatistics
-            // Initialised weights from a small trainer of the same network (batch does not change the parameters).
-            var small = c
-            small.batch = 2
-            generator.loadParameters(from: try Trainer(config: small, seed: 1))
+            let generator = try samplingGenerator(c, samples: samples)
             arenaBytes = generator.arenaBytes
             return measureLong(runs: runs, longRun: 30, flops: flops.total) { generator.generate(frames.p) }
         }()

@@ -19,11 +19,7 @@ func runProfileSection(ceilings: Ceilings, log: (String) -> Void) throws {
         var c = base
         c.batch = 1
         let frames = syntheticFrames(c.nPast * c.channels * 4096, seed: 82)
-        let generator = try Generator(config: c, samples: 100, seed: 2)
-        generator.batchNorm = .runningStatistics
-        var small = c
-        small.batch = 2
-        generator.loadParameters(from: try Trainer(config: small, seed: 1))
+        let generator = try samplingGenerator(c, samples: 100)
         generator.generate(frames.p)                    // warm-up
         printProfile("\(key) generate (\(describe(c)) ×100 samples)", ceilings: ceilings) { generator.generate(frames.p) }
     }

@@ -16,9 +16,11 @@ struct Options {
     var models: Set<String>? = nil     // end-to-end rows to run: svglp, hafsvg4, vgg64 (default all)
 }
 
-func usage() -> Never {
+/// Prints what was wrong (if known) and the usage line; exits with status 2, or 0 when help was asked for.
+func usage(_ problem: String? = nil, help: Bool = false) -> Never {
+    if let problem { print("svgnet-bench: \(problem)") }
     print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile[,…]] [--threads N] [--runs N] [--models svglp,hafsvg4,vgg64]")
-    exit(2)
+    exit(help ? 0 : 2)
 }
 
 func parseOptions(_ args: [String]) -> Options {
@@ -26,7 +28,7 @@ func parseOptions(_ args: [String]) -> Options {
     var i = 0
     func value() -> String {
         i += 1
-        guard i < args.count else { usage() }
+        guard i < args.count else { usage("\(args[i - 1]) needs a value") }
         return args[i]
     }
     while i < args.count {
@@ -35,22 +37,25 @@ func parseOptions(_ args: [String]) -> Options {
         case "--quick": o.quick = true
         case "--only":
             let sections = Set(value().split(separator: ",").map(String.init))
-            guard sections.isSubset(of: ["kernels", "train", "sample", "profile"]), !sections.isEmpty else { usage() }
+            guard sections.isSubset(of: ["kernels", "train", "sample", "profile"]), !sections.isEmpty else {
+                usage("--only: expected kernels, train, sample or profile, got \(args[i])")
+            }
             o.only = sections
         case "--runs":
-            guard let n = Int(value()), n >= 1 else { usage() }
+            guard let n = Int(value()), n >= 1 else { usage("--runs: expected a positive integer, got \(args[i])") }
             o.runs = n
         case "--models":
             let models = Set(value().split(separator: ",").map(String.init))
-            guard models.isSubset(of: ["svglp", "hafsvg4", "vgg64"]), !models.isEmpty else { usage() }
+            guard models.isSubset(of: ["svglp", "hafsvg4", "vgg64"]), !models.isEmpty else {
+                usage("--models: expected svglp, hafsvg4 or vgg64, got \(args[i])")
+            }
             o.models = models
         case "--threads":
-            guard let n = Int(value()), n >= 1 else { usage() }
+            guard let n = Int(value()), n >= 1 else { usage("--threads: expected a positive integer, got \(args[i])") }
             o.threads = n
-        case "-h", "--help": usage()
+        case "-h", "--help": usage(help: true)
         default:
-            print("unknown argument \(args[i])")
-            usage()
+            usage("unknown argument \(args[i])")
         }
         i += 1
     }

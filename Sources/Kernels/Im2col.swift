@@ -187,23 +187,6 @@ private func im2colChannels(_ image: UnsafePointer<Float>, _ col: UnsafeMutableP
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
                 let row = col + ((c * g.kernelH + ki) * g.kernelW + kj) * nCols
-                if oh * ow <= 16 {
-                    // Tiny outputs (c5: 4×4 → 1×1): a plain gather; the run copies below would move
-                    // one element per call.
-                    var k = 0
-                    for n in 0..<g.frames {
-                        let plane = image + (c * g.frames + n) * h * w
-                        for y in 0..<oh {
-                            let iy = y * s - p + ki
-                            for x in 0..<ow {
-                                let ix = x * s - p + kj
-                                row[k] = iy >= 0 && iy < h && ix >= 0 && ix < w ? plane[iy * w + ix] : 0
-                                k += 1
-                            }
-                        }
-                    }
-                    continue
-                }
                 // Output columns ow whose input column ow·s − p + kj lies inside [0, w).
                 let owLo = max(0, (p - kj + s - 1) / s)
                 let owHi = w - 1 + p - kj < 0 ? 0 : min(ow, (w - 1 + p - kj) / s + 1)   // exclusive
@@ -295,22 +278,6 @@ private func col2imChannels(_ col: UnsafePointer<Float>, _ image: UnsafeMutableP
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
                 let row = col + ((c * g.kernelH + ki) * g.kernelW + kj) * nCols
-                if oh * ow <= 16 {
-                    // Tiny outputs (upc1's 1×1 → 4×4 adjoint): a plain scatter.
-                    var k = 0
-                    for n in 0..<g.frames {
-                        let plane = image + (c * g.frames + n) * h * w
-                        for y in 0..<oh {
-                            let iy = y * s - p + ki
-                            for x in 0..<ow {
-                                let ix = x * s - p + kj
-                                if iy >= 0 && iy < h && ix >= 0 && ix < w { plane[iy * w + ix] += row[k] }
-                                k += 1
-                            }
-                        }
-                    }
-                    continue
-                }
                 let owLo = max(0, (p - kj + s - 1) / s)
                 let owHi = w - 1 + p - kj < 0 ? 0 : min(ow, (w - 1 + p - kj) / s + 1)
                 if owLo >= owHi { continue }

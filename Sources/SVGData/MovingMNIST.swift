@@ -82,21 +82,20 @@ public struct MovingMNIST: Sendable {
         var dy = rng.uniformInt(-4...4)
         var states: [DigitState] = []
         states.reserveCapacity(length)
+        /// Brings a coordinate that left 0..<span back to the edge. Deterministic: its velocity reverses.
+        /// Stochastic: it draws a new velocity pointing inward, then a new cross velocity (in that order,
+        /// as the reference does).
+        func bounce(_ p: inout Int, _ v: inout Int, _ cross: inout Int) {
+            guard p < 0 || p >= span else { return }
+            let low = p < 0
+            p = low ? 0 : span - 1
+            if deterministic { v = -v; return }
+            v = low ? rng.uniformInt(1...4) : rng.uniformInt(-4...(-1))
+            cross = rng.uniformInt(-4...4)
+        }
         for _ in 0..<length {
-            if y < 0 {
-                y = 0
-                if deterministic { dy = -dy } else { dy = rng.uniformInt(1...4); dx = rng.uniformInt(-4...4) }
-            } else if y >= span {
-                y = span - 1
-                if deterministic { dy = -dy } else { dy = rng.uniformInt(-4...(-1)); dx = rng.uniformInt(-4...4) }
-            }
-            if x < 0 {
-                x = 0
-                if deterministic { dx = -dx } else { dx = rng.uniformInt(1...4); dy = rng.uniformInt(-4...4) }
-            } else if x >= span {
-                x = span - 1
-                if deterministic { dx = -dx } else { dx = rng.uniformInt(-4...(-1)); dy = rng.uniformInt(-4...4) }
-            }
+            bounce(&y, &dy, &dx)
+            bounce(&x, &dx, &dy)
             states.append(DigitState(x: x, y: y, dx: dx, dy: dy))
             y += dy
             x += dx

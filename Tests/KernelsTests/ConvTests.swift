@@ -55,7 +55,7 @@ final class Conv2dTests: XCTestCase {
         Case(n: 2, cin: 3, h: 4, w: 4, cout: 5, k: 4, stride: 1, pad: 0),
         Case(n: 1, cin: 3, h: 9, w: 5, cout: 1, k: 3, stride: 2, pad: 1),
         Case(n: 2, cin: 2, h: 3, w: 3, cout: 2, k: 1, stride: 1, pad: 0),
-        // Outputs above 16 positions take im2col's run-copy path (smaller ones take the plain gather).
+        // Geometries off the two special paths take the generic loops (stride-1 run copies, strided gathers).
         Case(n: 2, cin: 2, h: 11, w: 9, cout: 3, k: 3, stride: 2, pad: 1),
         Case(n: 1, cin: 3, h: 10, w: 12, cout: 2, k: 4, stride: 2, pad: 1),
         // The 4×4/2/1 SIMD path (even sizes, output width a multiple of 4): output widths 8 and 16 (one and
@@ -148,7 +148,7 @@ final class ConvTranspose2dTests: XCTestCase {
         Case(n: 2, cin: 4, h: 1, w: 1, cout: 3, k: 4, stride: 1, pad: 0),   // DCGAN upc1 shape
         Case(n: 3, cin: 2, h: 5, w: 4, cout: 1, k: 3, stride: 2, pad: 0),
         Case(n: 1, cin: 3, h: 4, w: 4, cout: 3, k: 3, stride: 1, pad: 1),   // VGG upc5's last layer
-        Case(n: 2, cin: 2, h: 6, w: 5, cout: 2, k: 4, stride: 2, pad: 1),   // col2im's run path (30 positions)
+        Case(n: 2, cin: 2, h: 6, w: 5, cout: 2, k: 4, stride: 2, pad: 1),   // generic col2im (odd width)
         Case(n: 2, cin: 2, h: 3, w: 8, cout: 2, k: 4, stride: 2, pad: 1),   // 4×4/2/1 SIMD path, output 6×16
         Case(n: 1, cin: 3, h: 2, w: 4, cout: 2, k: 4, stride: 2, pad: 1),   // 4×4/2/1 SIMD path, output 4×8
     ]
