@@ -40,7 +40,7 @@ final class Buffer {
     let count: Int
     init(_ count: Int, scale: Float = 1, seed: UInt64 = 0x9E3779B97F4A7C15) {
         self.count = max(count, 1)
-        pointer = .allocate(capacity: self.count)
+        pointer = allocateFloats(self.count)   // the arena's kind of memory, so kernels run as in the model
         fill(scale: scale, seed: seed)
     }
     func fill(scale: Float, seed: UInt64) {

@@ -27,9 +27,6 @@ struct ElementwiseArguments {
     var slope: Float = 0
 }
 
-/// Large arrays are split over the cores; below this many values per worker the hand-off costs more.
-private let valuesPerWorker = 1 << 16
-
 public func leakyReLUForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int, slope: Float = leakyReLUSlope) {
     parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: x, y: y, slope: slope)) { raw, lo, hi in
         let a = arguments(raw, as: ElementwiseArguments.self)

@@ -40,14 +40,26 @@ public func adamStep(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<F
     // The per-element arithmetic is Float with each scalar rounded once, as PyTorch's CPU kernels do.
     let stepSize = Float(lr / bc1), bc2Sqrt = Float(bc2.squareRoot()), eps = hyper.eps
     let beta1 = Float(b1), beta2 = Float(b2), oneMinusB1 = Float(1 - b1), oneMinusB2 = Float(1 - b2)
-    for k in 0..<count {
-        let g = grads[k]
-        let mk = beta1 * m[k] + oneMinusB1 * g
-        let vk = beta2 * v[k] + oneMinusB2 * g * g
-        m[k] = mk
-        v[k] = vk
-        params[k] -= stepSize * mk / (vk.squareRoot() / bc2Sqrt + eps)
+    let args = AdamArguments(params: params, grads: grads, m: m, v: v, stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: eps,
+                             beta1: beta1, beta2: beta2, oneMinusB1: oneMinusB1, oneMinusB2: oneMinusB2)
+    // Each element's update reads only that element: any split over the cores gives the same bits.
+    parallelFor(count, minimumPerWorker: valuesPerWorker, args) { raw, lo, hi in
+        let a = arguments(raw, as: AdamArguments.self)
+        for k in lo..<hi {
+            let g = a.grads[k]
+            let mk = a.beta1 * a.m[k] + a.oneMinusB1 * g
+            let vk = a.beta2 * a.v[k] + a.oneMinusB2 * g * g
+            a.m[k] = mk
+            a.v[k] = vk
+            a.params[k] -= a.stepSize * mk / (vk.squareRoot() / a.bc2Sqrt + a.eps)
+        }
     }
+}
+
+private struct AdamArguments {
+    var params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>
+    var m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    var stepSize: Float, bc2Sqrt: Float, eps: Float, beta1: Float, beta2: Float, oneMinusB1: Float, oneMinusB2: Float
 }
 
 /// The Double a Float hyperparameter was written as: its shortest round-trip decimal ("0.999"), which

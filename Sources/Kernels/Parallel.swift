@@ -10,6 +10,10 @@ import Dispatch
 import Foundation
 import Synchronization
 
+/// Elementwise loops (activations, Adam) split large arrays over the cores; below this many values per
+/// worker the hand-off costs more than it saves.
+let valuesPerWorker = 1 << 16
+
 /// body(arguments, lowerBound, upperBound)
 public typealias RangeBody = @convention(c) (UnsafeRawPointer, Int, Int) -> Void
 

@@ -1,5 +1,6 @@
 // One allocation owns every float of a plan: parameters, gradients, Adam moments, activations and
 // workspaces. Planning hands out `Slice`s (offsets); nothing is allocated after `Arena.init`.
+import Kernels
 
 /// A run of floats inside an arena, fixed at plan time.
 public struct Slice: Sendable, Equatable {
@@ -15,7 +16,7 @@ public struct IntSlice: Sendable, Equatable {
 }
 
 /// Hands out offsets rounded up to 16 elements (64 bytes), so every float buffer starts on a cache line
-/// (the float block itself is allocated 64-byte aligned).
+/// (the float block itself is allocated 2 MiB aligned, on huge pages where Linux allows: Memory.swift).
 public struct ArenaPlanner {
     public private(set) var floatCount = 0
     public private(set) var intCount = 0
@@ -44,8 +45,7 @@ public final class Arena: @unchecked Sendable {
     public init(_ planner: ArenaPlanner) {
         floatCount = planner.floatCount
         intCount = planner.intCount
-        floats = UnsafeMutableRawPointer.allocate(byteCount: max(floatCount, 1) * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: max(floatCount, 1))
+        floats = allocateFloats(floatCount)
         floats.initialize(repeating: 0, count: max(floatCount, 1))
         ints = UnsafeMutablePointer<Int32>.allocate(capacity: max(intCount, 1))
         ints.initialize(repeating: 0, count: max(intCount, 1))

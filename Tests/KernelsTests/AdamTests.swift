@@ -1,5 +1,6 @@
 import XCTest
 @testable import Kernels
+import TestSupport
 
 final class AdamTests: XCTestCase {
     func testDefaultsAreThePapersSettings() {
@@ -59,5 +60,31 @@ final class AdamTests: XCTestCase {
         let g1 = grads[0].map { Float($0) }
         adamStep(params: &fresh, grads: g1, m: &m1, v: &v1, count: 4, step: 1, hyper: hyper)
         assertClose(fresh, [1.0 - lr, -0.5 + lr, 0.25, 2.0 - lr / 11], atol: 1e-6, rtol: 1e-6, "Adam first step closed form")
+    }
+    /// A tensor large enough to be split over the workers (300 001 values: an odd count, so the ranges
+    /// are uneven): every element, the first and last of each range among them, must take exactly one
+    /// update, checked against the same rule in Double for two steps.
+    func testLargeTensorSplitOverWorkersUpdatesEveryElementOnce() {
+        let n = 300_001, lr = 0.002, b1 = 0.9, b2 = 0.999, eps = 1e-8
+        let hyper = AdamHyperparameters()
+        var rng = TestRNG(7)
+        var params = rng.array(n), m = [Float](repeating: 0, count: n), v = m
+        var ep = params.map { Double($0) }, em = [Double](repeating: 0, count: n), ev = em
+        for t in 1...2 {
+            let gf = rng.array(n, -0.5, 0.5)
+            let bc1 = 1 - pow(b1, Double(t)), bc2 = 1 - pow(b2, Double(t))
+            for k in 0..<n {
+                let g = Double(gf[k])
+                em[k] = b1 * em[k] + (1 - b1) * g
+                ev[k] = b2 * ev[k] + (1 - b2) * g * g
+                ep[k] -= (lr / bc1) * em[k] / (ev[k].squareRoot() / bc2.squareRoot() + eps)
+            }
+            adamStep(params: &params, grads: gf, m: &m, v: &v, count: n, step: t, hyper: hyper)
+        }
+        // Two updates of size ≤ lr on |p| ≤ 1: a few ulp(1). An element updated twice or never is off by ~lr.
+        assertClose(params, ep, atol: 1e-6, rtol: 1e-6, "Adam params, 300 001 values")
+        // m = 0.09·g₁ + 0.1·g₂ cancels where the two gradients differ in sign, so its error is bounded in
+        // absolute terms: three Float roundings of terms ≤ 0.05, a few ulp(0.05) = 3.7e-9 each.
+        assertClose(m, em, atol: 2e-8, rtol: 0, "Adam first moment, 300 001 values")
     }
 }
