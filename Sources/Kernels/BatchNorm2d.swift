@@ -10,7 +10,8 @@
 //   because the reference calls the network once per time step.
 // Inference forward: y = γ·(x − runningMean)/√(runningVar + eps) + β, every column alike.
 // Both forwards optionally apply LeakyReLU(leakySlope) to y in the same pass.
-// Backward (training statistics; x is the forward's input, μ and s are what it saved), per (g, c):
+// Backward (training statistics; x is the forward's input, μ and s are what it saved), per (g, c),
+// optionally through the fused LeakyReLU first (gy ← gy·LeakyReLU′(y), the gate recomputed from x):
 //   x̂ = (x − μ)·s,  Σ_g gy and Σ_g gy·x̂ over the run,
 //   gradX = γ·s·(gy − Σ_g gy / M − x̂·Σ_g gy·x̂ / M)
 //   gradBeta (+)= Σ_groups Σ_g gy,   gradGamma (+)= Σ_groups Σ_g gy·x̂
@@ -117,20 +118,26 @@ private func normalizeRun(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePoint
 }
 
 /// gradX may alias gradY: each element is read (in the sums, then once more) before it is written.
+/// With `leakySlope` (and `beta`), gradY is the gradient at LeakyReLU(y), the training forward's fused
+/// output, and the activation's backward is applied on the fly: the gate is recomputed from x, so the
+/// activated output need not be read and no intermediate gradient is written.
 public func batchNorm2dBackward(
     gradY: UnsafePointer<Float>, x: UnsafePointer<Float>,
     gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
     gradX: UnsafeMutablePointer<Float>, gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>,
+    beta: UnsafePointer<Float>? = nil, leakySlope: Float? = nil,
     shape: BatchNormShape, accumulateParams: Bool = false
 ) {
+    precondition(leakySlope == nil || beta != nil, "batchNorm2dBackward: the fused LeakyReLU needs beta")
     let m = shape.groupRun, columns = shape.columns, channels = shape.channels
     struct Arguments {
         var gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>
         var invStd: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>, gradGamma: UnsafeMutablePointer<Float>
-        var gradBeta: UnsafeMutablePointer<Float>, shape: BatchNormShape, accumulateParams: Bool
+        var gradBeta: UnsafeMutablePointer<Float>, beta: UnsafePointer<Float>?, leakySlope: Float?
+        var shape: BatchNormShape, accumulateParams: Bool
     }
     let args = Arguments(gradY: gradY, x: x, gamma: gamma, mean: mean, invStd: invStd, gradX: gradX, gradGamma: gradGamma,
-                         gradBeta: gradBeta, shape: shape, accumulateParams: accumulateParams)
+                         gradBeta: gradBeta, beta: beta, leakySlope: leakySlope, shape: shape, accumulateParams: accumulateParams)
     parallelFor(channels, minimumPerWorker: max(1, 16_384 / max(columns, 1)), args) { raw, lo, hi in
         let a = arguments(raw, as: Arguments.self)
         let (gradY, x, gamma, mean, invStd, gradX) = (a.gradY, a.x, a.gamma, a.mean, a.invStd, a.gradX)
@@ -143,15 +150,25 @@ public func batchNorm2dBackward(
                 let offset = c * columns + g * m
                 let gy = gradY + offset, xs = x + offset, gx = gradX + offset
                 let muF = mean[g * channels + c], sF = invStd[g * channels + c]
-                let (sumGy, centered) = blockedSumAndCenteredDot(gy, xs, count: m, mean: Double(muF))
+                let scale = gamma[c] * sF
+                // The forward's output pass computed z = (x − μ)·(γ·s) + β: the same operands give the same gate.
+                let gate = a.leakySlope.map { LeakyReLUGate(mean: muF, scale: scale, shift: a.beta![c], slope: $0) }
+                let (sumGy, centered) = gate.map { blockedSumAndCenteredDot(gy, xs, count: m, mean: Double(muF), gate: $0) }
+                    ?? blockedSumAndCenteredDot(gy, xs, count: m, mean: Double(muF))
                 let sumGyXhat = centered * Double(sF)
                 channelGradBeta += sumGy
                 channelGradGamma += sumGyXhat
                 let meanGy = Float(sumGy * inverseM), meanGyXhat = Float(sumGyXhat * inverseM)
-                let scale = gamma[c] * sF
-                for i in 0..<m {
-                    let xhat = (xs[i] - muF) * sF
-                    gx[i] = scale * (gy[i] - meanGy - xhat * meanGyXhat)
+                if let gate {
+                    for i in 0..<m {
+                        let xhat = (xs[i] - muF) * sF
+                        gx[i] = scale * (gate.apply(gy[i], x: xs[i]) - meanGy - xhat * meanGyXhat)
+                    }
+                } else {
+                    for i in 0..<m {
+                        let xhat = (xs[i] - muF) * sF
+                        gx[i] = scale * (gy[i] - meanGy - xhat * meanGyXhat)
+                    }
                 }
             }
             if accumulateParams {

@@ -38,3 +38,37 @@ public func blockedSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePoint
     while i < n { s += Double(g[i]); d += Double(g[i]) * (Double(x[i]) - mean); i += 1 }
     return (s, d)
 }
+
+/// LeakyReLU′ of a BatchNorm output z = (x − mean)·scale + shift, recomputed from the BatchNorm input with
+/// the same Float operations as the forward's output pass, so its sign, and the gate, are the forward's.
+public struct LeakyReLUGate {
+    public var mean: Float, scale: Float, shift: Float, slope: Float
+    public init(mean: Float, scale: Float, shift: Float, slope: Float) {
+        self.mean = mean; self.scale = scale; self.shift = shift; self.slope = slope
+    }
+
+    /// g where z > 0, slope·g elsewhere.
+    @inline(__always)
+    public func apply(_ g: Float, x: Float) -> Float { (x - mean) * scale + shift > 0 ? g : slope * g }
+
+    @inline(__always)
+    func apply(_ g: SIMD8<Float>, x: SIMD8<Float>) -> SIMD8<Float> {
+        let z = (x - mean) * scale + shift
+        return g.replacing(with: g * slope, where: z .<= 0)
+    }
+}
+
+/// (Σ g'[i], Σ g'[i]·(x[i] − mean)) with g' = gate.apply(g[i], x[i]), in Double throughout.
+public func blockedSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, mean: Double,
+                                     gate: LeakyReLUGate) -> (Double, Double) {
+    var accG = DoubleLanes(), accD = DoubleLanes(), i = 0
+    let m = DoubleLanes(repeating: mean)
+    while i + 8 <= n {
+        let xv = UnsafeRawPointer(x + i).loadUnaligned(as: FloatLanes.self)
+        let gv = DoubleLanes(gate.apply(UnsafeRawPointer(g + i).loadUnaligned(as: FloatLanes.self), x: xv))
+        accG += gv; accD += gv * (DoubleLanes(xv) - m); i += 8
+    }
+    var s = accG.sum(), d = accD.sum()
+    while i < n { let gi = Double(gate.apply(g[i], x: x[i])); s += gi; d += gi * (Double(x[i]) - mean); i += 1 }
+    return (s, d)
+}

@@ -169,6 +169,13 @@ func normalizeAndActivateBackward(_ l: ConvLayerPlan, arena: Arena) {
 
 private func normalizeAndActivateBackwardBody(_ l: ConvLayerPlan, arena: Arena) {
     let g = arena[l.grad], out = arena[l.out], n = l.outCount
+    if l.spec.bnName != nil && l.spec.activation == .leakyReLU {
+        // The forward fused the activation into BatchNorm's output pass; the backward fuses it likewise.
+        batchNorm2dBackward(gradY: g, x: arena[l.pre], gamma: arena[l.gamma!], mean: arena[l.mean!], invStd: arena[l.invStd!],
+                            gradX: g, gradGamma: arena[l.gradGamma!], gradBeta: arena[l.gradBeta!],
+                            beta: arena[l.beta!], leakySlope: leakyReLUSlope, shape: l.bnShape, accumulateParams: true)
+        return
+    }
     switch l.spec.activation {
     case .leakyReLU: leakyReLUBackward(gradY: g, y: out, gradX: g, count: n)
     case .tanh: tanhBackward(gradY: g, y: out, gradX: g, count: n)

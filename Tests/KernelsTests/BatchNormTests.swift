@@ -108,18 +108,21 @@ final class BatchNormTests: XCTestCase {
     }
 
     /// Backward on NCHW gradients; returns gradX in NCHW.
+    /// With `leakySlope` (and `beta`), gradY is the gradient at the fused LeakyReLU's output.
     func backward(_ k: Case, gradY: [Float], x: [Float], gamma: [Float], mean: [Float], invStd: [Float],
-                  gradGamma: inout [Float], gradBeta: inout [Float], accumulate: Bool = false) -> [Float] {
+                  gradGamma: inout [Float], gradBeta: inout [Float], accumulate: Bool = false,
+                  beta: [Float] = [], leakySlope: Float? = nil) -> [Float] {
         let gyc = toCNHW(gradY, n: k.frames, c: k.channels, p: k.plane), xc = toCNHW(x, n: k.frames, c: k.channels, p: k.plane)
         let gx: [Float] = .buffer(k.count) { pgx in
             gyc.withUnsafeBufferPointer { pgy in xc.withUnsafeBufferPointer { px in gamma.withUnsafeBufferPointer { pg in
-                mean.withUnsafeBufferPointer { pm in invStd.withUnsafeBufferPointer { ps in
+                mean.withUnsafeBufferPointer { pm in invStd.withUnsafeBufferPointer { ps in beta.withUnsafeBufferPointer { pb in
                     gradGamma.withUnsafeMutableBufferPointer { pgg in gradBeta.withUnsafeMutableBufferPointer { pgb in
                         batchNorm2dBackward(gradY: pgy.baseAddress!, x: px.baseAddress!, gamma: pg.baseAddress!, mean: pm.baseAddress!,
                                             invStd: ps.baseAddress!, gradX: pgx, gradGamma: pgg.baseAddress!, gradBeta: pgb.baseAddress!,
+                                            beta: leakySlope == nil ? nil : pb.baseAddress!, leakySlope: leakySlope,
                                             shape: k.shape, accumulateParams: accumulate)
                     } }
-                } }
+                } } }
             } } }
         }
         return toNCHW(gx, n: k.frames, c: k.channels, p: k.plane)
@@ -222,6 +225,31 @@ final class BatchNormTests: XCTestCase {
                                                     runningMean: rm, runningVar: rv)
             assertClose(y, leaky(wantInference), atol: 5e-6, rtol: 1e-6,
                         "BN inference + LeakyReLU \(k)")
+        }
+    }
+
+    /// The backward through the fused LeakyReLU (gate recomputed from x) against the two steps it
+    /// replaces, each checked on its own (LeakyReLU's backward in ActivationTests, BatchNorm's against
+    /// finite differences below): LeakyReLU′ applied to gradY at the forward's output y, then BatchNorm's
+    /// backward. The gated values and the sums are the same Float and Double operations, so the bits agree;
+    /// a gate taken from the wrong sign, shift or scale changes gradX and both parameter gradients.
+    func testBackwardThroughFusedLeakyReLUMatchesTheTwoSteps() {
+        var rng = TestRNG(36)
+        let slope: Float = 0.2
+        for k in cases where k.framesPerGroup * k.plane > 1 {
+            let x = input(k, &rng), gamma = rng.array(k.channels, 0.5, 1.5), beta = rng.array(k.channels)
+            let f = train(k, x: x, gamma: gamma, beta: beta, leakySlope: slope)
+            XCTAssert(f.y.contains { $0 < 0 } && f.y.contains { $0 > 0 }, "both branches exercised \(k)")
+            let r = rng.array(k.count)
+            let gz = zip(r, f.y).map { g, y in y > 0 ? g : slope * g }
+            var ggRef = [Float](repeating: 0, count: k.channels), gbRef = ggRef
+            let gxRef = backward(k, gradY: gz, x: x, gamma: gamma, mean: f.mean, invStd: f.invStd, gradGamma: &ggRef, gradBeta: &gbRef)
+            var gg = [Float](repeating: .nan, count: k.channels), gb = gg
+            let gx = backward(k, gradY: r, x: x, gamma: gamma, mean: f.mean, invStd: f.invStd, gradGamma: &gg, gradBeta: &gb,
+                              beta: beta, leakySlope: slope)
+            XCTAssertEqual(gx, gxRef, "BN + LeakyReLU backward gradX \(k)")
+            XCTAssertEqual(gg, ggRef, "BN + LeakyReLU backward gradGamma \(k)")
+            XCTAssertEqual(gb, gbRef, "BN + LeakyReLU backward gradBeta \(k)")
         }
     }
 
