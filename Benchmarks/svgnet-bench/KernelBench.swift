@@ -107,7 +107,8 @@ func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel
     return rows
 }
 
-/// Grouped BatchNorm, training forward (statistics + normalise + running stats) and backward.
+/// Grouped BatchNorm with the fused LeakyReLU, as the backbones run it: training forward (statistics +
+/// normalise + activate + running stats) and backward (through the activation's gate).
 /// Bytes are the compulsory traffic: forward reads x and writes y (8 B/value), backward reads gradY and
 /// x and writes gradX (12 B/value). The kernel actually reads x three times in forward and twice in backward.
 func benchBatchNorm(_ name: String, channels: Int, groups: Int, plane: Int, reps: Int) -> [Row] {
@@ -122,15 +123,15 @@ func benchBatchNorm(_ name: String, channels: Int, groups: Int, plane: Int, reps
     let values = Double(shape.count)
     let f = measure(reps: reps) {
         batchNorm2dTrainingForward(x: x.p, y: y.p, gamma: gamma.p, beta: beta.p, mean: mean.p, invStd: invStd.p,
-                                   runningMean: rm.p, runningVar: rv.p, shape: shape)
+                                   runningMean: rm.p, runningVar: rv.p, leakySlope: leakyReLUSlope, shape: shape)
     }
     let b = measure(reps: reps) {
         batchNorm2dBackward(gradY: gy.p, x: x.p, gamma: gamma.p, mean: mean.p, invStd: invStd.p, gradX: gx.p,
-                            gradGamma: gg.p, gradBeta: gbeta.p, shape: shape)
+                            gradGamma: gg.p, gradBeta: gbeta.p, beta: beta.p, leakySlope: leakyReLUSlope, shape: shape)
     }
     return [
-        Row(section: "kernels", name: "BatchNorm \(name) fwd", shape: desc, times: f, bytes: 8 * values, note: "bytes: read x, write y"),
-        Row(section: "kernels", name: "BatchNorm \(name) bwd", shape: desc, times: b, bytes: 12 * values, note: "bytes: read gy, x; write gx"),
+        Row(section: "kernels", name: "BN+LeakyReLU \(name) fwd", shape: desc, times: f, bytes: 8 * values, note: "bytes: read x, write y"),
+        Row(section: "kernels", name: "BN+LeakyReLU \(name) bwd", shape: desc, times: b, bytes: 12 * values, note: "bytes: read gy, x; write gx"),
     ]
 }
 

@@ -160,9 +160,19 @@ public func batchNorm2dBackward(
                 channelGradGamma += sumGyXhat
                 let meanGy = Float(sumGy * inverseM), meanGyXhat = Float(sumGyXhat * inverseM)
                 if let gate {
-                    for i in 0..<m {
+                    // Eight at a time by hand: the select in the gate keeps the compiler from vectorising.
+                    var i = 0
+                    while i + 8 <= m {
+                        let xv = UnsafeRawPointer(xs + i).loadUnaligned(as: SIMD8<Float>.self)
+                        let gv = gate.apply(UnsafeRawPointer(gy + i).loadUnaligned(as: SIMD8<Float>.self), x: xv)
+                        let xhat = (xv - muF) * sF
+                        UnsafeMutableRawPointer(gx + i).storeBytes(of: scale * (gv - meanGy - xhat * meanGyXhat), as: SIMD8<Float>.self)
+                        i += 8
+                    }
+                    while i < m {
                         let xhat = (xs[i] - muF) * sF
                         gx[i] = scale * (gate.apply(gy[i], x: xs[i]) - meanGy - xhat * meanGyXhat)
+                        i += 1
                     }
                 } else {
                     for i in 0..<m {
