@@ -94,6 +94,9 @@ func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel
     }
     rows.append(Row(section: "kernels", name: "\(name) convT fwd", shape: shape + " [GEMM \(m)×\(n)×\(cin)]", times: forward,
                     flops: gemmFlops(m, n, cin), referenceSeconds: median(forwardGemm), note: note))
+    let col2imTimes = measure(reps: reps) { col2im(col.p, y.p, g, bias: bias.p) }
+    rows.append(Row(section: "kernels", name: "\(name) col2im", shape: shape, times: col2imTimes,
+                    bytes: Double(4 * (g.imageCount + g.colCount)), note: "the forward's pass after its GEMM"))
     let backward = measure(reps: reps) {
         convTranspose2dBackward(gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gb.p, col: col.p,
                                 inChannels: cin, outputGeometry: g)

@@ -80,6 +80,14 @@ private func load<V: SIMD>(_ p: UnsafePointer<Float>, as: V.Type) -> V { UnsafeR
 @inline(__always)
 private func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
 
+/// dst[0..<count] = src[0..<count], count a multiple of 8. Rows here are 8 to 64 floats, where a call to
+/// memcpy per row cost as much as the row's own work.
+@inline(__always)
+private func copyShortRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i < count { store(load(src + i, as: SIMD8<Float>.self), dst + i); i += 8 }
+}
+
 /// row[b] = input[b − 1] for b in 1...w, zero at 0 and w + 1. Column x of kernel column kj reads input
 /// 2x − 1 + kj = row[2x + kj]: the even and odd halves of 8 floats from row + 2x₀ are kj 0 and 1, from
 /// row + 2x₀ + 2 kj 2 and 3. (Four output columns per step: SSE registers hold four floats, so wider
@@ -126,11 +134,15 @@ private func im2colStride2Kernel4(_ image: UnsafePointer<Float>, _ col: UnsafeMu
                     let dst = (base, base + nCols, base + 2 * nCols, base + 3 * nCols)
                     let iy = 2 * y - 1 + ki
                     if iy < 0 || iy >= h {
-                        dst.0.update(repeating: 0, count: ow); dst.1.update(repeating: 0, count: ow)
-                        dst.2.update(repeating: 0, count: ow); dst.3.update(repeating: 0, count: ow)
+                        var x = 0
+                        while x < ow {
+                            store(SIMD4<Float>(), dst.0 + x); store(SIMD4<Float>(), dst.1 + x)
+                            store(SIMD4<Float>(), dst.2 + x); store(SIMD4<Float>(), dst.3 + x)
+                            x += 4
+                        }
                         continue
                     }
-                    (row + 1).update(from: plane + iy * w, count: w)
+                    copyShortRow(plane + iy * w, row + 1, count: w)
                     deinterleaveRow(row, dst, count: ow)
                 }
             }
@@ -249,7 +261,9 @@ private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMu
             let biasValue = bias?[c] ?? 0
             let plane = image + cn * h * w
             for iy in 0..<h {
-                row.update(repeating: 0, count: 1); (row + 1).update(repeating: biasValue, count: w); (row + w + 1).update(repeating: 0, count: 1)
+                row[0] = 0; row[w + 1] = 0
+                var b = 1
+                while b <= w { store(SIMD8<Float>(repeating: biasValue), row + b); b += 8 }
                 var ki = (iy + 1) & 1
                 while ki < 4 {
                     let y = (iy + 1 - ki) / 2
@@ -261,7 +275,7 @@ private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMu
                     ki += 2
                 }
                 let dst = plane + iy * w
-                if accumulate { for x in 0..<w { dst[x] += row[x + 1] } } else { dst.update(from: row + 1, count: w) }
+                if accumulate { for x in 0..<w { dst[x] += row[x + 1] } } else { copyShortRow(row + 1, dst, count: w) }
             }
         }
     }
