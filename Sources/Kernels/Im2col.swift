@@ -5,7 +5,8 @@
 // col2im is the adjoint: it sums every col entry back onto the pixel it was read from.
 // Two geometries of the DCGAN backbone have their own paths (the generic loops are kept for the rest):
 //  - 4×4 kernel, stride 2, padding 1 (c2–c4, upc2–upc5): input column 2x − 1 + kj splits into the odd and
-//    even columns of the input row, so one SIMD deinterleave feeds all four kj rows (col2im: interleave);
+//    even columns of the input row, so one SIMD deinterleave feeds all four kj rows; col2im forms the even
+//    and odd image columns from the four kj rows and interleaves them, one kernel row ki per pass;
 //  - a kernel covering the whole unpadded image (c5's 4×4 → 1×1, upc1's adjoint): a per-channel transpose.
 
 public struct ConvGeometry: Sendable, Equatable {
@@ -59,7 +60,7 @@ public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Fl
 }
 
 /// 4×4 kernel, stride 2, padding 1, even sizes, output width a multiple of 4 and input width ≤ 64 (the
-/// padded row fits the stack buffer below).
+/// padded row of im2col fits the stack buffer below).
 @inline(__always)
 func isStride2Kernel4(_ g: ConvGeometry) -> Bool {
     g.kernelH == 4 && g.kernelW == 4 && g.stride == 2 && g.padding == 1 && g.height % 2 == 0 && g.width % 2 == 0
@@ -99,21 +100,6 @@ private func deinterleaveRow(_ row: UnsafePointer<Float>, _ dst: (UnsafeMutableP
     while x < ow {
         let a = load(row + 2 * x, as: SIMD8<Float>.self), b = load(row + 2 * x + 2, as: SIMD8<Float>.self)
         store(a.evenHalf, dst.0 + x); store(a.oddHalf, dst.1 + x); store(b.evenHalf, dst.2 + x); store(b.oddHalf, dst.3 + x)
-        x += 4
-    }
-}
-
-/// The adjoint of deinterleaveRow: row[2x + kj] += src_kj[x] for the four kernel columns.
-@inline(__always)
-private func interleaveAddRow(_ row: UnsafeMutablePointer<Float>, _ src: (UnsafePointer<Float>, UnsafePointer<Float>,
-    UnsafePointer<Float>, UnsafePointer<Float>), count ow: Int) {
-    var x = 0
-    while x < ow {
-        var a = SIMD8<Float>(), b = SIMD8<Float>()
-        a.evenHalf = load(src.0 + x, as: SIMD4<Float>.self); a.oddHalf = load(src.1 + x, as: SIMD4<Float>.self)
-        store(load(row + 2 * x, as: SIMD8<Float>.self) + a, row + 2 * x)
-        b.evenHalf = load(src.2 + x, as: SIMD4<Float>.self); b.oddHalf = load(src.3 + x, as: SIMD4<Float>.self)
-        store(load(row + 2 * x + 2, as: SIMD8<Float>.self) + b, row + 2 * x + 2)
         x += 4
     }
 }
@@ -232,8 +218,9 @@ public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Fl
                    bias: UnsafePointer<Float>? = nil) {
     let args = Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g, accumulate: accumulate, bias: bias)
     if isStride2Kernel4(g) {
-        // One (channel, frame) plane per item: upc5 has one (or three) output channels.
-        parallelFor(g.channels * g.frames, minimumPerWorker: 8, args) { raw, lo, hi in
+        // One (channel, block of frames) per item: upc5 has one (or three) output channels.
+        let blocks = (g.frames + col2imFramesPerBlock(g) - 1) / col2imFramesPerBlock(g)
+        parallelFor(g.channels * blocks, args) { raw, lo, hi in
             let a = arguments(raw, as: Im2colArguments.self)
             col2imStride2Kernel4(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, a.bias, lo..<hi)
         }
@@ -247,39 +234,60 @@ public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Fl
     }
 }
 
-/// Image row iy collects the (y, ki) pairs with 2y − 1 + ki = iy (two of them: ki ≡ iy + 1 mod 2). Each
-/// pair adds interleave(kj 0, kj 1) at row[2x₀] and interleave(kj 2, kj 3) at row[2x₀ + 2], with
-/// row[b] ↔ pixel b − 1; the row is then written once (no zeroing pass over the image).
+/// Frames per work item of the 4×4/2 col2im: a block's output planes (≤ 16K floats, 64 KB) stay in L2
+/// across the item's four passes.
+@inline(__always)
+private func col2imFramesPerBlock(_ g: ConvGeometry) -> Int { max(1, 16_384 / (g.height * g.width)) }
+
+/// Item i is channel i / blocks, frames [b·F, (b+1)·F) with b = i % blocks. The block is set to the bias
+/// (or keeps its contents and gains the bias, when accumulating), then takes one pass per kernel row ki,
+/// each reading that row's four kernel columns front to back: four sequential streams at a time, which
+/// the hardware prefetchers follow (one pass over all sixteen rows per plane missed the cache at every
+/// line). Image row iy = 2y − 1 + ki, and within it column ix = 2x − 1 + kj:
+///   even ix = 2u  ← kj 1 at x = u,  kj 3 at x = u − 1 (u ≥ 1)
+///   odd  ix = 2u+1 ← kj 2 at x = u,  kj 0 at x = u + 1 (u + 1 < ow)
 private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
-                                  _ bias: UnsafePointer<Float>?, _ planes: Range<Int>) {
+                                  _ bias: UnsafePointer<Float>?, _ items: Range<Int>) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = g.colColumns
-    var buffer: PaddedRow = (.zero, .zero, .zero)
-    withUnsafeMutableBytes(of: &buffer) { raw in
-        let row = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-        for cn in planes {
-            let c = cn / g.frames, n = cn % g.frames
-            let biasValue = bias?[c] ?? 0
-            let plane = image + cn * h * w
-            for iy in 0..<h {
-                row[0] = 0; row[w + 1] = 0
-                var b = 1
-                while b <= w { store(SIMD8<Float>(repeating: biasValue), row + b); b += 8 }
-                var ki = (iy + 1) & 1
-                while ki < 4 {
-                    let y = (iy + 1 - ki) / 2
-                    if y >= 0 && y < oh {
-                        let base = UnsafePointer(col) + (c * 16 + ki * 4) * nCols + (n * oh + y) * ow
-                        let src = (base, base + nCols, base + 2 * nCols, base + 3 * nCols)
-                        interleaveAddRow(row, src, count: ow)
+    let framesPerBlock = col2imFramesPerBlock(g), blocks = (g.frames + framesPerBlock - 1) / framesPerBlock
+    for item in items {
+        let c = item / blocks, n0 = (item % blocks) * framesPerBlock, n1 = min(g.frames, n0 + framesPerBlock)
+        let block = image + (c * g.frames + n0) * h * w, count = (n1 - n0) * h * w   // a multiple of 8 (w = 2·ow, ow % 4 == 0)
+        let b = SIMD8<Float>(repeating: bias?[c] ?? 0)
+        if !accumulate {
+            var i = 0; while i < count { store(b, block + i); i += 8 }
+        } else if bias != nil {
+            var i = 0; while i < count { store(load(block + i, as: SIMD8<Float>.self) + b, block + i); i += 8 }
+        }
+        for ki in 0..<4 {
+            let k0 = col + (c * 16 + ki * 4) * nCols, k1 = k0 + nCols, k2 = k1 + nCols, k3 = k2 + nCols
+            let yLo = ki == 0 ? 1 : 0, yHi = ki == 3 ? oh - 1 : oh
+            for n in n0..<n1 {
+                for y in yLo..<yHi {
+                    let at = (n * oh + y) * ow
+                    let row = image + ((c * g.frames + n) * h + 2 * y - 1 + ki) * w
+                    var x = 0
+                    while x < ow {
+                        let kj3 = x == 0 ? shiftedRight(load(k3 + at, as: SIMD4<Float>.self)) : load(k3 + at + x - 1, as: SIMD4<Float>.self)
+                        let kj0 = x + 4 == ow ? shiftedLeft(load(k0 + at + x, as: SIMD4<Float>.self)) : load(k0 + at + x + 1, as: SIMD4<Float>.self)
+                        var v = SIMD8<Float>()
+                        v.evenHalf = load(k1 + at + x, as: SIMD4<Float>.self) + kj3
+                        v.oddHalf = load(k2 + at + x, as: SIMD4<Float>.self) + kj0
+                        store(load(row + 2 * x, as: SIMD8<Float>.self) + v, row + 2 * x)
+                        x += 4
                     }
-                    ki += 2
                 }
-                let dst = plane + iy * w
-                if accumulate { for x in 0..<w { dst[x] += row[x + 1] } } else { copyShortRow(row + 1, dst, count: w) }
             }
         }
     }
 }
+
+/// (0, v0, v1, v2) and (v1, v2, v3, 0): the row's first and last four columns, where kj 3 and kj 0 fall
+/// outside the image.
+@inline(__always)
+private func shiftedRight(_ v: SIMD4<Float>) -> SIMD4<Float> { SIMD4(0, v[0], v[1], v[2]) }
+@inline(__always)
+private func shiftedLeft(_ v: SIMD4<Float>) -> SIMD4<Float> { SIMD4(v[1], v[2], v[3], 0) }
 
 private func col2imChannels(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
                             _ bias: UnsafePointer<Float>?, _ channels: Range<Int>) {

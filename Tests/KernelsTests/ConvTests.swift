@@ -151,6 +151,8 @@ final class ConvTranspose2dTests: XCTestCase {
         Case(n: 2, cin: 2, h: 6, w: 5, cout: 2, k: 4, stride: 2, pad: 1),   // generic col2im (odd width)
         Case(n: 2, cin: 2, h: 3, w: 8, cout: 2, k: 4, stride: 2, pad: 1),   // 4×4/2/1 SIMD path, output 6×16
         Case(n: 1, cin: 3, h: 2, w: 4, cout: 2, k: 4, stride: 2, pad: 1),   // 4×4/2/1 SIMD path, output 4×8
+        // upc5's shape, output 64×64: col2im works on blocks of 4 frames there, so 6 frames end in a partial block.
+        Case(n: 6, cin: 2, h: 32, w: 32, cout: 1, k: 4, stride: 2, pad: 1),
     ]
 
     func run(_ c: Case, x: [Float], weight: [Float], bias: [Float]) -> (y: [Float], g: ConvGeometry) {
