@@ -44,8 +44,9 @@ private struct Im2colArguments {
 public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
     let args = Im2colArguments(image: image, col: col, geometry: g, accumulate: false)
     if isStride2Kernel4(g) {
-        // One (channel, frame) plane per item: c1 and upc5 have a single channel.
-        parallelFor(g.channels * g.frames, minimumPerWorker: 8, args) { raw, lo, hi in
+        // One (channel, block of frames) per item: c1 has a single channel.
+        let blocks = (g.frames + stride2FramesPerBlock(g) - 1) / stride2FramesPerBlock(g)
+        parallelFor(g.channels * blocks, args) { raw, lo, hi in
             let a = arguments(raw, as: Im2colArguments.self)
             im2colStride2Kernel4(a.image, a.col, a.geometry, lo..<hi)
         }
@@ -59,12 +60,11 @@ public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Fl
     }
 }
 
-/// 4×4 kernel, stride 2, padding 1, even sizes, output width a multiple of 4 and input width ≤ 64 (the
-/// padded row of im2col fits the stack buffer below).
+/// 4×4 kernel, stride 2, padding 1, even sizes and an output width that is a multiple of 4 (the SIMD step).
 @inline(__always)
 func isStride2Kernel4(_ g: ConvGeometry) -> Bool {
     g.kernelH == 4 && g.kernelW == 4 && g.stride == 2 && g.padding == 1 && g.height % 2 == 0 && g.width % 2 == 0
-        && g.outWidth % 4 == 0 && g.width <= 64
+        && g.outWidth % 4 == 0
 }
 
 /// The kernel covers the whole image with no padding: one output position per frame.
@@ -73,63 +73,59 @@ func isWholeImageKernel(_ g: ConvGeometry) -> Bool {
     g.kernelH == g.height && g.kernelW == g.width && g.padding == 0
 }
 
-/// A zeroed stack buffer of 72 floats (≥ 64 + 2): one padded input or output row.
-private typealias PaddedRow = (SIMD32<Float>, SIMD32<Float>, SIMD8<Float>)
-
 @inline(__always)
 private func load<V: SIMD>(_ p: UnsafePointer<Float>, as: V.Type) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
 @inline(__always)
 private func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
 
-/// dst[0..<count] = src[0..<count], count a multiple of 8. Rows here are 8 to 64 floats, where a call to
-/// memcpy per row cost as much as the row's own work.
+/// Frames per work item of the 4×4/2 paths: a block's image planes (≤ 16K floats, 64 KB) stay in L2
+/// across the item's four passes, one per kernel row.
 @inline(__always)
-private func copyShortRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-    var i = 0
-    while i < count { store(load(src + i, as: SIMD8<Float>.self), dst + i); i += 8 }
-}
+private func stride2FramesPerBlock(_ g: ConvGeometry) -> Int { max(1, 16_384 / (g.height * g.width)) }
 
-/// row[b] = input[b − 1] for b in 1...w, zero at 0 and w + 1. Column x of kernel column kj reads input
-/// 2x − 1 + kj = row[2x + kj]: the even and odd halves of 8 floats from row + 2x₀ are kj 0 and 1, from
-/// row + 2x₀ + 2 kj 2 and 3. (Four output columns per step: SSE registers hold four floats, so wider
-/// vectors would compile to the same instructions.)
+/// (0, v0, v1, v2) and (v1, v2, v3, 0): four columns moved by one, for the first and last four columns
+/// of a row, where kernel column 0 or 3 falls outside the image.
 @inline(__always)
-private func deinterleaveRow(_ row: UnsafePointer<Float>, _ dst: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
-    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>), count ow: Int) {
-    var x = 0
-    while x < ow {
-        let a = load(row + 2 * x, as: SIMD8<Float>.self), b = load(row + 2 * x + 2, as: SIMD8<Float>.self)
-        store(a.evenHalf, dst.0 + x); store(a.oddHalf, dst.1 + x); store(b.evenHalf, dst.2 + x); store(b.oddHalf, dst.3 + x)
-        x += 4
-    }
-}
+private func shiftedRight(_ v: SIMD4<Float>) -> SIMD4<Float> { SIMD4(0, v[0], v[1], v[2]) }
+@inline(__always)
+private func shiftedLeft(_ v: SIMD4<Float>) -> SIMD4<Float> { SIMD4(v[1], v[2], v[3], 0) }
 
-/// `planes`: (channel, frame) pairs c·frames + n.
-private func im2colStride2Kernel4(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ planes: Range<Int>) {
+/// Item i is channel i / blocks, frames [b·F, (b+1)·F) with b = i % blocks; one pass per kernel row ki
+/// writes that row's four kernel columns front to back (four sequential streams at a time; one pass
+/// writing all sixteen rows per plane missed the cache at every line). Col row (ki, kj) at (y, x) reads
+/// image row iy = 2y − 1 + ki (zero outside), column 2x − 1 + kj. From eight image columns 2x₀ … 2x₀ + 7,
+/// the even ones are kj 1 and the odd ones kj 2 at x₀ … x₀ + 3; kj 3 is kj 1 one column on (taking
+/// column 2x₀ + 8, zero past the edge) and kj 0 is kj 2 one column back (column 2x₀ − 1, zero before it).
+private func im2colStride2Kernel4(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ items: Range<Int>) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = g.colColumns
-    var buffer: PaddedRow = (.zero, .zero, .zero)
-    withUnsafeMutableBytes(of: &buffer) { raw in
-        let row = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-        for cn in planes {
-            let c = cn / g.frames, n = cn % g.frames
-            let plane = image + cn * h * w
-            for y in 0..<oh {
-                let column = (n * oh + y) * ow
-                for ki in 0..<4 {
-                    let base = col + (c * 16 + ki * 4) * nCols + column
-                    let dst = (base, base + nCols, base + 2 * nCols, base + 3 * nCols)
-                    let iy = 2 * y - 1 + ki
+    let framesPerBlock = stride2FramesPerBlock(g), blocks = (g.frames + framesPerBlock - 1) / framesPerBlock
+    for item in items {
+        let c = item / blocks, n0 = (item % blocks) * framesPerBlock, n1 = min(g.frames, n0 + framesPerBlock)
+        for ki in 0..<4 {
+            let k0 = col + (c * 16 + ki * 4) * nCols, k1 = k0 + nCols, k2 = k1 + nCols, k3 = k2 + nCols
+            for n in n0..<n1 {
+                for y in 0..<oh {
+                    let at = (n * oh + y) * ow, iy = 2 * y - 1 + ki
                     if iy < 0 || iy >= h {
                         var x = 0
                         while x < ow {
-                            store(SIMD4<Float>(), dst.0 + x); store(SIMD4<Float>(), dst.1 + x)
-                            store(SIMD4<Float>(), dst.2 + x); store(SIMD4<Float>(), dst.3 + x)
+                            store(SIMD4<Float>(), k0 + at + x); store(SIMD4<Float>(), k1 + at + x)
+                            store(SIMD4<Float>(), k2 + at + x); store(SIMD4<Float>(), k3 + at + x)
                             x += 4
                         }
                         continue
                     }
-                    copyShortRow(plane + iy * w, row + 1, count: w)
-                    deinterleaveRow(row, dst, count: ow)
+                    let row = image + ((c * g.frames + n) * h + iy) * w
+                    var x = 0
+                    while x < ow {
+                        let v = load(row + 2 * x, as: SIMD8<Float>.self)
+                        var kj0 = shiftedRight(v.oddHalf), kj3 = shiftedLeft(v.evenHalf)
+                        if x > 0 { kj0[0] = row[2 * x - 1] }
+                        if x + 4 < ow { kj3[3] = row[2 * x + 8] }
+                        store(kj0, k0 + at + x); store(v.evenHalf, k1 + at + x)
+                        store(v.oddHalf, k2 + at + x); store(kj3, k3 + at + x)
+                        x += 4
+                    }
                 }
             }
         }
@@ -219,7 +215,7 @@ public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Fl
     let args = Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g, accumulate: accumulate, bias: bias)
     if isStride2Kernel4(g) {
         // One (channel, block of frames) per item: upc5 has one (or three) output channels.
-        let blocks = (g.frames + col2imFramesPerBlock(g) - 1) / col2imFramesPerBlock(g)
+        let blocks = (g.frames + stride2FramesPerBlock(g) - 1) / stride2FramesPerBlock(g)
         parallelFor(g.channels * blocks, args) { raw, lo, hi in
             let a = arguments(raw, as: Im2colArguments.self)
             col2imStride2Kernel4(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, a.bias, lo..<hi)
@@ -234,10 +230,6 @@ public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Fl
     }
 }
 
-/// Frames per work item of the 4×4/2 col2im: a block's output planes (≤ 16K floats, 64 KB) stay in L2
-/// across the item's four passes.
-@inline(__always)
-private func col2imFramesPerBlock(_ g: ConvGeometry) -> Int { max(1, 16_384 / (g.height * g.width)) }
 
 /// Item i is channel i / blocks, frames [b·F, (b+1)·F) with b = i % blocks. The block is set to the bias
 /// (or keeps its contents and gains the bias, when accumulating), then takes one pass per kernel row ki,
@@ -249,7 +241,7 @@ private func col2imFramesPerBlock(_ g: ConvGeometry) -> Int { max(1, 16_384 / (g
 private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
                                   _ bias: UnsafePointer<Float>?, _ items: Range<Int>) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = g.colColumns
-    let framesPerBlock = col2imFramesPerBlock(g), blocks = (g.frames + framesPerBlock - 1) / framesPerBlock
+    let framesPerBlock = stride2FramesPerBlock(g), blocks = (g.frames + framesPerBlock - 1) / framesPerBlock
     for item in items {
         let c = item / blocks, n0 = (item % blocks) * framesPerBlock, n1 = min(g.frames, n0 + framesPerBlock)
         let block = image + (c * g.frames + n0) * h * w, count = (n1 - n0) * h * w   // a multiple of 8 (w = 2·ow, ow % 4 == 0)
@@ -281,13 +273,6 @@ private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMu
         }
     }
 }
-
-/// (0, v0, v1, v2) and (v1, v2, v3, 0): the row's first and last four columns, where kj 3 and kj 0 fall
-/// outside the image.
-@inline(__always)
-private func shiftedRight(_ v: SIMD4<Float>) -> SIMD4<Float> { SIMD4(0, v[0], v[1], v[2]) }
-@inline(__always)
-private func shiftedLeft(_ v: SIMD4<Float>) -> SIMD4<Float> { SIMD4(v[1], v[2], v[3], 0) }
 
 private func col2imChannels(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
                             _ bias: UnsafePointer<Float>?, _ channels: Range<Int>) {

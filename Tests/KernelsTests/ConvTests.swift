@@ -63,6 +63,8 @@ final class Conv2dTests: XCTestCase {
         // whole-image transpose.
         Case(n: 2, cin: 2, h: 6, w: 16, cout: 3, k: 4, stride: 2, pad: 1),
         Case(n: 1, cin: 1, h: 4, w: 32, cout: 2, k: 4, stride: 2, pad: 1),
+        // c1's shape, 64×64: the 4×4/2/1 path works on blocks of 4 frames there, so 6 frames end in a partial block.
+        Case(n: 6, cin: 1, h: 64, w: 64, cout: 2, k: 4, stride: 2, pad: 1),
     ]
 
     func run(_ c: Case, x: [Float], weight: [Float], bias: [Float]) -> (y: [Float], col: [Float], g: ConvGeometry) {
