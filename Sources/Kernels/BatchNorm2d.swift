@@ -129,7 +129,7 @@ public func batchNorm2dBackward(
     shape: BatchNormShape, accumulateParams: Bool = false
 ) {
     precondition(leakySlope == nil || beta != nil, "batchNorm2dBackward: the fused LeakyReLU needs beta")
-    let m = shape.groupRun, columns = shape.columns, channels = shape.channels
+    let columns = shape.columns, channels = shape.channels
     struct Arguments {
         var gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>
         var invStd: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>, gradGamma: UnsafeMutablePointer<Float>
