@@ -142,30 +142,9 @@ private func wholeImageTranspose(_ image: UnsafePointer<Float>, _ col: UnsafeMut
         let img = imageMutable + c * frames * plane, cl = col + c * plane * frames
         let b = bias?[c] ?? 0
         if plane == 16 {
-            // The DCGAN 4×4 planes: one frame's plane is one 16-lane vector. Four frames at a time are a
-            // 16 × 4 block, moved as four-lane columns (an SSE 4×4 transpose per quarter) instead of one
-            // float at a time; the frames past a multiple of four go one by one.
-            var n = 0
-            while n + 4 <= frames {
-                if toCol {
-                    let v0 = load(img + n * 16, as: SIMD16<Float>.self), v1 = load(img + n * 16 + 16, as: SIMD16<Float>.self)
-                    let v2 = load(img + n * 16 + 32, as: SIMD16<Float>.self), v3 = load(img + n * 16 + 48, as: SIMD16<Float>.self)
-                    for t in 0..<16 { store(SIMD4(v0[t], v1[t], v2[t], v3[t]), cl + t * frames + n) }
-                } else {
-                    var v0 = SIMD16<Float>(repeating: b), v1 = v0, v2 = v0, v3 = v0
-                    for t in 0..<16 {
-                        let w = load(cl + t * frames + n, as: SIMD4<Float>.self)
-                        v0[t] += w[0]; v1[t] += w[1]; v2[t] += w[2]; v3[t] += w[3]
-                    }
-                    if accumulate {
-                        v0 += load(img + n * 16, as: SIMD16<Float>.self); v1 += load(img + n * 16 + 16, as: SIMD16<Float>.self)
-                        v2 += load(img + n * 16 + 32, as: SIMD16<Float>.self); v3 += load(img + n * 16 + 48, as: SIMD16<Float>.self)
-                    }
-                    store(v0, img + n * 16); store(v1, img + n * 16 + 16); store(v2, img + n * 16 + 32); store(v3, img + n * 16 + 48)
-                }
-                n += 4
-            }
-            for n in n..<frames {
+            // The DCGAN 4×4 planes: one frame's plane is one 16-lane vector, spread over (or gathered
+            // from) the 16 col rows at column n.
+            for n in 0..<frames {
                 if toCol {
                     let v = load(img + n * 16, as: SIMD16<Float>.self)
                     for t in 0..<16 { cl[t * frames + n] = v[t] }
