@@ -30,7 +30,12 @@ public func writeGIF(_ path: String, frames: [Image], delayCentiseconds: Int, lo
 
     try writeAtomically(to: path) { temporary in
         var openError: Int32 = 0
-        guard let gif = EGifOpenFileName(temporary, false, &openError) else {
+        // giflib's EGifOpenFileName creates the file 0600; opened here, it gets 0644 less the umask, like
+        // every other file the tools write. giflib owns the descriptor once EGifOpenFileHandle succeeds.
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw DataError(path, "cannot create GIF: \(String(cString: strerror(errno)))") }
+        guard let gif = EGifOpenFileHandle(fd, &openError) else {
+            close(fd)
             throw DataError(path, "cannot create GIF (giflib: \(gifMessage(openError)))")
         }
         var closed = false

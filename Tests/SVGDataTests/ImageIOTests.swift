@@ -65,6 +65,10 @@ final class ImageIOTests: TemporaryFolderTestCase {
         XCTAssertEqual(decoded.height, 16)
         XCTAssertEqual(decoded.delays, [Int](repeating: 25, count: 5))
         XCTAssertTrue(decoded.loops)
+        // Readable like the PNGs and the metrics (giflib on its own would create it 0600).
+        let mask = umask(0); umask(mask)
+        let mode = (try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? NSNumber)?.intValue
+        XCTAssertEqual(mode, 0o644 & ~Int(mask), "GIF file mode")
         for (t, frame) in frames.enumerated() {
             // Gray GIFs are lossless for byte-grid values: palette entry k is gray k.
             XCTAssertEqual(decoded.frames[t].map { Float($0.red) / 255 }, frame.pixels, "gray frame \(t)")
