@@ -13,14 +13,19 @@ let sourceFrames = 64     // S = (nPast − 1) × 16 distinct skip sources
 /// 2·M·N·K.
 func gemmFlops(_ m: Int, _ n: Int, _ k: Int) -> Double { 2 * Double(m) * Double(n) * Double(k) }
 
-func machineCeilings(reps: Int) -> (Ceilings, [Row]) {
-    var rows: [Row] = []
+/// Times of `reps` sgemm 2048³ (the ceiling every ÷peak divides by), sorted, after `warmup` untimed ones.
+func timeSgemm2048(reps: Int, warmup: Int = 1) -> [Double] {
     let n = 2048
     let a = Buffer(n * n, scale: 1, seed: 1), b = Buffer(n * n, scale: 1, seed: 2), c = Buffer(n * n, scale: 0)
-    let t = measure(reps: reps) {
+    return measure(reps: reps, warmup: warmup) {
         gemm(transA: false, transB: false, m: n, n: n, k: n, a: a.p, lda: n, b: b.p, ldb: n, c: c.p, ldc: n)
     }
-    rows.append(Row(section: "ceiling", name: "sgemm 2048³", shape: "M=N=K=2048 NN", times: t, flops: gemmFlops(n, n, n)))
+}
+
+func machineCeilings(reps: Int) -> (Ceilings, [Row]) {
+    var rows: [Row] = []
+    rows.append(Row(section: "ceiling", name: "sgemm 2048³", shape: "M=N=K=2048 NN", times: timeSgemm2048(reps: reps),
+                    flops: gemmFlops(2048, 2048, 2048)))
     // Copy bandwidth: 64 Mi floats (256 MiB) each way, far beyond cache; counts read + write bytes.
     let count = 64 << 20
     let src = Buffer(count, seed: 3), dst = Buffer(count, scale: 0)

@@ -133,14 +133,7 @@ func measureLong(runs: Int, longRun: Double, flops: Double, _ body: () -> Void)
 }
 
 /// One sgemm 2048³ (best of 2), in GFLOP/s: the ceiling at this moment.
-func sgemmCeilingNow() -> Double {
-    let n = 2048
-    let a = Buffer(n * n, seed: 1), b = Buffer(n * n, seed: 2), c = Buffer(n * n, scale: 0)
-    let t = measure(reps: 2, warmup: 0) {
-        gemm(transA: false, transB: false, m: n, n: n, k: n, a: a.p, lda: n, b: b.p, ldb: n, c: c.p, ldc: n)
-    }
-    return gemmFlops(n, n, n) / t[0] / 1e9
-}
+func sgemmCeilingNow() -> Double { gemmFlops(2048, 2048, 2048) / timeSgemm2048(reps: 2, warmup: 0)[0] / 1e9 }
 
 func syntheticFrames(_ count: Int, seed: UInt64) -> Buffer {
     let b = Buffer(count, seed: seed)

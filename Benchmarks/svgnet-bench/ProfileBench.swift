@@ -5,8 +5,9 @@ import Dispatch
 import Kernels
 import SVGNet
 
-func runProfileSection(ceilings: Ceilings, log: (String) -> Void) throws {
-    for (key, c) in [("train.svglp", svgLP()), ("train.hafsvg4", hafSVG4())] {
+/// `models` restricts the rows as it does the end-to-end ones (svglp, hafsvg4; nil: both).
+func runProfileSection(models: Set<String>?, ceilings: Ceilings, log: (String) -> Void) throws {
+    for (key, c) in [("train.svglp", svgLP()), ("train.hafsvg4", hafSVG4())] where selected(key, models) {
         log("profile \(key)")
         let frames = syntheticFrames(c.frameCount * c.batch * c.channels * 4096, seed: 81)
         let trainer = try Trainer(config: c, seed: 1)
@@ -14,7 +15,7 @@ func runProfileSection(ceilings: Ceilings, log: (String) -> Void) throws {
         printProfile("\(key) step (\(describe(c)))", ceilings: ceilings) { _ = trainer.step(frames.p) }
     }
     // Sampling as the sample.* rows run it: 100 samples of one sequence, running statistics.
-    for (key, base) in [("sample.svglp", svgLP()), ("sample.hafsvg4", hafSVG4())] {
+    for (key, base) in [("sample.svglp", svgLP()), ("sample.hafsvg4", hafSVG4())] where selected(key, models) {
         log("profile \(key)")
         var c = base
         c.batch = 1

@@ -13,7 +13,7 @@ struct Options {
     var only: Set<String> = ["kernels", "train", "sample", "profile"]
     var threads: Int? = nil
     var runs: Int? = nil
-    var models: Set<String>? = nil     // end-to-end rows to run: svglp, hafsvg4, vgg64 (default all)
+    var models: Set<String>? = nil     // end-to-end and profile rows to run: svglp, hafsvg4, vgg64 (default all)
 }
 
 /// Prints what was wrong (if known) and the usage line; exits with status 2, or 0 when help was asked for.
@@ -102,7 +102,7 @@ do {
     var modelRows: [Row] = []
     if options.only.contains("train") { modelRows += try runTrainSection(runs: modelRuns, models: options.models, ceilings: ceilings, log: progress) }
     if options.only.contains("sample") { modelRows += try runSampleSection(runs: modelRuns, models: options.models, ceilings: ceilings, log: progress) }
-    if options.only.contains("profile") { try runProfileSection(ceilings: ceilings, log: progress) }
+    if options.only.contains("profile") { try runProfileSection(models: options.models, ceilings: ceilings, log: progress) }
     if !modelRows.isEmpty {
         print("## end to end (median of up to \(modelRuns) runs after 1 warm-up)")
         printModelTable(modelRows, ceilings)

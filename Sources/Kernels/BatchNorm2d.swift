@@ -151,34 +151,27 @@ public func batchNorm2dBackward(
                 let gy = gradY + offset, xs = x + offset, gx = gradX + offset
                 let muF = mean[g * channels + c], sF = invStd[g * channels + c]
                 let scale = gamma[c] * sF
-                // The forward's output pass computed z = (x − μ)·(γ·s) + β: the same operands give the same gate.
-                let gate = a.leakySlope.map { LeakyReLUGate(mean: muF, scale: scale, shift: a.beta![c], slope: $0) }
-                let (sumGy, centered) = gate.map { blockedSumAndCenteredDot(gy, xs, count: m, mean: Double(muF), gate: $0) }
-                    ?? blockedSumAndCenteredDot(gy, xs, count: m, mean: Double(muF))
+                // The forward's output pass computed z = (x − μ)·(γ·s) + β: the same operands give the same
+                // gate. Without the fused activation the gate has slope 1 and passes gy through exactly.
+                let gate = LeakyReLUGate(mean: muF, scale: scale, shift: a.beta?[c] ?? 0, slope: a.leakySlope ?? 1)
+                let (sumGy, centered) = blockedSumAndCenteredDot(gy, xs, count: m, mean: Double(muF), gate: gate)
                 let sumGyXhat = centered * Double(sF)
                 channelGradBeta += sumGy
                 channelGradGamma += sumGyXhat
                 let meanGy = Float(sumGy * inverseM), meanGyXhat = Float(sumGyXhat * inverseM)
-                if let gate {
-                    // Eight at a time by hand: the select in the gate keeps the compiler from vectorising.
-                    var i = 0
-                    while i + 8 <= m {
-                        let xv = UnsafeRawPointer(xs + i).loadUnaligned(as: SIMD8<Float>.self)
-                        let gv = gate.apply(UnsafeRawPointer(gy + i).loadUnaligned(as: SIMD8<Float>.self), x: xv)
-                        let xhat = (xv - muF) * sF
-                        UnsafeMutableRawPointer(gx + i).storeBytes(of: scale * (gv - meanGy - xhat * meanGyXhat), as: SIMD8<Float>.self)
-                        i += 8
-                    }
-                    while i < m {
-                        let xhat = (xs[i] - muF) * sF
-                        gx[i] = scale * (gate.apply(gy[i], x: xs[i]) - meanGy - xhat * meanGyXhat)
-                        i += 1
-                    }
-                } else {
-                    for i in 0..<m {
-                        let xhat = (xs[i] - muF) * sF
-                        gx[i] = scale * (gy[i] - meanGy - xhat * meanGyXhat)
-                    }
+                // Eight at a time by hand: the select in the gate keeps the compiler from vectorising.
+                var i = 0
+                while i + 8 <= m {
+                    let xv = UnsafeRawPointer(xs + i).loadUnaligned(as: SIMD8<Float>.self)
+                    let gv = gate.apply(UnsafeRawPointer(gy + i).loadUnaligned(as: SIMD8<Float>.self), x: xv)
+                    let xhat = (xv - muF) * sF
+                    UnsafeMutableRawPointer(gx + i).storeBytes(of: scale * (gv - meanGy - xhat * meanGyXhat), as: SIMD8<Float>.self)
+                    i += 8
+                }
+                while i < m {
+                    let xhat = (xs[i] - muF) * sF
+                    gx[i] = scale * (gate.apply(gy[i], x: xs[i]) - meanGy - xhat * meanGyXhat)
+                    i += 1
                 }
             }
             if accumulateParams {

@@ -230,7 +230,6 @@ public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Fl
     }
 }
 
-
 /// Item i is channel i / blocks, frames [b·F, (b+1)·F) with b = i % blocks. The block is set to the bias
 /// (or keeps its contents and gains the bias, when accumulating), then takes one pass per kernel row ki,
 /// each reading that row's four kernel columns front to back: four sequential streams at a time, which

@@ -29,16 +29,6 @@ public func blockedSquaredDeviation(_ x: UnsafePointer<Float>, count n: Int, mea
     return s
 }
 
-/// (Σ g[i], Σ g[i]·(x[i] − mean)), in Double throughout.
-public func blockedSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, mean: Double) -> (Double, Double) {
-    var accG = DoubleLanes(), accD = DoubleLanes(), i = 0
-    let m = DoubleLanes(repeating: mean)
-    while i + 8 <= n { let gv = loadWidened(g + i); accG += gv; accD += gv * (loadWidened(x + i) - m); i += 8 }
-    var s = accG.sum(), d = accD.sum()
-    while i < n { s += Double(g[i]); d += Double(g[i]) * (Double(x[i]) - mean); i += 1 }
-    return (s, d)
-}
-
 /// LeakyReLU′ of a BatchNorm output z = (x − mean)·scale + shift, recomputed from the BatchNorm input with
 /// the same Float operations as the forward's output pass, so its sign, and the gate, are the forward's.
 public struct LeakyReLUGate {
@@ -58,7 +48,8 @@ public struct LeakyReLUGate {
     }
 }
 
-/// (Σ g'[i], Σ g'[i]·(x[i] − mean)) with g' = gate.apply(g[i], x[i]), in Double throughout.
+/// (Σ g'[i], Σ g'[i]·(x[i] − mean)) with g' = gate.apply(g[i], x[i]), in Double throughout (BatchNorm's
+/// backward sums; a gate of slope 1 leaves g as it is).
 public func blockedSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, mean: Double,
                                      gate: LeakyReLUGate) -> (Double, Double) {
     var accG = DoubleLanes(), accD = DoubleLanes(), i = 0

@@ -48,6 +48,8 @@ struct ConvLayerPlan {
     var outPlane: Int { spec.outSize * spec.outSize }
     var inPlane: Int { spec.inSize * spec.inSize }
     var outCount: Int { spec.outChannels * frames * outPlane }
+    /// BatchNorm followed by LeakyReLU: the activation runs inside BatchNorm's passes, forward and backward.
+    var fusedLeakySlope: Float? { spec.bnName != nil && spec.activation == .leakyReLU ? leakyReLUSlope : nil }
     var bnShape: BatchNormShape { BatchNormShape(channels: spec.outChannels, groups: groups, framesPerGroup: frames / groups, plane: outPlane) }
 
     /// Floats of im2col workspace the layer needs for `channelBlock` input channels over `opFrames` frames.
@@ -138,11 +140,8 @@ func normalizeAndActivate(_ l: ConvLayerPlan, arena: Arena, mode: BatchNormMode,
 
 private func normalizeAndActivateBody(_ l: ConvLayerPlan, arena: Arena, mode: BatchNormMode, updateRunningStatistics: Bool) {
     let out = arena[l.out], n = l.outCount
-    var activated = false
+    let slope = l.fusedLeakySlope
     if l.spec.bnName != nil {
-        // LeakyReLU is applied inside BatchNorm's output pass (one pass over the map instead of two).
-        let slope: Float? = l.spec.activation == .leakyReLU ? leakyReLUSlope : nil
-        activated = slope != nil
         switch mode {
         case .batchStatistics:
             batchNorm2dTrainingForward(x: arena[l.pre], y: out, gamma: arena[l.gamma!], beta: arena[l.beta!],
@@ -154,7 +153,7 @@ private func normalizeAndActivateBody(_ l: ConvLayerPlan, arena: Arena, mode: Ba
                                         runningMean: arena[l.runningMean!], runningVar: arena[l.runningVar!], leakySlope: slope, shape: l.bnShape)
         }
     }
-    if activated { return }
+    if slope != nil { return }
     switch l.spec.activation {
     case .leakyReLU: leakyReLUForward(x: out, y: out, count: n)
     case .tanh: tanhForward(x: out, y: out, count: n)
@@ -169,21 +168,18 @@ func normalizeAndActivateBackward(_ l: ConvLayerPlan, arena: Arena) {
 
 private func normalizeAndActivateBackwardBody(_ l: ConvLayerPlan, arena: Arena) {
     let g = arena[l.grad], out = arena[l.out], n = l.outCount
-    if l.spec.bnName != nil && l.spec.activation == .leakyReLU {
-        // The forward fused the activation into BatchNorm's output pass; the backward fuses it likewise.
-        batchNorm2dBackward(gradY: g, x: arena[l.pre], gamma: arena[l.gamma!], mean: arena[l.mean!], invStd: arena[l.invStd!],
-                            gradX: g, gradGamma: arena[l.gradGamma!], gradBeta: arena[l.gradBeta!],
-                            beta: arena[l.beta!], leakySlope: leakyReLUSlope, shape: l.bnShape, accumulateParams: true)
-        return
-    }
-    switch l.spec.activation {
-    case .leakyReLU: leakyReLUBackward(gradY: g, y: out, gradX: g, count: n)
-    case .tanh: tanhBackward(gradY: g, y: out, gradX: g, count: n)
-    case .sigmoid: sigmoidBackward(gradY: g, y: out, gradX: g, count: n)
+    let slope = l.fusedLeakySlope   // BatchNorm's backward applies the fused activation's gate itself
+    if slope == nil {
+        switch l.spec.activation {
+        case .leakyReLU: leakyReLUBackward(gradY: g, y: out, gradX: g, count: n)
+        case .tanh: tanhBackward(gradY: g, y: out, gradX: g, count: n)
+        case .sigmoid: sigmoidBackward(gradY: g, y: out, gradX: g, count: n)
+        }
     }
     if l.spec.bnName != nil {
         batchNorm2dBackward(gradY: g, x: arena[l.pre], gamma: arena[l.gamma!], mean: arena[l.mean!], invStd: arena[l.invStd!],
-                            gradX: g, gradGamma: arena[l.gradGamma!], gradBeta: arena[l.gradBeta!], shape: l.bnShape, accumulateParams: true)
+                            gradX: g, gradGamma: arena[l.gradGamma!], gradBeta: arena[l.gradBeta!],
+                            beta: arena[l.beta!], leakySlope: slope, shape: l.bnShape, accumulateParams: true)
     }
 }
 
