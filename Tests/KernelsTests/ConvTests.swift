@@ -65,7 +65,7 @@ final class Conv2dTests: XCTestCase {
         Case(n: 1, cin: 1, h: 4, w: 32, cout: 2, k: 4, stride: 2, pad: 1),
         // c1's shape, 64×64: the 4×4/2/1 path works on blocks of 4 frames there, so 6 frames end in a partial block.
         Case(n: 6, cin: 1, h: 64, w: 64, cout: 2, k: 4, stride: 2, pad: 1),
-        // c5's whole-image transpose moves four frames at a time: 6 frames are one block of four and two alone.
+        // c5's shape (the whole-image transpose) over more frames than the case above.
         Case(n: 6, cin: 3, h: 4, w: 4, cout: 2, k: 4, stride: 1, pad: 0),
     ]
 
@@ -157,7 +157,7 @@ final class ConvTranspose2dTests: XCTestCase {
         Case(n: 1, cin: 3, h: 2, w: 4, cout: 2, k: 4, stride: 2, pad: 1),   // 4×4/2/1 SIMD path, output 4×8
         // upc5's shape, output 64×64: col2im works on blocks of 4 frames there, so 6 frames end in a partial block.
         Case(n: 6, cin: 2, h: 32, w: 32, cout: 1, k: 4, stride: 2, pad: 1),
-        // upc1's shape with 6 frames: the whole-image transpose's block of four frames and two alone.
+        // upc1's shape (the whole-image transpose) over more frames than the case above.
         Case(n: 6, cin: 3, h: 1, w: 1, cout: 2, k: 4, stride: 1, pad: 0),
     ]
 
