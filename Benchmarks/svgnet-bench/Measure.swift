@@ -65,7 +65,7 @@ func peakRSSBytes() -> Int {
     defer { fclose(f) }
     var line = [CChar](repeating: 0, count: 512)
     while fgets(&line, Int32(line.count), f) != nil {
-        let s = String(cString: line)
+        let s = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         if s.hasPrefix("VmHWM:") {
             let kb = s.split(separator: " ", omittingEmptySubsequences: true).compactMap { Int($0) }.first ?? 0
             return kb * 1024

@@ -81,7 +81,7 @@ func loadAverage() -> String {
     defer { fclose(f) }
     var line = [CChar](repeating: 0, count: 128)
     guard fgets(&line, Int32(line.count), f) != nil else { return "?" }
-    return String(cString: line).split(separator: " ").prefix(3).joined(separator: " ")
+    return line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }.split(separator: " ").prefix(3).joined(separator: " ")
 }
 
 print("svgnet-bench \(SVGNetVersion.string) — OpenBLAS threads \(threads)\(options.quick ? ", quick" : "") — load average at start \(loadAverage())")
