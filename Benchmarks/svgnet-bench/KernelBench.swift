@@ -51,29 +51,27 @@ func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, st
     let shape = "\(cin)→\(cout) \(kernel)×\(kernel)/\(stride) @\(size)² ×\(frames)"
     var rows: [Row] = []
 
-    let forward = measure(reps: reps) {
+    let forward = measurePair(reps: reps) {
         conv2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, col: col.p, geometry: g, outChannels: m)
-    }
-    let forwardGemm = measure(reps: reps) {
+    } reference: {
         gemm(transA: false, transB: false, m: m, n: n, k: k, a: w.p, lda: k, b: col.p, ldb: n, c: y.p, ldc: n)
     }
-    rows.append(Row(section: "kernels", name: "\(name) conv fwd", shape: shape + " [GEMM \(m)×\(n)×\(k)]", times: forward,
-                    flops: gemmFlops(m, n, k), referenceSeconds: median(forwardGemm)))
+    rows.append(Row(section: "kernels", name: "\(name) conv fwd", shape: shape + " [GEMM \(m)×\(n)×\(k)]", pairs: forward,
+                    flops: gemmFlops(m, n, k)))
     let im2colTimes = measure(reps: reps) { im2col(x.p, col.p, g) }
     rows.append(Row(section: "kernels", name: "\(name) im2col", shape: shape, times: im2colTimes,
                     bytes: Double(4 * (g.imageCount + g.colCount)), note: "recomputed once more in the model's backward"))
 
-    let backward = measure(reps: reps, setup: { im2col(x.p, col.p, g) }) {
+    let backward = measurePair(reps: reps, setup: { im2col(x.p, col.p, g) }) {
         conv2dBackward(gradY: gy.p, col: col.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: gb.p,
                        geometry: g, outChannels: m)
-    }
-    let backwardGemm = measure(reps: reps, setup: { im2col(x.p, col.p, g) }) {
+    } reference: {
         gemm(transA: false, transB: true, m: m, n: k, k: n, a: gy.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: k)
         if gradInput { gemm(transA: true, transB: false, m: k, n: n, k: m, a: w.p, lda: k, b: gy.p, ldb: n, c: col.p, ldc: n) }
     }
     let products = gradInput ? 2.0 : 1.0
     rows.append(Row(section: "kernels", name: "\(name) conv bwd" + (gradInput ? "" : " (no gX)"), shape: shape,
-                    times: backward, flops: products * gemmFlops(m, n, k), referenceSeconds: median(backwardGemm)))
+                    pairs: backward, flops: products * gemmFlops(m, n, k)))
     return rows
 }
 
@@ -91,27 +89,25 @@ func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel
     let shape = "\(cin)→\(cout) \(kernel)×\(kernel)/\(stride) @\(size)²→\(g.height)² ×\(frames)"
     var rows: [Row] = []
 
-    let forward = measure(reps: reps) {
+    let forward = measurePair(reps: reps) {
         convTranspose2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, col: col.p, inChannels: cin, outputGeometry: g)
-    }
-    let forwardGemm = measure(reps: reps) {
+    } reference: {
         gemm(transA: true, transB: false, m: m, n: n, k: cin, a: w.p, lda: m, b: x.p, ldb: n, c: col.p, ldc: n)
     }
-    rows.append(Row(section: "kernels", name: "\(name) convT fwd", shape: shape + " [GEMM \(m)×\(n)×\(cin)]", times: forward,
-                    flops: gemmFlops(m, n, cin), referenceSeconds: median(forwardGemm), note: note))
+    rows.append(Row(section: "kernels", name: "\(name) convT fwd", shape: shape + " [GEMM \(m)×\(n)×\(cin)]", pairs: forward,
+                    flops: gemmFlops(m, n, cin), note: note))
     let col2imTimes = measure(reps: reps) { col2im(col.p, y.p, g, bias: bias.p) }
     rows.append(Row(section: "kernels", name: "\(name) col2im", shape: shape, times: col2imTimes,
                     bytes: Double(4 * (g.imageCount + g.colCount)), note: "the forward's pass after its GEMM"))
-    let backward = measure(reps: reps) {
+    let backward = measurePair(reps: reps) {
         convTranspose2dBackward(gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gb.p, col: col.p,
                                 inChannels: cin, outputGeometry: g)
-    }
-    let backwardGemm = measure(reps: reps) {
+    } reference: {
         gemm(transA: false, transB: false, m: cin, n: n, k: m, a: w.p, lda: m, b: col.p, ldb: n, c: gx.p, ldc: n)
         gemm(transA: false, transB: true, m: cin, n: m, k: n, a: x.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: m)
     }
-    rows.append(Row(section: "kernels", name: "\(name) convT bwd", shape: shape, times: backward,
-                    flops: 2 * gemmFlops(m, n, cin), referenceSeconds: median(backwardGemm), note: note))
+    rows.append(Row(section: "kernels", name: "\(name) convT bwd", shape: shape, pairs: backward,
+                    flops: 2 * gemmFlops(m, n, cin), note: note))
     return rows
 }
 
@@ -180,21 +176,19 @@ func benchLSTM(batch n: Int, inFeatures: Int, hidden: Int, reps: Int, note: Stri
     let gwih = Buffer(G * inFeatures, scale: 0), gwhh = Buffer(G * hidden, scale: 0), gbih = Buffer(G, scale: 0), gbhh = Buffer(G, scale: 0)
     let gateGrad = Buffer(n * G, scale: 0)
     let shape = "batch \(n), in \(inFeatures), hidden \(hidden)"
-    let f = measure(reps: reps) {
+    let f = measurePair(reps: reps) {
         lstmCellForward(x: x.p, hPrev: hp.p, cPrev: cp.p, weightIH: wih.p, weightHH: whh.p, biasIH: bih.p, biasHH: bhh.p,
                         gates: gates.p, c: c.p, h: h.p, batch: n, inFeatures: inFeatures, hidden: hidden)
-    }
-    let fg = measure(reps: reps) {
+    } reference: {
         gemm(transA: false, transB: true, m: n, n: G, k: inFeatures, a: x.p, lda: inFeatures, b: wih.p, ldb: inFeatures, c: gates.p, ldc: G)
         gemm(transA: false, transB: true, m: n, n: G, k: hidden, a: hp.p, lda: hidden, b: whh.p, ldb: hidden, beta: 1, c: gates.p, ldc: G)
     }
-    let b = measure(reps: reps) {
+    let b = measurePair(reps: reps) {
         lstmCellBackward(gradH: gh.p, gradCNext: gcn.p, x: x.p, hPrev: hp.p, cPrev: cp.p, gates: gates.p, c: c.p,
                          weightIH: wih.p, weightHH: whh.p, gradX: gx.p, gradHPrev: ghp.p, gradCPrev: gcp.p,
                          gradWeightIH: gwih.p, gradWeightHH: gwhh.p, gradBiasIH: gbih.p, gradBiasHH: gbhh.p,
                          gateGrad: gateGrad.p, batch: n, inFeatures: inFeatures, hidden: hidden)
-    }
-    let bg = measure(reps: reps) {
+    } reference: {
         gemm(transA: true, transB: false, m: G, n: inFeatures, k: n, a: gateGrad.p, lda: G, b: x.p, ldb: inFeatures, c: gwih.p, ldc: inFeatures)
         gemm(transA: true, transB: false, m: G, n: hidden, k: n, a: gateGrad.p, lda: G, b: hp.p, ldb: hidden, c: gwhh.p, ldc: hidden)
         gemm(transA: false, transB: false, m: n, n: inFeatures, k: G, a: gateGrad.p, lda: G, b: wih.p, ldb: inFeatures, c: gx.p, ldc: inFeatures)
@@ -202,8 +196,8 @@ func benchLSTM(batch n: Int, inFeatures: Int, hidden: Int, reps: Int, note: Stri
     }
     let fwdFlops = gemmFlops(n, G, inFeatures) + gemmFlops(n, G, hidden)
     return [
-        Row(section: "kernels", name: "LSTMCell fwd", shape: shape, times: f, flops: fwdFlops, referenceSeconds: median(fg), note: note),
-        Row(section: "kernels", name: "LSTMCell bwd", shape: shape, times: b, flops: 2 * fwdFlops, referenceSeconds: median(bg), note: note),
+        Row(section: "kernels", name: "LSTMCell fwd", shape: shape, pairs: f, flops: fwdFlops, note: note),
+        Row(section: "kernels", name: "LSTMCell bwd", shape: shape, pairs: b, flops: 2 * fwdFlops, note: note),
     ]
 }
 
@@ -212,24 +206,22 @@ func benchLinear(batch n: Int, inFeatures: Int, outFeatures: Int, reps: Int, not
     let y = Buffer(n * outFeatures, scale: 0), gy = Buffer(n * outFeatures, seed: 64)
     let gx = Buffer(n * inFeatures, scale: 0), gw = Buffer(outFeatures * inFeatures, scale: 0), gb = Buffer(outFeatures, scale: 0)
     let shape = "batch \(n), \(inFeatures)→\(outFeatures)"
-    let f = measure(reps: reps) {
+    let f = measurePair(reps: reps) {
         linearForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, batch: n, inFeatures: inFeatures, outFeatures: outFeatures)
-    }
-    let fg = measure(reps: reps) {
+    } reference: {
         gemm(transA: false, transB: true, m: n, n: outFeatures, k: inFeatures, a: x.p, lda: inFeatures, b: w.p, ldb: inFeatures, c: y.p, ldc: outFeatures)
     }
-    let b = measure(reps: reps) {
+    let b = measurePair(reps: reps) {
         linearBackward(gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gb.p,
                        batch: n, inFeatures: inFeatures, outFeatures: outFeatures)
-    }
-    let bg = measure(reps: reps) {
+    } reference: {
         gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: n, a: gy.p, lda: outFeatures, b: x.p, ldb: inFeatures, c: gw.p, ldc: inFeatures)
         gemm(transA: false, transB: false, m: n, n: inFeatures, k: outFeatures, a: gy.p, lda: outFeatures, b: w.p, ldb: inFeatures, c: gx.p, ldc: inFeatures)
     }
     let fl = gemmFlops(n, outFeatures, inFeatures)
     return [
-        Row(section: "kernels", name: "Linear fwd", shape: shape, times: f, flops: fl, referenceSeconds: median(fg), note: note),
-        Row(section: "kernels", name: "Linear bwd", shape: shape, times: b, flops: 2 * fl, referenceSeconds: median(bg), note: note),
+        Row(section: "kernels", name: "Linear fwd", shape: shape, pairs: f, flops: fl, note: note),
+        Row(section: "kernels", name: "Linear bwd", shape: shape, pairs: b, flops: 2 * fl, note: note),
     ]
 }
 
@@ -244,10 +236,9 @@ func benchAligner(frames: Int, reps: Int) -> [Row] {
     let gz = Buffer(c * l, seed: 74), gq = Buffer(e * l, scale: 0), gk = Buffer(e * l, scale: 0), gv = Buffer(c * l, scale: 0)
     let scratch = Buffer(p * p, scale: 0)
     let desc = "P \(p), C \(c), e \(e), \(frames) query frames"
-    let f = measure(reps: reps) {
+    let f = measurePair(reps: reps) {
         alignerAttentionForward(q: q.p, k: k.p, v: v.p, attention: attention.p, z: z.p, keyFrame: nil, shape: shape)
-    }
-    let fg = measure(reps: reps) {
+    } reference: {
         for fr in 0..<frames {
             let a = attention.p + fr * p * p
             gemm(transA: true, transB: false, m: p, n: p, k: e, a: q.p + fr * p, lda: l, b: k.p + fr * p, ldb: l, c: a, ldc: p)
@@ -256,11 +247,10 @@ func benchAligner(frames: Int, reps: Int) -> [Row] {
     }
     // The reference GEMM wrote raw scores into `attention`; restore a real softmax before the backward.
     alignerAttentionForward(q: q.p, k: k.p, v: v.p, attention: attention.p, z: z.p, keyFrame: nil, shape: shape)
-    let b = measure(reps: reps, setup: { gk.p.update(repeating: 0, count: e * l); gv.p.update(repeating: 0, count: c * l) }) {
+    let b = measurePair(reps: reps, setup: { gk.p.update(repeating: 0, count: e * l); gv.p.update(repeating: 0, count: c * l) }) {
         alignerAttentionBackward(gradZ: gz.p, q: q.p, k: k.p, v: v.p, attention: attention.p, gradQ: gq.p, gradK: gk.p, gradV: gv.p,
                                  scratch: scratch.p, keyFrame: nil, shape: shape)
-    }
-    let bg = measure(reps: reps) {
+    } reference: {
         for fr in 0..<frames {
             let a = attention.p + fr * p * p, g = gz.p + fr * p
             gemm(transA: false, transB: false, m: c, n: p, k: p, a: g, lda: l, b: a, ldb: p, beta: 1, c: gv.p + fr * p, ldc: l)
@@ -271,16 +261,24 @@ func benchAligner(frames: Int, reps: Int) -> [Row] {
     }
     let pp = Double(p) * Double(p) * Double(frames)
     return [
-        Row(section: "kernels", name: "aligner attention fwd", shape: desc, times: f, flops: 2 * pp * Double(e + c), referenceSeconds: median(fg),
+        Row(section: "kernels", name: "aligner attention fwd", shape: desc, pairs: f, flops: 2 * pp * Double(e + c),
             note: "softmax not counted"),
-        Row(section: "kernels", name: "aligner attention bwd", shape: desc, times: b, flops: 2 * pp * Double(2 * c + 2 * e), referenceSeconds: median(bg),
+        Row(section: "kernels", name: "aligner attention bwd", shape: desc, pairs: b, flops: 2 * pp * Double(2 * c + 2 * e),
             note: "softmax Jacobian not counted"),
     ]
 }
 
-func runKernelSection(reps: Int, ceilings: Ceilings, log: (String) -> Void) -> [Row] {
+/// The kernel table's sections in the order they run; `--kernels` picks some of them.
+let kernelSectionNames = ["c1", "c2", "c3", "c4", "c5", "upc1", "upc2", "upc3", "upc4", "upc5",
+                          "BatchNorm", "activations", "LSTM", "Linear", "aligner", "vgg"]
+
+func runKernelSection(reps: Int, ceilings: Ceilings, sections: Set<String>?, log: (String) -> Void) -> [Row] {
     var rows: [Row] = []
-    func section(_ label: String, _ make: () -> [Row]) { log(label); rows += make() }
+    func section(_ label: String, _ make: () -> [Row]) {
+        precondition(kernelSectionNames.contains(label), "kernel section \(label) is not in kernelSectionNames")
+        guard sections?.contains(label) ?? true else { return }
+        log(label); rows += make()
+    }
     let F = encoderFrames, D = decoderFrames, S = sourceFrames
     // Encoder (SPEC §2), all F frames in one GEMM. c1 reads the data: no grad input.
     section("c1") { benchConv2d("c1", cin: 1, cout: 64, size: 64, kernel: 4, stride: 2, padding: 1, frames: F, gradInput: false, reps: reps) }

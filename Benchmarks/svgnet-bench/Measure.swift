@@ -27,6 +27,26 @@ func measure(reps: Int, warmup: Int = 1, setup: () -> Void = {}, _ body: () -> V
     return times.sorted()
 }
 
+/// A kernel and the bare GEMM(s) it is built on, timed call by call in turn (after `warmup` untimed
+/// pairs), so the shared machine's drift falls on both alike and each pair gives its own ratio. `setup`
+/// runs, untimed, before every call of either.
+func measurePair(reps: Int, warmup: Int = 1, setup: () -> Void = {}, _ kernel: () -> Void,
+                 reference: () -> Void) -> [(kernel: Double, reference: Double)] {
+    for _ in 0..<warmup { setup(); kernel(); setup(); reference() }
+    var pairs: [(kernel: Double, reference: Double)] = []
+    for _ in 0..<reps {
+        setup()
+        let t0 = now()
+        kernel()
+        let t1 = now()
+        setup()
+        let t2 = now()
+        reference()
+        pairs.append((t1 - t0, now() - t2))
+    }
+    return pairs
+}
+
 func median(_ sorted: [Double]) -> Double {
     precondition(!sorted.isEmpty)
     let n = sorted.count
@@ -94,6 +114,9 @@ struct Row {
     var bytes: Double? = nil            // compulsory memory traffic per call
     var referenceSeconds: Double? = nil // median of the bare OpenBLAS GEMM(s) the kernel is built on, same shapes
     var referenceFlops: Double? = nil
+    /// ÷GEMM of each (kernel, reference) pair timed in turn (measurePair), sorted; when present it is
+    /// what ratioToReference reports.
+    var pairRatios: [Double]? = nil
     var arenaBytes: Int? = nil
     var peakRSS: Int? = nil
     /// End-to-end rows: each run's rate over the sgemm ceiling measured right after it, sorted.
@@ -114,9 +137,23 @@ struct Row {
         return f / s / 1e9
     }
     /// Kernel rate over the rate of its own GEMMs alone: 1.0 means im2col/col2im/bias/softmax cost nothing.
+    /// The median of the per-pair ratios when the two were timed in turn.
     var ratioToReference: Double? {
+        if let r = pairRatios, !r.isEmpty { return median(r) }
         guard let g = gflops, let r = referenceGflops else { return nil }
         return g / r
+    }
+}
+
+extension Row {
+    /// A compute-bound kernel row from measurePair's pairs: times and reference median from the pairs,
+    /// ÷GEMM per pair (the reference does `referenceFlops`, default the kernel's own `flops`).
+    init(section: String, name: String, shape: String, pairs: [(kernel: Double, reference: Double)], flops: Double,
+         referenceFlops: Double? = nil, note: String = "") {
+        let refFlops = referenceFlops ?? flops
+        self.init(section: section, name: name, shape: shape, times: pairs.map(\.kernel).sorted(), flops: flops,
+                  referenceSeconds: median(pairs.map(\.reference).sorted()), referenceFlops: referenceFlops,
+                  pairRatios: pairs.map { (flops / $0.kernel) / (refFlops / $0.reference) }.sorted(), note: note)
     }
 }
 

@@ -39,7 +39,7 @@ func formatBytes(_ b: Int) -> String {
 func printKernelTable(_ rows: [Row], _ ceilings: Ceilings) {
     let header = [pad("kernel", 30), pad("shape", 44), pad("median", 12, right: true), pad("spread", 8, right: true),
                   pad("GFLOP", 9, right: true), pad("GFLOP/s", 8, right: true), pad("GEMM GF/s", 10, right: true),
-                  pad("÷GEMM", 6, right: true), pad("÷peak", 6, right: true), pad("GB/s", 7, right: true), pad("÷copy", 6, right: true)]
+                  pad("÷GEMM", 6, right: true), pad("range", 9, right: true), pad("÷peak", 6, right: true), pad("GB/s", 7, right: true), pad("÷copy", 6, right: true)]
     print(header.joined(separator: " "))
     for r in rows {
         let spread = r.times.count > 1 ? fixed((r.times.last! - r.times.first!) / r.seconds * 100, 0) + "%" : "-"
@@ -49,6 +49,7 @@ func printKernelTable(_ rows: [Row], _ ceilings: Ceilings) {
             pad(r.gflops.map { fixed($0, 1) } ?? "", 8, right: true),
             pad(r.referenceGflops.map { fixed($0, 1) } ?? "", 10, right: true),
             pad(r.ratioToReference.map { fixed($0, 2) } ?? "", 6, right: true),
+            pad(r.pairRatios.map { $0.isEmpty ? "" : fixed($0.first!, 2) + "–" + fixed($0.last!, 2) } ?? "", 9, right: true),
             pad(r.gflops.map { fixed($0 / ceilings.sgemmGflops, 2) } ?? "", 6, right: true),
             pad(r.gbps.map { fixed($0, 1) } ?? "", 7, right: true),
             pad(r.gbps.map { fixed($0 / ceilings.copyGBps, 2) } ?? "", 6, right: true),
@@ -107,6 +108,7 @@ func jsonDocument(_ rows: [Row], _ ceilings: Ceilings, threads: Int) -> String {
             "\"gemm_ref_gflops\": \(jsonNumber(r.referenceGflops))", "\"ratio_to_gemm\": \(jsonNumber(r.ratioToReference))",
             "\"ratio_to_peak\": \(jsonNumber(r.ratioToPeak(ceilings)))",
         ]
+        if let p = r.pairRatios { fields.append("\"ratio_to_gemm_pairs\": [\(p.map { String($0) }.joined(separator: ", "))]") }
         if let p = r.peakRatios { fields.append("\"ratio_to_peak_runs\": [\(p.map { String($0) }.joined(separator: ", "))]") }
         if let a = r.arenaBytes { fields.append("\"arena_bytes\": \(a)") }
         if let p = r.peakRSS { fields.append("\"peak_rss_bytes\": \(p)") }

@@ -1,5 +1,5 @@
 // svgnet-bench: kernel table, end-to-end training step and sampling, at the sizes SVGNet trains.
-//   svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile] [--threads N] [--runs N] [--models …]
+//   svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile] [--threads N] [--runs N] [--models …] [--kernels …]
 // See Docs/PERFORMANCE.md for what every column means and the results on the reference machine.
 #if canImport(Glibc)
 import Glibc
@@ -14,12 +14,13 @@ struct Options {
     var threads: Int? = nil
     var runs: Int? = nil
     var models: Set<String>? = nil     // end-to-end and profile rows to run: svglp, hafsvg4, vgg64 (default all)
+    var kernels: Set<String>? = nil    // kernel-table sections to run (c1 … c5, upc1 … upc5, BatchNorm, …; default all)
 }
 
 /// Prints what was wrong (if known) and the usage line; exits with status 2, or 0 when help was asked for.
 func usage(_ problem: String? = nil, help: Bool = false) -> Never {
     if let problem { print("svgnet-bench: \(problem)") }
-    print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile[,…]] [--threads N] [--runs N] [--models svglp,hafsvg4,vgg64]")
+    print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile[,…]] [--threads N] [--runs N] [--models svglp,hafsvg4,vgg64] [--kernels \(kernelSectionNames.joined(separator: ","))]")
     exit(help ? 0 : 2)
 }
 
@@ -50,6 +51,12 @@ func parseOptions(_ args: [String]) -> Options {
                 usage("--models: expected svglp, hafsvg4 or vgg64, got \(args[i])")
             }
             o.models = models
+        case "--kernels":
+            let names = Set(value().split(separator: ",").map(String.init))
+            guard names.isSubset(of: kernelSectionNames), !names.isEmpty else {
+                usage("--kernels: expected some of \(kernelSectionNames.joined(separator: ", ")), got \(args[i])")
+            }
+            o.kernels = names
         case "--threads":
             guard let n = Int(value()), n >= 1 else { usage("--threads: expected a positive integer, got \(args[i])") }
             o.threads = n
@@ -91,7 +98,7 @@ print("sgemm 2048³: \(fixed(ceilings.sgemmGflops, 1)) GFLOP/s   memory copy: \(
 print("")
 
 if options.only.contains("kernels") {
-    let rows = runKernelSection(reps: kernelReps, ceilings: ceilings, log: progress)
+    let rows = runKernelSection(reps: kernelReps, ceilings: ceilings, sections: options.kernels, log: progress)
     print("## kernels (F = \(encoderFrames), D = \(decoderFrames), S = \(sourceFrames) frames; median of \(kernelReps) after 1 warm-up)")
     printKernelTable(allRows + rows, ceilings)
     print("")
