@@ -58,11 +58,11 @@ func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, st
     }
     rows.append(Row(section: "kernels", name: "\(name) conv fwd", shape: shape + " [GEMM \(m)×\(n)×\(k)]", pairs: forward,
                     flops: gemmFlops(m, n, k)))
-    let im2colTimes = measure(reps: reps) { im2col(x.p, col.p, g) }
+    let im2colTimes = measure(reps: reps) { convColumns(x.p, col.p, g) }
     rows.append(Row(section: "kernels", name: "\(name) im2col", shape: shape, times: im2colTimes,
                     bytes: Double(4 * (g.imageCount + g.colCount)), note: "recomputed once more in the model's backward"))
 
-    let backward = measurePair(reps: reps, setup: { im2col(x.p, col.p, g) }) {
+    let backward = measurePair(reps: reps, setup: { convColumns(x.p, col.p, g) }) {
         conv2dBackward(gradY: gy.p, col: col.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: gb.p,
                        geometry: g, outChannels: m)
     } reference: {
@@ -96,7 +96,7 @@ func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel
     }
     rows.append(Row(section: "kernels", name: "\(name) convT fwd", shape: shape + " [GEMM \(m)×\(n)×\(cin)]", pairs: forward,
                     flops: gemmFlops(m, n, cin), note: note))
-    let col2imTimes = measure(reps: reps) { col2im(col.p, y.p, g, bias: bias.p) }
+    let col2imTimes = measure(reps: reps) { convColumnsAdjoint(col.p, y.p, g, bias: bias.p) }
     rows.append(Row(section: "kernels", name: "\(name) col2im", shape: shape, times: col2imTimes,
                     bytes: Double(4 * (g.imageCount + g.colCount)), note: "the forward's pass after its GEMM"))
     let backward = measurePair(reps: reps) {

@@ -1,7 +1,8 @@
 // Conv2d over CNHW activations, PyTorch weight layout.
 //   x:      Cin  × (N·H·W)            weight: Cout × (Cin·kH·kW)  (= PyTorch (Cout, Cin, kH, kW))
 //   y:      Cout × (N·Ho·Wo)          bias:   Cout
-//   col:    (Cin·kH·kW) × (N·Ho·Wo)   workspace; forward leaves im2col(x) in it for the backward
+//   col:    (Cin·kH·kW) × (N·Ho·Wo)   workspace; forward leaves convColumns(x) in it for the backward
+//           (im2col(x), or its transpose N × (Cin·kH·kW) for a whole-image kernel: Im2col.swift)
 // Forward  y = W · im2col(x) + b                       (one GEMM for all N frames)
 // Backward gradW (+)= gradY · colᵀ,  gradB (+)= Σ_cols gradY,  gradX = col2im(Wᵀ · gradY)
 // `weightStride` is the row stride of the weight matrix: a stage that splits its input channels
@@ -12,18 +13,18 @@ public func conv2dForward(
     y: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>,
     geometry g: ConvGeometry, outChannels: Int, weightStride: Int? = nil, accumulate: Bool = false
 ) {
-    im2col(x, col, g)
-    let n = g.colColumns
+    convColumns(x, col, g)
+    let n = g.colColumns, frameMajor = colIsFrameMajor(g)
     // With a bias, y starts as the bias rows and the GEMM accumulates onto them: sgemm with β = 0 would
     // spend a pass zeroing y first, and adding the bias afterwards would be another pass over y.
     if let bias, !accumulate { fillRows(y, bias, rows: outChannels, columns: n) }
-    gemm(transA: false, transB: false, m: outChannels, n: n, k: g.colRows,
-         a: weight, lda: weightStride ?? g.colRows, b: col, ldb: n,
+    gemm(transA: false, transB: frameMajor, m: outChannels, n: n, k: g.colRows,
+         a: weight, lda: weightStride ?? g.colRows, b: col, ldb: frameMajor ? g.colRows : n,
          beta: accumulate || bias != nil ? 1 : 0, c: y, ldc: n)
     if let bias, accumulate { addRowBias(y, bias, rows: outChannels, columns: n) }
 }
 
-/// `col` must hold im2col(x) as the forward left it. Parameter gradients accumulate when
+/// `col` must hold convColumns(x) as the forward left it. Parameter gradients accumulate when
 /// `accumulateParams` (several uses of one weight); gradX, when wanted, is overwritten.
 /// `colScratch` (same size as col) receives Wᵀ·gradY; it may be `col` itself once gradW is done,
 /// which is what passing nil means.
@@ -33,16 +34,21 @@ public func conv2dBackward(
     gradBias: UnsafeMutablePointer<Float>?,
     geometry g: ConvGeometry, outChannels: Int, weightStride: Int? = nil, accumulateParams: Bool = false
 ) {
-    let n = g.colColumns, k = g.colRows, ldw = weightStride ?? k
-    gemm(transA: false, transB: true, m: outChannels, n: k, k: n,
-         a: gradY, lda: n, b: col, ldb: n,
+    let n = g.colColumns, k = g.colRows, ldw = weightStride ?? k, frameMajor = colIsFrameMajor(g)
+    gemm(transA: false, transB: !frameMajor, m: outChannels, n: k, k: n,
+         a: gradY, lda: n, b: col, ldb: frameMajor ? k : n,
          beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: ldw)
     if let gradBias { sumRows(gradY, into: gradBias, rows: outChannels, columns: n, accumulate: accumulateParams) }
     if let gradX {
-        // col is no longer needed: reuse it for Wᵀ · gradY.
-        gemm(transA: true, transB: false, m: k, n: n, k: outChannels,
-             a: weight, lda: ldw, b: gradY, ldb: n, beta: 0, c: col, ldc: n)
-        col2im(col, gradX, g)
+        // col is no longer needed: reuse it for Wᵀ · gradY (frame-major: its transpose gradYᵀ · W).
+        if frameMajor {
+            gemm(transA: true, transB: false, m: n, n: k, k: outChannels,
+                 a: gradY, lda: n, b: weight, ldb: ldw, beta: 0, c: col, ldc: k)
+        } else {
+            gemm(transA: true, transB: false, m: k, n: n, k: outChannels,
+                 a: weight, lda: ldw, b: gradY, ldb: n, beta: 0, c: col, ldc: n)
+        }
+        convColumnsAdjoint(col, gradX, g)
     }
 }
 

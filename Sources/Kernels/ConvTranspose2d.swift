@@ -4,7 +4,8 @@
 //   col:    (Cout·kH·kW) × (N·H·W)     workspace
 // It is the adjoint of a Conv2d from the output image to the input image, so it reuses that conv's
 // geometry: `outputGeometry` describes the Cout × Ho × Wo image with the same kernel, stride, padding,
-// and its im2col shape (Cout·kH·kW) × (N·H·W) is exactly this layer's col.
+// and its im2col shape (Cout·kH·kW) × (N·H·W) is exactly this layer's col (transposed, N·H·W × (Cout·kH·kW),
+// for a whole-image kernel such as upc1's: convColumns in Im2col.swift).
 // Forward  y = col2im(Wᵀ · x) + b                        (b added inside the col2im pass)
 // Backward gcol = im2col(gradY);  gradX = W · gcol;  gradW (+)= x · gcolᵀ;  gradB (+)= Σ gradY
 
@@ -27,9 +28,14 @@ public func convTranspose2dForward(
     inChannels: Int, outputGeometry g: ConvGeometry, accumulate: Bool = false
 ) {
     let n = g.colColumns, k = g.colRows
-    gemm(transA: true, transB: false, m: k, n: n, k: inChannels,
-         a: weight, lda: k, b: x, ldb: n, beta: 0, c: col, ldc: n)
-    col2im(col, y, g, accumulate: accumulate, bias: bias)   // the bias rides along the col2im pass
+    if colIsFrameMajor(g) {
+        gemm(transA: true, transB: false, m: n, n: k, k: inChannels,
+             a: x, lda: n, b: weight, ldb: k, beta: 0, c: col, ldc: k)
+    } else {
+        gemm(transA: true, transB: false, m: k, n: n, k: inChannels,
+             a: weight, lda: k, b: x, ldb: n, beta: 0, c: col, ldc: n)
+    }
+    convColumnsAdjoint(col, y, g, accumulate: accumulate, bias: bias)   // the bias rides along the col2im pass
 }
 
 public func convTranspose2dBackward(
@@ -38,14 +44,14 @@ public func convTranspose2dBackward(
     gradBias: UnsafeMutablePointer<Float>?, col: UnsafeMutablePointer<Float>,
     inChannels: Int, outputGeometry g: ConvGeometry, accumulateParams: Bool = false
 ) {
-    let n = g.colColumns, k = g.colRows
-    im2col(gradY, col, g)
+    let n = g.colColumns, k = g.colRows, frameMajor = colIsFrameMajor(g)
+    convColumns(gradY, col, g)
     if let gradX {
-        gemm(transA: false, transB: false, m: inChannels, n: n, k: k,
-             a: weight, lda: k, b: col, ldb: n, beta: 0, c: gradX, ldc: n)
+        gemm(transA: false, transB: frameMajor, m: inChannels, n: n, k: k,
+             a: weight, lda: k, b: col, ldb: frameMajor ? k : n, beta: 0, c: gradX, ldc: n)
     }
-    gemm(transA: false, transB: true, m: inChannels, n: k, k: n,
-         a: x, lda: n, b: col, ldb: n, beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: k)
+    gemm(transA: false, transB: !frameMajor, m: inChannels, n: k, k: n,
+         a: x, lda: n, b: col, ldb: frameMajor ? k : n, beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: k)
     if let gradBias {
         sumRows(gradY, into: gradBias, rows: g.channels, columns: g.frames * g.height * g.width, accumulate: accumulateParams)
     }

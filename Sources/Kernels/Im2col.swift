@@ -7,7 +7,8 @@
 //  - 4×4 kernel, stride 2, padding 1 (c2–c4, upc2–upc5): input column 2x − 1 + kj splits into the odd and
 //    even columns of the input row, so one SIMD deinterleave feeds all four kj rows; col2im forms the even
 //    and odd image columns from the four kj rows and interleaves them, one kernel row ki per pass;
-//  - a kernel covering the whole unpadded image (c5's 4×4 → 1×1, upc1's adjoint): a per-channel transpose.
+// A kernel covering the whole unpadded image (c5's 4×4 → 1×1, upc1's adjoint) has no path here: the conv
+// kernels keep its col frame-major instead (convColumns below), where filling it moves whole planes.
 
 public struct ConvGeometry: Sendable, Equatable {
     public var channels: Int
@@ -55,8 +56,7 @@ public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Fl
     // Each channel fills its own kH·kW rows: channels split cleanly over the workers.
     parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * g.colColumns, 1)), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        if isWholeImageKernel(a.geometry) { wholeImageTranspose(a.image, a.col, a.geometry, lo..<hi, toCol: true, accumulate: false, bias: nil) }
-        else { im2colChannels(a.image, a.col, a.geometry, lo..<hi) }
+        im2colChannels(a.image, a.col, a.geometry, lo..<hi)
     }
 }
 
@@ -67,11 +67,6 @@ func isStride2Kernel4(_ g: ConvGeometry) -> Bool {
         && g.outWidth % 4 == 0
 }
 
-/// The kernel covers the whole image with no padding: one output position per frame.
-@inline(__always)
-func isWholeImageKernel(_ g: ConvGeometry) -> Bool {
-    g.kernelH == g.height && g.kernelW == g.width && g.padding == 0
-}
 
 @inline(__always)
 private func load<V: SIMD>(_ p: UnsafePointer<Float>, as: V.Type) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
@@ -132,48 +127,6 @@ private func im2colStride2Kernel4(_ image: UnsafePointer<Float>, _ col: UnsafeMu
     }
 }
 
-/// col[(c, t)][n] = image[c][n][t] (toCol), or image[c][n][t] (+)= col[(c, t)][n] (+ bias[c]): each pixel
-/// appears in exactly one col entry, so col2im is the transpose back and needs no sum.
-private func wholeImageTranspose(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ channels: Range<Int>,
-                                 toCol: Bool, accumulate: Bool, bias: UnsafePointer<Float>?) {
-    let plane = g.height * g.width, frames = g.frames
-    let imageMutable = UnsafeMutablePointer(mutating: image)
-    for c in channels {
-        let img = imageMutable + c * frames * plane, cl = col + c * plane * frames
-        let b = bias?[c] ?? 0
-        if plane == 16 {
-            // The DCGAN 4×4 planes: one frame's plane is one 16-lane vector, spread over (or gathered
-            // from) the 16 col rows at column n.
-            for n in 0..<frames {
-                if toCol {
-                    let v = load(img + n * 16, as: SIMD16<Float>.self)
-                    for t in 0..<16 { cl[t * frames + n] = v[t] }
-                } else {
-                    var v = SIMD16<Float>(repeating: b)
-                    for t in 0..<16 { v[t] += cl[t * frames + n] }
-                    if accumulate { v += load(img + n * 16, as: SIMD16<Float>.self) }
-                    store(v, img + n * 16)
-                }
-            }
-            continue
-        }
-        // Blocks of 8 frames × the plane: both sides stay in L1 while one is read across its stride.
-        var n0 = 0
-        while n0 < frames {
-            let n1 = min(n0 + 8, frames)
-            for t in 0..<plane {
-                let colRow = cl + t * frames
-                for n in n0..<n1 {
-                    if toCol { colRow[n] = img[n * plane + t] }
-                    else if accumulate { img[n * plane + t] += colRow[n] + b }
-                    else { img[n * plane + t] = colRow[n] + b }
-                }
-            }
-            n0 = n1
-        }
-    }
-}
-
 private func im2colChannels(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ channels: Range<Int>) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, s = g.stride, p = g.padding
     let nCols = g.colColumns
@@ -225,8 +178,7 @@ public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Fl
     // Each channel's rows add only into that channel's planes: channels split cleanly over the workers.
     parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * g.colColumns, 1)), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        if isWholeImageKernel(a.geometry) { wholeImageTranspose(a.image, a.col, a.geometry, lo..<hi, toCol: false, accumulate: a.accumulate, bias: a.bias) }
-        else { col2imChannels(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, a.bias, lo..<hi) }
+        col2imChannels(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, a.bias, lo..<hi)
     }
 }
 
@@ -301,6 +253,69 @@ private func col2imChannels(_ col: UnsafePointer<Float>, _ image: UnsafeMutableP
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+// MARK: the col matrix as the conv kernels keep it
+
+/// A kernel that covers the whole unpadded image (one output position per frame: c5's 4×4 → 1×1, upc1's
+/// adjoint) keeps its col frame-major, colᵀ: frames × (channels·kH·kW) with colᵀ[n][(c, t)] =
+/// image[c][n][t]. A frame's row is its channel planes back to back, so filling it moves whole planes
+/// (a 4×4 plane is one 64-byte line), where the (c, t) × n layout is an element-by-element transpose;
+/// the GEMMs take colᵀ as a transposed operand, which costs OpenBLAS's packing nothing extra.
+@inline(__always)
+public func colIsFrameMajor(_ g: ConvGeometry) -> Bool {
+    g.kernelH == g.height && g.kernelW == g.width && g.padding == 0
+}
+
+/// The col matrix as Conv2d and ConvTranspose2d keep it: im2col(image), or colᵀ when colIsFrameMajor(g).
+public func convColumns(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    guard colIsFrameMajor(g) else { im2col(image, col, g); return }
+    let args = Im2colArguments(image: image, col: col, geometry: g, accumulate: false)
+    parallelFor(g.frames, minimumPerWorker: max(1, 32_768 / g.colRows), args) { raw, lo, hi in
+        let a = arguments(raw, as: Im2colArguments.self)
+        frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, lo..<hi, toCol: true, accumulate: false, bias: nil)
+    }
+}
+
+/// The adjoint of convColumns: col2im, or image[c][n][t] (+)= colᵀ[n][(c, t)] (+ bias[c]), each pixel
+/// in exactly one col entry, so nothing is summed.
+public func convColumnsAdjoint(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                               accumulate: Bool = false, bias: UnsafePointer<Float>? = nil) {
+    guard colIsFrameMajor(g) else { col2im(col, image, g, accumulate: accumulate, bias: bias); return }
+    let args = Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g,
+                               accumulate: accumulate, bias: bias)
+    parallelFor(g.frames, minimumPerWorker: max(1, 32_768 / g.colRows), args) { raw, lo, hi in
+        let a = arguments(raw, as: Im2colArguments.self)
+        frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, lo..<hi, toCol: false,
+                         accumulate: a.accumulate, bias: a.bias)
+    }
+}
+
+/// Frames `frames` of colᵀ ← image planes (toCol), or image planes (+)= colᵀ (+ bias).
+private func frameMajorPlanes(_ image: UnsafeMutablePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                              _ frames: Range<Int>, toCol: Bool, accumulate: Bool, bias: UnsafePointer<Float>?) {
+    let plane = g.height * g.width, rowLength = g.colRows
+    for n in frames {
+        let row = col + n * rowLength
+        for c in 0..<g.channels {
+            let img = image + (c * g.frames + n) * plane, cl = row + c * plane
+            if toCol {
+                if plane == 16 { store(load(img, as: SIMD16<Float>.self), cl) } else { cl.update(from: img, count: plane) }
+                continue
+            }
+            let b = bias?[c] ?? 0
+            if plane == 16 {
+                // DCGAN's 4×4 planes: one 16-lane vector each way.
+                var v = load(cl, as: SIMD16<Float>.self) + SIMD16(repeating: b)
+                if accumulate { v += load(img, as: SIMD16<Float>.self) }
+                store(v, img)
+            } else if accumulate {
+                for t in 0..<plane { img[t] += cl[t] + b }
+            } else {
+                for t in 0..<plane { img[t] = cl[t] + b }
             }
         }
     }

@@ -17,7 +17,7 @@ struct ConvLayerPlan {
     let gamma, beta, gradGamma, gradBeta, runningMean, runningVar: Slice?
     let pre, out, grad: Slice
     let mean, invStd: Slice?
-    /// im2col(input) kept from forward for backward (conv layers whose col fits the plan's budget);
+    /// convColumns(input) kept from forward for backward (conv layers whose col fits the plan's budget);
     /// empty: backward recomputes it into the shared workspace.
     let cachedCol: Slice
 
@@ -100,7 +100,7 @@ private func convBlockForwardBody(_ s: ConvLayerSpec, arena: Arena, x: UnsafePoi
 }
 
 /// Backward of convBlockForward: gradWeight's block and gradBias accumulate; gradX (if any) is overwritten.
-/// `colHoldsInput`: `col` already holds im2col(x) from the forward (a cached layer), so it is not recomputed.
+/// `colHoldsInput`: `col` already holds convColumns(x) from the forward (a cached layer), so it is not recomputed.
 func convBlockBackward(_ s: ConvLayerSpec, arena: Arena, gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, channelOffset: Int, channelCount: Int,
                        opFrames: Int, weight: Slice, gradWeight: Slice, gradBias: Slice?, gradX: UnsafeMutablePointer<Float>?, col: Slice,
                        colHoldsInput: Bool = false) {
@@ -124,7 +124,7 @@ private func convBlockBackwardBody(_ s: ConvLayerSpec, arena: Arena, gradY: Unsa
     } else {
         let g = ConvGeometry(channels: channelCount, frames: opFrames, height: s.inSize, width: s.inSize, kernelH: s.kernel, kernelW: s.kernel,
                              stride: s.stride, padding: s.padding)
-        if !colHoldsInput { im2col(x, arena[col], g) }   // uncached layers recompute it: one pass instead of its memory
+        if !colHoldsInput { convColumns(x, arena[col], g) }   // uncached layers recompute it: one pass instead of its memory
         conv2dBackward(gradY: gradY, col: arena[col], weight: arena[weight] + channelOffset * kk, gradX: gradX,
                        gradWeight: arena[gradWeight] + channelOffset * kk, gradBias: gb, geometry: g, outChannels: s.outChannels,
                        weightStride: s.inChannels * kk, accumulateParams: true)
