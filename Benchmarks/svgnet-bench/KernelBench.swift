@@ -37,9 +37,11 @@ func machineCeilings(reps: Int) -> (Ceilings, [Row]) {
     return (ceilings, rows)
 }
 
-/// Conv2d forward (im2col + GEMM + bias) and backward (grad weight + grad bias [+ grad input via
-/// GEMM + col2im]). `col` is refilled with im2col(x) before each backward call, untimed, because the
-/// kernel's contract is that the forward left it there (the model recomputes it: see the note).
+/// Conv2d forward (im2col + GEMM + bias) and backward (grad weight [+ grad input via GEMM + col2im]).
+/// `col` is refilled with convColumns(x) before each backward call, untimed, because the kernel's
+/// contract is that the forward left it there (the model recomputes it: see the note). Every conv here
+/// is followed by BatchNorm, whose backward sums the bias gradient (the BN rows), so the backward, as the
+/// model calls it, has none to compute.
 func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, stride: Int, padding: Int,
                  frames: Int, gradInput: Bool, reps: Int) -> [Row] {
     let g = ConvGeometry(channels: cin, frames: frames, height: size, width: size, kernelH: kernel, kernelW: kernel,
@@ -47,7 +49,7 @@ func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, st
     let m = cout, n = g.colColumns, k = g.colRows
     let x = Buffer(g.imageCount, seed: 11), w = Buffer(m * k, scale: 0.02, seed: 12), bias = Buffer(m, scale: 0.1, seed: 13)
     let y = Buffer(m * n, scale: 0), col = Buffer(g.colCount, scale: 0)
-    let gy = Buffer(m * n, seed: 14), gx = Buffer(g.imageCount, scale: 0), gw = Buffer(m * k, scale: 0), gb = Buffer(m, scale: 0)
+    let gy = Buffer(m * n, seed: 14), gx = Buffer(g.imageCount, scale: 0), gw = Buffer(m * k, scale: 0)
     let shape = "\(cin)→\(cout) \(kernel)×\(kernel)/\(stride) @\(size)² ×\(frames)"
     var rows: [Row] = []
 
@@ -63,7 +65,7 @@ func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, st
                     bytes: Double(4 * (g.imageCount + g.colCount)), note: "recomputed once more in the model's backward"))
 
     let backward = measurePair(reps: reps, setup: { convColumns(x.p, col.p, g) }) {
-        conv2dBackward(gradY: gy.p, col: col.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: gb.p,
+        conv2dBackward(gradY: gy.p, col: col.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: nil,
                        geometry: g, outChannels: m)
     } reference: {
         gemm(transA: false, transB: true, m: m, n: k, k: n, a: gy.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: k)
@@ -76,9 +78,11 @@ func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, st
 }
 
 /// ConvTranspose2d forward (GEMM + col2im + bias) and backward (im2col of gradY + grad input GEMM +
-/// grad weight GEMM + grad bias). `cin` is the block of input channels this call uses (the skip split).
+/// grad weight GEMM [+ grad bias]). `cin` is the block of input channels this call uses (the skip split).
+/// `gradBias`: the layer computes its own bias gradient, as upc5 (no BatchNorm after it) does; for the
+/// others BatchNorm's backward sums it, and the skip half has none.
 func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, stride: Int, padding: Int,
-                          frames: Int, reps: Int, note: String = "") -> [Row] {
+                          frames: Int, gradBias: Bool, reps: Int, note: String = "") -> [Row] {
     let g = convTranspose2dOutputGeometry(inChannels: cin, outChannels: cout, frames: frames, height: size, width: size,
                                           kernel: kernel, stride: stride, padding: padding)
     let m = g.colRows, n = g.colColumns   // GEMM Wᵀ·x: (Cout·k²) × (frames·H·W), inner Cin
@@ -100,7 +104,7 @@ func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel
     rows.append(Row(section: "kernels", name: "\(name) col2im", shape: shape, times: col2imTimes,
                     bytes: Double(4 * (g.imageCount + g.colCount)), note: "the forward's pass after its GEMM"))
     let backward = measurePair(reps: reps) {
-        convTranspose2dBackward(gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gb.p, col: col.p,
+        convTranspose2dBackward(gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gradBias ? gb.p : nil, col: col.p,
                                 inChannels: cin, outputGeometry: g)
     } reference: {
         gemm(transA: false, transB: false, m: cin, n: n, k: m, a: w.p, lda: m, b: col.p, ldb: n, c: gx.p, ldc: n)
@@ -112,7 +116,8 @@ func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel
 }
 
 /// Grouped BatchNorm with the fused LeakyReLU, as the backbones run it: training forward (statistics +
-/// normalise + activate + running stats) and backward (through the activation's gate).
+/// normalise + activate + running stats) and backward (through the activation's gate, summing the conv
+/// bias gradient as it writes gradX).
 /// Bytes are the compulsory traffic: forward reads x and writes y (8 B/value), backward reads gradY and
 /// x and writes gradX (12 B/value). The kernel actually reads x three times in forward and twice in backward.
 func benchBatchNorm(_ name: String, channels: Int, groups: Int, plane: Int, reps: Int) -> [Row] {
@@ -122,7 +127,7 @@ func benchBatchNorm(_ name: String, channels: Int, groups: Int, plane: Int, reps
     for i in 0..<channels { gamma.p[i] += 1 }
     let mean = Buffer(groups * channels, scale: 0), invStd = Buffer(groups * channels, scale: 0)
     let rm = Buffer(channels, scale: 0), rv = Buffer(channels, scale: 0)
-    let gg = Buffer(channels, scale: 0), gbeta = Buffer(channels, scale: 0)
+    let gg = Buffer(channels, scale: 0), gbeta = Buffer(channels, scale: 0), gbias = Buffer(channels, scale: 0)
     let desc = "C \(channels) × \(groups) groups × \(batch) × \(plane) (\(shape.count / 1_000_000)M values)"
     let values = Double(shape.count)
     let f = measure(reps: reps) {
@@ -131,7 +136,7 @@ func benchBatchNorm(_ name: String, channels: Int, groups: Int, plane: Int, reps
     }
     let b = measure(reps: reps) {
         batchNorm2dBackward(gradY: gy.p, x: x.p, gamma: gamma.p, mean: mean.p, invStd: invStd.p, gradX: gx.p,
-                            gradGamma: gg.p, gradBeta: gbeta.p, beta: beta.p, leakySlope: leakyReLUSlope, shape: shape)
+                            gradGamma: gg.p, gradBeta: gbeta.p, gradXSum: gbias.p, beta: beta.p, leakySlope: leakyReLUSlope, shape: shape)
     }
     return [
         Row(section: "kernels", name: "BN+LeakyReLU \(name) fwd", shape: desc, times: f, bytes: 8 * values, note: "bytes: read x, write y"),
@@ -288,14 +293,14 @@ func runKernelSection(reps: Int, ceilings: Ceilings, sections: Set<String>?, log
     section("c5") { benchConv2d("c5", cin: 512, cout: 128, size: 4, kernel: 4, stride: 1, padding: 0, frames: F, gradInput: true, reps: reps) }
     // Decoder: upc1 on h viewed 1×1; upc2…upc5 split into the decoder-map half over D frames and the
     // skip half over the S distinct source frames (PERFORMANCE-NOTES saving 2).
-    section("upc1") { benchConvTranspose2d("upc1", cin: 128, cout: 512, size: 1, kernel: 4, stride: 1, padding: 0, frames: D, reps: reps) }
+    section("upc1") { benchConvTranspose2d("upc1", cin: 128, cout: 512, size: 1, kernel: 4, stride: 1, padding: 0, frames: D, gradBias: false, reps: reps) }
     let stages = [("upc2", 512, 256, 4), ("upc3", 256, 128, 8), ("upc4", 128, 64, 16), ("upc5", 64, 1, 32)]
     for (name, half, cout, size) in stages {
         section(name) {
-            benchConvTranspose2d(name + " d-half", cin: half, cout: cout, size: size, kernel: 4, stride: 2, padding: 1, frames: D, reps: reps,
-                                 note: "decoder-map half, D frames")
-            + benchConvTranspose2d(name + " skip-half", cin: half, cout: cout, size: size, kernel: 4, stride: 2, padding: 1, frames: S, reps: reps,
-                                   note: "skip half, S source frames")
+            benchConvTranspose2d(name + " d-half", cin: half, cout: cout, size: size, kernel: 4, stride: 2, padding: 1, frames: D,
+                                 gradBias: name == "upc5", reps: reps, note: "decoder-map half, D frames")
+            + benchConvTranspose2d(name + " skip-half", cin: half, cout: cout, size: size, kernel: 4, stride: 2, padding: 1, frames: S,
+                                   gradBias: false, reps: reps, note: "skip half, S source frames")
         }
     }
     section("BatchNorm") {

@@ -15,6 +15,8 @@
 //   x̂ = (x − μ)·s,  Σ_g gy and Σ_g gy·x̂ over the run,
 //   gradX = γ·s·(gy − Σ_g gy / M − x̂·Σ_g gy·x̂ / M)
 //   gradBeta (+)= Σ_groups Σ_g gy,   gradGamma (+)= Σ_groups Σ_g gy·x̂
+//   gradXSum (+)= Σ_groups Σ_g gradX (optional): the gradient of a bias added just before this BatchNorm
+//   (the conv's), summed in the pass that writes gradX rather than in a pass of its own over it
 // Sums run in Double, eight lanes wide (Reductions.swift): a run is up to ~60,000 values, where Float sums lose the low digits, and the
 // variance is taken about the mean (second pass) so a large offset does not cancel it away.
 
@@ -121,11 +123,13 @@ private func normalizeRun(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePoint
 /// With `leakySlope` (and `beta`), gradY is the gradient at LeakyReLU(y), the training forward's fused
 /// output, and the activation's backward is applied on the fly: the gate is recomputed from x, so the
 /// activated output need not be read and no intermediate gradient is written.
+/// `gradXSum` sums each channel's gradX in Double lanes in the order sumRows(gradX) would (the same
+/// bits when a group's run is a multiple of eight values, as in every model shape).
 public func batchNorm2dBackward(
     gradY: UnsafePointer<Float>, x: UnsafePointer<Float>,
     gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
     gradX: UnsafeMutablePointer<Float>, gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>,
-    beta: UnsafePointer<Float>? = nil, leakySlope: Float? = nil,
+    gradXSum: UnsafeMutablePointer<Float>? = nil, beta: UnsafePointer<Float>? = nil, leakySlope: Float? = nil,
     shape: BatchNormShape, accumulateParams: Bool = false
 ) {
     precondition(leakySlope == nil || beta != nil, "batchNorm2dBackward: the fused LeakyReLU needs beta")
@@ -133,11 +137,12 @@ public func batchNorm2dBackward(
     struct Arguments {
         var gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>
         var invStd: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>, gradGamma: UnsafeMutablePointer<Float>
-        var gradBeta: UnsafeMutablePointer<Float>, beta: UnsafePointer<Float>?, leakySlope: Float?
-        var shape: BatchNormShape, accumulateParams: Bool
+        var gradBeta: UnsafeMutablePointer<Float>, gradXSum: UnsafeMutablePointer<Float>?, beta: UnsafePointer<Float>?
+        var leakySlope: Float?, shape: BatchNormShape, accumulateParams: Bool
     }
     let args = Arguments(gradY: gradY, x: x, gamma: gamma, mean: mean, invStd: invStd, gradX: gradX, gradGamma: gradGamma,
-                         gradBeta: gradBeta, beta: beta, leakySlope: leakySlope, shape: shape, accumulateParams: accumulateParams)
+                         gradBeta: gradBeta, gradXSum: gradXSum, beta: beta, leakySlope: leakySlope, shape: shape,
+                         accumulateParams: accumulateParams)
     parallelFor(channels, minimumPerWorker: max(1, 16_384 / max(columns, 1)), args) { raw, lo, hi in
         let a = arguments(raw, as: Arguments.self)
         let (gradY, x, gamma, mean, invStd, gradX) = (a.gradY, a.x, a.gamma, a.mean, a.invStd, a.gradX)
@@ -146,6 +151,8 @@ public func batchNorm2dBackward(
         let inverseM = 1 / Double(m)
         for c in lo..<hi {
             var channelGradGamma: Double = 0, channelGradBeta: Double = 0
+            // Σ gradX: eight Double lanes carried across the channel's groups, as blockedSum over its row.
+            var gradXLanes = SIMD8<Double>(), gradXTail: Double = 0
             for g in 0..<shape.groups {
                 let offset = c * columns + g * m
                 let gy = gradY + offset, xs = x + offset, gx = gradX + offset
@@ -165,21 +172,27 @@ public func batchNorm2dBackward(
                     let xv = UnsafeRawPointer(xs + i).loadUnaligned(as: SIMD8<Float>.self)
                     let gv = gate.apply(UnsafeRawPointer(gy + i).loadUnaligned(as: SIMD8<Float>.self), x: xv)
                     let xhat = (xv - muF) * sF
-                    UnsafeMutableRawPointer(gx + i).storeBytes(of: scale * (gv - meanGy - xhat * meanGyXhat), as: SIMD8<Float>.self)
+                    let out = scale * (gv - meanGy - xhat * meanGyXhat)
+                    UnsafeMutableRawPointer(gx + i).storeBytes(of: out, as: SIMD8<Float>.self)
+                    gradXLanes += SIMD8<Double>(out)
                     i += 8
                 }
                 while i < m {
                     let xhat = (xs[i] - muF) * sF
                     gx[i] = scale * (gate.apply(gy[i], x: xs[i]) - meanGy - xhat * meanGyXhat)
+                    gradXTail += Double(gx[i])
                     i += 1
                 }
             }
+            let channelGradXSum = Float(gradXLanes.sum() + gradXTail)
             if accumulateParams {
                 gradGamma[c] += Float(channelGradGamma)
                 gradBeta[c] += Float(channelGradBeta)
+                if let s = a.gradXSum { s[c] += channelGradXSum }
             } else {
                 gradGamma[c] = Float(channelGradGamma)
                 gradBeta[c] = Float(channelGradBeta)
+                if let s = a.gradXSum { s[c] = channelGradXSum }
             }
         }
     }

@@ -48,6 +48,9 @@ struct ConvLayerPlan {
     var outPlane: Int { spec.outSize * spec.outSize }
     var inPlane: Int { spec.inSize * spec.inSize }
     var outCount: Int { spec.outChannels * frames * outPlane }
+    /// The bias gradient the conv's backward computes: none when BatchNorm follows, whose backward sums it
+    /// (Σ of dL/d pre over a channel) in the pass that writes dL/d pre, instead of a pass of its own.
+    var convGradBias: Slice? { spec.bnName == nil ? gradBias : nil }
     /// BatchNorm followed by LeakyReLU: the activation runs inside BatchNorm's passes, forward and backward.
     var fusedLeakySlope: Float? { spec.bnName != nil && spec.activation == .leakyReLU ? leakyReLUSlope : nil }
     var bnShape: BatchNormShape { BatchNormShape(channels: spec.outChannels, groups: groups, framesPerGroup: frames / groups, plane: outPlane) }
@@ -178,7 +181,7 @@ private func normalizeAndActivateBackwardBody(_ l: ConvLayerPlan, arena: Arena) 
     }
     if l.spec.bnName != nil {
         batchNorm2dBackward(gradY: g, x: arena[l.pre], gamma: arena[l.gamma!], mean: arena[l.mean!], invStd: arena[l.invStd!],
-                            gradX: g, gradGamma: arena[l.gradGamma!], gradBeta: arena[l.gradBeta!],
+                            gradX: g, gradGamma: arena[l.gradGamma!], gradBeta: arena[l.gradBeta!], gradXSum: arena[l.gradBias],
                             beta: arena[l.beta!], leakySlope: slope, shape: l.bnShape, accumulateParams: true)
     }
 }
@@ -195,6 +198,6 @@ func convLayerBackward(_ l: ConvLayerPlan, arena: Arena, input: UnsafePointer<Fl
     normalizeAndActivateBackward(l, arena: arena)
     let cached = l.cachedCol.count > 0
     convBlockBackward(l.spec, arena: arena, gradY: arena[l.grad], x: input, channelOffset: 0, channelCount: l.spec.inChannels,
-                      opFrames: l.frames, weight: l.weight, gradWeight: l.gradWeight, gradBias: l.gradBias, gradX: gradInput,
+                      opFrames: l.frames, weight: l.weight, gradWeight: l.gradWeight, gradBias: l.convGradBias, gradX: gradInput,
                       col: cached ? l.cachedCol : col, colHoldsInput: cached)
 }

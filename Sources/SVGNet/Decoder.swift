@@ -209,7 +209,7 @@ struct DecoderPlan {
         convBlockBackward(l.spec, arena: arena, gradY: arena[skip.gradShared], x: arena[skip.source], channelOffset: ch, channelCount: ch,
                           opFrames: sourceFrames, weight: l.weight, gradWeight: l.gradWeight, gradBias: nil, gradX: arena[skip.gradSource], col: col)
         convBlockBackward(l.spec, arena: arena, gradY: gradPre, x: arena[d], channelOffset: 0, channelCount: ch, opFrames: frames,
-                          weight: l.weight, gradWeight: l.gradWeight, gradBias: l.gradBias, gradX: arena[dGrad], col: col)
+                          weight: l.weight, gradWeight: l.gradWeight, gradBias: l.convGradBias, gradX: arena[dGrad], col: col)
         guard let a = skip.aligner else { return }
         let e = a.spec.keyChannels, plane = skip.plane
         convBlockBackward(l.spec, arena: arena, gradY: gradPre, x: arena[a.z], channelOffset: 2 * ch, channelCount: ch, opFrames: frames,

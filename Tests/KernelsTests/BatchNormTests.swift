@@ -337,4 +337,51 @@ final class BatchNormTests: XCTestCase {
         XCTAssertEqual(accG, zip(earlierG, gg).map { $0 + $1 })
         XCTAssertEqual(accB, zip(earlierB, gb).map { $0 + $1 })
     }
+
+    /// gradXSum, the bias gradient of the conv before BatchNorm, is each channel's Σ gradX. Checked
+    /// against a Double sum of the returned gradX (Σ gradX is ≈ 0 by BatchNorm's algebra, so the bound is
+    /// one Float rounding of the result plus Double rounding over ≤ 10³ values of size ≤ 10: 1e-12 absolute,
+    /// 1.2e-7 relative); where a group's run is a multiple of eight values, as in every model shape, it must
+    /// also be the very bits of sumRows(gradX), the separate pass it replaces. Accumulating adds onto what
+    /// is there with one Float addition. With and without the fused LeakyReLU.
+    func testGradXSumIsTheChannelSumOfGradX() {
+        var rng = TestRNG(36)
+        let lanesOnly = [Case(channels: 3, groups: 2, framesPerGroup: 2, height: 4, width: 4),     // runs of 32
+                         Case(channels: 2, groups: 3, framesPerGroup: 4, height: 2, width: 3)]     // runs of 24
+        for k in cases + lanesOnly {
+            for slope: Float? in [nil, leakyReLUSlope] {
+                let x = input(k, &rng), gamma = rng.array(k.channels, 0.5, 1.5), beta = rng.array(k.channels)
+                let f = train(k, x: x, gamma: gamma, beta: beta, leakySlope: slope)
+                let gyc = toCNHW(rng.array(k.count), n: k.frames, c: k.channels, p: k.plane)
+                let xc = toCNHW(x, n: k.frames, c: k.channels, p: k.plane)
+                let earlier = rng.array(k.channels)
+                var gx = [Float](repeating: .nan, count: k.count), sum = [Float](repeating: .nan, count: k.channels), accumulated = earlier
+                var gg = [Float](repeating: 0, count: k.channels), gb = gg
+                for (out, accumulate) in [(0, false), (1, true)] {
+                    gyc.withUnsafeBufferPointer { pgy in xc.withUnsafeBufferPointer { px in gamma.withUnsafeBufferPointer { pg in
+                        f.mean.withUnsafeBufferPointer { pm in f.invStd.withUnsafeBufferPointer { ps in beta.withUnsafeBufferPointer { pb in
+                            gx.withUnsafeMutableBufferPointer { pgx in gg.withUnsafeMutableBufferPointer { pgg in gb.withUnsafeMutableBufferPointer { pgb in
+                                sum.withUnsafeMutableBufferPointer { psum in accumulated.withUnsafeMutableBufferPointer { pacc in
+                                    batchNorm2dBackward(gradY: pgy.baseAddress!, x: px.baseAddress!, gamma: pg.baseAddress!, mean: pm.baseAddress!,
+                                                        invStd: ps.baseAddress!, gradX: pgx.baseAddress!, gradGamma: pgg.baseAddress!,
+                                                        gradBeta: pgb.baseAddress!, gradXSum: out == 0 ? psum.baseAddress! : pacc.baseAddress!,
+                                                        beta: pb.baseAddress!, leakySlope: slope, shape: k.shape, accumulateParams: accumulate)
+                                } }
+                            } } }
+                        } } }
+                    } } }
+                }
+                let columns = k.shape.columns
+                let want = (0..<k.channels).map { c in gx[(c * columns)..<((c + 1) * columns)].reduce(0.0) { $0 + Double($1) } }
+                assertClose(sum, want, atol: 1e-12, rtol: 1.2e-7, "BN gradXSum \(k) slope \(String(describing: slope))")
+                XCTAssertEqual(accumulated, zip(earlier, sum).map { $0 + $1 }, "BN gradXSum accumulate \(k)")
+                if k.shape.groupRun % 8 == 0 {
+                    let separate: [Float] = .buffer(k.channels) { out in
+                        gx.withUnsafeBufferPointer { sumRows($0.baseAddress!, into: out, rows: k.channels, columns: columns, accumulate: false) }
+                    }
+                    XCTAssertEqual(sum, separate, "BN gradXSum vs sumRows \(k)")
+                }
+            }
+        }
+    }
 }
