@@ -274,7 +274,7 @@ public func colIsFrameMajor(_ g: ConvGeometry) -> Bool {
 public func convColumns(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
     guard colIsFrameMajor(g) else { im2col(image, col, g); return }
     let args = Im2colArguments(image: image, col: col, geometry: g, accumulate: false)
-    parallelFor(g.frames, minimumPerWorker: max(1, 32_768 / g.colRows), args) { raw, lo, hi in
+    parallelFor(frameMajorBlocks(g), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
         frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, lo..<hi, toCol: true, accumulate: false, bias: nil)
     }
@@ -287,35 +287,47 @@ public func convColumnsAdjoint(_ col: UnsafePointer<Float>, _ image: UnsafeMutab
     guard colIsFrameMajor(g) else { col2im(col, image, g, accumulate: accumulate, bias: bias); return }
     let args = Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g,
                                accumulate: accumulate, bias: bias)
-    parallelFor(g.frames, minimumPerWorker: max(1, 32_768 / g.colRows), args) { raw, lo, hi in
+    parallelFor(frameMajorBlocks(g), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
         frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, lo..<hi, toCol: false,
                          accumulate: a.accumulate, bias: a.bias)
     }
 }
 
-/// Frames `frames` of colᵀ ← image planes (toCol), or image planes (+)= colᵀ (+ bias).
+/// Channels per work item of the frame-major copies: the item reads (or writes) its channels' image
+/// blocks as that many sequential streams and each frame's row in runs of that many planes (512 bytes for
+/// 4×4 planes). Frame by frame over all channels, every plane came from a stream of its own, 512 streams
+/// that no prefetcher follows, and c5's copy from memory took 0.8–1.2 ms for 7.9 MB each way.
+private let frameMajorChannelsPerBlock = 8
+
+@inline(__always)
+private func frameMajorBlocks(_ g: ConvGeometry) -> Int { (g.channels + frameMajorChannelsPerBlock - 1) / frameMajorChannelsPerBlock }
+
+/// Channel blocks `blocks` of colᵀ ← image planes (toCol), or image planes (+)= colᵀ (+ bias).
 private func frameMajorPlanes(_ image: UnsafeMutablePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                              _ frames: Range<Int>, toCol: Bool, accumulate: Bool, bias: UnsafePointer<Float>?) {
+                              _ blocks: Range<Int>, toCol: Bool, accumulate: Bool, bias: UnsafePointer<Float>?) {
     let plane = g.height * g.width, rowLength = g.colRows
-    for n in frames {
-        let row = col + n * rowLength
-        for c in 0..<g.channels {
-            let img = image + (c * g.frames + n) * plane, cl = row + c * plane
-            if toCol {
-                if plane == 16 { store(load(img, as: SIMD16<Float>.self), cl) } else { cl.update(from: img, count: plane) }
-                continue
-            }
-            let b = bias?[c] ?? 0
-            if plane == 16 {
-                // DCGAN's 4×4 planes: one 16-lane vector each way.
-                var v = load(cl, as: SIMD16<Float>.self) + SIMD16(repeating: b)
-                if accumulate { v += load(img, as: SIMD16<Float>.self) }
-                store(v, img)
-            } else if accumulate {
-                for t in 0..<plane { img[t] += cl[t] + b }
-            } else {
-                for t in 0..<plane { img[t] = cl[t] + b }
+    for block in blocks {
+        let c0 = block * frameMajorChannelsPerBlock, c1 = min(g.channels, c0 + frameMajorChannelsPerBlock)
+        for n in 0..<g.frames {
+            let row = col + n * rowLength
+            for c in c0..<c1 {
+                let img = image + (c * g.frames + n) * plane, cl = row + c * plane
+                if toCol {
+                    if plane == 16 { store(load(img, as: SIMD16<Float>.self), cl) } else { cl.update(from: img, count: plane) }
+                    continue
+                }
+                let b = bias?[c] ?? 0
+                if plane == 16 {
+                    // DCGAN's 4×4 planes: one 16-lane vector each way.
+                    var v = load(cl, as: SIMD16<Float>.self) + SIMD16(repeating: b)
+                    if accumulate { v += load(img, as: SIMD16<Float>.self) }
+                    store(v, img)
+                } else if accumulate {
+                    for t in 0..<plane { img[t] += cl[t] + b }
+                } else {
+                    for t in 0..<plane { img[t] = cl[t] + b }
+                }
             }
         }
     }
