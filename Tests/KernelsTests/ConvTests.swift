@@ -60,13 +60,17 @@ final class Conv2dTests: XCTestCase {
         Case(n: 1, cin: 3, h: 10, w: 12, cout: 2, k: 4, stride: 2, pad: 1),
         // The 4×4/2/1 SIMD path (even sizes, output width a multiple of 4): output widths 8 and 16 (one and
         // several steps of four; width 4 is the (3, 2, 8, 8) case above); (2, 3, 4, 4) above takes the
-        // whole-image transpose.
+        // frame-major col.
         Case(n: 2, cin: 2, h: 6, w: 16, cout: 3, k: 4, stride: 2, pad: 1),
         Case(n: 1, cin: 1, h: 4, w: 32, cout: 2, k: 4, stride: 2, pad: 1),
         // c1's shape, 64×64: the 4×4/2/1 path works on blocks of 4 frames there, so 6 frames end in a partial block.
         Case(n: 6, cin: 1, h: 64, w: 64, cout: 2, k: 4, stride: 2, pad: 1),
-        // c5's shape (the whole-image transpose) over more frames than the case above.
+        // c5's shape (the frame-major col) over more frames than the case above, and with 10 channels: a
+        // full block of 8 channels and a partial one.
         Case(n: 6, cin: 3, h: 4, w: 4, cout: 2, k: 4, stride: 1, pad: 0),
+        Case(n: 3, cin: 10, h: 4, w: 4, cout: 2, k: 4, stride: 1, pad: 0),
+        // A whole-image kernel on a plane other than 4×4 (the frame-major copy's generic loop).
+        Case(n: 2, cin: 9, h: 3, w: 3, cout: 2, k: 3, stride: 1, pad: 0),
     ]
 
     func run(_ c: Case, x: [Float], weight: [Float], bias: [Float]) -> (y: [Float], col: [Float], g: ConvGeometry) {
@@ -157,8 +161,12 @@ final class ConvTranspose2dTests: XCTestCase {
         Case(n: 1, cin: 3, h: 2, w: 4, cout: 2, k: 4, stride: 2, pad: 1),   // 4×4/2/1 SIMD path, output 4×8
         // upc5's shape, output 64×64: col2im works on blocks of 4 frames there, so 6 frames end in a partial block.
         Case(n: 6, cin: 2, h: 32, w: 32, cout: 1, k: 4, stride: 2, pad: 1),
-        // upc1's shape (the whole-image transpose) over more frames than the case above.
+        // upc1's shape (the frame-major col) over more frames than the case above, and with 10 output
+        // channels: a full block of 8 channels and a partial one.
         Case(n: 6, cin: 3, h: 1, w: 1, cout: 2, k: 4, stride: 1, pad: 0),
+        Case(n: 3, cin: 2, h: 1, w: 1, cout: 10, k: 4, stride: 1, pad: 0),
+        // A whole-image kernel onto a 3×3 plane (the frame-major adjoint's generic loop).
+        Case(n: 2, cin: 2, h: 1, w: 1, cout: 3, k: 3, stride: 1, pad: 0),
     ]
 
     func run(_ c: Case, x: [Float], weight: [Float], bias: [Float]) -> (y: [Float], g: ConvGeometry) {
