@@ -17,11 +17,16 @@ struct Options {
     var kernels: Set<String>? = nil    // kernel-table sections to run (c1 … c5, upc1 … upc5, BatchNorm, …; default all)
 }
 
-/// Prints what was wrong (if known) and the usage line; exits with status 2, or 0 when help was asked for.
-func usage(_ problem: String? = nil, help: Bool = false) -> Never {
-    if let problem { print("svgnet-bench: \(problem)") }
+/// A bad flag: one line on stderr naming it, exit status 2.
+func fail(_ problem: String) -> Never {
+    let line = "svgnet-bench: \(problem) (--help lists the flags)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    exit(2)
+}
+
+func printUsageAndExit() -> Never {
     print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile[,…]] [--threads N] [--runs N] [--models svglp,hafsvg4,vgg64] [--kernels \(kernelSectionNames.joined(separator: ","))]")
-    exit(help ? 0 : 2)
+    exit(0)
 }
 
 func parseOptions(_ args: [String]) -> Options {
@@ -29,7 +34,7 @@ func parseOptions(_ args: [String]) -> Options {
     var i = 0
     func value() -> String {
         i += 1
-        guard i < args.count else { usage("\(args[i - 1]) needs a value") }
+        guard i < args.count else { fail("\(args[i - 1]) needs a value") }
         return args[i]
     }
     while i < args.count {
@@ -39,30 +44,30 @@ func parseOptions(_ args: [String]) -> Options {
         case "--only":
             let sections = Set(value().split(separator: ",").map(String.init))
             guard sections.isSubset(of: ["kernels", "train", "sample", "profile"]), !sections.isEmpty else {
-                usage("--only: expected kernels, train, sample or profile, got \(args[i])")
+                fail("--only: expected kernels, train, sample or profile, got \(args[i])")
             }
             o.only = sections
         case "--runs":
-            guard let n = Int(value()), n >= 1 else { usage("--runs: expected a positive integer, got \(args[i])") }
+            guard let n = Int(value()), n >= 1 else { fail("--runs: expected a positive integer, got \(args[i])") }
             o.runs = n
         case "--models":
             let models = Set(value().split(separator: ",").map(String.init))
             guard models.isSubset(of: ["svglp", "hafsvg4", "vgg64"]), !models.isEmpty else {
-                usage("--models: expected svglp, hafsvg4 or vgg64, got \(args[i])")
+                fail("--models: expected svglp, hafsvg4 or vgg64, got \(args[i])")
             }
             o.models = models
         case "--kernels":
             let names = Set(value().split(separator: ",").map(String.init))
             guard names.isSubset(of: kernelSectionNames), !names.isEmpty else {
-                usage("--kernels: expected some of \(kernelSectionNames.joined(separator: ", ")), got \(args[i])")
+                fail("--kernels: expected some of \(kernelSectionNames.joined(separator: ", ")), got \(args[i])")
             }
             o.kernels = names
         case "--threads":
-            guard let n = Int(value()), n >= 1 else { usage("--threads: expected a positive integer, got \(args[i])") }
+            guard let n = Int(value()), n >= 1 else { fail("--threads: expected a positive integer, got \(args[i])") }
             o.threads = n
-        case "-h", "--help": usage(help: true)
+        case "-h", "--help": printUsageAndExit()
         default:
-            usage("unknown argument \(args[i])")
+            fail("unknown argument \(args[i])")
         }
         i += 1
     }
