@@ -113,9 +113,7 @@ struct Row {
     var flops: Double? = nil            // useful floating-point operations per call
     var bytes: Double? = nil            // compulsory memory traffic per call
     var referenceSeconds: Double? = nil // median of the bare OpenBLAS GEMM(s) the kernel is built on, same shapes
-    var referenceFlops: Double? = nil
-    /// ÷GEMM of each (kernel, reference) pair timed in turn (measurePair), sorted; when present it is
-    /// what ratioToReference reports.
+    /// ÷GEMM of each (kernel, reference) pair timed in turn (measurePair), sorted.
     var pairRatios: [Double]? = nil
     var arenaBytes: Int? = nil
     var peakRSS: Int? = nil
@@ -133,27 +131,21 @@ struct Row {
     var gflops: Double? { flops.map { $0 / seconds / 1e9 } }
     var gbps: Double? { bytes.map { $0 / seconds / 1e9 } }
     var referenceGflops: Double? {
-        guard let s = referenceSeconds, let f = referenceFlops ?? flops else { return nil }
+        guard let s = referenceSeconds, let f = flops else { return nil }
         return f / s / 1e9
     }
-    /// Kernel rate over the rate of its own GEMMs alone: 1.0 means im2col/col2im/bias/softmax cost nothing.
-    /// The median of the per-pair ratios when the two were timed in turn.
-    var ratioToReference: Double? {
-        if let r = pairRatios, !r.isEmpty { return median(r) }
-        guard let g = gflops, let r = referenceGflops else { return nil }
-        return g / r
-    }
+    /// Kernel rate over the rate of its own GEMMs alone (1.0: im2col/col2im/bias/softmax cost nothing),
+    /// the median over the pairs timed in turn.
+    var ratioToReference: Double? { pairRatios.map(median) }
 }
 
 extension Row {
-    /// A compute-bound kernel row from measurePair's pairs: times and reference median from the pairs,
-    /// ÷GEMM per pair (the reference does `referenceFlops`, default the kernel's own `flops`).
-    init(section: String, name: String, shape: String, pairs: [(kernel: Double, reference: Double)], flops: Double,
-         referenceFlops: Double? = nil, note: String = "") {
-        let refFlops = referenceFlops ?? flops
+    /// A compute-bound kernel row from measurePair's pairs (the kernel and its GEMMs do the same useful
+    /// FLOPs, so each pair's ÷GEMM is reference time ÷ kernel time).
+    init(section: String, name: String, shape: String, pairs: [(kernel: Double, reference: Double)], flops: Double, note: String = "") {
         self.init(section: section, name: name, shape: shape, times: pairs.map(\.kernel).sorted(), flops: flops,
-                  referenceSeconds: median(pairs.map(\.reference).sorted()), referenceFlops: referenceFlops,
-                  pairRatios: pairs.map { (flops / $0.kernel) / (refFlops / $0.reference) }.sorted(), note: note)
+                  referenceSeconds: median(pairs.map(\.reference).sorted()),
+                  pairRatios: pairs.map { $0.reference / $0.kernel }.sorted(), note: note)
     }
 }
 

@@ -17,9 +17,9 @@ struct Options {
     var kernels: Set<String>? = nil    // kernel-table sections to run (c1 … c5, upc1 … upc5, BatchNorm, …; default all)
 }
 
-/// A bad flag: one line on stderr naming it, exit status 2.
-func fail(_ problem: String) -> Never {
-    let line = "svgnet-bench: \(problem) (--help lists the flags)\n"
+/// A bad flag or an unwritable output: one line on stderr naming it, exit status 2.
+func fail(_ problem: String, flagsHint: Bool = true) -> Never {
+    let line = "svgnet-bench: \(problem)" + (flagsHint ? " (--help lists the flags)" : "") + "\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
     exit(2)
 }
@@ -70,6 +70,12 @@ func parseOptions(_ args: [String]) -> Options {
             fail("unknown argument \(args[i])")
         }
         i += 1
+    }
+    // A path that cannot be written should fail now, not after the whole run.
+    if let path = o.jsonPath {
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        if access(dir, W_OK) != 0 { fail("--json: cannot write into \(dir) (\(String(cString: strerror(errno))))", flagsHint: false) }
     }
     return o
 }
@@ -128,9 +134,13 @@ do {
 
 print("load average at end \(loadAverage())")
 if let path = options.jsonPath {
-    let text = jsonDocument(allRows, ceilings, threads: threads)
-    guard let f = fopen(path, "w") else { print("cannot write \(path)"); exit(1) }
-    fputs(text, f)
-    fclose(f)
+    // Written beside the target and renamed over it, so a failed write leaves no half-written file.
+    let text = jsonDocument(allRows, ceilings, threads: threads), temporary = "\(path).tmp-\(getpid())"
+    guard let f = fopen(temporary, "w") else { fail("--json: cannot write \(temporary) (\(String(cString: strerror(errno))))", flagsHint: false) }
+    let written = fputs(text, f) >= 0
+    if fclose(f) != 0 || !written || rename(temporary, path) != 0 {
+        unlink(temporary)
+        fail("--json: writing \(path) failed (\(String(cString: strerror(errno))))", flagsHint: false)
+    }
     print("wrote \(path)")
 }
