@@ -5,6 +5,7 @@
 //           (im2col(x), or its transpose N × (Cin·kH·kW) for a whole-image kernel: Im2col.swift)
 // Forward  y = W · im2col(x) + b                       (one GEMM for all N frames)
 // Backward gradW (+)= gradY · colᵀ,  gradB (+)= Σ_cols gradY,  gradX = col2im(Wᵀ · gradY)
+//          (Wᵀ · gradY a chunk of frames at a time when colChunkFrames says so, in col's front)
 // `weightStride` is the row stride of the weight matrix: a stage that splits its input channels
 // ([d; skip], PERFORMANCE-NOTES saving 2) passes a column block of the full weight with the full stride.
 
@@ -39,16 +40,18 @@ public func conv2dBackward(
          a: gradY, lda: n, b: col, ldb: frameMajor ? k : n,
          beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: ldw)
     if let gradBias { sumRows(gradY, into: gradBias, rows: outChannels, columns: n, accumulate: accumulateParams) }
-    if let gradX {
-        // col is no longer needed: reuse it for Wᵀ · gradY (frame-major: its transpose gradYᵀ · W).
+    guard let gradX else { return }
+    // col is no longer needed: reuse it for Wᵀ · gradY (frame-major: its transpose gradYᵀ · W), one chunk at
+    // a time so that col2im reads each chunk from cache.
+    forEachColChunk(g, inner: outChannels) { frames, first, columns in
         if frameMajor {
-            gemm(transA: true, transB: false, m: n, n: k, k: outChannels,
-                 a: gradY, lda: n, b: weight, ldb: ldw, beta: 0, c: col, ldc: k)
+            gemm(transA: true, transB: false, m: columns, n: k, k: outChannels,
+                 a: gradY + first, lda: n, b: weight, ldb: ldw, beta: 0, c: col, ldc: k)
         } else {
-            gemm(transA: true, transB: false, m: k, n: n, k: outChannels,
-                 a: weight, lda: ldw, b: gradY, ldb: n, beta: 0, c: col, ldc: n)
+            gemm(transA: true, transB: false, m: k, n: columns, k: outChannels,
+                 a: weight, lda: ldw, b: gradY + first, ldb: n, beta: 0, c: col, ldc: columns)
         }
-        convColumnsAdjoint(col, gradX, g)
+        convColumnsAdjoint(col, gradX, g, frames: frames)
     }
 }
 

@@ -6,7 +6,8 @@
 // geometry: `outputGeometry` describes the Cout × Ho × Wo image with the same kernel, stride, padding,
 // and its im2col shape (Cout·kH·kW) × (N·H·W) is exactly this layer's col (transposed, N·H·W × (Cout·kH·kW),
 // for a whole-image kernel such as upc1's: convColumns in Im2col.swift).
-// Forward  y = col2im(Wᵀ · x) + b                        (b added inside the col2im pass)
+// Forward  y = col2im(Wᵀ · x) + b                        (b added inside the col2im pass; a chunk of frames
+//                                                         at a time when colChunkFrames says so, in col's front)
 // Backward gcol = im2col(gradY);  gradX = W · gcol;  gradW (+)= x · gcolᵀ;  gradB (+)= Σ gradY
 
 public func convTranspose2dOutputGeometry(inChannels: Int, outChannels: Int, frames: Int, height: Int, width: Int,
@@ -27,15 +28,18 @@ public func convTranspose2dForward(
     y: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>,
     inChannels: Int, outputGeometry g: ConvGeometry, accumulate: Bool = false
 ) {
-    let n = g.colColumns, k = g.colRows
-    if colIsFrameMajor(g) {
-        gemm(transA: true, transB: false, m: n, n: k, k: inChannels,
-             a: x, lda: n, b: weight, ldb: k, beta: 0, c: col, ldc: k)
-    } else {
-        gemm(transA: true, transB: false, m: k, n: n, k: inChannels,
-             a: weight, lda: k, b: x, ldb: n, beta: 0, c: col, ldc: n)
+    let n = g.colColumns, k = g.colRows, frameMajor = colIsFrameMajor(g)
+    forEachColChunk(g, inner: inChannels) { frames, first, columns in
+        if frameMajor {
+            gemm(transA: true, transB: false, m: columns, n: k, k: inChannels,
+                 a: x + first, lda: n, b: weight, ldb: k, beta: 0, c: col, ldc: k)
+        } else {
+            gemm(transA: true, transB: false, m: k, n: columns, k: inChannels,
+                 a: weight, lda: k, b: x + first, ldb: n, beta: 0, c: col, ldc: columns)
+        }
+        // The bias rides along the col2im pass.
+        convColumnsAdjoint(col, y, g, accumulate: accumulate, bias: bias, frames: frames)
     }
-    convColumnsAdjoint(col, y, g, accumulate: accumulate, bias: bias)   // the bias rides along the col2im pass
 }
 
 public func convTranspose2dBackward(

@@ -40,13 +40,14 @@ public struct ConvGeometry: Sendable, Equatable {
 private struct Im2colArguments {
     var image: UnsafePointer<Float>, col: UnsafeMutablePointer<Float>, geometry: ConvGeometry, accumulate: Bool
     var bias: UnsafePointer<Float>? = nil
+    var frames: Range<Int>   // col2im's chunk (all frames for im2col)
 }
 
 public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    let args = Im2colArguments(image: image, col: col, geometry: g, accumulate: false)
+    let args = Im2colArguments(image: image, col: col, geometry: g, accumulate: false, frames: 0..<g.frames)
     if isStride2Kernel4(g) {
         // One (channel, block of frames) per item: c1 has a single channel.
-        let blocks = (g.frames + stride2FramesPerBlock(g) - 1) / stride2FramesPerBlock(g)
+        let blocks = stride2Blocks(g, 0..<g.frames)
         parallelFor(g.channels * blocks, args) { raw, lo, hi in
             let a = arguments(raw, as: Im2colArguments.self)
             im2colStride2Kernel4(a.image, a.col, a.geometry, lo..<hi)
@@ -77,6 +78,12 @@ private func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMu
 @inline(__always)
 private func stride2FramesPerBlock(_ g: ConvGeometry) -> Int { max(1, 16_384 / (g.height * g.width)) }
 
+/// Work items per channel of the 4×4/2 paths over `frames`.
+@inline(__always)
+private func stride2Blocks(_ g: ConvGeometry, _ frames: Range<Int>) -> Int {
+    (frames.count + stride2FramesPerBlock(g) - 1) / stride2FramesPerBlock(g)
+}
+
 /// (0, v0, v1, v2) and (v1, v2, v3, 0): four columns moved by one, for the first and last four columns
 /// of a row, where kernel column 0 or 3 falls outside the image.
 @inline(__always)
@@ -92,7 +99,7 @@ private func shiftedLeft(_ v: SIMD4<Float>) -> SIMD4<Float> { SIMD4(v[1], v[2], 
 /// column 2x₀ + 8, zero past the edge) and kj 0 is kj 2 one column back (column 2x₀ − 1, zero before it).
 private func im2colStride2Kernel4(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ items: Range<Int>) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = g.colColumns
-    let framesPerBlock = stride2FramesPerBlock(g), blocks = (g.frames + framesPerBlock - 1) / framesPerBlock
+    let framesPerBlock = stride2FramesPerBlock(g), blocks = stride2Blocks(g, 0..<g.frames)
     for item in items {
         let c = item / blocks, n0 = (item % blocks) * framesPerBlock, n1 = min(g.frames, n0 + framesPerBlock)
         for ki in 0..<4 {
@@ -161,27 +168,40 @@ private func im2colChannels(_ image: UnsafePointer<Float>, _ col: UnsafeMutableP
 }
 
 /// image = col2im(col), or image += col2im(col) when `accumulate`; with `bias`, bias[c] is added to every
-/// pixel of channel c in the same pass (a transposed convolution's bias).
+/// pixel of channel c in the same pass (a transposed convolution's bias). `frames`: col holds only these
+/// frames' columns, frames.count·outH·outW of them (a chunk: forEachColChunk), and only these frames of
+/// the image are written; nil means all frames.
 public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, accumulate: Bool = false,
-                   bias: UnsafePointer<Float>? = nil) {
-    let args = Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g, accumulate: accumulate, bias: bias)
+                   bias: UnsafePointer<Float>? = nil, frames: Range<Int>? = nil) {
+    let frames = checkedFrames(frames, g)
+    let args = Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g, accumulate: accumulate,
+                               bias: bias, frames: frames)
     if isStride2Kernel4(g) {
         // One (channel, block of frames) per item: upc5 has one (or three) output channels.
-        let blocks = (g.frames + stride2FramesPerBlock(g) - 1) / stride2FramesPerBlock(g)
-        parallelFor(g.channels * blocks, args) { raw, lo, hi in
+        parallelFor(g.channels * stride2Blocks(g, frames), args) { raw, lo, hi in
             let a = arguments(raw, as: Im2colArguments.self)
-            col2imStride2Kernel4(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, a.bias, lo..<hi)
+            col2imStride2Kernel4(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, a.bias, a.frames, lo..<hi)
         }
         return
     }
     // Each channel's rows add only into that channel's planes: channels split cleanly over the workers.
-    parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * g.colColumns, 1)), args) { raw, lo, hi in
+    let columns = frames.count * g.outHeight * g.outWidth
+    parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * columns, 1)), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        col2imChannels(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, a.bias, lo..<hi)
+        col2imChannels(a.col, UnsafeMutablePointer(mutating: a.image), a.geometry, a.accumulate, a.bias, a.frames, lo..<hi)
     }
 }
 
-/// Item i is channel i / blocks, frames [b·F, (b+1)·F) with b = i % blocks. The block is set to the bias
+@inline(__always)
+private func checkedFrames(_ frames: Range<Int>?, _ g: ConvGeometry) -> Range<Int> {
+    guard let frames else { return 0..<g.frames }
+    precondition(frames.lowerBound >= 0 && frames.upperBound <= g.frames && !frames.isEmpty,
+                 "col2im: frames \(frames) outside 0..<\(g.frames)")
+    return frames
+}
+
+/// Item i is channel i / blocks, frames f₀ + [b·F, (b+1)·F) with b = i % blocks (f₀ = frames.lowerBound, whose
+/// columns come first in col). The block is set to the bias
 /// (or keeps its contents and gains the bias, when accumulating), then takes one pass per kernel row ki,
 /// each reading that row's four kernel columns front to back: four sequential streams at a time, which
 /// the hardware prefetchers follow (one pass over all sixteen rows per plane missed the cache at every
@@ -189,11 +209,11 @@ public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Fl
 ///   even ix = 2u  ← kj 1 at x = u,  kj 3 at x = u − 1 (u ≥ 1)
 ///   odd  ix = 2u+1 ← kj 2 at x = u,  kj 0 at x = u + 1 (u + 1 < ow)
 private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
-                                  _ bias: UnsafePointer<Float>?, _ items: Range<Int>) {
-    let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = g.colColumns
-    let framesPerBlock = stride2FramesPerBlock(g), blocks = (g.frames + framesPerBlock - 1) / framesPerBlock
+                                  _ bias: UnsafePointer<Float>?, _ frames: Range<Int>, _ items: Range<Int>) {
+    let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = frames.count * oh * ow, f0 = frames.lowerBound
+    let framesPerBlock = stride2FramesPerBlock(g), blocks = stride2Blocks(g, frames)
     for item in items {
-        let c = item / blocks, n0 = (item % blocks) * framesPerBlock, n1 = min(g.frames, n0 + framesPerBlock)
+        let c = item / blocks, n0 = f0 + (item % blocks) * framesPerBlock, n1 = min(frames.upperBound, n0 + framesPerBlock)
         let block = image + (c * g.frames + n0) * h * w, count = (n1 - n0) * h * w   // a multiple of 8 (w = 2·ow, ow % 4 == 0)
         let b = SIMD8<Float>(repeating: bias?[c] ?? 0)
         if !accumulate {
@@ -206,7 +226,7 @@ private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMu
             let yLo = ki == 0 ? 1 : 0, yHi = ki == 3 ? oh - 1 : oh
             for n in n0..<n1 {
                 for y in yLo..<yHi {
-                    let at = (n * oh + y) * ow
+                    let at = ((n - f0) * oh + y) * ow
                     let row = image + ((c * g.frames + n) * h + 2 * y - 1 + ki) * w
                     var x = 0
                     while x < ow {
@@ -225,25 +245,25 @@ private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMu
 }
 
 private func col2imChannels(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
-                            _ bias: UnsafePointer<Float>?, _ channels: Range<Int>) {
+                            _ bias: UnsafePointer<Float>?, _ frames: Range<Int>, _ channels: Range<Int>) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, s = g.stride, p = g.padding
-    let nCols = g.colColumns
+    let nCols = frames.count * oh * ow, f0 = frames.lowerBound
     for c in channels {
-        let planes = image + c * g.frames * h * w, b = bias?[c] ?? 0
-        if !accumulate { planes.update(repeating: b, count: g.frames * h * w) }
-        else if b != 0 { for i in 0..<(g.frames * h * w) { planes[i] += b } }
+        let planes = image + (c * g.frames + f0) * h * w, b = bias?[c] ?? 0, count = frames.count * h * w
+        if !accumulate { planes.update(repeating: b, count: count) }
+        else if b != 0 { for i in 0..<count { planes[i] += b } }
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
                 let row = col + ((c * g.kernelH + ki) * g.kernelW + kj) * nCols
                 let owLo = max(0, (p - kj + s - 1) / s)
                 let owHi = w - 1 + p - kj < 0 ? 0 : min(ow, (w - 1 + p - kj) / s + 1)
                 if owLo >= owHi { continue }
-                for n in 0..<g.frames {
+                for n in frames {
                     let plane = image + (c * g.frames + n) * h * w
                     for y in 0..<oh {
                         let iy = y * s - p + ki
                         if iy < 0 || iy >= h { continue }
-                        let src = row + (n * oh + y) * ow
+                        let src = row + ((n - f0) * oh + y) * ow
                         let dst = plane + iy * w - p + kj
                         if s == 1 {
                             for x in owLo..<owHi { dst[x] += src[x] }
@@ -273,23 +293,23 @@ public func colIsFrameMajor(_ g: ConvGeometry) -> Bool {
 /// The col matrix as Conv2d and ConvTranspose2d keep it: im2col(image), or colᵀ when colIsFrameMajor(g).
 public func convColumns(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
     guard colIsFrameMajor(g) else { im2col(image, col, g); return }
-    let args = Im2colArguments(image: image, col: col, geometry: g, accumulate: false)
+    let args = Im2colArguments(image: image, col: col, geometry: g, accumulate: false, frames: 0..<g.frames)
     parallelFor(frameMajorBlocks(g), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, lo..<hi, toCol: true, accumulate: false, bias: nil)
+        frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, a.frames, lo..<hi, toCol: true, accumulate: false, bias: nil)
     }
 }
 
 /// The adjoint of convColumns: col2im, or image[c][n][t] (+)= colᵀ[n][(c, t)] (+ bias[c]), each pixel
-/// in exactly one col entry, so nothing is summed.
+/// in exactly one col entry, so nothing is summed. `frames` as for col2im.
 public func convColumnsAdjoint(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                               accumulate: Bool = false, bias: UnsafePointer<Float>? = nil) {
-    guard colIsFrameMajor(g) else { col2im(col, image, g, accumulate: accumulate, bias: bias); return }
+                               accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, frames: Range<Int>? = nil) {
+    guard colIsFrameMajor(g) else { col2im(col, image, g, accumulate: accumulate, bias: bias, frames: frames); return }
     let args = Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g,
-                               accumulate: accumulate, bias: bias)
+                               accumulate: accumulate, bias: bias, frames: checkedFrames(frames, g))
     parallelFor(frameMajorBlocks(g), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, lo..<hi, toCol: false,
+        frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, a.frames, lo..<hi, toCol: false,
                          accumulate: a.accumulate, bias: a.bias)
     }
 }
@@ -305,12 +325,12 @@ private func frameMajorBlocks(_ g: ConvGeometry) -> Int { (g.channels + frameMaj
 
 /// Channel blocks `blocks` of colᵀ ← image planes (toCol), or image planes (+)= colᵀ (+ bias).
 private func frameMajorPlanes(_ image: UnsafeMutablePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                              _ blocks: Range<Int>, toCol: Bool, accumulate: Bool, bias: UnsafePointer<Float>?) {
+                              _ frames: Range<Int>, _ blocks: Range<Int>, toCol: Bool, accumulate: Bool, bias: UnsafePointer<Float>?) {
     let plane = g.height * g.width, rowLength = g.colRows
     for block in blocks {
         let c0 = block * frameMajorChannelsPerBlock, c1 = min(g.channels, c0 + frameMajorChannelsPerBlock)
-        for n in 0..<g.frames {
-            let row = col + n * rowLength
+        for n in frames {
+            let row = col + (n - frames.lowerBound) * rowLength
             for c in c0..<c1 {
                 let img = image + (c * g.frames + n) * plane, cl = row + c * plane
                 if toCol {
@@ -330,5 +350,36 @@ private func frameMajorPlanes(_ image: UnsafeMutablePointer<Float>, _ col: Unsaf
                 }
             }
         }
+    }
+}
+
+// MARK: col2im's input in chunks of frames
+
+/// Where a GEMM writes col and col2im reads it back (a transposed conv's forward, a conv's gradient with
+/// respect to its input) and the GEMM's inner dimension is at most `chunkedInnerLimit`, the kernels make
+/// col a chunk of frames at a time, each chunk at most `colChunkFloats` (4 MiB), so that col2im reads it
+/// from cache. Whole, upc4's col is 235 MB, written to memory by a GEMM of inner dimension 128 and read
+/// back from there. Timed call by call against the whole col at the model's shapes (Docs/PERFORMANCE.md):
+/// upc4's forward and c2's input gradient (inner 128) took 0.86–0.92 of the time in chunks of 2–4 frames;
+/// upc3, upc2, c3 and c4 (inner 256–512) took 1.03–1.30 of it, their narrower GEMMs losing more than
+/// the memory traffic saved, so their col stays whole.
+public let colChunkFloats = 1 << 20
+public let chunkedInnerLimit = 128
+
+/// Frames per chunk of col for a product of inner dimension `inner` (all of them when not chunked).
+public func colChunkFrames(_ g: ConvGeometry, inner: Int) -> Int {
+    if colIsFrameMajor(g) || inner > chunkedInnerLimit { return g.frames }
+    return min(g.frames, max(1, colChunkFloats / (g.colRows * g.outHeight * g.outWidth)))
+}
+
+/// body(frames, first column of the chunk in the whole col, columns) over consecutive chunks.
+@inline(__always)
+func forEachColChunk(_ g: ConvGeometry, inner: Int, _ body: (Range<Int>, Int, Int) -> Void) {
+    let step = colChunkFrames(g, inner: inner), plane = g.outHeight * g.outWidth
+    var f = 0
+    while f < g.frames {
+        let e = min(g.frames, f + step)
+        body(f..<e, f * plane, (e - f) * plane)
+        f = e
     }
 }

@@ -124,6 +124,33 @@ final class Conv2dTests: XCTestCase {
         }
     }
 
+    /// Shapes whose input gradient is formed a chunk of frames at a time (col larger than colChunkFloats,
+    /// GEMM inner dimension Cout ≤ chunkedInnerLimit), each ending in a partial chunk: the 4×4/2/1 col2im
+    /// and the generic one. gradX of a conv is the transposed conv of gradY with the same weight, so the
+    /// naive transposed convolution is the reference.
+    func testChunkedGradInputIsTheTransposedConvolutionOfGradY() {
+        var rng = TestRNG(13)
+        for c in [Case(n: 5, cin: 64, h: 32, w: 32, cout: 2, k: 4, stride: 2, pad: 1),
+                  Case(n: 4, cin: 128, h: 16, w: 16, cout: 2, k: 3, stride: 1, pad: 1)] {
+            let x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cout * c.cin * c.k * c.k)
+            var (_, col, g) = run(c, x: x, weight: w, bias: [Float](repeating: 0, count: c.cout))
+            let frames = colChunkFrames(g, inner: c.cout)
+            XCTAssertTrue(frames < c.n && c.n % frames != 0, "\(c) must span several chunks, the last one partial (chunks of \(frames))")
+            let ohw = g.outHeight * g.outWidth
+            let gy = rng.array(c.n * c.cout * ohw)
+            let gyc = toCNHW(gy, n: c.n, c: c.cout, p: ohw)
+            var gxc = [Float](repeating: .nan, count: x.count), gw = [Float](repeating: 0, count: w.count)
+            gyc.withUnsafeBufferPointer { pgy in w.withUnsafeBufferPointer { pw in col.withUnsafeMutableBufferPointer { pc in
+                gxc.withUnsafeMutableBufferPointer { pgx in gw.withUnsafeMutableBufferPointer { pgw in
+                    conv2dBackward(gradY: pgy.baseAddress!, col: pc.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
+                                   gradWeight: pgw.baseAddress!, gradBias: nil, geometry: g, outChannels: c.cout)
+                } } } } }
+            let want = NaiveConv.convTranspose2d(gy, n: c.n, cin: c.cout, h: g.outHeight, w: g.outWidth, weight: w, bias: nil,
+                                                 cout: c.cin, k: c.k, stride: c.stride, pad: c.pad).y
+            assertClose(toNCHW(gxc, n: c.n, c: c.cin, p: c.h * c.w), want, atol: 2e-5, rtol: 1e-5, "conv2d chunked gradX \(c)")
+        }
+    }
+
     /// Splitting the input channels into two column blocks of one weight (decoder skip sharing) gives
     /// the same output as the whole convolution, with gradX skipped for the first block.
     func testSplitWeightAccumulatesToWholeConvolution() {
@@ -215,6 +242,37 @@ final class ConvTranspose2dTests: XCTestCase {
                                                       k: c.k, stride: c.stride, pad: c.pad).y
             let want = zip(y0, reference).map { Double($0) + $1 }
             assertClose(toNCHW(y, n: c.n, c: c.cout, p: g.height * g.width), want, atol: 2e-5, rtol: 1e-5, "convTranspose2d accumulate \(c)")
+        }
+    }
+
+    /// Shapes whose col is made a chunk of frames at a time (larger than colChunkFloats, inner dimension
+    /// Cin ≤ chunkedInnerLimit), each ending in a partial chunk: the 4×4/2/1 col2im and the generic one,
+    /// overwriting y and accumulating onto it, the bias added in every chunk.
+    func testChunkedForwardMatchesDirectTransposedConvolution() {
+        var rng = TestRNG(23)
+        for c in [Case(n: 5, cin: 2, h: 16, w: 16, cout: 64, k: 4, stride: 2, pad: 1),
+                  Case(n: 4, cin: 2, h: 16, w: 16, cout: 128, k: 3, stride: 1, pad: 1)] {
+            let x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cin * c.cout * c.k * c.k), b = rng.array(c.cout)
+            let g = convTranspose2dOutputGeometry(inChannels: c.cin, outChannels: c.cout, frames: c.n, height: c.h, width: c.w,
+                                                  kernel: c.k, stride: c.stride, padding: c.pad)
+            let frames = colChunkFrames(g, inner: c.cin)
+            XCTAssertTrue(frames < c.n && c.n % frames != 0, "\(c) must span several chunks, the last one partial (chunks of \(frames))")
+            let reference = NaiveConv.convTranspose2d(x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout,
+                                                      k: c.k, stride: c.stride, pad: c.pad).y
+            assertClose(run(c, x: x, weight: w, bias: b).y, reference, atol: 2e-5, rtol: 1e-5, "convTranspose2d chunked forward \(c)")
+
+            let plane = g.height * g.width
+            let y0 = rng.array(c.cout * c.n * plane)
+            var y = toCNHW(y0, n: c.n, c: c.cout, p: plane)
+            let xc = toCNHW(x, n: c.n, c: c.cin, p: c.h * c.w)
+            var col = [Float](repeating: .nan, count: g.colCount)
+            xc.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in b.withUnsafeBufferPointer { pb in
+                col.withUnsafeMutableBufferPointer { pc in y.withUnsafeMutableBufferPointer { py in
+                    convTranspose2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
+                                           col: pc.baseAddress!, inChannels: c.cin, outputGeometry: g, accumulate: true)
+                } } } } }
+            assertClose(toNCHW(y, n: c.n, c: c.cout, p: plane), zip(y0, reference).map { Double($0) + $1 }, atol: 2e-5, rtol: 1e-5,
+                        "convTranspose2d chunked accumulate \(c)")
         }
     }
 
