@@ -62,7 +62,7 @@ func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, st
                     flops: gemmFlops(m, n, k)))
     let im2colTimes = measure(reps: reps) { convColumns(x.p, col.p, g) }
     rows.append(Row(section: "kernels", name: "\(name) im2col", shape: shape, times: im2colTimes,
-                    bytes: Double(4 * (g.imageCount + g.colCount)), note: "recomputed once more in the model's backward"))
+                    bytes: Double(4 * (g.imageCount + g.colCount)), note: "part of the fwd row; training keeps col for the bwd (encoder col cache)"))
 
     let backward = measurePair(reps: reps, setup: { convColumns(x.p, col.p, g) }) {
         conv2dBackward(gradY: gy.p, col: col.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: nil,

@@ -211,6 +211,20 @@ final class ConvTranspose2dTests: XCTestCase {
         return (toNCHW(y, n: c.n, c: c.cout, p: g.height * g.width), g)
     }
 
+    /// y0 + convT(x) + b through the kernel's accumulate (NCHW in and out).
+    func runAccumulating(_ c: Case, x: [Float], weight: [Float], bias: [Float], onto y0: [Float], g: ConvGeometry) -> [Float] {
+        let plane = g.height * g.width
+        var y = toCNHW(y0, n: c.n, c: c.cout, p: plane)
+        let xc = toCNHW(x, n: c.n, c: c.cin, p: c.h * c.w)
+        var col = [Float](repeating: .nan, count: g.colCount)
+        xc.withUnsafeBufferPointer { px in weight.withUnsafeBufferPointer { pw in bias.withUnsafeBufferPointer { pb in
+            col.withUnsafeMutableBufferPointer { pc in y.withUnsafeMutableBufferPointer { py in
+                convTranspose2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
+                                       col: pc.baseAddress!, inChannels: c.cin, outputGeometry: g, accumulate: true)
+            } } } } }
+        return toNCHW(y, n: c.n, c: c.cout, p: plane)
+    }
+
     func testForwardMatchesDirectTransposedConvolution() {
         var rng = TestRNG(20)
         for c in cases {
@@ -230,18 +244,11 @@ final class ConvTranspose2dTests: XCTestCase {
             let g = convTranspose2dOutputGeometry(inChannels: c.cin, outChannels: c.cout, frames: c.n, height: c.h, width: c.w,
                                                   kernel: c.k, stride: c.stride, padding: c.pad)
             let y0 = rng.array(c.cout * c.n * g.height * g.width)   // NCHW
-            var y = toCNHW(y0, n: c.n, c: c.cout, p: g.height * g.width)
-            let xc = toCNHW(x, n: c.n, c: c.cin, p: c.h * c.w)
-            var col = [Float](repeating: .nan, count: g.colCount)
-            xc.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in b.withUnsafeBufferPointer { pb in
-                col.withUnsafeMutableBufferPointer { pc in y.withUnsafeMutableBufferPointer { py in
-                    convTranspose2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
-                                           col: pc.baseAddress!, inChannels: c.cin, outputGeometry: g, accumulate: true)
-                } } } } }
+            let y = runAccumulating(c, x: x, weight: w, bias: b, onto: y0, g: g)
             let reference = NaiveConv.convTranspose2d(x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout,
                                                       k: c.k, stride: c.stride, pad: c.pad).y
             let want = zip(y0, reference).map { Double($0) + $1 }
-            assertClose(toNCHW(y, n: c.n, c: c.cout, p: g.height * g.width), want, atol: 2e-5, rtol: 1e-5, "convTranspose2d accumulate \(c)")
+            assertClose(y, want, atol: 2e-5, rtol: 1e-5, "convTranspose2d accumulate \(c)")
         }
     }
 
@@ -261,17 +268,8 @@ final class ConvTranspose2dTests: XCTestCase {
                                                       k: c.k, stride: c.stride, pad: c.pad).y
             assertClose(run(c, x: x, weight: w, bias: b).y, reference, atol: 2e-5, rtol: 1e-5, "convTranspose2d chunked forward \(c)")
 
-            let plane = g.height * g.width
-            let y0 = rng.array(c.cout * c.n * plane)
-            var y = toCNHW(y0, n: c.n, c: c.cout, p: plane)
-            let xc = toCNHW(x, n: c.n, c: c.cin, p: c.h * c.w)
-            var col = [Float](repeating: .nan, count: g.colCount)
-            xc.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in b.withUnsafeBufferPointer { pb in
-                col.withUnsafeMutableBufferPointer { pc in y.withUnsafeMutableBufferPointer { py in
-                    convTranspose2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
-                                           col: pc.baseAddress!, inChannels: c.cin, outputGeometry: g, accumulate: true)
-                } } } } }
-            assertClose(toNCHW(y, n: c.n, c: c.cout, p: plane), zip(y0, reference).map { Double($0) + $1 }, atol: 2e-5, rtol: 1e-5,
+            let y0 = rng.array(c.cout * c.n * g.height * g.width)
+            assertClose(runAccumulating(c, x: x, weight: w, bias: b, onto: y0, g: g), zip(y0, reference).map { Double($0) + $1 }, atol: 2e-5, rtol: 1e-5,
                         "convTranspose2d chunked accumulate \(c)")
         }
     }
