@@ -5,7 +5,7 @@
 //           (im2col(x), or its transpose N × (Cin·kH·kW) for a whole-image kernel: Im2col.swift)
 // Forward  y = W · im2col(x) + b                       (one GEMM for all N frames)
 // Backward gradW (+)= gradY · colᵀ,  gradB (+)= Σ_cols gradY,  gradX = col2im(Wᵀ · gradY)
-//          (Wᵀ · gradY a chunk of frames at a time when colChunkFrames says so, in col's front)
+//          (that is convTranspose2dForward of gradY with the same weight, through the same col)
 // `weightStride` is the row stride of the weight matrix: a stage that splits its input channels
 // ([d; skip], PERFORMANCE-NOTES saving 2) passes a column block of the full weight with the full stride.
 
@@ -26,9 +26,7 @@ public func conv2dForward(
 }
 
 /// `col` must hold convColumns(x) as the forward left it. Parameter gradients accumulate when
-/// `accumulateParams` (several uses of one weight); gradX, when wanted, is overwritten.
-/// `colScratch` (same size as col) receives Wᵀ·gradY; it may be `col` itself once gradW is done,
-/// which is what passing nil means.
+/// `accumulateParams` (several uses of one weight); gradX, when wanted, is overwritten, and col with it.
 public func conv2dBackward(
     gradY: UnsafePointer<Float>, col: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
     gradX: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,
@@ -41,18 +39,10 @@ public func conv2dBackward(
          beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: ldw)
     if let gradBias { sumRows(gradY, into: gradBias, rows: outChannels, columns: n, accumulate: accumulateParams) }
     guard let gradX else { return }
-    // col is no longer needed: reuse it for Wᵀ · gradY (frame-major: its transpose gradYᵀ · W), one chunk at
-    // a time so that col2im reads each chunk from cache.
-    forEachColChunk(g, inner: outChannels) { frames, first, columns in
-        if frameMajor {
-            gemm(transA: true, transB: false, m: columns, n: k, k: outChannels,
-                 a: gradY + first, lda: n, b: weight, ldb: ldw, beta: 0, c: col, ldc: k)
-        } else {
-            gemm(transA: true, transB: false, m: k, n: columns, k: outChannels,
-                 a: weight, lda: ldw, b: gradY + first, ldb: n, beta: 0, c: col, ldc: columns)
-        }
-        convColumnsAdjoint(col, gradX, g, frames: frames)
-    }
+    // col is no longer needed, and the input gradient is the transposed convolution of gradY with the same
+    // weight: col2im(Wᵀ · gradY), in chunks of frames where colChunkFrames says so (ConvTranspose2d.swift).
+    convTranspose2dForward(x: gradY, weight: weight, bias: nil, y: gradX, col: col, inChannels: outChannels,
+                           outputGeometry: g, weightStride: ldw)
 }
 
 private struct RowArguments {

@@ -23,19 +23,21 @@ public func convTranspose2dOutputGeometry(inChannels: Int, outChannels: Int, fra
 
 /// `inChannels` rows of the weight are used: the input-channel split of a transposed conv is a row
 /// block of its weight, already contiguous. `accumulate` adds to y instead of overwriting it.
+/// `weightStride` is the weight's row stride (default Cout·k²): conv2dBackward passes a conv's weight,
+/// which may be a column block of a split layer's, to form its input gradient.
 public func convTranspose2dForward(
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     y: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>,
-    inChannels: Int, outputGeometry g: ConvGeometry, accumulate: Bool = false
+    inChannels: Int, outputGeometry g: ConvGeometry, accumulate: Bool = false, weightStride: Int? = nil
 ) {
-    let n = g.colColumns, k = g.colRows, frameMajor = colIsFrameMajor(g)
+    let n = g.colColumns, k = g.colRows, ldw = weightStride ?? k, frameMajor = colIsFrameMajor(g)
     forEachColChunk(g, inner: inChannels) { frames, first, columns in
         if frameMajor {
             gemm(transA: true, transB: false, m: columns, n: k, k: inChannels,
-                 a: x + first, lda: n, b: weight, ldb: k, beta: 0, c: col, ldc: k)
+                 a: x + first, lda: n, b: weight, ldb: ldw, beta: 0, c: col, ldc: k)
         } else {
             gemm(transA: true, transB: false, m: k, n: columns, k: inChannels,
-                 a: weight, lda: k, b: x + first, ldb: n, beta: 0, c: col, ldc: columns)
+                 a: weight, lda: ldw, b: x + first, ldb: n, beta: 0, c: col, ldc: columns)
         }
         // The bias rides along the col2im pass.
         convColumnsAdjoint(col, y, g, accumulate: accumulate, bias: bias, frames: frames)

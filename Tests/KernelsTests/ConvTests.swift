@@ -152,7 +152,7 @@ final class Conv2dTests: XCTestCase {
     }
 
     /// Splitting the input channels into two column blocks of one weight (decoder skip sharing) gives
-    /// the same output as the whole convolution, with gradX skipped for the first block.
+    /// the same output as the whole convolution, and each block's backward its share of the gradients.
     func testSplitWeightAccumulatesToWholeConvolution() {
         var rng = TestRNG(12)
         let (n, c1, c2, h, w, cout, k) = (2, 2, 3, 6, 6, 4, 4)
@@ -172,6 +172,34 @@ final class Conv2dTests: XCTestCase {
             } } }
         }
         assertClose(toNCHW(y, n: n, c: cout, p: g1.outHeight * g1.outWidth), full, atol: 2e-5, rtol: 1e-5, "split conv2d")
+
+        // Backward of each block through the full weight's stride: its gradX is its channels of the whole
+        // conv's input gradient (the naive transposed convolution of gradY), and its gradWeight fills its
+        // columns of the full gradWeight, checked against Σ gradY·x in Double.
+        let ho = g1.outHeight, wo = g1.outWidth
+        let gy = rng.array(n * cout * ho * wo), gyc = toCNHW(gy, n: n, c: cout, p: ho * wo)
+        let wantGradX = NaiveConv.convTranspose2d(gy, n: n, cin: cout, h: ho, w: wo, weight: wt, bias: nil, cout: cin, k: k, stride: 2, pad: 1).y
+        var wantGradW = [Double](repeating: 0, count: wt.count)
+        for b in 0..<n { for o in 0..<cout { for i in 0..<ho { for j in 0..<wo {
+            let g = Double(gy[((b * cout + o) * ho + i) * wo + j])
+            for c in 0..<cin { for ki in 0..<k { for kj in 0..<k {
+                let iy = i * 2 - 1 + ki, ix = j * 2 - 1 + kj
+                if iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
+                wantGradW[((o * cin + c) * k + ki) * k + kj] += g * Double(x[((b * cin + c) * h + iy) * w + ix])
+            } } }
+        } } } }
+        var gxc = [Float](repeating: .nan, count: x.count), gw = [Float](repeating: .nan, count: wt.count)
+        for (offset, g) in [(0, g1), (c1, g2)] {
+            xc.withUnsafeBufferPointer { px in wt.withUnsafeBufferPointer { pw in gyc.withUnsafeBufferPointer { pgy in
+                col.withUnsafeMutableBufferPointer { pc in gxc.withUnsafeMutableBufferPointer { pgx in gw.withUnsafeMutableBufferPointer { pgw in
+                    convColumns(px.baseAddress! + offset * n * h * w, pc.baseAddress!, g)
+                    conv2dBackward(gradY: pgy.baseAddress!, col: pc.baseAddress!, weight: pw.baseAddress! + offset * k * k,
+                                   gradX: pgx.baseAddress! + offset * n * h * w, gradWeight: pgw.baseAddress! + offset * k * k,
+                                   gradBias: nil, geometry: g, outChannels: cout, weightStride: cin * k * k)
+                } } } } } }
+        }
+        assertClose(toNCHW(gxc, n: n, c: cin, p: h * w), wantGradX, atol: 2e-5, rtol: 1e-5, "split conv2d gradX")
+        assertClose(gw, wantGradW, atol: 2e-5, rtol: 1e-5, "split conv2d gradWeight")
     }
 }
 
