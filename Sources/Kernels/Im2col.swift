@@ -363,11 +363,11 @@ private func frameMajorPlanes(_ image: UnsafeMutablePointer<Float>, _ col: Unsaf
 /// upc4's forward and c2's input gradient (inner 128) took 0.86–0.92 of the time in chunks of 2–4 frames;
 /// upc3, upc2, c3 and c4 (inner 256–512) took 1.03–1.30 of it, their narrower GEMMs losing more than
 /// the memory traffic saved, so their col stays whole.
-public let colChunkFloats = 1 << 20
-public let chunkedInnerLimit = 128
+let colChunkFloats = 1 << 20
+let chunkedInnerLimit = 128
 
 /// Frames per chunk of col for a product of inner dimension `inner` (all of them when not chunked).
-public func colChunkFrames(_ g: ConvGeometry, inner: Int) -> Int {
+func colChunkFrames(_ g: ConvGeometry, inner: Int) -> Int {
     if colIsFrameMajor(g) || inner > chunkedInnerLimit { return g.frames }
     return min(g.frames, max(1, colChunkFloats / (g.colRows * g.outHeight * g.outWidth)))
 }
