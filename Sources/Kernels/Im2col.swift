@@ -40,7 +40,7 @@ public struct ConvGeometry: Sendable, Equatable {
 private struct Im2colArguments {
     var image: UnsafePointer<Float>, col: UnsafeMutablePointer<Float>, geometry: ConvGeometry, accumulate: Bool
     var bias: UnsafePointer<Float>? = nil
-    var frames: Range<Int>   // col2im's chunk (all frames for im2col)
+    var frames: Range<Int>   // col2im's chunk (all frames elsewhere)
 }
 
 public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
@@ -296,20 +296,22 @@ public func convColumns(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePoint
     let args = Im2colArguments(image: image, col: col, geometry: g, accumulate: false, frames: 0..<g.frames)
     parallelFor(frameMajorBlocks(g), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, a.frames, lo..<hi, toCol: true, accumulate: false, bias: nil)
+        frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, lo..<hi, toCol: true, accumulate: false, bias: nil)
     }
 }
 
 /// The adjoint of convColumns: col2im, or image[c][n][t] (+)= colᵀ[n][(c, t)] (+ bias[c]), each pixel
-/// in exactly one col entry, so nothing is summed. `frames` as for col2im.
+/// in exactly one col entry, so nothing is summed. `frames` as for col2im; a frame-major col is never
+/// chunked (colChunkFrames), so it takes all frames only.
 public func convColumnsAdjoint(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
                                accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, frames: Range<Int>? = nil) {
     guard colIsFrameMajor(g) else { col2im(col, image, g, accumulate: accumulate, bias: bias, frames: frames); return }
+    precondition(checkedFrames(frames, g) == 0..<g.frames, "convColumnsAdjoint: a frame-major col holds all \(g.frames) frames")
     let args = Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g,
-                               accumulate: accumulate, bias: bias, frames: checkedFrames(frames, g))
+                               accumulate: accumulate, bias: bias, frames: 0..<g.frames)
     parallelFor(frameMajorBlocks(g), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, a.frames, lo..<hi, toCol: false,
+        frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, lo..<hi, toCol: false,
                          accumulate: a.accumulate, bias: a.bias)
     }
 }
@@ -325,12 +327,12 @@ private func frameMajorBlocks(_ g: ConvGeometry) -> Int { (g.channels + frameMaj
 
 /// Channel blocks `blocks` of colᵀ ← image planes (toCol), or image planes (+)= colᵀ (+ bias).
 private func frameMajorPlanes(_ image: UnsafeMutablePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                              _ frames: Range<Int>, _ blocks: Range<Int>, toCol: Bool, accumulate: Bool, bias: UnsafePointer<Float>?) {
+                              _ blocks: Range<Int>, toCol: Bool, accumulate: Bool, bias: UnsafePointer<Float>?) {
     let plane = g.height * g.width, rowLength = g.colRows
     for block in blocks {
         let c0 = block * frameMajorChannelsPerBlock, c1 = min(g.channels, c0 + frameMajorChannelsPerBlock)
-        for n in frames {
-            let row = col + (n - frames.lowerBound) * rowLength
+        for n in 0..<g.frames {
+            let row = col + n * rowLength
             for c in c0..<c1 {
                 let img = image + (c * g.frames + n) * plane, cl = row + c * plane
                 if toCol {
