@@ -1,0 +1,311 @@
+// The six transforms of the Winograd F(2×2, 2×2) form of a 4×4, stride-2, padding-1 convolution
+// (Conv2dWinograd.swift composes them with nine GEMMs). Conv view throughout: C input channels at
+// 2·Ho × 2·Wo, M output channels at Ho × Wo (Ho, Wo even); a transposed conv is this conv's adjoint.
+//   x:   C × (frames·2Ho·2Wo)   CNHW                     y:  M × (frames·Ho·Wo)   CNHW
+//   X~:  [9][4C][T]   input tiles, transformed          Y~: [9][M][T]            output tiles, transformed
+//   W~:  [9][M][4C]   weight, transformed                w:  M × (C·16) rows of `weightStride` (PyTorch)
+// T = frames·(Ho/2)·(Wo/2) tiles of 2×2 outputs; t = (frame·Ho/2 + th)·Wo/2 + tw. ξ = 3ξh + ξw indexes the
+// 3×3 transformed points; k = 4c + π, π = 2rh + rw the polyphase component.
+//
+// Why it is exact: with kernel tap kh = 2a + rh (a, rh ∈ {0, 1}), output row o reads input row
+// 2(o + a) − 1 + rh, so each component (rh, rw) is a stride-1 2×2 correlation of the input's
+// sub-sampled plane u[m] = x[2m − 1 + rh]. Its 2 outputs from 3 inputs take 3 products, not 4:
+//   Bᵀd = (d0 − d1, d1, d2 − d1),  G g = (g0, g0 + g1, g1),  Aᵀm = (m0 + m1, m1 + m2),
+// so a 2×2 output tile costs 4·9 products per (c, m) instead of 64: the GEMMs do 9/16 of the direct FLOPs.
+// Every coefficient is 0 or ±1: the transforms add and subtract, and round no worse than im2col's sums.
+// A 2-output tile along one axis reads input 4t − 1 … 4t + 4 (component rh at 4t − 1 + 2i + rh, i < 3),
+// so neighbouring tiles share two input rows; the adjoint of the input transform adds into both.
+
+public struct WinogradGeometry: Sendable, Equatable {
+    /// C: the conv's input channels (a transposed conv's output channels).
+    public var inChannels: Int
+    /// M: the conv's output channels (a transposed conv's input channels).
+    public var outChannels: Int
+    public var frames: Int
+    /// The conv's output plane (a transposed conv's input plane); both even. The input plane is twice it.
+    public var outHeight: Int
+    public var outWidth: Int
+
+    public init(inChannels: Int, outChannels: Int, frames: Int, outHeight: Int, outWidth: Int) {
+        precondition(inChannels > 0 && outChannels > 0 && frames > 0 && outHeight > 0 && outWidth > 0,
+                     "WinogradGeometry: every size must be positive")
+        precondition(outHeight % 2 == 0 && outWidth % 2 == 0, "WinogradGeometry: output \(outHeight)×\(outWidth) is not a whole number of 2×2 tiles")
+        self.inChannels = inChannels; self.outChannels = outChannels; self.frames = frames
+        self.outHeight = outHeight; self.outWidth = outWidth
+    }
+
+    public var inHeight: Int { 2 * outHeight }
+    public var inWidth: Int { 2 * outWidth }
+    public var tileRows: Int { outHeight / 2 }
+    public var tileColumns: Int { outWidth / 2 }
+    public var tiles: Int { frames * tileRows * tileColumns }
+    public var transformedInputCount: Int { 36 * inChannels * tiles }
+    public var transformedOutputCount: Int { 9 * outChannels * tiles }
+    public var transformedWeightCount: Int { 36 * outChannels * inChannels }
+    /// Floats of workspace a forward or backward needs beside what it reads and writes (Conv2dWinograd.swift).
+    public var scratchCount: Int { transformedOutputCount + transformedWeightCount }
+    public var workspaceCount: Int { transformedInputCount + scratchCount }
+    /// 2·M·K·N of the direct convolution's GEMM (K = 16C, N = frames·Ho·Wo): the useful FLOPs.
+    public var directFlops: Double { 2 * Double(outChannels) * Double(16 * inChannels) * Double(frames * outHeight * outWidth) }
+}
+
+/// Whether a conv (or transposed conv) of this shape takes the Winograd path: a 4×4 kernel, stride 2,
+/// padding 1, an even output plane (the conv's; a transposed conv's input), and at least 16 channels on
+/// both sides. Below that (the DCGAN's first and last layers, one image channel) the GEMMs' inner
+/// dimension is too small for OpenBLAS to run them well and the direct path costs next to nothing.
+public func winogradApplies(kernel: Int, stride: Int, padding: Int, convOutHeight: Int, convOutWidth: Int,
+                            inChannels: Int, outChannels: Int) -> Bool {
+    kernel == 4 && stride == 2 && padding == 1 && convOutHeight % 2 == 0 && convOutWidth % 2 == 0
+        && convOutHeight > 0 && convOutWidth > 0 && inChannels >= 16 && outChannels >= 16
+}
+
+private struct TransformArguments {
+    var source: UnsafePointer<Float>, target: UnsafeMutablePointer<Float>, geometry: WinogradGeometry
+    var bias: UnsafePointer<Float>? = nil
+    var accumulate = false
+    var weightStride = 0
+}
+
+// MARK: input: x → X~ and its adjoint
+
+/// X~[ξ][4c + π][t] = (Bᵀ ⊗ Bᵀ) of component π's 3×3 input tile; planes (c, frame) split over the cores.
+public func winogradInputTransform(_ x: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry) {
+    let planes = g.inChannels * g.frames
+    parallelFor(planes, minimumPerWorker: 4, TransformArguments(source: x, target: transformed, geometry: g)) { raw, lo, hi in
+        let a = arguments(raw, as: TransformArguments.self)
+        let g = a.geometry
+        let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, t4 = g.tiles
+        let rowStride = t4                        // between the rows k of one ξ
+        let pointStride = 4 * g.inChannels * t4   // between ξ and ξ + 1
+        for plane in lo..<hi {
+            let c = plane / g.frames, f = plane % g.frames
+            let src = a.source + plane * h * w
+            for th in 0..<tr {
+                let top = 4 * th - 1
+                for tw in 0..<tc {
+                    let left = 4 * tw - 1
+                    // The 6×6 patch, zero outside the plane (the padding), one SIMD8 per row.
+                    @inline(__always) func load(_ r: Int) -> SIMD8<Float> {
+                        var v = SIMD8<Float>()
+                        let row = top + r
+                        if row < 0 || row >= h { return v }
+                        let base = src + row * w
+                        if left >= 0 && left + 6 <= w {
+                            v[0] = base[left]; v[1] = base[left + 1]; v[2] = base[left + 2]
+                            v[3] = base[left + 3]; v[4] = base[left + 4]; v[5] = base[left + 5]
+                        } else {
+                            for j in 0..<6 where left + j >= 0 && left + j < w { v[j] = base[left + j] }
+                        }
+                        return v
+                    }
+                    let p0 = load(0), p1 = load(1), p2 = load(2), p3 = load(3), p4 = load(4), p5 = load(5)
+                    let t = (f * tr + th) * tc + tw
+                    let out = a.target + (4 * c) * rowStride + t
+                    // Component rh takes rows rh, 2 + rh, 4 + rh; Bᵀ along h on whole rows at once.
+                    for rh in 0..<2 {
+                        let r0 = rh == 0 ? p0 : p1, r1 = rh == 0 ? p2 : p3, r2 = rh == 0 ? p4 : p5
+                        let rows = (r0 - r1, r1, r2 - r1)
+                        for xh in 0..<3 {
+                            let v = xh == 0 ? rows.0 : (xh == 1 ? rows.1 : rows.2)
+                            for rw in 0..<2 {
+                                let d0 = v[rw], d1 = v[2 + rw], d2 = v[4 + rw]
+                                let k = out + (2 * rh + rw) * rowStride
+                                k[(3 * xh) * pointStride] = d0 - d1
+                                k[(3 * xh + 1) * pointStride] = d1
+                                k[(3 * xh + 2) * pointStride] = d2 - d1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// x (+)= (B ⊗ B) of X~, summed where neighbouring tiles share input rows and columns, dropped where it
+/// falls on the padding, + bias[c]. Without `accumulate` each plane starts as bias[c] (or 0).
+public func winogradInputAdjoint(_ transformed: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
+                                 bias: UnsafePointer<Float>? = nil, accumulate: Bool = false) {
+    let planes = g.inChannels * g.frames
+    parallelFor(planes, minimumPerWorker: 4,
+                TransformArguments(source: transformed, target: x, geometry: g, bias: bias, accumulate: accumulate)) { raw, lo, hi in
+        let a = arguments(raw, as: TransformArguments.self)
+        let g = a.geometry
+        let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, t4 = g.tiles
+        let pointStride = 4 * g.inChannels * t4
+        for plane in lo..<hi {
+            let c = plane / g.frames, f = plane % g.frames
+            let dst = a.target + plane * h * w
+            let b = a.bias.map { $0[c] } ?? 0
+            if !a.accumulate { dst.update(repeating: b, count: h * w) } else if b != 0 { for i in 0..<(h * w) { dst[i] += b } }
+            for th in 0..<tr {
+                let top = 4 * th - 1
+                for tw in 0..<tc {
+                    let left = 4 * tw - 1
+                    let t = (f * tr + th) * tc + tw
+                    let src = a.source + (4 * c) * t4 + t
+                    // The 6×6 patch's contributions, rows as SIMD8 (lanes 6, 7 unused).
+                    var q = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+                    for rh in 0..<2 {
+                        // B along w for each ξh: e = (z0, z1 − z0 − z2, z2) into columns rw, 2 + rw, 4 + rw.
+                        var e0 = SIMD8<Float>(), e1 = SIMD8<Float>(), e2 = SIMD8<Float>()
+                        for rw in 0..<2 {
+                            let k = src + (2 * rh + rw) * t4
+                            for xh in 0..<3 {
+                                let z0 = k[(3 * xh) * pointStride], z1 = k[(3 * xh + 1) * pointStride], z2 = k[(3 * xh + 2) * pointStride]
+                                let d1 = z1 - z0 - z2
+                                switch xh {
+                                case 0: e0[rw] = z0; e0[2 + rw] = d1; e0[4 + rw] = z2
+                                case 1: e1[rw] = z0; e1[2 + rw] = d1; e1[4 + rw] = z2
+                                default: e2[rw] = z0; e2[2 + rw] = d1; e2[4 + rw] = z2
+                                }
+                            }
+                        }
+                        // B along h: rows rh, 2 + rh, 4 + rh get e0, e1 − e0 − e2, e2.
+                        if rh == 0 { q.0 += e0; q.2 += e1 - e0 - e2; q.4 += e2 } else { q.1 += e0; q.3 += e1 - e0 - e2; q.5 += e2 }
+                    }
+                    @inline(__always) func store(_ r: Int, _ v: SIMD8<Float>) {
+                        let row = top + r
+                        if row < 0 || row >= h { return }
+                        let base = dst + row * w
+                        if left >= 0 && left + 6 <= w {
+                            base[left] += v[0]; base[left + 1] += v[1]; base[left + 2] += v[2]
+                            base[left + 3] += v[3]; base[left + 4] += v[4]; base[left + 5] += v[5]
+                        } else {
+                            for j in 0..<6 where left + j >= 0 && left + j < w { base[left + j] += v[j] }
+                        }
+                    }
+                    store(0, q.0); store(1, q.1); store(2, q.2); store(3, q.3); store(4, q.4); store(5, q.5)
+                }
+            }
+        }
+    }
+}
+
+// MARK: output: Y~ → y and its adjoint
+
+/// y (+)= (Aᵀ ⊗ Aᵀ) of Y~ (+ bias[m]); planes (m, frame) split over the cores.
+public func winogradOutputTransform(_ transformed: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
+                                    bias: UnsafePointer<Float>? = nil, accumulate: Bool = false) {
+    let planes = g.outChannels * g.frames
+    parallelFor(planes, minimumPerWorker: 4,
+                TransformArguments(source: transformed, target: y, geometry: g, bias: bias, accumulate: accumulate)) { raw, lo, hi in
+        let a = arguments(raw, as: TransformArguments.self)
+        let g = a.geometry
+        let wo = g.outWidth, tr = g.tileRows, tc = g.tileColumns, t4 = g.tiles
+        let pointStride = g.outChannels * t4
+        for plane in lo..<hi {
+            let m = plane / g.frames, f = plane % g.frames
+            let b = a.bias.map { $0[m] } ?? 0
+            let dst = a.target + plane * g.outHeight * wo
+            for th in 0..<tr {
+                let first = (f * tr + th) * tc
+                let src = a.source + m * t4 + first
+                let row0 = dst + (2 * th) * wo, row1 = row0 + wo
+                for tw in 0..<tc {
+                    let s = src + tw
+                    let m00 = s[0], m01 = s[pointStride], m02 = s[2 * pointStride]
+                    let m10 = s[3 * pointStride], m11 = s[4 * pointStride], m12 = s[5 * pointStride]
+                    let m20 = s[6 * pointStride], m21 = s[7 * pointStride], m22 = s[8 * pointStride]
+                    // Aᵀ along w, then along h.
+                    let a00 = m00 + m01, a01 = m01 + m02, a10 = m10 + m11, a11 = m11 + m12, a20 = m20 + m21, a21 = m21 + m22
+                    let y00 = a00 + a10 + b, y01 = a01 + a11 + b, y10 = a10 + a20 + b, y11 = a11 + a21 + b
+                    if a.accumulate {
+                        row0[2 * tw] += y00; row0[2 * tw + 1] += y01; row1[2 * tw] += y10; row1[2 * tw + 1] += y11
+                    } else {
+                        row0[2 * tw] = y00; row0[2 * tw + 1] = y01; row1[2 * tw] = y10; row1[2 * tw + 1] = y11
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Y~ = (A ⊗ A) of y: the output transform's adjoint (a gradient dL/dy → dL/dY~, or a transposed conv's input).
+public func winogradOutputAdjoint(_ y: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry) {
+    let planes = g.outChannels * g.frames
+    parallelFor(planes, minimumPerWorker: 4, TransformArguments(source: y, target: transformed, geometry: g)) { raw, lo, hi in
+        let a = arguments(raw, as: TransformArguments.self)
+        let g = a.geometry
+        let wo = g.outWidth, tr = g.tileRows, tc = g.tileColumns, t4 = g.tiles
+        let pointStride = g.outChannels * t4
+        for plane in lo..<hi {
+            let m = plane / g.frames, f = plane % g.frames
+            let src = a.source + plane * g.outHeight * wo
+            for th in 0..<tr {
+                let first = (f * tr + th) * tc
+                let dst = a.target + m * t4 + first
+                let row0 = src + (2 * th) * wo, row1 = row0 + wo
+                for tw in 0..<tc {
+                    let y00 = row0[2 * tw], y01 = row0[2 * tw + 1], y10 = row1[2 * tw], y11 = row1[2 * tw + 1]
+                    // A = Aᵀ's transpose: (y0, y0 + y1, y1) along each axis.
+                    let s0 = y00 + y10, s1 = y01 + y11
+                    let d = dst + tw
+                    d[0] = y00; d[pointStride] = y00 + y01; d[2 * pointStride] = y01
+                    d[3 * pointStride] = s0; d[4 * pointStride] = s0 + s1; d[5 * pointStride] = s1
+                    d[6 * pointStride] = y10; d[7 * pointStride] = y10 + y11; d[8 * pointStride] = y11
+                }
+            }
+        }
+    }
+}
+
+// MARK: weight: w → W~ and its adjoint
+
+/// W~[ξ][m][4c + π] = (G ⊗ G) of component π's 2×2 taps w[m][c][2a + rh][2b + rw].
+public func winogradWeightTransform(_ weight: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
+                                    weightStride: Int? = nil) {
+    parallelFor(g.outChannels, minimumPerWorker: 16,
+                TransformArguments(source: weight, target: transformed, geometry: g, weightStride: weightStride ?? 16 * g.inChannels)) { raw, lo, hi in
+        let a = arguments(raw, as: TransformArguments.self)
+        let g = a.geometry
+        let k4 = 4 * g.inChannels, pointStride = g.outChannels * k4
+        for m in lo..<hi {
+            for c in 0..<g.inChannels {
+                let w = a.source + m * a.weightStride + 16 * c
+                let out = a.target + m * k4 + 4 * c
+                for rh in 0..<2 { for rw in 0..<2 {
+                    let g00 = w[rh * 4 + rw], g01 = w[rh * 4 + 2 + rw], g10 = w[(2 + rh) * 4 + rw], g11 = w[(2 + rh) * 4 + 2 + rw]
+                    // G along w: (g0, g0 + g1, g1) per row, then along h.
+                    let u0 = (g00, g00 + g01, g01), u1 = (g10, g10 + g11, g11)
+                    let o = out + 2 * rh + rw
+                    o[0] = u0.0; o[pointStride] = u0.1; o[2 * pointStride] = u0.2
+                    o[3 * pointStride] = u0.0 + u1.0; o[4 * pointStride] = u0.1 + u1.1; o[5 * pointStride] = u0.2 + u1.2
+                    o[6 * pointStride] = u1.0; o[7 * pointStride] = u1.1; o[8 * pointStride] = u1.2
+                } }
+            }
+        }
+    }
+}
+
+/// gradWeight (+)= (Gᵀ ⊗ Gᵀ) of gradW~: the weight transform's adjoint.
+public func winogradWeightAdjoint(_ transformed: UnsafePointer<Float>, _ gradWeight: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
+                                  weightStride: Int? = nil, accumulate: Bool = false) {
+    parallelFor(g.outChannels, minimumPerWorker: 16,
+                TransformArguments(source: transformed, target: gradWeight, geometry: g, accumulate: accumulate,
+                                   weightStride: weightStride ?? 16 * g.inChannels)) { raw, lo, hi in
+        let a = arguments(raw, as: TransformArguments.self)
+        let g = a.geometry
+        let k4 = 4 * g.inChannels, pointStride = g.outChannels * k4
+        for m in lo..<hi {
+            for c in 0..<g.inChannels {
+                let gw = a.target + m * a.weightStride + 16 * c
+                let src = a.source + m * k4 + 4 * c
+                for rh in 0..<2 { for rw in 0..<2 {
+                    let s = src + 2 * rh + rw
+                    let v = (s[0], s[pointStride], s[2 * pointStride], s[3 * pointStride], s[4 * pointStride],
+                             s[5 * pointStride], s[6 * pointStride], s[7 * pointStride], s[8 * pointStride])
+                    // Gᵀ along h: rows (u0 + u1, u1 + u2), then along w the same.
+                    let r0 = (v.0 + v.3, v.1 + v.4, v.2 + v.5), r1 = (v.3 + v.6, v.4 + v.7, v.5 + v.8)
+                    let g00 = r0.0 + r0.1, g01 = r0.1 + r0.2, g10 = r1.0 + r1.1, g11 = r1.1 + r1.2
+                    let i00 = rh * 4 + rw, i01 = rh * 4 + 2 + rw, i10 = (2 + rh) * 4 + rw, i11 = (2 + rh) * 4 + 2 + rw
+                    if a.accumulate {
+                        gw[i00] += g00; gw[i01] += g01; gw[i10] += g10; gw[i11] += g11
+                    } else {
+                        gw[i00] = g00; gw[i01] = g01; gw[i10] = g10; gw[i11] = g11
+                    }
+                } }
+            }
+        }
+    }
+}
