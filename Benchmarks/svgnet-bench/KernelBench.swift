@@ -74,6 +74,29 @@ func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, st
     let products = gradInput ? 2.0 : 1.0
     rows.append(Row(section: "kernels", name: "\(name) conv bwd" + (gradInput ? "" : " (no gX)"), shape: shape,
                     pairs: backward, flops: products * gemmFlops(m, n, k)))
+
+    // The Winograd path the model takes at this shape (ConvLayer.swift), against the same direct GEMMs:
+    // FLOPs are the direct convolution's (the useful ones), so a ratio above 1 is the saving.
+    guard winogradApplies(kernel: kernel, stride: stride, padding: padding, convOutHeight: g.outHeight, convOutWidth: g.outWidth,
+                          inChannels: cin, outChannels: cout) else { return rows }
+    let wg = WinogradGeometry(inChannels: cin, outChannels: cout, frames: frames, outHeight: g.outHeight, outWidth: g.outWidth)
+    let ws = Buffer(wg.workspaceCount, scale: 0), scratch = ws.p + wg.transformedInputCount
+    let wForward = measurePair(reps: reps) {
+        winogradConv2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, transformedInput: ws.p, scratch: scratch, geometry: wg)
+    } reference: {
+        gemm(transA: false, transB: false, m: m, n: n, k: k, a: w.p, lda: k, b: col.p, ldb: n, c: y.p, ldc: n)
+    }
+    rows.append(Row(section: "kernels", name: "\(name) conv fwd Winograd", shape: shape + " [9 GEMMs \(m)×\(wg.tiles)×\(4 * cin)]",
+                    pairs: wForward, flops: gemmFlops(m, n, k), note: "F(2×2, 2×2); direct FLOPs and direct GEMM"))
+    let wBackward = measurePair(reps: reps, setup: { winogradInputTransform(x.p, ws.p, wg) }) {
+        winogradConv2dBackward(gradY: gy.p, transformedInput: ws.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: nil,
+                               scratch: scratch, geometry: wg)
+    } reference: {
+        gemm(transA: false, transB: true, m: m, n: k, k: n, a: gy.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: k)
+        if gradInput { gemm(transA: true, transB: false, m: k, n: n, k: m, a: w.p, lda: k, b: gy.p, ldb: n, c: col.p, ldc: n) }
+    }
+    rows.append(Row(section: "kernels", name: "\(name) conv bwd Winograd" + (gradInput ? "" : " (no gX)"), shape: shape,
+                    pairs: wBackward, flops: products * gemmFlops(m, n, k), note: "F(2×2, 2×2); direct FLOPs and direct GEMMs"))
     return rows
 }
 
@@ -112,6 +135,36 @@ func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel
     }
     rows.append(Row(section: "kernels", name: "\(name) convT bwd", shape: shape, pairs: backward,
                     flops: 2 * gemmFlops(m, n, cin), note: note))
+
+    guard winogradApplies(kernel: kernel, stride: stride, padding: padding, convOutHeight: size, convOutWidth: size,
+                          inChannels: cout, outChannels: cin) else { return rows }
+    let wg = WinogradGeometry(inChannels: cout, outChannels: cin, frames: frames, outHeight: size, outWidth: size)
+    let ws = Buffer(wg.workspaceCount, scale: 0)
+    let wForward = measurePair(reps: reps) {
+        winogradConvTranspose2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, workspace: ws.p, geometry: wg)
+    } reference: {
+        gemm(transA: true, transB: false, m: m, n: n, k: cin, a: w.p, lda: m, b: x.p, ldb: n, c: col.p, ldc: n)
+    }
+    rows.append(Row(section: "kernels", name: "\(name) convT fwd Winograd", shape: shape + " [9 GEMMs \(4 * cout)×\(wg.tiles)×\(cin)]",
+                    pairs: wForward, flops: gemmFlops(m, n, cin), note: "F(2×2, 2×2); direct FLOPs and direct GEMM"))
+    let wBackward = measurePair(reps: reps) {
+        winogradConvTranspose2dBackward(gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gradBias ? gb.p : nil,
+                                        workspace: ws.p, geometry: wg)
+    } reference: {
+        gemm(transA: false, transB: false, m: cin, n: n, k: m, a: w.p, lda: m, b: col.p, ldb: n, c: gx.p, ldc: n)
+        gemm(transA: false, transB: true, m: cin, n: m, k: n, a: x.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: m)
+    }
+    rows.append(Row(section: "kernels", name: "\(name) convT bwd Winograd", shape: shape, pairs: wBackward,
+                    flops: 2 * gemmFlops(m, n, cin), note: "F(2×2, 2×2); direct FLOPs and direct GEMMs"))
+    let inputTransform = measure(reps: reps) { winogradInputTransform(gy.p, ws.p, wg) }
+    rows.append(Row(section: "kernels", name: "\(name) Winograd Bᵀ[gy]", shape: shape, times: inputTransform,
+                    bytes: Double(4 * (outCount + wg.transformedInputCount)), note: "input transform, part of the bwd row"))
+    let inputAdjoint = measure(reps: reps) { winogradInputAdjoint(ws.p, y.p, wg, bias: bias.p) }
+    rows.append(Row(section: "kernels", name: "\(name) Winograd B[Z]", shape: shape, times: inputAdjoint,
+                    bytes: Double(4 * (outCount + wg.transformedInputCount)), note: "col2im's place, part of the fwd row"))
+    let outputAdjoint = measure(reps: reps) { winogradOutputAdjoint(x.p, ws.p, wg) }
+    rows.append(Row(section: "kernels", name: "\(name) Winograd A[x]", shape: shape, times: outputAdjoint,
+                    bytes: Double(4 * (inCount + wg.transformedOutputCount)), note: "part of the fwd and bwd rows"))
     return rows
 }
 

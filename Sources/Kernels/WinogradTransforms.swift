@@ -50,13 +50,14 @@ public struct WinogradGeometry: Sendable, Equatable {
 }
 
 /// Whether a conv (or transposed conv) of this shape takes the Winograd path: a 4×4 kernel, stride 2,
-/// padding 1, an even output plane (the conv's; a transposed conv's input), and at least 16 channels on
+/// padding 1, an even output plane (the conv's; a transposed conv's input) at most winogradMaxInputWidth / 2
+/// wide, and at least 16 channels on
 /// both sides. Below that (the DCGAN's first and last layers, one image channel) the GEMMs' inner
 /// dimension is too small for OpenBLAS to run them well and the direct path costs next to nothing.
 public func winogradApplies(kernel: Int, stride: Int, padding: Int, convOutHeight: Int, convOutWidth: Int,
                             inChannels: Int, outChannels: Int) -> Bool {
     kernel == 4 && stride == 2 && padding == 1 && convOutHeight % 2 == 0 && convOutWidth % 2 == 0
-        && convOutHeight > 0 && convOutWidth > 0 && inChannels >= 16 && outChannels >= 16
+        && convOutHeight > 0 && convOutWidth > 0 && 2 * convOutWidth <= winogradMaxInputWidth && inChannels >= 16 && outChannels >= 16
 }
 
 private struct TransformArguments {
@@ -67,52 +68,56 @@ private struct TransformArguments {
 }
 
 // MARK: input: x → X~ and its adjoint
+//
+// Both work a tile row and a component rh at a time, as two passes a compiler vectorises: Bᵀ (or B)
+// along h on whole rows, into three rows R_ξh held on the stack, then along w from R (stride-4 reads,
+// contiguous writes along t). R is the row shifted by one, R[q] = row[q − 1], so the left and right
+// padding are R[0] and R[w + 1] and every tile reads R[4tw … 4tw + 5].
+
+/// Rows up to this wide keep the three R rows of the input transforms under 1 KiB, which
+/// withUnsafeTemporaryAllocation puts on the stack (a training step allocates nothing).
+public let winogradMaxInputWidth = 64
 
 /// X~[ξ][4c + π][t] = (Bᵀ ⊗ Bᵀ) of component π's 3×3 input tile; planes (c, frame) split over the cores.
 public func winogradInputTransform(_ x: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry) {
+    precondition(g.inWidth <= winogradMaxInputWidth, "winogradInputTransform: input width \(g.inWidth) > \(winogradMaxInputWidth)")
     let planes = g.inChannels * g.frames
     parallelFor(planes, minimumPerWorker: 4, TransformArguments(source: x, target: transformed, geometry: g)) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
         let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, t4 = g.tiles
-        let rowStride = t4                        // between the rows k of one ξ
-        let pointStride = 4 * g.inChannels * t4   // between ξ and ξ + 1
-        for plane in lo..<hi {
-            let c = plane / g.frames, f = plane % g.frames
-            let src = a.source + plane * h * w
-            for th in 0..<tr {
-                let top = 4 * th - 1
-                for tw in 0..<tc {
-                    let left = 4 * tw - 1
-                    // The 6×6 patch, zero outside the plane (the padding), one SIMD8 per row.
-                    @inline(__always) func load(_ r: Int) -> SIMD8<Float> {
-                        var v = SIMD8<Float>()
-                        let row = top + r
-                        if row < 0 || row >= h { return v }
-                        let base = src + row * w
-                        if left >= 0 && left + 6 <= w {
-                            v[0] = base[left]; v[1] = base[left + 1]; v[2] = base[left + 2]
-                            v[3] = base[left + 3]; v[4] = base[left + 4]; v[5] = base[left + 5]
-                        } else {
-                            for j in 0..<6 where left + j >= 0 && left + j < w { v[j] = base[left + j] }
-                        }
-                        return v
-                    }
-                    let p0 = load(0), p1 = load(1), p2 = load(2), p3 = load(3), p4 = load(4), p5 = load(5)
-                    let t = (f * tr + th) * tc + tw
-                    let out = a.target + (4 * c) * rowStride + t
-                    // Component rh takes rows rh, 2 + rh, 4 + rh; Bᵀ along h on whole rows at once.
+        let pointStride = 4 * g.inChannels * t4   // between ξ and ξ + 1; rows k of one ξ are t4 apart
+        let rowLength = w + 2
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * rowLength) { buffer in
+            let r = buffer.baseAddress!
+            for plane in lo..<hi {
+                let c = plane / g.frames, f = plane % g.frames
+                let src = a.source + plane * h * w
+                for th in 0..<tr {
+                    let t0 = (f * tr + th) * tc
                     for rh in 0..<2 {
-                        let r0 = rh == 0 ? p0 : p1, r1 = rh == 0 ? p2 : p3, r2 = rh == 0 ? p4 : p5
-                        let rows = (r0 - r1, r1, r2 - r1)
+                        // Input rows 4th − 1 + rh, 4th + 1 + rh, 4th + 3 + rh; the first is the top padding only for
+                        // (th, rh) = (0, 0) and the last the bottom padding only for (tr − 1, 1): they read row 1
+                        // scaled by 0 instead.
+                        let i0 = 4 * th - 1 + rh, i1 = i0 + 2, i2 = i0 + 4
+                        let p1 = src + i1 * w
+                        let p0 = i0 >= 0 ? src + i0 * w : p1, s0: Float = i0 >= 0 ? 1 : 0
+                        let p2 = i2 < h ? src + i2 * w : p1, s2: Float = i2 < h ? 1 : 0
+                        let r0 = r, r1 = r + rowLength, r2 = r + 2 * rowLength
+                        r0[0] = 0; r1[0] = 0; r2[0] = 0; r0[w + 1] = 0; r1[w + 1] = 0; r2[w + 1] = 0
+                        for q in 0..<w {
+                            let b = p1[q]
+                            r0[q + 1] = s0 * p0[q] - b; r1[q + 1] = b; r2[q + 1] = s2 * p2[q] - b
+                        }
                         for xh in 0..<3 {
-                            let v = xh == 0 ? rows.0 : (xh == 1 ? rows.1 : rows.2)
+                            let row = r + xh * rowLength
                             for rw in 0..<2 {
-                                let d0 = v[rw], d1 = v[2 + rw], d2 = v[4 + rw]
-                                let k = out + (2 * rh + rw) * rowStride
-                                k[(3 * xh) * pointStride] = d0 - d1
-                                k[(3 * xh + 1) * pointStride] = d1
-                                k[(3 * xh + 2) * pointStride] = d2 - d1
+                                let out = a.target + (3 * xh) * pointStride + (4 * c + 2 * rh + rw) * t4 + t0
+                                let o0 = out, o1 = out + pointStride, o2 = out + 2 * pointStride
+                                for tw in 0..<tc {
+                                    let d0 = row[4 * tw + rw], d1 = row[4 * tw + 2 + rw], d2 = row[4 * tw + 4 + rw]
+                                    o0[tw] = d0 - d1; o1[tw] = d1; o2[tw] = d2 - d1
+                                }
                             }
                         }
                     }
@@ -126,6 +131,7 @@ public func winogradInputTransform(_ x: UnsafePointer<Float>, _ transformed: Uns
 /// falls on the padding, + bias[c]. Without `accumulate` each plane starts as bias[c] (or 0).
 public func winogradInputAdjoint(_ transformed: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
                                  bias: UnsafePointer<Float>? = nil, accumulate: Bool = false) {
+    precondition(g.inWidth <= winogradMaxInputWidth, "winogradInputAdjoint: input width \(g.inWidth) > \(winogradMaxInputWidth)")
     let planes = g.inChannels * g.frames
     parallelFor(planes, minimumPerWorker: 4,
                 TransformArguments(source: transformed, target: x, geometry: g, bias: bias, accumulate: accumulate)) { raw, lo, hi in
@@ -133,49 +139,41 @@ public func winogradInputAdjoint(_ transformed: UnsafePointer<Float>, _ x: Unsaf
         let g = a.geometry
         let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, t4 = g.tiles
         let pointStride = 4 * g.inChannels * t4
-        for plane in lo..<hi {
-            let c = plane / g.frames, f = plane % g.frames
-            let dst = a.target + plane * h * w
-            let b = a.bias.map { $0[c] } ?? 0
-            if !a.accumulate { dst.update(repeating: b, count: h * w) } else if b != 0 { for i in 0..<(h * w) { dst[i] += b } }
-            for th in 0..<tr {
-                let top = 4 * th - 1
-                for tw in 0..<tc {
-                    let left = 4 * tw - 1
-                    let t = (f * tr + th) * tc + tw
-                    let src = a.source + (4 * c) * t4 + t
-                    // The 6×6 patch's contributions, rows as SIMD8 (lanes 6, 7 unused).
-                    var q = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+        let rowLength = w + 2
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * rowLength) { buffer in
+            let r = buffer.baseAddress!
+            for plane in lo..<hi {
+                let c = plane / g.frames, f = plane % g.frames
+                let dst = a.target + plane * h * w
+                let b = a.bias.map { $0[c] } ?? 0
+                if !a.accumulate { dst.update(repeating: b, count: h * w) } else if b != 0 { for i in 0..<(h * w) { dst[i] += b } }
+                for th in 0..<tr {
+                    let t0 = (f * tr + th) * tc
                     for rh in 0..<2 {
-                        // B along w for each ξh: e = (z0, z1 − z0 − z2, z2) into columns rw, 2 + rw, 4 + rw.
-                        var e0 = SIMD8<Float>(), e1 = SIMD8<Float>(), e2 = SIMD8<Float>()
-                        for rw in 0..<2 {
-                            let k = src + (2 * rh + rw) * t4
-                            for xh in 0..<3 {
-                                let z0 = k[(3 * xh) * pointStride], z1 = k[(3 * xh + 1) * pointStride], z2 = k[(3 * xh + 2) * pointStride]
-                                let d1 = z1 - z0 - z2
-                                switch xh {
-                                case 0: e0[rw] = z0; e0[2 + rw] = d1; e0[4 + rw] = z2
-                                case 1: e1[rw] = z0; e1[2 + rw] = d1; e1[4 + rw] = z2
-                                default: e2[rw] = z0; e2[2 + rw] = d1; e2[4 + rw] = z2
+                        // B along w: tile tw puts (z0, z1 − z0 − z2, z2) on R[4tw + rw], R[4tw + 2 + rw], R[4tw + 4 + rw];
+                        // the last is the next tile's first, so R[4tw + rw] sums z0 of tw and z2 of tw − 1.
+                        for xh in 0..<3 {
+                            let row = r + xh * rowLength
+                            for rw in 0..<2 {
+                                let z = a.source + (3 * xh) * pointStride + (4 * c + 2 * rh + rw) * t4 + t0
+                                let z0 = z, z1 = z + pointStride, z2 = z + 2 * pointStride
+                                row[rw] = z0[0]
+                                row[2 + rw] = z1[0] - z0[0] - z2[0]
+                                for tw in 1..<tc {
+                                    row[4 * tw + rw] = z0[tw] + z2[tw - 1]
+                                    row[4 * tw + 2 + rw] = z1[tw] - z0[tw] - z2[tw]
                                 }
+                                row[4 * tc + rw] = z2[tc - 1]
                             }
                         }
-                        // B along h: rows rh, 2 + rh, 4 + rh get e0, e1 − e0 − e2, e2.
-                        if rh == 0 { q.0 += e0; q.2 += e1 - e0 - e2; q.4 += e2 } else { q.1 += e0; q.3 += e1 - e0 - e2; q.5 += e2 }
+                        // B along h: input rows 4th − 1 + rh + 2i get R0, R1 − R0 − R2, R2 (i = 0, 1, 2); shifted back by one.
+                        let i0 = 4 * th - 1 + rh, i1 = i0 + 2, i2 = i0 + 4
+                        let r0 = r + 1, r1 = r + rowLength + 1, r2 = r + 2 * rowLength + 1
+                        let d1 = dst + i1 * w
+                        for q in 0..<w { d1[q] += r1[q] - r0[q] - r2[q] }
+                        if i0 >= 0 { let d0 = dst + i0 * w; for q in 0..<w { d0[q] += r0[q] } }
+                        if i2 < h { let d2 = dst + i2 * w; for q in 0..<w { d2[q] += r2[q] } }
                     }
-                    @inline(__always) func store(_ r: Int, _ v: SIMD8<Float>) {
-                        let row = top + r
-                        if row < 0 || row >= h { return }
-                        let base = dst + row * w
-                        if left >= 0 && left + 6 <= w {
-                            base[left] += v[0]; base[left + 1] += v[1]; base[left + 2] += v[2]
-                            base[left + 3] += v[3]; base[left + 4] += v[4]; base[left + 5] += v[5]
-                        } else {
-                            for j in 0..<6 where left + j >= 0 && left + j < w { base[left + j] += v[j] }
-                        }
-                    }
-                    store(0, q.0); store(1, q.1); store(2, q.2); store(3, q.3); store(4, q.4); store(5, q.5)
                 }
             }
         }

@@ -34,7 +34,7 @@ struct EncoderPlan {
             let pooledGrad = needsGrad ? planner.floats(pooledCount) : .empty
             let argmax = planner.ints(pooledCount)
             let layers = s.layers.map { spec -> ConvLayerPlan in
-                let size = ConvLayerPlan.colCount(spec, channelBlock: spec.inChannels, opFrames: frames)
+                let size = ConvLayerPlan.cachedColCount(spec, opFrames: frames)
                 let cache = needsGrad && !spec.transposed && size <= budget
                 if cache { budget -= size }
                 return ConvLayerPlan(spec, frames: frames, groups: groups, layout: layout, planner: &planner, needsGrad: needsGrad, cacheColumns: cache)
