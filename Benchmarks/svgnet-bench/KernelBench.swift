@@ -97,6 +97,21 @@ func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, st
     }
     rows.append(Row(section: "kernels", name: "\(name) conv bwd Winograd" + (gradInput ? "" : " (no gX)"), shape: shape,
                     pairs: wBackward, flops: products * gemmFlops(m, n, k), note: "F(2×2, 2×2); direct FLOPs and direct GEMMs"))
+    let k4 = 4 * cin, t = wg.tiles
+    let gemms = measure(reps: reps) {
+        for xi in 0..<9 {
+            gemm(transA: false, transB: false, m: m, n: t, k: k4, a: scratch + wg.transformedOutputCount + xi * m * k4, lda: k4,
+                 b: ws.p + xi * k4 * t, ldb: t, c: scratch + xi * m * t, ldc: t)
+        }
+    }
+    rows.append(Row(section: "kernels", name: "\(name) Winograd 9 GEMMs", shape: shape + " [9 × \(m)×\(t)×\(k4)]", times: gemms,
+                    flops: 9 * gemmFlops(m, t, k4), note: "the fwd row's GEMMs, their own FLOPs"))
+    let inputTransform = measure(reps: reps) { winogradInputTransform(x.p, ws.p, wg) }
+    rows.append(Row(section: "kernels", name: "\(name) Winograd Bᵀ[x]", shape: shape, times: inputTransform,
+                    bytes: Double(4 * (g.imageCount + wg.transformedInputCount)), note: "input transform, part of the fwd row"))
+    let outputTransform = measure(reps: reps) { winogradOutputTransform(scratch, y.p, wg, bias: bias.p) }
+    rows.append(Row(section: "kernels", name: "\(name) Winograd Aᵀ[Y~]", shape: shape, times: outputTransform,
+                    bytes: Double(4 * (m * n + wg.transformedOutputCount)), note: "output transform, part of the fwd row"))
     return rows
 }
 
