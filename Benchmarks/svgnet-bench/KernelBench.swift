@@ -78,7 +78,7 @@ func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, st
     // The Winograd path the model takes at this shape (ConvLayer.swift), against the same direct GEMMs:
     // FLOPs are the direct convolution's (the useful ones), so a ratio above 1 is the saving.
     guard winogradApplies(kernel: kernel, stride: stride, padding: padding, convOutHeight: g.outHeight, convOutWidth: g.outWidth,
-                          inChannels: cin, outChannels: cout) else { return rows }
+                          inChannels: cin, outChannels: cout, frames: frames) else { return rows }
     let wg = WinogradGeometry(inChannels: cin, outChannels: cout, frames: frames, outHeight: g.outHeight, outWidth: g.outWidth)
     let ws = Buffer(wg.workspaceCount, scale: 0), scratch = ws.p + wg.transformedInputCount
     let wForward = measurePair(reps: reps) {
@@ -152,7 +152,7 @@ func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel
                     flops: 2 * gemmFlops(m, n, cin), note: note))
 
     guard winogradApplies(kernel: kernel, stride: stride, padding: padding, convOutHeight: size, convOutWidth: size,
-                          inChannels: cout, outChannels: cin) else { return rows }
+                          inChannels: cout, outChannels: cin, frames: frames) else { return rows }
     let wg = WinogradGeometry(inChannels: cout, outChannels: cin, frames: frames, outHeight: size, outWidth: size)
     let ws = Buffer(wg.workspaceCount, scale: 0)
     let wForward = measurePair(reps: reps) {

@@ -147,7 +147,7 @@ func selected(_ key: String, _ models: Set<String>?) -> Bool {
     return models.contains(String(key.split(separator: ".")[1]))   // train.svglp, train.vgg64.svglp → svglp, vgg64
 }
 
-func runTrainSection(runs: Int, models: Set<String>?, ceilings: Ceilings, log: (String) -> Void) throws -> [Row] {
+func runTrainSection(runs: Int, models: Set<String>?, convolution: ConvolutionAlgorithm, ceilings: Ceilings, log: (String) -> Void) throws -> [Row] {
     var rows: [Row] = []
     let cases = [ModelCase(key: "train.svglp", config: svgLP()), ModelCase(key: "train.hafsvg4", config: hafSVG4()),
                  ModelCase(key: "train.vgg64.svglp", config: vggSVGLP())]
@@ -159,7 +159,7 @@ func runTrainSection(runs: Int, models: Set<String>?, ceilings: Ceilings, log: (
         var arenaBytes = 0
         let flops = try trainingStepFlops(c)
         let (times, ratios, rss, note) = try {
-            let trainer = try Trainer(config: c, seed: 1)
+            let trainer = try Trainer(config: c, seed: 1, convolution: convolution)
             arenaBytes = trainer.arenaBytes
             return measureLong(runs: runs, longRun: 30, flops: flops.total) { _ = trainer.step(frames.p) }
         }()
@@ -175,8 +175,8 @@ func runTrainSection(runs: Int, models: Set<String>?, ceilings: Ceilings, log: (
 /// BatchNorm on running statistics as PyTorch's eval mode in pytorch_peer.py (batch statistics over one
 /// sequence are degenerate at c5, and the CLI refuses them), weights initialised by a small trainer of
 /// the same network (the batch does not change the parameters).
-func samplingGenerator(_ c: ModelConfiguration, samples: Int) throws -> Generator {
-    let generator = try Generator(config: c, samples: samples, seed: 2)
+func samplingGenerator(_ c: ModelConfiguration, samples: Int, convolution: ConvolutionAlgorithm) throws -> Generator {
+    let generator = try Generator(config: c, samples: samples, seed: 2, convolution: convolution)
     generator.batchNorm = .runningStatistics
     var small = c
     small.batch = 2
@@ -184,7 +184,7 @@ func samplingGenerator(_ c: ModelConfiguration, samples: Int) throws -> Generato
     return generator
 }
 
-func runSampleSection(runs: Int, models: Set<String>?, ceilings: Ceilings, log: (String) -> Void) throws -> [Row] {
+func runSampleSection(runs: Int, models: Set<String>?, convolution: ConvolutionAlgorithm, ceilings: Ceilings, log: (String) -> Void) throws -> [Row] {
     var rows: [Row] = []
     let samples = 100
     let cases = [ModelCase(key: "sample.svglp", config: svgLP()), ModelCase(key: "sample.hafsvg4", config: hafSVG4())]
@@ -197,7 +197,7 @@ func runSampleSection(runs: Int, models: Set<String>?, ceilings: Ceilings, log: 
         var arenaBytes = 0
         let flops = try generationFlops(c, samples: samples)
         let (times, ratios, rss, note) = try {
-            let generator = try samplingGenerator(c, samples: samples)
+            let generator = try samplingGenerator(c, samples: samples, convolution: convolution)
             arenaBytes = generator.arenaBytes
             return measureLong(runs: runs, longRun: 30, flops: flops.total) { generator.generate(frames.p) }
         }()

@@ -6,11 +6,11 @@ import Kernels
 import SVGNet
 
 /// `models` restricts the rows as it does the end-to-end ones (svglp, hafsvg4; nil: both).
-func runProfileSection(models: Set<String>?, ceilings: Ceilings, log: (String) -> Void) throws {
+func runProfileSection(models: Set<String>?, convolution: ConvolutionAlgorithm, ceilings: Ceilings, log: (String) -> Void) throws {
     for (key, c) in [("train.svglp", svgLP()), ("train.hafsvg4", hafSVG4())] where selected(key, models) {
         log("profile \(key)")
         let frames = syntheticFrames(c.frameCount * c.batch * c.channels * 4096, seed: 81)
-        let trainer = try Trainer(config: c, seed: 1)
+        let trainer = try Trainer(config: c, seed: 1, convolution: convolution)
         _ = trainer.step(frames.p)                      // warm-up: page faults, OpenBLAS buffers
         printProfile("\(key) step (\(describe(c)))", ceilings: ceilings) { _ = trainer.step(frames.p) }
     }
@@ -20,7 +20,7 @@ func runProfileSection(models: Set<String>?, ceilings: Ceilings, log: (String) -
         var c = base
         c.batch = 1
         let frames = syntheticFrames(c.nPast * c.channels * 4096, seed: 82)
-        let generator = try samplingGenerator(c, samples: 100)
+        let generator = try samplingGenerator(c, samples: 100, convolution: convolution)
         generator.generate(frames.p)                    // warm-up
         printProfile("\(key) generate (\(describe(c)) ×100 samples)", ceilings: ceilings) { generator.generate(frames.p) }
     }

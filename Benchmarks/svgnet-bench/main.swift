@@ -1,5 +1,6 @@
 // svgnet-bench: kernel table, end-to-end training step and sampling, at the sizes SVGNet trains.
 //   svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile] [--threads N] [--runs N] [--models …] [--kernels …]
+//                [--convolution automatic|direct|winogradWhereShapeAllows]
 // See Docs/PERFORMANCE.md for what every column means and the results on the reference machine.
 #if canImport(Glibc)
 import Glibc
@@ -15,6 +16,7 @@ struct Options {
     var runs: Int? = nil
     var models: Set<String>? = nil     // end-to-end and profile rows to run: svglp, hafsvg4, vgg64 (default all)
     var kernels: Set<String>? = nil    // kernel-table sections to run (c1 … c5, upc1 … upc5, BatchNorm, …; default all)
+    var convolution: ConvolutionAlgorithm = .automatic   // the model rows' conv path (direct: the A/B baseline in one build)
 }
 
 /// A bad flag or an unwritable output: one line on stderr naming it, exit status 2.
@@ -25,7 +27,7 @@ func fail(_ problem: String, flagsHint: Bool = true) -> Never {
 }
 
 func printUsageAndExit() -> Never {
-    print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile[,…]] [--threads N] [--runs N] [--models svglp,hafsvg4,vgg64] [--kernels \(kernelSectionNames.joined(separator: ","))]")
+    print("usage: svgnet-bench [--json FILE] [--quick] [--only kernels|train|sample|profile[,…]] [--threads N] [--runs N] [--models svglp,hafsvg4,vgg64] [--kernels \(kernelSectionNames.joined(separator: ","))] [--convolution automatic|direct|winogradWhereShapeAllows]")
     exit(0)
 }
 
@@ -65,6 +67,11 @@ func parseOptions(_ args: [String]) -> Options {
         case "--threads":
             guard let n = Int(value()), n >= 1 else { fail("--threads: expected a positive integer, got \(args[i])") }
             o.threads = n
+        case "--convolution":
+            guard let a = ConvolutionAlgorithm(rawValue: value()) else {
+                fail("--convolution: expected \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")), got \(args[i])")
+            }
+            o.convolution = a
         case "-h", "--help": printUsageAndExit()
         default:
             fail("unknown argument \(args[i])")
@@ -118,9 +125,9 @@ if options.only.contains("kernels") {
 
 do {
     var modelRows: [Row] = []
-    if options.only.contains("train") { modelRows += try runTrainSection(runs: modelRuns, models: options.models, ceilings: ceilings, log: progress) }
-    if options.only.contains("sample") { modelRows += try runSampleSection(runs: modelRuns, models: options.models, ceilings: ceilings, log: progress) }
-    if options.only.contains("profile") { try runProfileSection(models: options.models, ceilings: ceilings, log: progress) }
+    if options.only.contains("train") { modelRows += try runTrainSection(runs: modelRuns, models: options.models, convolution: options.convolution, ceilings: ceilings, log: progress) }
+    if options.only.contains("sample") { modelRows += try runSampleSection(runs: modelRuns, models: options.models, convolution: options.convolution, ceilings: ceilings, log: progress) }
+    if options.only.contains("profile") { try runProfileSection(models: options.models, convolution: options.convolution, ceilings: ceilings, log: progress) }
     if !modelRows.isEmpty {
         print("## end to end (median of up to \(modelRuns) runs after 1 warm-up)")
         printModelTable(modelRows, ceilings)

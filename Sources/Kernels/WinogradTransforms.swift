@@ -51,14 +51,34 @@ public struct WinogradGeometry: Sendable, Equatable {
 
 /// Whether a conv (or transposed conv) of this shape takes the Winograd path: a 4×4 kernel, stride 2,
 /// padding 1, an even output plane (the conv's; a transposed conv's input) at most winogradMaxInputWidth / 2
-/// wide, and at least 16 channels on
-/// both sides. Below that (the DCGAN's first and last layers, one image channel) the GEMMs' inner
-/// dimension is too small for OpenBLAS to run them well and the direct path costs next to nothing.
+/// wide, at least 16 channels on both sides, and at least winogradMinimumTiles tiles. Below 16 channels
+/// (the DCGAN's first and last layers, one image channel) the GEMMs' inner dimension is too small for
+/// OpenBLAS to run them well and the direct path costs next to nothing.
+/// `.winogradWhereShapeAllows` drops the channel and tile thresholds (tests run the path at small widths);
+/// `.direct` never takes it.
 public func winogradApplies(kernel: Int, stride: Int, padding: Int, convOutHeight: Int, convOutWidth: Int,
-                            inChannels: Int, outChannels: Int) -> Bool {
-    kernel == 4 && stride == 2 && padding == 1 && convOutHeight % 2 == 0 && convOutWidth % 2 == 0
-        && convOutHeight > 0 && convOutWidth > 0 && 2 * convOutWidth <= winogradMaxInputWidth && inChannels >= 16 && outChannels >= 16
+                            inChannels: Int, outChannels: Int, frames: Int, algorithm: ConvolutionAlgorithm = .automatic) -> Bool {
+    let shape = kernel == 4 && stride == 2 && padding == 1 && convOutHeight % 2 == 0 && convOutWidth % 2 == 0
+        && convOutHeight > 0 && convOutWidth > 0 && 2 * convOutWidth <= winogradMaxInputWidth
+    switch algorithm {
+    case .direct: return false
+    case .winogradWhereShapeAllows: return shape
+    case .automatic:
+        return shape && inChannels >= 16 && outChannels >= 16 && frames * (convOutHeight / 2) * (convOutWidth / 2) >= winogradMinimumTiles
+    }
 }
+
+/// How the model's convolutions are computed. The default takes the Winograd path where it is faster;
+/// `.direct` is im2col + GEMM everywhere (the numerics of the earlier releases, and the A/B baseline).
+public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
+    case automatic, direct, winogradWhereShapeAllows
+}
+
+/// Every call transforms the weight block (36·M·C floats written, 2.25× the weight), which pays for itself
+/// only over enough tiles: generation's skip blocks read one source frame per sequence, 4 tiles at upc2's
+/// 4×4 plane, where the transform took ~90% of the call (18.6 GFLOP/s against ~130 direct).
+/// 256 tiles is the training step's smallest Winograd call (upc2's skip block: 64 frames × 4 tiles).
+public let winogradMinimumTiles = 256
 
 private struct TransformArguments {
     var source: UnsafePointer<Float>, target: UnsafeMutablePointer<Float>, geometry: WinogradGeometry

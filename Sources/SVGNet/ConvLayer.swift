@@ -78,7 +78,7 @@ struct ConvLayerPlan {
 func winogradGeometry(_ s: ConvLayerSpec, channelBlock: Int, opFrames: Int) -> WinogradGeometry? {
     let (convIn, convOut, plane) = s.transposed ? (s.outChannels, channelBlock, s.inSize) : (channelBlock, s.outChannels, s.outSize)
     guard winogradApplies(kernel: s.kernel, stride: s.stride, padding: s.padding, convOutHeight: plane, convOutWidth: plane,
-                          inChannels: convIn, outChannels: convOut) else { return nil }
+                          inChannels: convIn, outChannels: convOut, frames: opFrames, algorithm: s.algorithm) else { return nil }
     return WinogradGeometry(inChannels: convIn, outChannels: convOut, frames: opFrames, outHeight: plane, outWidth: plane)
 }
 

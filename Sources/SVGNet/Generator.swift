@@ -38,9 +38,10 @@ public final class Generator {
     let output: Slice                // (B·N·nFuture·C·64²), (B, N, nFuture, C, 64, 64)
 
     /// `config` carries the generation shape: nPast, nFuture and batch (= sequences B at a time).
-    public init(config: ModelConfiguration, samples: Int, seed: UInt64) throws {
+    /// `convolution`: how the conv layers are computed (Network.init).
+    public init(config: ModelConfiguration, samples: Int, seed: UInt64, convolution: ConvolutionAlgorithm = .automatic) throws {
         guard samples >= 1 else { throw ConfigurationError("samples must be at least 1, got \(samples)") }
-        let net = try Network(config)
+        let net = try Network(config, convolution: convolution)
         self.config = config; self.samples = samples; network = net
         let B = config.batch, M = samples * B, steps = config.frameCount - 1
         var planner = ArenaPlanner()

@@ -1,6 +1,7 @@
 // The network a configuration describes (SPEC §2–§5): every conv layer of the encoder and decoder,
 // every aligner, every LSTM module, and the table of named parameters (SPEC §9 names, PyTorch layouts).
 // Nothing here holds numbers: it is the static description the schedule is planned from.
+import Kernels
 
 public enum Activation: Sendable { case leakyReLU, tanh, sigmoid }
 
@@ -16,6 +17,8 @@ public struct ConvLayerSpec: Sendable {
     public var padding: Int
     public var inSize: Int               // input map is inSize × inSize
     public var activation: Activation
+    /// Direct or Winograd (ConvLayer.swift's winogradGeometry); an execution choice, not a model property.
+    public var algorithm: ConvolutionAlgorithm = .automatic
 
     public var outSize: Int {
         transposed ? (inSize - 1) * stride - 2 * padding + kernel : (inSize + 2 * padding - kernel) / stride + 1
@@ -83,14 +86,15 @@ public struct Network: Sendable {
     /// Every named tensor, trainable ones first, in a fixed order (the order of the parameter arena).
     public let tensors: [TensorSpec]
 
-    public init(_ c: ModelConfiguration) throws {
+    /// `convolution` chooses how every conv layer is computed (the default: Winograd where it is faster).
+    public init(_ c: ModelConfiguration, convolution: ConvolutionAlgorithm = .automatic) throws {
         try c.validate()
         config = c
         let nf = c.nf, C = c.channels
         func conv(_ name: String, bn: String?, _ cin: Int, _ cout: Int, _ k: Int, _ s: Int, _ p: Int, _ size: Int,
                   _ act: Activation = .leakyReLU, transposed: Bool = false) -> ConvLayerSpec {
             ConvLayerSpec(convName: name, bnName: bn, transposed: transposed, inChannels: cin, outChannels: cout,
-                          kernel: k, stride: s, padding: p, inSize: size, activation: act)
+                          kernel: k, stride: s, padding: p, inSize: size, activation: act, algorithm: convolution)
         }
         var enc: [EncoderStage] = []
         var dec: [DecoderStage] = []

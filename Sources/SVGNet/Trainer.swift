@@ -35,8 +35,10 @@ public final class Trainer {
     let eps: [Slice]                        // per group: rows × d
 
     /// `colCacheBudget`: floats of encoder im2col results kept from forward for backward (0: recompute all).
-    public init(config: ModelConfiguration, seed: UInt64, colCacheBudget: Int = 128 << 20) throws {
-        let net = try Network(config)
+    /// `convolution`: how the conv layers are computed (Network.init).
+    public init(config: ModelConfiguration, seed: UInt64, colCacheBudget: Int = 128 << 20,
+                convolution: ConvolutionAlgorithm = .automatic) throws {
+        let net = try Network(config, convolution: convolution)
         guard config.batch >= 2 else {
             // The 1×1 maps after c5 and upc1 would hold one value per channel per BatchNorm group.
             throw ConfigurationError("training needs batch ≥ 2: BatchNorm statistics over one sequence are undefined")

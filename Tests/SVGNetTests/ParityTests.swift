@@ -26,10 +26,18 @@ func relativeNormError(_ a: [Float], _ b: [Float]) -> Double {
 }
 
 final class ParityTests: XCTestCase {
-    func check(_ name: String) throws {
+    /// `convolution`: the fixtures' widths (nf = 4) and frame counts are below the automatic Winograd
+    /// thresholds, so each fixture runs once direct (the default's choice there) and once with the Winograd
+    /// path wherever the shape allows (c2–c4, upc2–upc4, their skip and Z blocks), to the same tolerances.
+    func check(_ name: String, convolution: ConvolutionAlgorithm = .automatic) throws {
         let f = try loadFixture(name)
         let config = try ModelConfiguration(metadata: f.metadata)
-        let trainer = try Trainer(config: config, seed: 1)
+        let trainer = try Trainer(config: config, seed: 1, convolution: convolution)
+        if convolution == .winogradWhereShapeAllows, config.backbone == .dcgan64 {
+            let c2 = trainer.network.encoder[1].layers[0], upc4 = trainer.network.decoder[3].layers[0]
+            XCTAssertNotNil(winogradGeometry(c2, channelBlock: c2.inChannels, opFrames: config.frameCount * config.batch), "\(name): c2 should take the Winograd path")
+            XCTAssertNotNil(winogradGeometry(upc4, channelBlock: upc4.inChannels / 2, opFrames: config.batch), "\(name): upc4's skip block should take the Winograd path")
+        }
         try trainer.loadModel(section(f, "init"), path: name)
         trainer.drawNoise = false
         let eps = f.tensors["eps"]!.values, d = config.groupDim, rows = (config.frameCount - 1) * config.batch
@@ -87,7 +95,7 @@ final class ParityTests: XCTestCase {
         let samples = Int(f.metadata["gen_samples"]!)!
         for (mode, key) in [(BatchNormMode.batchStatistics, "gen.out"), (.runningStatistics, "gen.out_running")] {
             guard let want = f.tensors[key]?.values else { continue }
-            let generator = try Generator(config: config, samples: samples, seed: 1)
+            let generator = try Generator(config: config, samples: samples, seed: 1, convolution: convolution)
             try generator.loadModel(section(f, "init"), path: name)
             generator.drawNoise = false
             generator.batchNorm = mode
@@ -115,6 +123,9 @@ final class ParityTests: XCTestCase {
 
     func testSVGLPOnDCGAN() throws { try check("svg_dcgan") }
     func testHAFSVG2OnDCGAN() throws { try check("hafsvg2_dcgan") }
+    func testSVGLPOnDCGANThroughWinograd() throws { try check("svg_dcgan", convolution: .winogradWhereShapeAllows) }
+    func testHAFSVG2OnDCGANThroughWinograd() throws { try check("hafsvg2_dcgan", convolution: .winogradWhereShapeAllows) }
+    func testHAFSVGWithDecoderValuesThroughWinograd() throws { try check("hafsvg1_dcgan_decvalue", convolution: .winogradWhereShapeAllows) }
     func testHSVG2OnVGGWithThreeChannels() throws { try check("hsvg2_vgg_c3") }
     func testHAFSVGWithDecoderValues() throws { try check("hafsvg1_dcgan_decvalue") }
 }

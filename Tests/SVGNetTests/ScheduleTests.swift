@@ -93,18 +93,20 @@ final class ScheduleTests: XCTestCase {
         XCTAssertLessThanOrEqual(last, first / 2, "loss went from \(first) to \(last) in 150 steps")
     }
 
-    /// Keeping im2col results from forward (the default) and recomputing them in backward are the same
-    /// computation: the gradients must agree bit for bit, which also keeps the recompute path tested.
+    /// Keeping im2col results (or the Winograd path's transformed input) from forward, the default, and
+    /// recomputing them in backward are the same computation: the gradients must agree bit for bit, which
+    /// also keeps the recompute paths tested.
     func testCachedAndRecomputedIm2colGiveIdenticalGradients() throws {
-        for config in [smallConfig(), smallConfig { $0.backbone = .vgg64; $0.alignerLevels = [2] }] {
-            let cached = try Trainer(config: config, seed: 5)
-            let recomputed = try Trainer(config: config, seed: 5, colCacheBudget: 0)
+        for (config, convolution) in [(smallConfig(), ConvolutionAlgorithm.automatic), (smallConfig(), .winogradWhereShapeAllows),
+                                      (smallConfig { $0.backbone = .vgg64; $0.alignerLevels = [2] }, .automatic)] {
+            let cached = try Trainer(config: config, seed: 5, convolution: convolution)
+            let recomputed = try Trainer(config: config, seed: 5, colCacheBudget: 0, convolution: convolution)
             XCTAssertLessThan(recomputed.arenaBytes, cached.arenaBytes, "the default budget should cache something")
             let x = movingSquares(config, seed: 6)
             let (a, b) = x.withUnsafeBufferPointer { (cached.forwardAndBackward($0.baseAddress!), recomputed.forwardAndBackward($0.baseAddress!)) }
             XCTAssertEqual(a, b)
             for e in cached.layout.entries where e.spec.trainable {
-                XCTAssertEqual(cached.gradient(e.spec.name), recomputed.gradient(e.spec.name), "\(config.backbone) \(e.spec.name)")
+                XCTAssertEqual(cached.gradient(e.spec.name), recomputed.gradient(e.spec.name), "\(config.backbone) \(convolution) \(e.spec.name)")
             }
         }
     }
