@@ -18,14 +18,10 @@ public func winogradConv2dForward(
     transformedInput: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
     geometry g: WinogradGeometry, weightStride: Int? = nil, accumulate: Bool = false
 ) {
-    let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
     let product = scratch, tw = scratch + g.transformedOutputCount
     winogradInputTransform(x, transformedInput, g)
     winogradWeightTransform(weight, tw, g, weightStride: weightStride)
-    for xi in 0..<9 {
-        gemm(transA: false, transB: false, m: m, n: t, k: k4, a: tw + xi * m * k4, lda: k4,
-             b: transformedInput + xi * k4 * t, ldb: t, beta: 0, c: product + xi * m * t, ldc: t)
-    }
+    pointProducts(tw, transformedInput, product, g)
     winogradOutputTransform(product, y, g, bias: bias, accumulate: accumulate)
 }
 
@@ -36,21 +32,14 @@ public func winogradConv2dBackward(
     gradX: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?,
     scratch: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, weightStride: Int? = nil, accumulateParams: Bool = false
 ) {
-    let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
     let gradProduct = scratch, tw = scratch + g.transformedOutputCount
     winogradOutputAdjoint(gradY, gradProduct, g)
-    for xi in 0..<9 {
-        gemm(transA: false, transB: true, m: m, n: k4, k: t, a: gradProduct + xi * m * t, lda: t,
-             b: transformedInput + xi * k4 * t, ldb: t, beta: 0, c: tw + xi * m * k4, ldc: k4)
-    }
+    pointWeightGradients(gradProduct, transformedInput, tw, g)
     winogradWeightAdjoint(tw, gradWeight, g, weightStride: weightStride, accumulate: accumulateParams)
-    if let gradBias { sumRows(gradY, into: gradBias, rows: m, columns: g.frames * g.outHeight * g.outWidth, accumulate: accumulateParams) }
+    if let gradBias { sumRows(gradY, into: gradBias, rows: g.outChannels, columns: g.frames * g.outHeight * g.outWidth, accumulate: accumulateParams) }
     guard let gradX else { return }
     winogradWeightTransform(weight, tw, g, weightStride: weightStride)
-    for xi in 0..<9 {
-        gemm(transA: true, transB: false, m: k4, n: t, k: m, a: tw + xi * m * k4, lda: k4,
-             b: gradProduct + xi * m * t, ldb: t, beta: 0, c: transformedInput + xi * k4 * t, ldc: t)
-    }
+    pointProductsTransposed(tw, gradProduct, transformedInput, g)
     winogradInputAdjoint(transformedInput, gradX, g)
 }
 
@@ -59,14 +48,10 @@ public func winogradConvTranspose2dForward(
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
     workspace: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, accumulate: Bool = false
 ) {
-    let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
     let spread = workspace, transformedX = workspace + g.transformedInputCount, tw = transformedX + g.transformedOutputCount
     winogradOutputAdjoint(x, transformedX, g)
     winogradWeightTransform(weight, tw, g)
-    for xi in 0..<9 {
-        gemm(transA: true, transB: false, m: k4, n: t, k: m, a: tw + xi * m * k4, lda: k4,
-             b: transformedX + xi * m * t, ldb: t, beta: 0, c: spread + xi * k4 * t, ldc: t)
-    }
+    pointProductsTransposed(tw, transformedX, spread, g)
     winogradInputAdjoint(spread, y, g, bias: bias, accumulate: accumulate)
 }
 
@@ -77,14 +62,10 @@ public func winogradConvTranspose2dBackward(
     gradX: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?,
     workspace: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, accumulateParams: Bool = false
 ) {
-    let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
     let transformedGradY = workspace, transformedX = workspace + g.transformedInputCount, tw = transformedX + g.transformedOutputCount
     winogradInputTransform(gradY, transformedGradY, g)
     winogradOutputAdjoint(x, transformedX, g)
-    for xi in 0..<9 {
-        gemm(transA: false, transB: true, m: m, n: k4, k: t, a: transformedX + xi * m * t, lda: t,
-             b: transformedGradY + xi * k4 * t, ldb: t, beta: 0, c: tw + xi * m * k4, ldc: k4)
-    }
+    pointWeightGradients(transformedX, transformedGradY, tw, g)
     winogradWeightAdjoint(tw, gradWeight, g, accumulate: accumulateParams)
     if let gradBias {
         sumRows(gradY, into: gradBias, rows: g.inChannels, columns: g.frames * g.inHeight * g.inWidth, accumulate: accumulateParams)
@@ -92,9 +73,38 @@ public func winogradConvTranspose2dBackward(
     guard let gradX else { return }
     // A[x] is no longer needed: W~ · Bᵀ[gy] takes its place.
     winogradWeightTransform(weight, tw, g)
-    for xi in 0..<9 {
-        gemm(transA: false, transB: false, m: m, n: t, k: k4, a: tw + xi * m * k4, lda: k4,
-             b: transformedGradY + xi * k4 * t, ldb: t, beta: 0, c: transformedX + xi * m * t, ldc: t)
-    }
+    pointProducts(tw, transformedGradY, transformedX, g)
     winogradOutputTransform(transformedX, gradX, g)
+}
+
+// MARK: the nine products, one per transformed point ξ
+
+/// out[ξ] (M × T) = W~[ξ] (M × 4C) · input[ξ] (4C × T).
+private func pointProducts(_ weight: UnsafePointer<Float>, _ input: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                           _ g: WinogradGeometry) {
+    let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
+    for xi in 0..<9 {
+        gemm(transA: false, transB: false, m: m, n: t, k: k4, a: weight + xi * m * k4, lda: k4,
+             b: input + xi * k4 * t, ldb: t, beta: 0, c: out + xi * m * t, ldc: t)
+    }
+}
+
+/// out[ξ] (4C × T) = W~[ξ]ᵀ (4C × M) · outputSide[ξ] (M × T).
+private func pointProductsTransposed(_ weight: UnsafePointer<Float>, _ outputSide: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                                     _ g: WinogradGeometry) {
+    let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
+    for xi in 0..<9 {
+        gemm(transA: true, transB: false, m: k4, n: t, k: m, a: weight + xi * m * k4, lda: k4,
+             b: outputSide + xi * m * t, ldb: t, beta: 0, c: out + xi * k4 * t, ldc: t)
+    }
+}
+
+/// gradW~[ξ] (M × 4C) = outputSide[ξ] (M × T) · inputSide[ξ]ᵀ (T × 4C).
+private func pointWeightGradients(_ outputSide: UnsafePointer<Float>, _ inputSide: UnsafePointer<Float>, _ gradW: UnsafeMutablePointer<Float>,
+                                  _ g: WinogradGeometry) {
+    let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
+    for xi in 0..<9 {
+        gemm(transA: false, transB: true, m: m, n: k4, k: t, a: outputSide + xi * m * t, lda: t,
+             b: inputSide + xi * k4 * t, ldb: t, beta: 0, c: gradW + xi * m * k4, ldc: k4)
+    }
 }
