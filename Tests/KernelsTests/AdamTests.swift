@@ -87,4 +87,31 @@ final class AdamTests: XCTestCase {
         // absolute terms: three Float roundings of terms ≤ 0.05, a few ulp(0.05) = 3.7e-9 each.
         assertClose(m, em, atol: 2e-8, rtol: 0, "Adam first moment, 300 001 values")
     }
+
+    /// The eight-lane loop and the scalar tail do the same operations in the same order: 19 values updated
+    /// at once (two blocks of eight and a tail of three) give the same bits as each updated on its own,
+    /// which runs the scalar loop only.
+    func testEightLaneLoopGivesTheScalarLoopsBits() {
+        var rng = TestRNG(77)
+        let n = 19
+        // Parameters start at zero, so the update's own last bit shows in them instead of vanishing below theirs.
+        let p0 = [Float](repeating: 0, count: n), g = rng.array(n, -1e-3, 1e-3), m0 = rng.array(n, -1e-3, 1e-3), v0 = rng.array(n, 0, 1e-6)
+        var (pa, ma, va) = (p0, m0, v0), (pb, mb, vb) = (p0, m0, v0)
+        let hyper = AdamHyperparameters()
+        g.withUnsafeBufferPointer { pg in
+            pa.withUnsafeMutableBufferPointer { pp in ma.withUnsafeMutableBufferPointer { pm in va.withUnsafeMutableBufferPointer { pv in
+                adamStep(params: pp.baseAddress!, grads: pg.baseAddress!, m: pm.baseAddress!, v: pv.baseAddress!, count: n, step: 3, hyper: hyper)
+            } } }
+            pb.withUnsafeMutableBufferPointer { pp in mb.withUnsafeMutableBufferPointer { pm in vb.withUnsafeMutableBufferPointer { pv in
+                for k in 0..<n {
+                    adamStep(params: pp.baseAddress! + k, grads: pg.baseAddress! + k, m: pm.baseAddress! + k, v: pv.baseAddress! + k,
+                             count: 1, step: 3, hyper: hyper)
+                }
+            } } }
+        }
+        XCTAssertEqual(pa.map(\.bitPattern), pb.map(\.bitPattern), "params")
+        XCTAssertEqual(ma.map(\.bitPattern), mb.map(\.bitPattern), "first moment")
+        XCTAssertEqual(va.map(\.bitPattern), vb.map(\.bitPattern), "second moment")
+        XCTAssertNotEqual(pa, p0, "the step should move the parameters")
+    }
 }

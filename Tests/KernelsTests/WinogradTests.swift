@@ -167,4 +167,25 @@ final class WinogradConvTests: XCTestCase {
             assertClose(gb, wantGradB, atol: 2e-5, rtol: 1e-5, "winograd convT gradBias \(c)")
         }
     }
+
+    /// The model's layers take the path KERNELS.md says: c2–c4 and upc2–upc4 in training (the skip block's
+    /// 64 source frames included), not c1 (one channel), c5 (4×4 kernel over the whole plane) or a one-frame
+    /// skip block in generation; `.direct` never, `.winogradWhereShapeAllows` at any width.
+    func testTheAlgorithmChoiceFollowsTheThresholds() {
+        func applies(_ cin: Int, _ cout: Int, _ convOut: Int, frames: Int, kernel: Int = 4, stride: Int = 2, padding: Int = 1,
+                     _ algorithm: ConvolutionAlgorithm = .automatic) -> Bool {
+            winogradApplies(kernel: kernel, stride: stride, padding: padding, convOutHeight: convOut, convOutWidth: convOut,
+                            inChannels: cin, outChannels: cout, frames: frames, algorithm: algorithm)
+        }
+        XCTAssertTrue(applies(64, 128, 16, frames: 240))        // c2
+        XCTAssertTrue(applies(256, 512, 4, frames: 240))        // c4
+        XCTAssertTrue(applies(256, 512, 4, frames: 64))         // upc2's skip block in training (conv view)
+        XCTAssertFalse(applies(256, 512, 4, frames: 1))         // ... and in generation of one sequence
+        XCTAssertFalse(applies(1, 64, 32, frames: 240))         // c1
+        XCTAssertFalse(applies(512, 128, 1, frames: 240, kernel: 4, stride: 1, padding: 0))   // c5
+        XCTAssertFalse(applies(64, 128, 16, frames: 240, .direct))
+        XCTAssertTrue(applies(4, 8, 16, frames: 15, .winogradWhereShapeAllows))
+        XCTAssertFalse(applies(4, 8, 15, frames: 15, .winogradWhereShapeAllows))   // an odd plane is no whole number of tiles
+        XCTAssertFalse(applies(4, 8, 64, frames: 15, .winogradWhereShapeAllows))   // input 128 wide: past the stack rows
+    }
 }

@@ -45,11 +45,15 @@ final class ScheduleTests: XCTestCase {
         let threads = blasThreadCount()
         setBLASThreadCount(1)
         defer { setBLASThreadCount(threads) }
-        for config in [smallConfig(), smallConfig { $0.groups = 2; $0.alignerLevels = [0, 1, 2, 3] },
-                       smallConfig { $0.backbone = .vgg64; $0.channels = 3; $0.alignerLevels = [1] }] {
-            let trainer = try Trainer(config: config, seed: 3)
+        // The small widths keep the automatic choice on the direct path; the Winograd path (stack rows in
+        // its transforms) runs where the shape allows in the second and fourth cases.
+        let haf = smallConfig { $0.groups = 2; $0.alignerLevels = [0, 1, 2, 3] }
+        for (config, convolution) in [(smallConfig(), ConvolutionAlgorithm.automatic), (smallConfig(), .winogradWhereShapeAllows),
+                                      (haf, .automatic), (haf, .winogradWhereShapeAllows),
+                                      (smallConfig { $0.backbone = .vgg64; $0.channels = 3; $0.alignerLevels = [1] }, .automatic)] {
+            let trainer = try Trainer(config: config, seed: 3, convolution: convolution)
             let x = movingSquares(config, seed: 4)
-            let generator = try Generator(config: config, samples: 2, seed: 5)
+            let generator = try Generator(config: config, samples: 2, seed: 5, convolution: convolution)
             x.withUnsafeBufferPointer { p in
                 _ = trainer.step(p.baseAddress!)
                 generator.loadParameters(from: trainer)
@@ -70,8 +74,8 @@ final class ScheduleTests: XCTestCase {
                     let t2 = allocationCount()
                     training += t1 - t0; generation += t2 - t1
                 }
-                XCTAssertEqual(training, 0, "\(config.modelName) \(config.backbone): \(training) heap allocations in 3 training steps (arena \(trainer.arenaBytes) bytes)")
-                XCTAssertEqual(generation, 0, "\(config.modelName) \(config.backbone): \(generation) heap allocations in 3 generation rollouts (arena \(generator.arenaBytes) bytes)")
+                XCTAssertEqual(training, 0, "\(config.modelName) \(config.backbone) \(convolution): \(training) heap allocations in 3 training steps (arena \(trainer.arenaBytes) bytes)")
+                XCTAssertEqual(generation, 0, "\(config.modelName) \(config.backbone) \(convolution): \(generation) heap allocations in 3 generation rollouts (arena \(generator.arenaBytes) bytes)")
             }
         }
     }
