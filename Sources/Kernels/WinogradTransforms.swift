@@ -12,7 +12,7 @@
 // sub-sampled plane u[m] = x[2m − 1 + rh]. Its 2 outputs from 3 inputs take 3 products, not 4:
 //   Bᵀd = (d0 − d1, d1, d2 − d1),  G g = (g0, g0 + g1, g1),  Aᵀm = (m0 + m1, m1 + m2),
 // so a 2×2 output tile costs 4·9 products per (c, m) instead of 64: the GEMMs do 9/16 of the direct FLOPs.
-// Every coefficient is 0 or ±1: the transforms add and subtract, and round no worse than im2col's sums.
+// Every coefficient is 0 or ±1, so the transforms only add and subtract.
 // A 2-output tile along one axis reads input 4t − 1 … 4t + 4 (component rh at 4t − 1 + 2i + rh, i < 3),
 // so neighbouring tiles share two input rows; the adjoint of the input transform adds into both.
 
@@ -45,8 +45,6 @@ public struct WinogradGeometry: Sendable, Equatable {
     /// Floats of workspace a forward or backward needs beside what it reads and writes (Conv2dWinograd.swift).
     public var scratchCount: Int { transformedOutputCount + transformedWeightCount }
     public var workspaceCount: Int { transformedInputCount + scratchCount }
-    /// 2·M·K·N of the direct convolution's GEMM (K = 16C, N = frames·Ho·Wo): the useful FLOPs.
-    public var directFlops: Double { 2 * Double(outChannels) * Double(16 * inChannels) * Double(frames * outHeight * outWidth) }
 }
 
 /// Whether a conv (or transposed conv) of this shape takes the Winograd path: a 4×4 kernel, stride 2,
@@ -105,8 +103,8 @@ public func winogradInputTransform(_ x: UnsafePointer<Float>, _ transformed: Uns
     parallelFor(planes, minimumPerWorker: 4, TransformArguments(source: x, target: transformed, geometry: g)) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
-        let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, t4 = g.tiles
-        let pointStride = 4 * g.inChannels * t4   // between ξ and ξ + 1; rows k of one ξ are t4 apart
+        let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
+        let pointStride = 4 * g.inChannels * tileCount   // between ξ and ξ + 1; rows k of one ξ are tileCount apart
         let rowLength = w + 2
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * rowLength) { buffer in
             let r = buffer.baseAddress!
@@ -132,7 +130,7 @@ public func winogradInputTransform(_ x: UnsafePointer<Float>, _ transformed: Uns
                         for xh in 0..<3 {
                             let row = r + xh * rowLength
                             for rw in 0..<2 {
-                                let out = a.target + (3 * xh) * pointStride + (4 * c + 2 * rh + rw) * t4 + t0
+                                let out = a.target + (3 * xh) * pointStride + (4 * c + 2 * rh + rw) * tileCount + t0
                                 let o0 = out, o1 = out + pointStride, o2 = out + 2 * pointStride
                                 for tw in 0..<tc {
                                     let d0 = row[4 * tw + rw], d1 = row[4 * tw + 2 + rw], d2 = row[4 * tw + 4 + rw]
@@ -157,8 +155,8 @@ public func winogradInputAdjoint(_ transformed: UnsafePointer<Float>, _ x: Unsaf
                 TransformArguments(source: transformed, target: x, geometry: g, bias: bias, accumulate: accumulate)) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
-        let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, t4 = g.tiles
-        let pointStride = 4 * g.inChannels * t4
+        let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
+        let pointStride = 4 * g.inChannels * tileCount
         let rowLength = w + 2
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * rowLength) { buffer in
             let r = buffer.baseAddress!
@@ -175,7 +173,7 @@ public func winogradInputAdjoint(_ transformed: UnsafePointer<Float>, _ x: Unsaf
                         for xh in 0..<3 {
                             let row = r + xh * rowLength
                             for rw in 0..<2 {
-                                let z = a.source + (3 * xh) * pointStride + (4 * c + 2 * rh + rw) * t4 + t0
+                                let z = a.source + (3 * xh) * pointStride + (4 * c + 2 * rh + rw) * tileCount + t0
                                 let z0 = z, z1 = z + pointStride, z2 = z + 2 * pointStride
                                 row[rw] = z0[0]
                                 row[2 + rw] = z1[0] - z0[0] - z2[0]
@@ -210,15 +208,15 @@ public func winogradOutputTransform(_ transformed: UnsafePointer<Float>, _ y: Un
                 TransformArguments(source: transformed, target: y, geometry: g, bias: bias, accumulate: accumulate)) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
-        let wo = g.outWidth, tr = g.tileRows, tc = g.tileColumns, t4 = g.tiles
-        let pointStride = g.outChannels * t4
+        let wo = g.outWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
+        let pointStride = g.outChannels * tileCount
         for plane in lo..<hi {
             let m = plane / g.frames, f = plane % g.frames
             let b = a.bias.map { $0[m] } ?? 0
             let dst = a.target + plane * g.outHeight * wo
             for th in 0..<tr {
                 let first = (f * tr + th) * tc
-                let src = a.source + m * t4 + first
+                let src = a.source + m * tileCount + first
                 let row0 = dst + (2 * th) * wo, row1 = row0 + wo
                 for tw in 0..<tc {
                     let s = src + tw
@@ -245,14 +243,14 @@ public func winogradOutputAdjoint(_ y: UnsafePointer<Float>, _ transformed: Unsa
     parallelFor(planes, minimumPerWorker: 4, TransformArguments(source: y, target: transformed, geometry: g)) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
-        let wo = g.outWidth, tr = g.tileRows, tc = g.tileColumns, t4 = g.tiles
-        let pointStride = g.outChannels * t4
+        let wo = g.outWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
+        let pointStride = g.outChannels * tileCount
         for plane in lo..<hi {
             let m = plane / g.frames, f = plane % g.frames
             let src = a.source + plane * g.outHeight * wo
             for th in 0..<tr {
                 let first = (f * tr + th) * tc
-                let dst = a.target + m * t4 + first
+                let dst = a.target + m * tileCount + first
                 let row0 = src + (2 * th) * wo, row1 = row0 + wo
                 for tw in 0..<tc {
                     let y00 = row0[2 * tw], y01 = row0[2 * tw + 1], y10 = row1[2 * tw], y11 = row1[2 * tw + 1]
