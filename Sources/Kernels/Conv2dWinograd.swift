@@ -18,10 +18,10 @@ public func winogradConv2dForward(
     transformedInput: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
     geometry g: WinogradGeometry, weightStride: Int? = nil, accumulate: Bool = false
 ) {
-    let product = scratch, tw = scratch + g.transformedOutputCount
+    let product = scratch, transformedWeight = scratch + g.transformedOutputCount
     winogradInputTransform(x, transformedInput, g)
-    winogradWeightTransform(weight, tw, g, weightStride: weightStride)
-    pointProducts(tw, transformedInput, product, g)
+    winogradWeightTransform(weight, transformedWeight, g, weightStride: weightStride)
+    pointProducts(transformedWeight, transformedInput, product, g)
     winogradOutputTransform(product, y, g, bias: bias, accumulate: accumulate)
 }
 
@@ -32,14 +32,14 @@ public func winogradConv2dBackward(
     gradX: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?,
     scratch: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, weightStride: Int? = nil, accumulateParams: Bool = false
 ) {
-    let gradProduct = scratch, tw = scratch + g.transformedOutputCount
+    let gradProduct = scratch, transformedWeight = scratch + g.transformedOutputCount
     winogradOutputAdjoint(gradY, gradProduct, g)
-    pointWeightGradients(gradProduct, transformedInput, tw, g)
-    winogradWeightAdjoint(tw, gradWeight, g, weightStride: weightStride, accumulate: accumulateParams)
+    pointWeightGradients(gradProduct, transformedInput, transformedWeight, g)
+    winogradWeightAdjoint(transformedWeight, gradWeight, g, weightStride: weightStride, accumulate: accumulateParams)
     if let gradBias { sumRows(gradY, into: gradBias, rows: g.outChannels, columns: g.frames * g.outHeight * g.outWidth, accumulate: accumulateParams) }
     guard let gradX else { return }
-    winogradWeightTransform(weight, tw, g, weightStride: weightStride)
-    pointProductsTransposed(tw, gradProduct, transformedInput, g)
+    winogradWeightTransform(weight, transformedWeight, g, weightStride: weightStride)
+    pointProductsTransposed(transformedWeight, gradProduct, transformedInput, g)
     winogradInputAdjoint(transformedInput, gradX, g)
 }
 
@@ -48,10 +48,10 @@ public func winogradConvTranspose2dForward(
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
     workspace: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, accumulate: Bool = false
 ) {
-    let spread = workspace, transformedX = workspace + g.transformedInputCount, tw = transformedX + g.transformedOutputCount
+    let spread = workspace, transformedX = workspace + g.transformedInputCount, transformedWeight = transformedX + g.transformedOutputCount
     winogradOutputAdjoint(x, transformedX, g)
-    winogradWeightTransform(weight, tw, g)
-    pointProductsTransposed(tw, transformedX, spread, g)
+    winogradWeightTransform(weight, transformedWeight, g)
+    pointProductsTransposed(transformedWeight, transformedX, spread, g)
     winogradInputAdjoint(spread, y, g, bias: bias, accumulate: accumulate)
 }
 
@@ -62,18 +62,18 @@ public func winogradConvTranspose2dBackward(
     gradX: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?,
     workspace: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, accumulateParams: Bool = false
 ) {
-    let transformedGradY = workspace, transformedX = workspace + g.transformedInputCount, tw = transformedX + g.transformedOutputCount
+    let transformedGradY = workspace, transformedX = workspace + g.transformedInputCount, transformedWeight = transformedX + g.transformedOutputCount
     winogradInputTransform(gradY, transformedGradY, g)
     winogradOutputAdjoint(x, transformedX, g)
-    pointWeightGradients(transformedX, transformedGradY, tw, g)
-    winogradWeightAdjoint(tw, gradWeight, g, accumulate: accumulateParams)
+    pointWeightGradients(transformedX, transformedGradY, transformedWeight, g)
+    winogradWeightAdjoint(transformedWeight, gradWeight, g, accumulate: accumulateParams)
     if let gradBias {
         sumRows(gradY, into: gradBias, rows: g.inChannels, columns: g.frames * g.inHeight * g.inWidth, accumulate: accumulateParams)
     }
     guard let gradX else { return }
     // A[x] is no longer needed: W~ · Bᵀ[gy] takes its place.
-    winogradWeightTransform(weight, tw, g)
-    pointProducts(tw, transformedGradY, transformedX, g)
+    winogradWeightTransform(weight, transformedWeight, g)
+    pointProducts(transformedWeight, transformedGradY, transformedX, g)
     winogradOutputTransform(transformedX, gradX, g)
 }
 
