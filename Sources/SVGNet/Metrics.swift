@@ -224,9 +224,18 @@ public struct MetricSeries: Codable, Sendable, Equatable {
     public var ciHigh: [Double]
 }
 
+/// A mean over sequences and its 95% interval.
+public struct MetricSummary: Codable, Sendable, Equatable {
+    public var mean: Double
+    public var ciLow: Double
+    public var ciHigh: Double
+}
+
 /// The §8 report for one sample count. `ssimBestSSIM` is the SSIM of the sample chosen by best mean SSIM,
 /// `psnrBestSSIM` that sample's PSNR; likewise for the sample chosen by best mean PSNR. PSNR is in dB,
-/// clamped per frame at `psnrCap`. Sample indices are 0-based, one per sequence.
+/// clamped per frame at `psnrCap`. Sample indices are 0-based, one per sequence. `ssimOverFrames` and
+/// `psnrOverFrames` are the single figures of the SRVP/SLAMP tables: per sequence the mean over all
+/// predicted frames of the sample chosen by that metric, then the mean over sequences with its interval.
 public struct EvaluationReport: Codable, Sendable, Equatable {
     public var sequences: Int
     public var samples: Int
@@ -236,6 +245,8 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     public var psnrBestSSIM: MetricSeries
     public var ssimBestPSNR: MetricSeries
     public var psnrBestPSNR: MetricSeries
+    public var ssimOverFrames: MetricSummary
+    public var psnrOverFrames: MetricSummary
     public var bestSSIMSample: [Int]
     public var bestPSNRSample: [Int]
 
@@ -292,18 +303,25 @@ public struct SampleScores: Codable, Sendable {
         sequences += b
     }
 
-    /// The report using only the first `sampleCount` samples of every sequence (all when nil).
-    public func report(sampleCount: Int? = nil) -> EvaluationReport {
-        let n = sampleCount ?? samples
+    /// The report using only the first `sampleCount` samples of every sequence (all when nil) and only
+    /// the first `steps` predicted frames (all when nil): a shorter horizon scored from the same samples,
+    /// with the best sample chosen over that horizon, is the protocol a model generating only that many
+    /// frames would be scored by, since a prediction never depends on later frames.
+    public func report(sampleCount: Int? = nil, steps horizon: Int? = nil) -> EvaluationReport {
+        let n = sampleCount ?? samples, k = horizon ?? steps
         precondition(n >= 1 && n <= samples, "sample count \(n) outside 1…\(samples)")
+        precondition(k >= 1 && k <= steps, "horizon \(k) outside 1…\(steps)")
         precondition(sequences > 0, "no sequences scored")
         func at(_ seq: Int, _ s: Int, _ t: Int) -> Int { (seq * samples + s) * steps + t }
+        func frameMean(_ scores: [Double], _ seq: Int, _ s: Int) -> Double {
+            var m = 0.0
+            for t in 0..<k { m += scores[at(seq, s, t)] }
+            return m / Double(k)
+        }
         func best(_ scores: [Double], _ seq: Int) -> Int {
             var bestIndex = 0, bestMean = -Double.infinity
             for s in 0..<n {
-                var m = 0.0
-                for t in 0..<steps { m += scores[at(seq, s, t)] }
-                m /= Double(steps)
+                let m = frameMean(scores, seq, s)
                 if m > bestMean { bestMean = m; bestIndex = s }
             }
             return bestIndex
@@ -312,15 +330,20 @@ public struct SampleScores: Codable, Sendable {
         let byPSNR = (0..<sequences).map { best(psnrValues, $0) }
         func series(_ scores: [Double], _ chosen: [Int]) -> MetricSeries {
             var out = MetricSeries(mean: [], ciLow: [], ciHigh: [])
-            for t in 0..<steps {
+            for t in 0..<k {
                 let ci = meanConfidenceInterval95((0..<sequences).map { scores[at($0, chosen[$0], t)] })
                 out.mean.append(ci.mean); out.ciLow.append(ci.low); out.ciHigh.append(ci.high)
             }
             return out
         }
-        return EvaluationReport(sequences: sequences, samples: n, steps: steps, psnrCap: EvaluationConstants.psnrCap,
+        func overFrames(_ scores: [Double], _ chosen: [Int]) -> MetricSummary {
+            let ci = meanConfidenceInterval95((0..<sequences).map { frameMean(scores, $0, chosen[$0]) })
+            return MetricSummary(mean: ci.mean, ciLow: ci.low, ciHigh: ci.high)
+        }
+        return EvaluationReport(sequences: sequences, samples: n, steps: k, psnrCap: EvaluationConstants.psnrCap,
                                 ssimBestSSIM: series(ssimValues, bySSIM), psnrBestSSIM: series(psnrValues, bySSIM),
                                 ssimBestPSNR: series(ssimValues, byPSNR), psnrBestPSNR: series(psnrValues, byPSNR),
+                                ssimOverFrames: overFrames(ssimValues, bySSIM), psnrOverFrames: overFrames(psnrValues, byPSNR),
                                 bestSSIMSample: bySSIM, bestPSNRSample: byPSNR)
     }
 }

@@ -1,6 +1,7 @@
 // safetensors (SPEC §9): 8-byte little-endian header length N, N bytes of JSON
 // {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, "__metadata__": {...}},
 // then the raw little-endian tensor bytes. Reading validates everything and throws; it never traps.
+// Tensors are F32, or F16 (an export for shipping: read back as float32, written only on request).
 import Foundation
 
 public struct SafetensorsError: Error, CustomStringConvertible {
@@ -12,7 +13,7 @@ public struct SafetensorsFile: Sendable {
     public struct Tensor: Sendable {
         public var dtype: String
         public var shape: [Int]
-        public var values: [Float]       // F32 only; other dtypes are rejected by the reader
+        public var values: [Float]       // read from F32 or F16; other dtypes are rejected by the reader
     }
     public var metadata: [String: String]
     public var tensors: [String: Tensor]
@@ -24,17 +25,24 @@ public struct SafetensorsFile: Sendable {
 
     // MARK: write
 
+    /// The element types a file can store.
+    public enum DType: String, Sendable, CaseIterable {
+        case f32 = "F32", f16 = "F16"
+        var bytes: Int { self == .f32 ? 4 : 2 }
+    }
+
     /// Writes to `path.tmp-PID` in the same folder, flushes it, then renames over `path`, so a reader
-    /// (or a crash) sees either the old file or the new one, never half of one.
-    public func write(to path: String, order: [String]? = nil) throws {
+    /// (or a crash) sees either the old file or the new one, never half of one. At `.f16` every value is
+    /// rounded to the nearest float16; a value beyond float16's range is an error, not an infinity.
+    public func write(to path: String, order: [String]? = nil, dtype: DType = .f32) throws {
         let names = order ?? self.names
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
         for n in names {
             guard let t = tensors[n] else { throw SafetensorsError(path, "no tensor \(n) to write") }
-            let bytes = t.values.count * 4
-            header[n] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+            let bytes = t.values.count * dtype.bytes
+            header[n] = ["dtype": dtype.rawValue, "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
             offset += bytes
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -44,8 +52,22 @@ public struct SafetensorsFile: Sendable {
         withUnsafeBytes(of: &len) { data.append(contentsOf: $0) }
         data.append(json)
         for n in names {
-            tensors[n]!.values.withUnsafeBufferPointer { buf in
-                buf.withMemoryRebound(to: UInt8.self) { data.append($0.baseAddress!, count: buf.count * 4) }
+            let values = tensors[n]!.values
+            switch dtype {
+            case .f32:
+                values.withUnsafeBufferPointer { buf in
+                    buf.withMemoryRebound(to: UInt8.self) { data.append($0.baseAddress!, count: buf.count * 4) }
+                }
+            case .f16:
+                var half = [UInt16](repeating: 0, count: values.count)
+                for (i, v) in values.enumerated() {
+                    let h = Float16(v)
+                    guard h.isFinite || !v.isFinite else { throw SafetensorsError(path, "tensor \(n) holds \(v), beyond float16's range") }
+                    half[i] = h.bitPattern.littleEndian
+                }
+                half.withUnsafeBufferPointer { buf in
+                    buf.withMemoryRebound(to: UInt8.self) { data.append($0.baseAddress!, count: buf.count * 2) }
+                }
             }
         }
         try writeAtomically(data, to: path)
@@ -88,17 +110,26 @@ public struct SafetensorsFile: Sendable {
                 guard let i = (v as? NSNumber)?.intValue, i >= 0 else { throw SafetensorsError(path, "corrupt: tensor \(name) has bad data_offsets") }
                 return i
             }
-            guard dtype == "F32" else { throw SafetensorsError(path, "tensor \(name) has dtype \(dtype); only F32 is supported") }
+            guard let type = DType(rawValue: dtype) else { throw SafetensorsError(path, "tensor \(name) has dtype \(dtype); only F32 and F16 are supported") }
             let count = shape.reduce(1, *)
             guard offs[1] >= offs[0], offs[1] <= body.count else {
                 throw SafetensorsError(path, "truncated: tensor \(name) ends at byte \(offs[1]) of a \(body.count)-byte data section")
             }
-            guard offs[1] - offs[0] == count * 4 else {
-                throw SafetensorsError(path, "corrupt: tensor \(name) of shape \(shape) holds \(offs[1] - offs[0]) bytes, expected \(count * 4)")
+            guard offs[1] - offs[0] == count * type.bytes else {
+                throw SafetensorsError(path, "corrupt: tensor \(name) of shape \(shape) holds \(offs[1] - offs[0]) bytes, expected \(count * type.bytes)")
             }
             var values = [Float](repeating: 0, count: count)
-            values.withUnsafeMutableBytes { dst in
-                body.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offs[0]..<offs[1]])) }
+            body.withUnsafeBytes { src in
+                let bytes = UnsafeRawBufferPointer(rebasing: src[offs[0]..<offs[1]])
+                switch type {
+                case .f32:
+                    values.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+                case .f16:
+                    for i in 0..<count {
+                        let bits = UInt16(bytes[2 * i]) | UInt16(bytes[2 * i + 1]) << 8
+                        values[i] = Float(Float16(bitPattern: bits))
+                    }
+                }
             }
             file.tensors[name] = Tensor(dtype: dtype, shape: shape, values: values)
         }

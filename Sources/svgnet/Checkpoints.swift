@@ -39,17 +39,22 @@ struct LoadedCheckpoint {
 func generateOverTestSet(_ generator: Generator, data: VideoSource, sequences: Int, seed: UInt64,
                          body: (_ truth: [Float], _ predictions: UnsafePointer<Float>, _ first: Int, _ count: Int) throws -> Void) throws {
     let B = generator.config.batch
-    let needed = (sequences + B - 1) / B * B
-    if let available = data.count(.test), needed > available {
-        throw CLIError("\(data.description): --sequences \(sequences) in batches of \(B) reads \(needed) test sequences, only \(available) available" +
-                       (sequences <= available ? "; pick a --batch that divides --sequences" : ""))
-    }
+    try requireTestSequences(data, sequences: sequences, batch: B)
     var first = 0
     while first < sequences {
         let truth = try data.testBatch(first: first, count: B, seed: seed)
         let out = truth.withUnsafeBufferPointer { generator.generate($0.baseAddress!) }
         try body(truth, out, first, min(B, sequences - first))
         first += B
+    }
+}
+
+/// Sequences are read in whole batches: a finite test set must hold `sequences` rounded up to a multiple of `batch`.
+func requireTestSequences(_ data: VideoSource, sequences: Int, batch B: Int) throws {
+    let needed = (sequences + B - 1) / B * B
+    if let available = data.count(.test), needed > available {
+        throw CLIError("\(data.description): --sequences \(sequences) in batches of \(B) reads \(needed) test sequences, only \(available) available" +
+                       (sequences <= available ? "; pick a --batch that divides --sequences" : ""))
     }
 }
 
@@ -66,7 +71,6 @@ func futureTruth(_ truth: [Float], config c: ModelConfiguration, count: Int) -> 
 
 /// The options `generate` and `evaluate` share: which model, and the generation shape.
 struct SamplingOptions: ParsableArguments {
-    @Option(help: "A model.safetensors written by svgnet train.") var checkpoint: String
     @Option(help: "Sequences generated at a time (BatchNorm statistics are taken over them, SPEC §7).") var batch: Int = 8
     @Option(name: .customLong("n-past"), help: "Conditioning frames (default: as trained).") var nPast: Int?
     @Option(name: .customLong("n-future"), help: "Predicted frames (default: as trained; the paper evaluates 25 on Moving MNIST, 20 on KTH, 28 on BAIR).")
@@ -75,11 +79,12 @@ struct SamplingOptions: ParsableArguments {
 
     /// A generator for `sequencesAtATime` sequences × `samples`, weights loaded, and the test data it reads,
     /// after every check that can fail before anything is written.
-    func prepare(sequencesAtATime b: Int, samples: Int, data dataOptions: DataOptions, seed: UInt64) throws -> (Generator, VideoSource) {
+    func prepare(_ checkpoint: LoadedCheckpoint, sequencesAtATime b: Int, samples: Int, data dataOptions: DataOptions,
+                 seed: UInt64) throws -> (Generator, VideoSource) {
         if b == 1 && bn == .batchStatistics {
             throw CLIError("--batch 1 with --bn batch: BatchNorm over one sequence is undefined; use --batch ≥ 2 or --bn running")
         }
-        let generator = try LoadedCheckpoint(checkpoint).generator(nPast: nPast, nFuture: nFuture, batch: b, samples: samples, seed: seed)
+        let generator = try checkpoint.generator(nPast: nPast, nFuture: nFuture, batch: b, samples: samples, seed: seed)
         generator.batchNorm = bn
         let c = generator.config
         let data = try VideoSource(dataOptions, length: c.frameCount, needTrain: false)

@@ -1,5 +1,8 @@
-// svgnet evaluate: SPEC §8 on a fixed seeded test set. Several sample counts in one run give the
-// paper's Fig. 7 ablation (each count uses the first n of the samples drawn).
+// svgnet evaluate: the evaluation protocol of Docs/MODEL.md ("Evaluation") for one or more models on one
+// fixed seeded test set, every model drawing its samples from the same seed, beside the two trivial
+// baselines (black frames; the last observed frame repeated). Several sample counts give the paper's
+// Fig. 7 ablation (each count uses the first n of the samples drawn); several horizons score shorter
+// futures from the same samples (the SRVP/SLAMP tables use 20 frames on Moving MNIST).
 import ArgumentParser
 import Foundation
 import Kernels
@@ -7,39 +10,150 @@ import SVGData
 import SVGNet
 
 struct Evaluate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "PSNR and SSIM per future step (best of N samples, 95% CI) on a fixed test set.")
+    static let configuration = CommandConfiguration(
+        abstract: "PSNR and SSIM per future step (best of N samples, 95% CI) of one or more models on one test set.")
 
+    @Option(help: "A model.safetensors written by svgnet train; repeat to compare models on the same test set and samples.")
+    var checkpoint: [String] = []
+    @Option(help: "A name per --checkpoint for the tables and plot (default: the model's name).") var label: [String] = []
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var runOptions: RunOptions
     @Option(help: "Test sequences.") var sequences: Int = 100
-    @Option(help: "Samples per sequence; a comma-separated list evaluates each count (e.g. 1,10,100).") var samples: String = "100"
-    @Option(help: "Output folder for metrics.json, metrics.csv and metrics.png.") var out: String = "svgnet-eval"
+    @Option(help: "Samples per sequence; a comma-separated list evaluates each count (e.g. 5,50,100).") var samples: String = "100"
+    @Option(help: "Shorter horizons to score as well, from the same samples (comma-separated, each below --n-future).")
+    var horizons: String?
+    @Flag(inversion: .prefixedNo, help: "Score the black-frame and last-observed-frame baselines on the same test set.")
+    var baselines = true
+    @Option(name: .customLong("figure-sequences"), help: "Test sequences in figure.png/.gif: ground truth, then each model's best sample (0: none).")
+    var figureSequences: Int = 4
+    @Option(help: "Output folder for metrics.json, metrics.csv, metrics.md, metrics.png and the figure.") var out: String = "svgnet-eval"
+
+    func validate() throws {
+        if checkpoint.isEmpty { throw ValidationError("give at least one --checkpoint") }
+        if !label.isEmpty && label.count != checkpoint.count {
+            throw ValidationError("\(label.count) --label for \(checkpoint.count) --checkpoint: give one per checkpoint, or none")
+        }
+        if figureSequences < 0 { throw ValidationError("--figure-sequences must be 0 or more, got \(figureSequences)") }
+    }
 
     func run() throws {
         try runOptions.apply()
         try positive(sequences, "--sequences"); try positive(sampling.batch, "--batch")
         let counts = try parseCounts(samples)
-        let N = counts.max()!
-        let (generator, data) = try sampling.prepare(sequencesAtATime: min(sampling.batch, sequences), samples: N,
-                                                     data: dataOptions, seed: runOptions.seed)
-        let c = generator.config
-        var scores = SampleScores(samples: N, steps: c.nFuture)
-        let workspace = SSIMWorkspace(height: 64, width: 64)
-        let started = Date()
-        try generateOverTestSet(generator, data: data, sequences: sequences, seed: runOptions.seed) { truth, pred, first, count in
-            let future = futureTruth(truth, config: c, count: count)
-            future.withUnsafeBufferPointer {
-                scores.append(truth: $0.baseAddress!, predictions: pred, sequences: count, channels: c.channels, height: 64, width: 64, workspace: workspace)
+        let N = counts.max()!, B = min(sampling.batch, sequences)
+        let models = try checkpoint.map { try LoadedCheckpoint($0) }
+        // Every model is read and checked before the first sample is drawn.
+        var generators: [Generator] = []
+        var data: VideoSource? = nil
+        for m in models {
+            let (g, d) = try sampling.prepare(m, sequencesAtATime: B, samples: N, data: dataOptions, seed: runOptions.seed)
+            if let first = generators.first, (first.config.nPast, first.config.nFuture, first.config.channels) != (g.config.nPast, g.config.nFuture, g.config.channels) {
+                throw CLIError("\(m.path): generates \(g.config.nPast) → \(g.config.nFuture) frames of \(g.config.channels) channel(s), " +
+                               "\(models[0].path) \(first.config.nPast) → \(first.config.nFuture) of \(first.config.channels); give --n-past and --n-future")
             }
-            FileHandle.standardError.write(Data("\r\(first + count)/\(sequences) sequences".utf8))
+            generators.append(g); data = data ?? d
         }
-        FileHandle.standardError.write(Data("\n".utf8))
-        let reports = counts.map { scores.report(sampleCount: $0) }
+        let c = generators[0].config, test = data!
+        try requireTestSequences(test, sequences: sequences, batch: B)
+        let horizonList = try parseHorizons(horizons, nFuture: c.nFuture)
+        let names = label.isEmpty ? defaultLabels(models) : label
+        let started = Date()
+        let workspace = SSIMWorkspace(height: 64, width: 64)
+        let frame = c.channels * 4096
+        let K = min(figureSequences, sequences)
+        var entries: [EvaluationEntry] = []
+        var figureTruth: [Float] = []            // K sequences × T frames
+        var figureRows: [[Float]] = []           // per model: K sequences × nFuture frames, the best sample by SSIM
+
+        let progress = SequenceProgress(total: sequences * (models.count + (baselines ? 1 : 0)))
+        if baselines {
+            var black = SampleScores(samples: 1, steps: c.nFuture), last = SampleScores(samples: 1, steps: c.nFuture)
+            let zeros = [Float](repeating: 0, count: B * c.nFuture * frame)
+            var first = 0
+            while first < sequences {
+                let count = min(B, sequences - first)
+                let truth = try test.testBatch(first: first, count: B, seed: runOptions.seed)
+                let future = futureTruth(truth, config: generators[0].config, count: count)
+                var repeated = [Float](repeating: 0, count: count * c.nFuture * frame)
+                for b in 0..<count { for t in 0..<c.nFuture {
+                    let src = ((c.nPast - 1) * B + b) * frame, dst = (b * c.nFuture + t) * frame
+                    repeated.replaceSubrange(dst..<(dst + frame), with: truth[src..<(src + frame)])
+                } }
+                future.withUnsafeBufferPointer { f in
+                    zeros.withUnsafeBufferPointer { black.append(truth: f.baseAddress!, predictions: $0.baseAddress!, sequences: count, channels: c.channels,
+                                                                 height: 64, width: 64, workspace: workspace) }
+                    repeated.withUnsafeBufferPointer { last.append(truth: f.baseAddress!, predictions: $0.baseAddress!, sequences: count, channels: c.channels,
+                                                                   height: 64, width: 64, workspace: workspace) }
+                }
+                first += B
+                progress.advance(by: count, what: "baselines")
+            }
+            for (name, scores) in [("black frames", black), ("last frame repeated", last)] {
+                entries.append(EvaluationEntry(label: name, kind: "baseline", checkpoint: nil, model: nil,
+                                               reports: horizonList.map { scores.report(sampleCount: 1, steps: $0) }))
+            }
+        }
+        for (m, generator) in generators.enumerated() {
+            var scores = SampleScores(samples: N, steps: c.nFuture)
+            var best: [Float] = []
+            try generateOverTestSet(generator, data: test, sequences: sequences, seed: runOptions.seed) { truth, pred, first, count in
+                let future = futureTruth(truth, config: generator.config, count: count)
+                future.withUnsafeBufferPointer {
+                    scores.append(truth: $0.baseAddress!, predictions: pred, sequences: count, channels: c.channels, height: 64, width: 64, workspace: workspace)
+                }
+                for b in 0..<count where first + b < K {
+                    let s = bestSample(scores, sequence: first + b)
+                    best += UnsafeBufferPointer(start: pred + (b * N + s) * c.nFuture * frame, count: c.nFuture * frame)
+                    if m == 0 {
+                        for t in 0..<c.frameCount {
+                            let src = (t * generator.config.batch + b) * frame
+                            figureTruth += truth[src..<(src + frame)]
+                        }
+                    }
+                }
+                progress.advance(by: count, what: names[m])
+            }
+            figureRows.append(best)
+            var reports: [EvaluationReport] = []
+            for h in horizonList { for n in counts { reports.append(scores.report(sampleCount: n, steps: h)) } }
+            entries.append(EvaluationEntry(label: names[m], kind: "model", checkpoint: models[m].path, model: generator.config.modelName,
+                                           reports: reports))
+        }
+        progress.finish()
+
+        let evaluation = Evaluation(sequences: sequences, nPast: c.nPast, nFuture: c.nFuture, seed: runOptions.seed, sampleCounts: counts,
+                                    horizons: horizonList, entries: entries)
         try makeDirectory(out)
-        try writeReports(reports, config: c, to: out, title: "\(c.modelName), \(sequences) sequences, \(c.nPast) → \(c.nFuture)")
-        print(summaryTable(reports, nPast: c.nPast))
-        print(String(format: "%.1f s; wrote %@/metrics.json, %@/metrics.csv, %@/metrics.png", Date().timeIntervalSince(started), out, out, out))
+        do {
+            try writeEvaluation(evaluation, to: out)
+            if K > 0 {
+                try writeComparisonFigure(truth: figureTruth, rows: figureRows, sequences: K, nPast: c.nPast, nFuture: c.nFuture,
+                                          channels: c.channels, to: out)
+            }
+        } catch let e as CLIError { throw e } catch { throw CLIError("\(error)") }
+        print(evaluation.markdown())
+        let figure = K > 0 ? ", \(out)/figure.png, \(out)/figure.gif" : ""
+        print(String(format: "%.1f s; wrote %@/metrics.json, metrics.csv, metrics.md, metrics.png%@", Date().timeIntervalSince(started), out, figure))
+    }
+}
+
+/// The sample of `sequence` with the best mean SSIM over all scored frames.
+private func bestSample(_ scores: SampleScores, sequence: Int) -> Int {
+    var best = 0, bestMean = -Double.infinity
+    for s in 0..<scores.samples {
+        var m = 0.0
+        for t in 0..<scores.steps { m += scores.ssimValues[(sequence * scores.samples + s) * scores.steps + t] }
+        if m > bestMean { bestMean = m; best = s }
+    }
+    return best
+}
+
+/// Model names, made unique by the checkpoint's folder where two models share a name.
+private func defaultLabels(_ models: [LoadedCheckpoint]) -> [String] {
+    let names = models.map(\.config.modelName)
+    return zip(names, models).map { name, m in
+        names.filter { $0 == name }.count == 1 ? name : "\(name) (\(URL(fileURLWithPath: m.path).deletingLastPathComponent().lastPathComponent))"
     }
 }
 
@@ -52,34 +166,107 @@ func parseCounts(_ s: String) throws -> [Int] {
     return counts
 }
 
-/// metrics.json (every report), metrics.csv (the largest sample count; one more file per other count),
-/// and metrics.png (SSIM and PSNR curves, Fig. 6 style).
-func writeReports(_ reports: [EvaluationReport], config c: ModelConfiguration?, to dir: String, title: String) throws {
-    struct Output: Encodable { let model: String?; let nPast: Int?; let reports: [EvaluationReport] }
-    let enc = JSONEncoder()
-    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let json = try enc.encode(Output(model: c?.modelName, nPast: c?.nPast, reports: reports))
-    do {
-        try writeAtomically(json, to: "\(dir)/metrics.json")
-        let largest = reports.max { $0.samples < $1.samples }!
-        let first = (c?.nPast ?? 0) + 1
-        try writeText(largest.csv(firstStep: first), to: "\(dir)/metrics.csv")
-        for r in reports where r.samples != largest.samples { try writeText(r.csv(firstStep: first), to: "\(dir)/metrics-\(r.samples).csv") }
-        try writePNG("\(dir)/metrics.png", plotReports(reports, firstStep: first, title: title))
-    } catch let e as CLIError { throw e } catch { throw CLIError("\(error)") }
+/// The horizons to report, the full one first.
+func parseHorizons(_ s: String?, nFuture: Int) throws -> [Int] {
+    guard let s else { return [nFuture] }
+    let extra = try s.split(separator: ",").map { (p: Substring) -> Int in
+        guard let v = Int(p.trimmingCharacters(in: .whitespaces)), v >= 1, v < nFuture else {
+            throw CLIError("--horizons '\(s)' must be integers from 1 to \(nFuture - 1) (below --n-future \(nFuture)), separated by commas")
+        }
+        return v
+    }
+    return [nFuture] + extra.filter { $0 != nFuture }
 }
 
-func summaryTable(_ reports: [EvaluationReport], nPast: Int) -> String {
-    var lines = ["samples  step   SSIM (best by SSIM)       PSNR (best by PSNR)"]
-    for r in reports {
-        let steps = Array(Set([0, r.steps / 2, r.steps - 1])).sorted()
-        for t in steps {
-            lines.append(String(format: "%7d  %4d   %.4f [%.4f, %.4f]   %6.2f [%6.2f, %6.2f]", r.samples, nPast + t + 1,
-                                r.ssimBestSSIM.mean[t], r.ssimBestSSIM.ciLow[t], r.ssimBestSSIM.ciHigh[t],
-                                r.psnrBestPSNR.mean[t], r.psnrBestPSNR.ciLow[t], r.psnrBestPSNR.ciHigh[t]))
+/// `k/N sequences` on stderr: redrawn in place on a terminal, a few plain lines otherwise.
+final class SequenceProgress {
+    let total: Int, tty = isatty(STDERR_FILENO) != 0
+    var done = 0, lastPrinted = 0
+    init(total: Int) { self.total = total }
+    func advance(by n: Int, what: String) {
+        done += n
+        if tty {
+            FileHandle.standardError.write(Data("\r\(done)/\(total) sequences (\(what))\u{1B}[K".utf8))
+        } else if done - lastPrinted >= max(1, total / 10) || done == total {
+            FileHandle.standardError.write(Data("\(done)/\(total) sequences (\(what))\n".utf8))
+            lastPrinted = done
         }
-        let meanSSIM = r.ssimBestSSIM.mean.reduce(0, +) / Double(r.steps), meanPSNR = r.psnrBestPSNR.mean.reduce(0, +) / Double(r.steps)
-        lines.append(String(format: "%7d  mean   %.4f                    %6.2f", r.samples, meanSSIM, meanPSNR))
     }
-    return lines.joined(separator: "\n")
+    func finish() { if tty { FileHandle.standardError.write(Data("\n".utf8)) } }
+}
+
+/// One model's (or baseline's) reports: one per (horizon, sample count), horizons outer.
+struct EvaluationEntry: Codable {
+    let label: String
+    let kind: String          // "model" or "baseline"
+    let checkpoint: String?
+    let model: String?
+    let reports: [EvaluationReport]
+}
+
+struct Evaluation: Codable {
+    let sequences: Int
+    let nPast: Int
+    let nFuture: Int
+    let seed: UInt64
+    let sampleCounts: [Int]
+    let horizons: [Int]
+    let entries: [EvaluationEntry]
+
+    /// Per horizon, one row per model and sample count: the mean over predicted frames of the best sample
+    /// by SSIM (SSIM) and by PSNR (PSNR), with 95% intervals over sequences; then SSIM per step.
+    func markdown() -> String {
+        var lines: [String] = []
+        for h in horizons {
+            lines.append("\(nPast) → \(h) frames, \(sequences) test sequences; per sequence the best of N samples by each metric, mean over the \(h) predicted frames, 95% CI over sequences:")
+            lines.append("")
+            lines.append("| model | N | SSIM | PSNR (dB) |")
+            lines.append("| --- | ---: | --- | --- |")
+            for e in entries { for r in e.reports where r.steps == h {
+                lines.append(String(format: "| %@ | %d | %.4f [%.4f, %.4f] | %.2f [%.2f, %.2f] |", e.label, r.samples,
+                                    r.ssimOverFrames.mean, r.ssimOverFrames.ciLow, r.ssimOverFrames.ciHigh,
+                                    r.psnrOverFrames.mean, r.psnrOverFrames.ciLow, r.psnrOverFrames.ciHigh))
+            } }
+            lines.append("")
+        }
+        let h = horizons[0], n = sampleCounts.max()!
+        let shown = Array(Set([0, 4, 9, 14, 19, h - 1].filter { $0 < h })).sorted()
+        lines.append("SSIM per predicted frame (frame numbers count from the first observed frame as 1), best of \(n) by SSIM, mean [95% CI]:")
+        lines.append("")
+        lines.append("| model | " + shown.map { "frame \(nPast + $0 + 1)" }.joined(separator: " | ") + " |")
+        lines.append("| --- |" + String(repeating: " --- |", count: shown.count))
+        for e in entries {
+            guard let r = e.reports.first(where: { $0.steps == h && $0.samples == (e.kind == "model" ? n : 1) }) else { continue }
+            lines.append("| \(e.label) | " + shown.map { String(format: "%.3f [%.3f, %.3f]", r.ssimBestSSIM.mean[$0], r.ssimBestSSIM.ciLow[$0], r.ssimBestSSIM.ciHigh[$0]) }
+                .joined(separator: " | ") + " |")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One row per (entry, samples, horizon, step).
+    func csv() -> String {
+        var lines = ["label,kind,samples,horizon,step,ssimBestSSIM_mean,ssimBestSSIM_ciLow,ssimBestSSIM_ciHigh,psnrBestSSIM_mean,psnrBestSSIM_ciLow,psnrBestSSIM_ciHigh," +
+                     "ssimBestPSNR_mean,ssimBestPSNR_ciLow,ssimBestPSNR_ciHigh,psnrBestPSNR_mean,psnrBestPSNR_ciLow,psnrBestPSNR_ciHigh"]
+        for e in entries { for r in e.reports { for t in 0..<r.steps {
+            var row = ["\"\(e.label)\"", e.kind, "\(r.samples)", "\(r.steps)", "\(nPast + t + 1)"]
+            for s in [r.ssimBestSSIM, r.psnrBestSSIM, r.ssimBestPSNR, r.psnrBestPSNR] { row += ["\(s.mean[t])", "\(s.ciLow[t])", "\(s.ciHigh[t])"] }
+            lines.append(row.joined(separator: ","))
+        } } }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+func writeEvaluation(_ e: Evaluation, to dir: String) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try writeAtomically(try enc.encode(e), to: "\(dir)/metrics.json")
+    try writeText(e.csv(), to: "\(dir)/metrics.csv")
+    try writeText(e.markdown(), to: "\(dir)/metrics.md")
+    let n = e.sampleCounts.max()!
+    let curves = e.entries.compactMap { entry -> PlotSeries? in
+        guard let r = entry.reports.first(where: { $0.steps == e.nFuture && $0.samples == (entry.kind == "model" ? n : 1) }) else { return nil }
+        return PlotSeries(label: entry.label, ssim: r.ssimBestSSIM, psnr: r.psnrBestPSNR, dashed: entry.kind == "baseline")
+    }
+    let title = "\(e.sequences) test sequences, \(e.nPast) to \(e.nFuture) frames, best of \(n)"
+    try writePNG("\(dir)/metrics.png", plotCurves(curves, firstStep: e.nPast + 1, title: title))
 }

@@ -19,6 +19,7 @@ extension BatchNormMode: ExpressibleByArgument {
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Sample futures of test sequences and write GIFs, a PNG grid and predictions.npy.")
 
+    @Option(help: "A model.safetensors written by svgnet train (or a model shipped in Models/).") var checkpoint: String
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var runOptions: RunOptions
@@ -32,7 +33,7 @@ struct Generate: ParsableCommand {
         try positive(sampling.batch, "--batch"); try positive(samples, "--samples")
         let total = sequences ?? sampling.batch
         try positive(total, "--sequences")
-        let (generator, data) = try sampling.prepare(sequencesAtATime: sampling.batch, samples: samples, data: dataOptions, seed: runOptions.seed)
+        let (generator, data) = try sampling.prepare(LoadedCheckpoint(checkpoint), sequencesAtATime: sampling.batch, samples: samples, data: dataOptions, seed: runOptions.seed)
         let c = generator.config
         if let j = zeroGroup {
             guard (0..<c.groups).contains(j) else { throw CLIError("--zero-group \(j): the model has groups 0…\(c.groups - 1)") }

@@ -25,6 +25,8 @@ struct Train: ParsableCommand {
     @Option(help: "Continue the run in this folder exactly where its checkpoint left off.") var resume: String?
     @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.") var checkpointEvery: Int = 500
     @Option(name: .customLong("sample-every"), help: "Steps between sample GIFs (0: never).") var sampleEvery: Int = 500
+    @Option(name: .customLong("snapshot-every"), help: "Steps between kept copies of the model in snapshots/ (0: never); a multiple of --checkpoint-every.")
+    var snapshotEvery: Int = 0
     @Flag(help: "Print nothing but errors.") var quiet = false
 
     func run() throws {
@@ -37,6 +39,10 @@ struct Train: ParsableCommand {
         try positive(batch, "--batch")
         try positive(checkpointEvery, "--checkpoint-every")
         if sampleEvery < 0 { throw CLIError("--sample-every must be 0 or more, got \(sampleEvery)") }
+        if snapshotEvery < 0 { throw CLIError("--snapshot-every must be 0 or more, got \(snapshotEvery)") }
+        if snapshotEvery > 0 && snapshotEvery % checkpointEvery != 0 {
+            throw CLIError("--snapshot-every \(snapshotEvery) must be a multiple of --checkpoint-every \(checkpointEvery)")
+        }
         guard let order = Order(rawValue: order) else { throw CLIError("--order '\(self.order)' is not shuffled or sequential") }
         if steps != nil && epochs != nil { throw CLIError("give --steps or --epochs, not both") }
         let totalSteps: Int
@@ -93,6 +99,7 @@ struct Train: ParsableCommand {
         var firstBatch: [Float]? = try data.trainingBatch(step: trainer.stepCount, batch: config.batch, seed: runOptions.seed, order: order)
         try makeDirectory(outDir)
         if sampler != nil { try makeDirectory("\(outDir)/samples") }
+        if snapshotEvery > 0 { try makeDirectory("\(outDir)/snapshots") }
 
         // One line per step: a fresh run starts a new log; a resumed run drops lines written after its checkpoint.
         let logPath = "\(outDir)/log.jsonl"
@@ -139,6 +146,10 @@ struct Train: ParsableCommand {
             log.write(Data(line.utf8))
             progress.update(step: trainer.stepCount, losses: losses, seconds: seconds)
             if trainer.stepCount % checkpointEvery == 0 || trainer.stepCount == totalSteps { try checkpoint() }
+            if snapshotEvery > 0 && trainer.stepCount % snapshotEvery == 0 {
+                let path = String(format: "%@/snapshots/model-step-%06d.safetensors", outDir, trainer.stepCount)
+                do { try trainer.saveModel(to: path) } catch { throw CLIError("writing a snapshot in \(outDir): \(error)") }
+            }
             if let (g, x) = sampler, sampleEvery > 0, trainer.stepCount % sampleEvery == 0 || trainer.stepCount == totalSteps {
                 g.loadParameters(from: trainer)
                 let path = String(format: "%@/samples/step-%06d.gif", outDir, trainer.stepCount)
@@ -187,7 +198,7 @@ final class Progress {
             print("\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " + text, terminator: "")
             fflush(nil)
         } else if step - lastPrinted >= max(1, total / 50) || step == total || step <= 3 {
-            print(text); lastPrinted = step
+            print(text); fflush(nil); lastPrinted = step
         }
     }
     func finish() { if tty && !quiet { print("") } }

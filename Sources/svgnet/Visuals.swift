@@ -42,3 +42,38 @@ func writeSampleGIF(generator: Generator, frames: [Float], path: String) throws 
     }
     do { try writeGIF(path, frames: gif, delayCentiseconds: 25) } catch { throw CLIError("\(error)") }
 }
+
+/// The paper's Fig. 4 for several models: for each of `sequences` test sequences a row of ground truth
+/// (all frames) and then one row per model with its best sample by SSIM (predicted frames only, the
+/// observed columns left blank); and the same as a GIF, one frame per time step, ground truth then each
+/// model left to right, one row per sequence. truth: sequences × T frames; rows[m]: sequences × nFuture.
+func writeComparisonFigure(truth: [Float], rows: [[Float]], sequences K: Int, nPast: Int, nFuture: Int, channels C: Int, to dir: String) throws {
+    let frame = C * 4096, T = nPast + nFuture, M = rows.count
+    var png = canvas(rows: K * (1 + M), columns: T, channels: C)
+    var gif: [Image] = []
+    truth.withUnsafeBufferPointer { tr in
+        for k in 0..<K {
+            for t in 0..<T { paste(tr.baseAddress! + (k * T + t) * frame, channels: C, into: &png, row: k * (1 + M), column: t) }
+            for m in 0..<M {
+                rows[m].withUnsafeBufferPointer { p in
+                    for t in 0..<nFuture { paste(p.baseAddress! + (k * nFuture + t) * frame, channels: C, into: &png, row: k * (1 + M) + 1 + m, column: nPast + t) }
+                }
+            }
+        }
+        for t in 0..<T {
+            var img = canvas(rows: K, columns: 1 + M, channels: C)
+            for k in 0..<K {
+                let gt = tr.baseAddress! + (k * T + t) * frame
+                paste(gt, channels: C, into: &img, row: k, column: 0)
+                for m in 0..<M {
+                    rows[m].withUnsafeBufferPointer { p in
+                        paste(t < nPast ? gt : p.baseAddress! + (k * nFuture + t - nPast) * frame, channels: C, into: &img, row: k, column: 1 + m)
+                    }
+                }
+            }
+            gif.append(img)
+        }
+    }
+    try writePNG("\(dir)/figure.png", png)
+    try writeGIF("\(dir)/figure.gif", frames: gif, delayCentiseconds: 25)
+}

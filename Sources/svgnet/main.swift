@@ -6,6 +6,6 @@ struct SVGNetCommand: ParsableCommand {
         commandName: "svgnet",
         abstract: "Train, sample and evaluate SVG-LP, H-SVG and HAF-SVG video prediction models on the CPU.",
         version: SVGNetVersion.string,
-        subcommands: [Train.self, Generate.self, Evaluate.self, Score.self, DataCommand.self, Info.self, Demo.self])
+        subcommands: [Train.self, Generate.self, Evaluate.self, Score.self, DataCommand.self, Info.self, Export.self, Demo.self])
 }
 SVGNetCommand.main()

@@ -46,15 +46,34 @@ final class DataAndSamplingTests: CLITestCase {
         try fail(["generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--data", "bair:nowhere", "--out", "bad"], ["nowhere"], absent: ["bad"])
 
         let e = try succeed(["evaluate", "--checkpoint", "run/model.safetensors", "--sequences", "4", "--batch", "2", "--samples", "1,2",
-                             "--n-future", "3", "--out", "eval"])
-        XCTAssertTrue(e.stdout.contains("samples  step   SSIM"), e.stdout)
-        XCTAssertTrue(e.stdout.contains("      2  mean"), e.stdout)
-        for f in ["metrics.json", "metrics.csv", "metrics-1.csv", "metrics.png"] { XCTAssertTrue(exists("eval/\(f)"), f) }
+                             "--n-future", "3", "--horizons", "2", "--out", "eval"])
+        for row in ["| black frames | 1 |", "| last frame repeated | 1 |", "| HAF-SVG-2 | 1 |", "| HAF-SVG-2 | 2 |", "2 → 3 frames", "2 → 2 frames"] {
+            XCTAssertTrue(e.stdout.contains(row), "\(row) in \(e.stdout)")
+        }
+        for f in ["metrics.json", "metrics.csv", "metrics.md", "metrics.png", "figure.png", "figure.gif"] { XCTAssertTrue(exists("eval/\(f)"), f) }
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes("eval/metrics.json")!) as? [String: Any])
-        XCTAssertEqual((json["reports"] as? [Any])?.count, 2)
+        let entries = try XCTUnwrap(json["entries"] as? [[String: Any]])
+        XCTAssertEqual(entries.map { $0["label"] as? String }, ["black frames", "last frame repeated", "HAF-SVG-2"])
+        XCTAssertEqual((entries[2]["reports"] as? [Any])?.count, 4)   // 2 horizons × 2 sample counts
         XCTAssertEqual(json["nPast"] as? Int, 2)
         let csv = try String(contentsOfFile: path("eval/metrics.csv"), encoding: .utf8)
-        XCTAssertEqual(csv.split(separator: "\n").count, 1 + 3, csv)   // header + one line per future step
+        // header; per baseline 3 + 2 steps; the model 2 sample counts × (3 + 2) steps
+        XCTAssertEqual(csv.split(separator: "\n").count, 1 + 2 * 5 + 2 * 5, csv)
+        // figure.png: per sequence a ground-truth row and one row per model, one column per frame.
+        let figure = try readPNG(path("eval/figure.png"))
+        XCTAssertEqual(figure.width, 5 * 64 + 4 * 2)
+        XCTAssertEqual(figure.height, 8 * 64 + 7 * 2)
+        // Two checkpoints on one test set: the same model twice draws the same samples, so both score alike.
+        let two = try succeed(["evaluate", "--checkpoint", "run/model.safetensors", "--checkpoint", "run/model.safetensors", "--label", "a",
+                               "--label", "b", "--sequences", "2", "--batch", "2", "--samples", "2", "--no-baselines", "--out", "eval2"])
+        let lines = two.stdout.split(separator: "\n")
+        let a = try XCTUnwrap(lines.first { $0.hasPrefix("| a | 2 |") }), b = try XCTUnwrap(lines.first { $0.hasPrefix("| b | 2 |") })
+        XCTAssertEqual(a.dropFirst(5), b.dropFirst(5))
+        XCTAssertFalse(two.stdout.contains("black frames"))
+        try fail(["evaluate", "--checkpoint", "run/model.safetensors", "--checkpoint", "run/model.safetensors", "--label", "a", "--out", "bad"],
+                 ["1 --label for 2 --checkpoint"], absent: ["bad"], oneLine: false)
+        try fail(["evaluate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--sequences", "2", "--horizons", "5", "--out", "bad"],
+                 ["--horizons '5'"], absent: ["bad"])
         try fail(["evaluate", "--checkpoint", "run/model.safetensors", "--sequences", "2", "--batch", "1", "--samples", "1", "--out", "bad"],
                  ["--batch 1 with --bn batch"], absent: ["bad"])
 

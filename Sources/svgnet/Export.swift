@@ -1,0 +1,28 @@
+// svgnet export: rewrite a model checkpoint at another precision. float16 halves the file (the models
+// shipped in Models/ are stored so); every command reads either, converting float16 to float32 on load.
+import ArgumentParser
+import Foundation
+import SVGNet
+
+extension SafetensorsFile.DType: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.uppercased()) }
+    public static var allValueStrings: [String] { allCases.map { $0.rawValue.lowercased() } }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Rewrite a model checkpoint as float16 (or float32) safetensors.")
+
+    @Option(help: "A model.safetensors written by svgnet train.") var checkpoint: String
+    @Option(help: "Element type of the written tensors: f16 or f32.") var dtype: SafetensorsFile.DType = .f16
+    @Option(help: "The file to write.") var out: String
+
+    func run() throws {
+        let model = try LoadedCheckpoint(checkpoint)
+        // The tensors must fit the configuration before anything is written.
+        _ = try model.generator(nPast: nil, nFuture: nil, batch: 2, samples: 1, seed: 1)
+        let file = model.file
+        do { try file.write(to: out, dtype: dtype) } catch { throw CLIError("\(error)") }
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
+        print("wrote \(out): \(model.config.modelName), \(file.tensors.count) tensors as \(dtype.rawValue), \(bytes) bytes")
+    }
+}

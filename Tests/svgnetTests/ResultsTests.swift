@@ -1,0 +1,72 @@
+// What the results study relies on: evaluate's two baselines are exactly black frames and the last
+// observed frame (checked by `score` on those frames written out independently), float16 export
+// round-trips through every reader, and the models shipped in Models/ load, generate and score.
+import Foundation
+import SVGData
+import SVGNet
+import XCTest
+
+final class ResultsTests: CLITestCase {
+    func testBaselinesAreBlackAndLastObservedFrames() throws {
+        // A dataset of 4 sequences of 2 + 3 frames, whose future frames and baselines the test builds itself.
+        let T = 5, nPast = 2, nFuture = 3, seqs = sequences([3, 4, 5, 6], length: T)
+        try writeNTHW("truth.npy", seqs, length: T)
+        let flags = ["--nf", "4", "--g-dim", "8", "--rnn-size", "8", "--z-dim", "2", "--batch", "2", "--n-past", "\(nPast)", "--n-future", "\(nFuture)",
+                     "--sample-every", "0", "--threads", "1"]
+        try succeed(["train"] + flags + ["--data", "npy:truth.npy", "--layout", "nthw", "--steps", "1", "--out", "run"])
+        try succeed(["evaluate", "--checkpoint", "run/model.safetensors", "--data", "npy:truth.npy", "--layout", "nthw", "--sequences", "4",
+                     "--batch", "2", "--samples", "1", "--out", "eval"])
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes("eval/metrics.json")!) as? [String: Any])
+        let entries = try XCTUnwrap(json["entries"] as? [[String: Any]])
+
+        let frame = 4096
+        var future: [Float] = [], black: [Float] = [], last: [Float] = []
+        for s in seqs {
+            future += s[(nPast * frame)...]
+            black += [Float](repeating: 0, count: nFuture * frame)
+            for _ in 0..<nFuture { last += s[((nPast - 1) * frame)..<(nPast * frame)] }
+        }
+        try NPY.write(path("future.npy"), shape: [4, nFuture, 64, 64], values: future)
+        for (name, values, label) in [("black.npy", black, "black frames"), ("last.npy", last, "last frame repeated")] {
+            try NPY.write(path(name), shape: [4, nFuture, 64, 64], values: values)
+            let scored = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try succeed(["score", "--truth", "future.npy", "--pred", name]).stdout.utf8)) as? [String: Any])
+            let entry = try XCTUnwrap(entries.first { $0["label"] as? String == label })
+            let report = try XCTUnwrap((entry["reports"] as? [[String: Any]])?.first)
+            for key in ["ssimBestSSIM", "psnrBestPSNR"] {
+                let mine = try XCTUnwrap((report[key] as? [String: Any])?["mean"] as? [Double])
+                let theirs = try XCTUnwrap((scored[key] as? [String: Any])?["mean"] as? [Double])
+                XCTAssertEqual(mine, theirs, "\(label) \(key)")
+            }
+        }
+    }
+
+    func testFloat16ExportRoundTrips() throws {
+        try succeed(["train"] + tiny + ["--steps", "2", "--out", "run"])
+        let r = try succeed(["export", "--checkpoint", "run/model.safetensors", "--dtype", "f16", "--out", "m16.safetensors"])
+        XCTAssertTrue(r.stdout.contains("as F16"), r.stdout)
+        let full = try SafetensorsFile.read(from: path("run/model.safetensors")), half = try SafetensorsFile.read(from: path("m16.safetensors"))
+        XCTAssertEqual(full.names, half.names)
+        XCTAssertEqual(full.metadata, half.metadata)
+        for name in full.names {
+            XCTAssertEqual(half.tensors[name]!.dtype, "F16")
+            XCTAssertEqual(half.tensors[name]!.shape, full.tensors[name]!.shape)
+            // Each value is float32's nearest float16, and float16 → float32 is exact.
+            XCTAssertEqual(half.tensors[name]!.values, full.tensors[name]!.values.map { Float(Float16($0)) }, name)
+        }
+        XCTAssertLessThan(try XCTUnwrap(bytes("m16.safetensors")).count, try XCTUnwrap(bytes("run/model.safetensors")).count * 6 / 10)
+        XCTAssertTrue(try succeed(["info", "m16.safetensors"]).stdout.contains("loads        yes"))
+        try succeed(["generate", "--checkpoint", "m16.safetensors", "--batch", "2", "--samples", "2", "--out", "gen"])
+        // Back to float32 gives the float16 values exactly.
+        try succeed(["export", "--checkpoint", "m16.safetensors", "--dtype", "f32", "--out", "m32.safetensors"])
+        let back = try SafetensorsFile.read(from: path("m32.safetensors"))
+        for name in full.names { XCTAssertEqual(back.tensors[name]!.values, half.tensors[name]!.values, name) }
+
+        // A value beyond float16's range is refused, and nothing is written.
+        var big = full
+        let name = full.names[0]
+        big.tensors[name]!.values[0] = 1e6
+        try big.write(to: path("big.safetensors"))
+        try fail(["export", "--checkpoint", "big.safetensors", "--out", "b16.safetensors"], [name, "beyond float16's range"], absent: ["b16.safetensors"])
+        try fail(["export", "--checkpoint", "run/model.safetensors", "--dtype", "bf16", "--out", "x.safetensors"], ["bf16"], absent: ["x.safetensors"], oneLine: false)
+    }
+}
