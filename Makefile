@@ -3,7 +3,7 @@ SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config libpng-dev libgif-dev zlib1g-dev
 DEMO_OUT ?= demo-out
 
-.PHONY: setup build test bench demo clean
+.PHONY: setup build test bench demo results clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -27,6 +27,11 @@ bench: setup
 
 demo: setup
 	$(SWIFT) run -c release svgnet demo --out $(DEMO_OUT)
+
+# The Stochastic Moving MNIST study of Docs/RESULTS.md (hours; resumable). QUICK=1: a minutes-long smoke run.
+results: setup
+	$(SWIFT) build -c release --product svgnet
+	QUICK=$(QUICK) bash Scripts/results.sh
 
 clean:
 	rm -rf .build

@@ -14,23 +14,25 @@ if [ "${QUICK:-0}" = 1 ]; then
   OUT=${OUT:-results-quick}
   WIDTH="--nf 8 --g-dim 16 --rnn-size 16"
   STEPS=30; CKPT=10; SNAP=10; BATCH=4
-  EVAL_SEQ=8; EVAL_BATCH=4; SAMPLES=1,2,4; FIG_SEQ=4
+  EVAL_SEQ=8; EVAL_BATCH=4; SAMPLES=1,2,4; FIG_SEQ=4; CURVE_SEQ=4; CURVE_SAMPLES=2
+  MODELS_DIR=$OUT/Models; DOC=$OUT/RESULTS.md; FIGURES=$OUT/figures
 else
   OUT=${OUT:-results}
   WIDTH="--nf 16 --g-dim 64 --rnn-size 128"
   STEPS=${STEPS:-4000}; CKPT=250; SNAP=1000; BATCH=16
-  EVAL_SEQ=${EVAL_SEQ:-64}; EVAL_BATCH=16; SAMPLES=5,50,100; FIG_SEQ=4
+  EVAL_SEQ=${EVAL_SEQ:-64}; EVAL_BATCH=16; SAMPLES=5,50,100; FIG_SEQ=4; CURVE_SEQ=32; CURVE_SAMPLES=10
+  MODELS_DIR=Models; DOC=Docs/RESULTS.md; FIGURES=Docs/results
 fi
 LANES=${LANES:-$(( $(nproc) >= 2 ? 2 : 1 ))}
 SVGNET=.build/release/svgnet
 COMMON="--preset mmnist $WIDTH --batch $BATCH --seed 1 --threads 1 --steps $STEPS --checkpoint-every $CKPT --snapshot-every $SNAP --sample-every $SNAP"
 
-# name | model flags (the study's four models; the aligner sits at levels 0–2: see Docs/RESULTS.md)
+# name | label | model flags (the study's four models; the aligner sits at levels 0–2: see Docs/RESULTS.md)
 MODELS=(
-  "svg-lp|--model svg"
-  "hafsvg-1|--model hafsvg --groups 1 --aligner-levels 0,1,2"
-  "hafsvg-4|--model hafsvg --groups 4 --aligner-levels 0,1,2"
-  "hsvg-4|--model hsvg --groups 4"
+  "svg-lp|SVG-LP|--model svg"
+  "hafsvg-1|HAF-SVG-1|--model hafsvg --groups 1 --aligner-levels 0,1,2"
+  "hafsvg-4|HAF-SVG-4|--model hafsvg --groups 4 --aligner-levels 0,1,2"
+  "hsvg-4|H-SVG-4|--model hsvg --groups 4"
 )
 
 [ -x "$SVGNET" ] || swift build -c release --product svgnet
@@ -51,15 +53,132 @@ stage_train() {
   local running=0 failed=0
   for entry in "${MODELS[@]}"; do
     if [ "$running" -ge "$LANES" ]; then wait -n || failed=1; running=$((running - 1)); fi
-    train_one "${entry%%|*}" "${entry#*|}" &
+    IFS='|' read -r name _ flags <<< "$entry"
+    train_one "$name" "$flags" &
     running=$((running + 1))
   done
   while [ "$running" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
   [ "$failed" = 0 ] || { echo "a training failed; rerun make results to resume" >&2; exit 1; }
 }
 
+# The final evaluation: every trained model and both baselines on one seeded test set, one samples draw:
+# the paper's protocol (5 → 25, per-step best of N by SSIM and by PSNR), the SRVP/SLAMP table's (5 → 20,
+# mean over the predicted frames) from the same samples, and the samples ablation (5, 50, 100).
+stage_evaluate() {
+  local args=() name label
+  for entry in "${MODELS[@]}"; do
+    IFS='|' read -r name label _ <<< "$entry"
+    [ -f "$OUT/runs/$name/model.safetensors" ] || { echo "no model for $name: run the train stage first" >&2; exit 1; }
+    args+=(--checkpoint "$OUT/runs/$name/model.safetensors" --label "$label")
+  done
+  if [ -f "$OUT/eval/metrics.md" ] && [ "$OUT/eval/metrics.md" -nt "$OUT/runs" ] && [ -z "${FORCE:-}" ]; then
+    echo "evaluation: done ($OUT/eval; FORCE=1 redoes it)"
+  else
+    echo "evaluating ${#MODELS[@]} models and 2 baselines: $EVAL_SEQ test sequences × up to ${SAMPLES##*,} samples, 5 → 25 frames"
+    $SVGNET evaluate "${args[@]}" --sequences "$EVAL_SEQ" --batch "$EVAL_BATCH" --samples "$SAMPLES" --n-future 25 --horizons 20 \
+      --figure-sequences "$FIG_SEQ" --seed 1 --threads "$LANES" --out "$OUT/eval" > "$OUT/logs/evaluate.txt"
+  fi
+  # Learning curves: each model's snapshots on a smaller protocol (5 → 20, best of $CURVE_SAMPLES).
+  for entry in "${MODELS[@]}"; do
+    IFS='|' read -r name label _ <<< "$entry"
+    local dir="$OUT/curves/$name"
+    if [ -f "$dir/metrics.md" ] && [ "$dir/metrics.md" -nt "$OUT/runs/$name/snapshots" ] && [ -z "${FORCE:-}" ]; then continue; fi
+    local snaps=()
+    for f in "$OUT/runs/$name"/snapshots/model-step-*.safetensors; do
+      [ -f "$f" ] || continue
+      local step=${f##*-step-}; step=$((10#${step%.safetensors}))
+      snaps+=(--checkpoint "$f" --label "$step")
+    done
+    [ ${#snaps[@]} -gt 0 ] || continue
+    echo "learning curve of $name: $(( ${#snaps[@]} / 4 )) snapshots"
+    mkdir -p "$dir"
+    $SVGNET evaluate "${snaps[@]}" --sequences "$CURVE_SEQ" --batch "$EVAL_BATCH" --samples "$CURVE_SAMPLES" --n-future 20 \
+      --no-baselines --figure-sequences 0 --seed 2 --threads "$LANES" --out "$dir" > "$OUT/logs/curve-$name.txt"
+  done
+}
+
+# Seconds of training in a run's log, up to step $2 (all when omitted).
+train_seconds() {
+  awk -v upto="${2:-0}" -F'"seconds":' '{ split($1, a, "\"step\":"); split(a[2], b, ","); if (upto == 0 || b[1] + 0 <= upto) { split($2, c, "}"); s += c[1] } } END { printf "%.0f", s }' "$1"
+}
+
+# The shipped models (float16, with a card each), the figures, and the generated parts of RESULTS.md.
+stage_report() {
+  mkdir -p "$MODELS_DIR" "$FIGURES"
+  cp "$OUT/eval/metrics.png" "$FIGURES/metrics.png"
+  [ -f "$OUT/eval/figure.png" ] && cp "$OUT/eval/figure.png" "$OUT/eval/figure.gif" "$FIGURES/"
+  local name label flags
+  for entry in "${MODELS[@]}"; do
+    IFS='|' read -r name label flags <<< "$entry"
+    local run="$OUT/runs/$name" model="$MODELS_DIR/$name.safetensors"
+    $SVGNET export --checkpoint "$run/model.safetensors" --dtype f16 --out "$model" > /dev/null
+    local steps seconds sha
+    steps=$(tail -n 1 "$run/log.jsonl" | sed -E 's/.*"step":([0-9]+).*/\1/')
+    seconds=$(train_seconds "$run/log.jsonl")
+    sha=$(sha256sum "$model" | cut -d' ' -f1)
+    {
+      echo "# $label ($name.safetensors)"
+      echo
+      echo "Trained by \`make results\` (Scripts/results.sh) on built-in Stochastic Moving MNIST, 2 digits (digits drawn from"
+      echo "the MNIST test set's training half; the test sequences use the other half). Float16 safetensors; every"
+      echo "\`svgnet\` command that takes a checkpoint reads it (converted to float32 on load)."
+      echo
+      echo "- SHA-256: \`$sha\`"
+      echo "- training: $steps steps at batch $BATCH (5 → 10 frames), Adam lr 0.002, β 1e-4, seed 1, one thread;"
+      echo "  $((seconds / 60)) min of training steps on the machine of Docs/RESULTS.md"
+      echo "- command: \`svgnet train $COMMON $flags --out $run\`"
+      echo
+      echo '```'
+      $SVGNET info "$model" | sed '1d'
+      echo '```'
+      echo
+      echo "Measured ($(grep -m1 'test sequences' "$OUT/eval/metrics.md" | sed 's/:$//')):"
+      echo
+      echo "| model | N | SSIM | PSNR (dB) |"
+      echo "| --- | ---: | --- | --- |"
+      awk '/^5 → 25 /{ on = 1; next } /^5 → /{ on = 0 } on' "$OUT/eval/metrics.md" | grep -E "^\| (black frames|last frame repeated|$label) \|"
+      echo
+      echo "Sample: \`svgnet generate --checkpoint $model --n-future 25 --samples 10 --out samples\`"
+    } > "$MODELS_DIR/$name.md"
+    echo "  $model: $(stat -c %s "$model") bytes, sha256 ${sha:0:16}…"
+  done
+  # Generated sections of RESULTS.md, between <!-- generated:NAME --> and <!-- /generated:NAME -->.
+  [ -f "$DOC" ] || printf '# Results\n\n<!-- generated:eval -->\n<!-- /generated:eval -->\n\n<!-- generated:curves -->\n<!-- /generated:curves -->\n\n<!-- generated:budget -->\n<!-- /generated:budget -->\n' > "$DOC"
+  { sed -n '/^[0-9]/,$p' "$OUT/eval/metrics.md"; } > "$OUT/section-eval.md"
+  {
+    echo "| model | steps | training time | SSIM 5 → 20, best of $CURVE_SAMPLES, $CURVE_SEQ sequences |"
+    echo "| --- | ---: | ---: | --- |"
+    for entry in "${MODELS[@]}"; do
+      IFS='|' read -r name label _ <<< "$entry"
+      [ -f "$OUT/curves/$name/metrics.md" ] || continue
+      grep -E '^\| [0-9]+ \|' "$OUT/curves/$name/metrics.md" | awk '!seen[$2]++' | while IFS='|' read -r _ step n ssim psnr _; do
+        step=$(echo $step)
+        echo "| $label | $step | $(( $(train_seconds "$OUT/runs/$name/log.jsonl" "$step") / 60 )) min | $(echo $ssim) (PSNR $(echo $psnr)) |"
+      done
+    done
+  } > "$OUT/section-curves.md"
+  {
+    echo "| model | steps | batch | sequences seen | fraction of the reference's 180,000 × 100 | training time |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    for entry in "${MODELS[@]}"; do
+      IFS='|' read -r name label _ <<< "$entry"
+      local steps; steps=$(tail -n 1 "$OUT/runs/$name/log.jsonl" | sed -E 's/.*"step":([0-9]+).*/\1/')
+      echo "| $label | $steps | $BATCH | $((steps * BATCH)) | $(awk -v s=$((steps * BATCH)) 'BEGIN { printf "%.2f%%", 100 * s / 18000000 }') | $(( $(train_seconds "$OUT/runs/$name/log.jsonl") / 60 )) min |"
+    done
+  } > "$OUT/section-budget.md"
+  for part in eval curves budget; do
+    awk -v part="$part" -v file="$OUT/section-$part.md" '
+      $0 == "<!-- generated:" part " -->" { print; while ((getline line < file) > 0) print line; skip = 1; next }
+      $0 == "<!-- /generated:" part " -->" { skip = 0 }
+      !skip { print }' "$DOC" > "$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+  done
+  echo "wrote $DOC, $MODELS_DIR/, $FIGURES/"
+}
+
 case "${STAGE:-all}" in
   train) stage_train ;;
-  all) stage_train ;;
+  evaluate) stage_evaluate ;;
+  report) stage_report ;;
+  all) stage_train; stage_evaluate; stage_report ;;
   *) echo "STAGE must be train, evaluate, report or all" >&2; exit 2 ;;
 esac
