@@ -1,5 +1,6 @@
 // svgnet demo: the README's main job. Trains HAF-SVG-2 on built-in Moving MNIST for a few minutes at a
-// reduced width, then generates and evaluates, and says where the GIFs, the plot and the metrics are.
+// reduced width, then generates and evaluates it beside a model shipped in Models/ (trained for the
+// results study, so a new user sees what longer training gives), and says where the pictures are.
 import ArgumentParser
 import Foundation
 
@@ -8,6 +9,8 @@ struct Demo: ParsableCommand {
     @Option(help: "Output folder.") var out: String = "demo-out"
     @Option(help: "Training steps.") var steps: Int = 300
     @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(help: "A shipped model evaluated beside the demo's own (skipped when the file is absent).")
+    var shipped: String = "Models/hafsvg-1.safetensors"
 
     func run() throws {
         try positive(steps, "--steps")
@@ -21,17 +24,22 @@ struct Demo: ParsableCommand {
         let gen = try Generate.parse(["--checkpoint", "\(out)/train/model.safetensors", "--batch", "4", "--samples", "5",
                                       "--out", "\(out)/samples"] + common)
         try gen.run()
-        print("== 3/3 evaluate 16 test sequences, best of 1 and 10 samples")
-        let eval = try Evaluate.parse(["--checkpoint", "\(out)/train/model.safetensors", "--sequences", "16", "--batch", "8",
-                                       "--samples", "1,10", "--out", "\(out)/eval"] + common)
+        let compare = FileManager.default.fileExists(atPath: shipped)
+        let shippedName = compare ? (try? LoadedCheckpoint(shipped).config.modelName) ?? "model" : ""
+        print("== 3/3 evaluate 16 test sequences, best of 1 and 10 samples" + (compare ? ", beside the shipped \(shippedName) (\(shipped))" : ""))
+        var evalArgs = ["--checkpoint", "\(out)/train/model.safetensors", "--label", "this demo (\(steps) steps)"]
+        if compare { evalArgs += ["--checkpoint", shipped, "--label", "shipped \(shippedName)"] }
+        let eval = try Evaluate.parse(evalArgs + ["--sequences", "16", "--batch", "8", "--samples", "1,10", "--out", "\(out)/eval"] + common)
         try eval.run()
         print("""
         demo finished:
           training log     \(out)/train/log.jsonl   (samples during training: \(out)/train/samples/)
           sample GIFs      \(out)/samples/sequence-*.gif  (ground truth | best | random samples)
           sample grid      \(out)/samples/grid.png
-          metrics          \(out)/eval/metrics.json, \(out)/eval/metrics.csv
+          side by side     \(out)/eval/figure.png, figure.gif  (ground truth, then the best sample of \(compare ? "the demo's model and the shipped one" : "the demo's model"))
+          metrics          \(out)/eval/metrics.md, metrics.json, metrics.csv  (beside black frames and the last frame repeated)
           plot             \(out)/eval/metrics.png  (left SSIM, right PSNR, per future step; bands are 95% CIs)
         """)
+        if !compare { print("(no shipped model at \(shipped): run the demo from the repository's top folder to see one beside it)") }
     }
 }

@@ -19,7 +19,7 @@ struct Evaluate: ParsableCommand {
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var runOptions: RunOptions
-    @Option(help: "Test sequences.") var sequences: Int = 100
+    @Option(help: "Test sequences (default: the whole test set of a dataset, 100 on Moving MNIST).") var sequences: Int?
     @Option(help: "Samples per sequence; a comma-separated list evaluates each count (e.g. 5,50,100).") var samples: String = "100"
     @Option(help: "Shorter horizons to score as well, from the same samples (comma-separated, each below --n-future).")
     var horizons: String?
@@ -39,10 +39,15 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         try runOptions.apply()
-        try positive(sequences, "--sequences"); try positive(sampling.batch, "--batch")
+        if let n = sequences { try positive(n, "--sequences") }
+        try positive(sampling.batch, "--batch")
         let counts = try parseCounts(samples)
-        let N = counts.max()!, B = min(sampling.batch, sequences)
         let models = try checkpoint.map { try LoadedCheckpoint($0) }
+        // How many test sequences: the flag, else a dataset's whole test set, else 100 generated ones.
+        let config = models[0].config
+        let sequences = try self.sequences ?? VideoSource(dataOptions, length: (sampling.nPast ?? config.nPast) + (sampling.nFuture ?? config.nFuture),
+                                                          needTrain: false).count(.test) ?? 100
+        let N = counts.max()!, B = min(sampling.batch, sequences)
         // Every model is read and checked before the first sample is drawn.
         var generators: [Generator] = []
         var data: VideoSource? = nil

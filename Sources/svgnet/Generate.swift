@@ -14,6 +14,8 @@ extension BatchNormMode: ExpressibleByArgument {
         default: return nil
         }
     }
+    public var defaultValueDescription: String { self == .batchStatistics ? "batch" : "running" }
+    public static var allValueStrings: [String] { ["batch", "running"] }
 }
 
 struct Generate: ParsableCommand {
@@ -23,7 +25,7 @@ struct Generate: ParsableCommand {
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var runOptions: RunOptions
-    @Option(help: "Test sequences in all (default: --batch).") var sequences: Int?
+    @Option(help: "Test sequences in all (default: the whole test set of a dataset, --batch on Moving MNIST).") var sequences: Int?
     @Option(help: "Samples per sequence.") var samples: Int = 5
     @Option(name: .customLong("zero-group"), help: "Fix latent group j (0-based) to zero (the paper's Fig. 8 ablation).") var zeroGroup: Int?
     @Option(help: "Output folder.") var out: String = "svgnet-samples"
@@ -31,9 +33,9 @@ struct Generate: ParsableCommand {
     func run() throws {
         try runOptions.apply()
         try positive(sampling.batch, "--batch"); try positive(samples, "--samples")
-        let total = sequences ?? sampling.batch
-        try positive(total, "--sequences")
+        if let n = sequences { try positive(n, "--sequences") }
         let (generator, data) = try sampling.prepare(LoadedCheckpoint(checkpoint), sequencesAtATime: sampling.batch, samples: samples, data: dataOptions, seed: runOptions.seed)
+        let total = sequences ?? data.count(.test) ?? sampling.batch
         let c = generator.config
         if let j = zeroGroup {
             guard (0..<c.groups).contains(j) else { throw CLIError("--zero-group \(j): the model has groups 0…\(c.groups - 1)") }

@@ -254,6 +254,22 @@ final class DataAndSamplingTests: CLITestCase {
             XCTAssertTrue(exists("demo/\(f)"), f)
         }
     }
+
+    func testGenerateAndEvaluateDefaultToTheWholeFiniteTestSet() throws {
+        try writeNTHW("six.npy", sequences([0, 1, 2, 3, 4, 5], length: 3), length: 3)
+        try succeed(["train"] + tiny + ["--data", "npy:six.npy", "--layout", "nthw", "--steps", "1", "--out", "run"])
+        let data = ["--checkpoint", "run/model.safetensors", "--data", "npy:six.npy", "--layout", "nthw", "--batch", "3"]
+        let g = try succeed(["generate"] + data + ["--samples", "2", "--out", "gen"])
+        XCTAssertTrue(g.stdout.hasPrefix("6 sequences × 2 samples"), g.stdout)
+        XCTAssertEqual(try NPY.read(path("gen/predictions.npy")).shape[0], 6)
+        let e = try succeed(["evaluate"] + data + ["--samples", "2", "--out", "eval"])
+        XCTAssertTrue(e.stdout.contains("6 test sequences"), e.stdout)
+        // Progress into a file is plain lines, never carriage returns.
+        XCTAssertFalse(e.stderr.contains("\r"), e.stderr)
+        XCTAssertTrue(e.stderr.contains("12/12 sequences"), e.stderr)   // 6 for the baselines, 6 for the model
+        let help = try succeed(["generate", "--help"]).stdout
+        XCTAssertTrue(help.contains("default: batch)"), help)
+    }
 }
 
 extension NPY {

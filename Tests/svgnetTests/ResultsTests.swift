@@ -69,4 +69,52 @@ final class ResultsTests: CLITestCase {
         try fail(["export", "--checkpoint", "big.safetensors", "--out", "b16.safetensors"], [name, "beyond float16's range"], absent: ["b16.safetensors"])
         try fail(["export", "--checkpoint", "run/model.safetensors", "--dtype", "bf16", "--out", "x.safetensors"], ["bf16"], absent: ["x.safetensors"], oneLine: false)
     }
+
+    /// The repository's Models/ folder, found from this file's path.
+    private var modelsFolder: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Models").path
+    }
+
+    func testShippedModelsMatchTheirCardsAndScoreLikeScore() throws {
+        let shipped = try FileManager.default.contentsOfDirectory(atPath: modelsFolder).filter { $0.hasSuffix(".safetensors") }.sorted()
+        XCTAssertFalse(shipped.isEmpty, "no models in \(modelsFolder)")
+        for name in shipped {
+            let model = modelsFolder + "/" + name
+            XCTAssertTrue(try succeed(["info", model]).stdout.contains("loads        yes"), name)
+            XCTAssertTrue(try SafetensorsFile.read(from: model).tensors.values.allSatisfy { $0.dtype == "F16" }, "\(name) is not float16")
+            // The card's SHA-256 is the file's.
+            let card = try String(contentsOfFile: model.replacingOccurrences(of: ".safetensors", with: ".md"), encoding: .utf8)
+            let sha = Process()
+            sha.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+            sha.arguments = [model]
+            let pipe = Pipe()
+            sha.standardOutput = pipe
+            try sha.run(); sha.waitUntilExit()
+            let digest = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
+            XCTAssertTrue(card.contains("SHA-256: `\(digest)`"), "\(name): the card does not give its SHA-256 \(digest)")
+
+            // evaluate's figures for the model equal score's on the predictions generate wrote, from the same
+            // test sequences (written once as uint8, read by all three) and the same seed.
+            let nPast = 5, nFuture = 5, N = 4
+            try succeed(["data", "mmnist", "--sequences", "\(N)", "--length", "\(nPast + nFuture)", "--seed", "3", "--out", "truth.npy"])
+            let common = ["--checkpoint", model, "--data", "npy:truth.npy", "--batch", "\(N)", "--n-past", "\(nPast)", "--n-future", "\(nFuture)",
+                          "--seed", "5", "--threads", "1"]
+            try succeed(["generate"] + common + ["--sequences", "\(N)", "--samples", "3", "--out", "gen"])
+            try succeed(["evaluate"] + common + ["--sequences", "\(N)", "--samples", "3", "--no-baselines", "--figure-sequences", "0", "--out", "eval"])
+            let truth = try NPY.read(path("truth.npy"))   // (T, N, 64, 64) in [0, 1]
+            var future: [Float] = []
+            for n in 0..<N { for t in nPast..<(nPast + nFuture) { future += truth.values[((t * N + n) * 4096)..<((t * N + n + 1) * 4096)] } }
+            try NPY.write(path("future.npy"), shape: [N, nFuture, 64, 64], values: future)
+            let scored = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try succeed(["score", "--truth", "future.npy", "--pred", "gen/predictions.npy"]).stdout.utf8)) as? [String: Any])
+            let json = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes("eval/metrics.json")!) as? [String: Any])
+            let report = try XCTUnwrap(((json["entries"] as? [[String: Any]])?.first?["reports"] as? [[String: Any]])?.first)
+            for key in ["ssimBestSSIM", "psnrBestSSIM", "ssimBestPSNR", "psnrBestPSNR"] {
+                let mine = try XCTUnwrap((report[key] as? [String: Any])?["mean"] as? [Double])
+                let theirs = try XCTUnwrap((scored[key] as? [String: Any])?["mean"] as? [Double])
+                XCTAssertEqual(mine, theirs, "\(name) \(key)")
+            }
+            XCTAssertEqual(report["bestSSIMSample"] as? [Int], scored["bestSSIMSample"] as? [Int], name)
+        }
+    }
 }
