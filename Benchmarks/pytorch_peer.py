@@ -17,7 +17,7 @@ Rows (JSON keys as svgnet-bench):
                              Both under torch.no_grad(). BatchNorm runs on RUNNING statistics (eval mode):
                              with one sequence per sample, c5's BatchNorm sees one value per channel and
                              PyTorch refuses batch statistics ("Expected more than 1 value per channel").
-Our training_step encodes each frame once (SPEC §6), like the engine; that is the like-for-like row.
+Our training_step encodes each frame once (MODEL.md "Training step"), like the engine; that is the like-for-like row.
 """
 import argparse, json, os, statistics, sys, time
 

@@ -5,7 +5,7 @@
 # draws the figures and writes Docs/RESULTS.md's tables. Rerunning skips what is done; a cut-off
 # training resumes from its last checkpoint.
 #   QUICK=1   a minutes-long smoke run of every stage at toy size (CI), into results-quick/
-#   STAGE=train|evaluate|report   run one stage only
+#   STAGE=train|curves|evaluate|report   run one stage only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
@@ -78,7 +78,12 @@ stage_evaluate() {
     $SVGNET evaluate "${args[@]}" --sequences "$EVAL_SEQ" --batch "$EVAL_BATCH" --samples "$SAMPLES" --n-future 25 --horizons 20 \
       --figure-sequences "$FIG_SEQ" --seed 1 --threads "$LANES" --out "$OUT/eval" > "$OUT/logs/evaluate.txt"
   fi
-  # Learning curves: each model's snapshots on a smaller protocol (5 → 20, best of $CURVE_SAMPLES).
+}
+
+# Learning curves: each trained model's snapshots on a smaller protocol (5 → 20, best of $CURVE_SAMPLES,
+# another seed's test set), for the comparison at equal steps and at equal training time.
+stage_curves() {
+  local name label
   for entry in "${MODELS[@]}"; do
     IFS='|' read -r name label _ <<< "$entry"
     local dir="$OUT/curves/$name"
@@ -93,7 +98,7 @@ stage_evaluate() {
     echo "learning curve of $name: $(( ${#snaps[@]} / 4 )) snapshots"
     mkdir -p "$dir"
     $SVGNET evaluate "${snaps[@]}" --sequences "$CURVE_SEQ" --batch "$EVAL_BATCH" --samples "$CURVE_SAMPLES" --n-future 20 \
-      --no-baselines --figure-sequences 0 --seed 2 --threads "$LANES" --out "$dir" > "$OUT/logs/curve-$name.txt"
+      --figure-sequences 0 --seed 2 --threads "${CURVE_THREADS:-$LANES}" --out "$dir" > "$OUT/logs/curve-$name.txt" 2>&1
   done
 }
 
@@ -156,6 +161,9 @@ stage_report() {
         echo "| $label | $step | $(( $(train_seconds "$OUT/runs/$name/log.jsonl" "$step") / 60 )) min | $(echo $ssim) (PSNR $(echo $psnr)) |"
       done
     done
+    local first; first=$(ls "$OUT"/curves/*/metrics.md 2>/dev/null | head -n 1)
+    [ -n "$first" ] && grep -E '^\| (black frames|last frame repeated) \|' "$first" | awk '!seen[$2 $3 $4]++' | head -n 2 |
+      while IFS='|' read -r _ label n ssim psnr _; do echo "| $(echo $label) (baseline) | | | $(echo $ssim) (PSNR $(echo $psnr)) |"; done
   } > "$OUT/section-curves.md"
   {
     echo "| model | steps | batch | sequences seen | fraction of the reference's 180,000 × 100 | training time |"
@@ -177,8 +185,9 @@ stage_report() {
 
 case "${STAGE:-all}" in
   train) stage_train ;;
+  curves) stage_curves ;;
   evaluate) stage_evaluate ;;
   report) stage_report ;;
-  all) stage_train; stage_evaluate; stage_report ;;
-  *) echo "STAGE must be train, evaluate, report or all" >&2; exit 2 ;;
+  all) stage_train; stage_curves; stage_evaluate; stage_report ;;
+  *) echo "STAGE must be train, curves, evaluate, report or all" >&2; exit 2 ;;
 esac

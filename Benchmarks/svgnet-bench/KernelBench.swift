@@ -1,5 +1,5 @@
 // Section "kernels": every kernel at the shapes DCGAN-64 uses at batch 16 over 15 frames
-// (F = 240 encoder frames, D = 224 decoder frames, S = 64 skip-source frames; SPEC §2), plus one
+// (F = 240 encoder frames, D = 224 decoder frames, S = 64 skip-source frames; MODEL.md "Backbones"), plus one
 // VGG-64 layer. Each compute-bound row is paired with the bare OpenBLAS GEMM(s) it is built on, on the
 // same buffers and shapes, timed in the same run: the ratio shows what im2col/col2im, bias, softmax and
 // the other glue cost on top of the GEMM.
@@ -353,14 +353,14 @@ func runKernelSection(reps: Int, ceilings: Ceilings, sections: Set<String>?, log
         log(label); rows += make()
     }
     let F = encoderFrames, D = decoderFrames, S = sourceFrames
-    // Encoder (SPEC §2), all F frames in one GEMM. c1 reads the data: no grad input.
+    // Encoder (MODEL.md "Backbones"), all F frames in one GEMM. c1 reads the data: no grad input.
     section("c1") { benchConv2d("c1", cin: 1, cout: 64, size: 64, kernel: 4, stride: 2, padding: 1, frames: F, gradInput: false, reps: reps) }
     section("c2") { benchConv2d("c2", cin: 64, cout: 128, size: 32, kernel: 4, stride: 2, padding: 1, frames: F, gradInput: true, reps: reps) }
     section("c3") { benchConv2d("c3", cin: 128, cout: 256, size: 16, kernel: 4, stride: 2, padding: 1, frames: F, gradInput: true, reps: reps) }
     section("c4") { benchConv2d("c4", cin: 256, cout: 512, size: 8, kernel: 4, stride: 2, padding: 1, frames: F, gradInput: true, reps: reps) }
     section("c5") { benchConv2d("c5", cin: 512, cout: 128, size: 4, kernel: 4, stride: 1, padding: 0, frames: F, gradInput: true, reps: reps) }
     // Decoder: upc1 on h viewed 1×1; upc2…upc5 split into the decoder-map half over D frames and the
-    // skip half over the S distinct source frames (PERFORMANCE-NOTES saving 2).
+    // skip half over the S distinct source frames (MODEL.md "Cost").
     section("upc1") { benchConvTranspose2d("upc1", cin: 128, cout: 512, size: 1, kernel: 4, stride: 1, padding: 0, frames: D, gradBias: false, reps: reps) }
     let stages = [("upc2", 512, 256, 4), ("upc3", 256, 128, 8), ("upc4", 128, 64, 16), ("upc5", 64, 1, 32)]
     for (name, half, cout, size) in stages {

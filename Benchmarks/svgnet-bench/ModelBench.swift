@@ -71,7 +71,7 @@ func trainingStepFlops(_ c: ModelConfiguration) throws -> ScheduleFlops {
 
 /// Generation of `samples` samples of `c.batch` sequences as Generator schedules it: M = samples·B frames
 /// per pass for what depends on the sample (the encoder over the nFuture − 1 fed-back predictions, the
-/// decoder over nFuture steps), B frames for what depends on ground truth only (PERFORMANCE-NOTES saving 3:
+/// decoder over nFuture steps), B frames for what depends on ground truth only (MODEL.md "Cost", item 3:
 /// 2·nPast − 1 encoder passes for the conditioning inputs and the posterior's targets, and the decoder's
 /// skip half over the B source frames).
 func generationFlops(_ c: ModelConfiguration, samples: Int) throws -> ScheduleFlops {

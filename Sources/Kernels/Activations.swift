@@ -16,7 +16,7 @@ import Musl
 import Darwin
 #endif
 
-/// The backbones' LeakyReLU slope (DCGAN and VGG, SPEC §2).
+/// The backbones' LeakyReLU slope (DCGAN and VGG, MODEL.md "Backbones").
 public let leakyReLUSlope: Float = 0.2
 
 /// Pointers and slope of one elementwise call, handed to the workers (Parallel.swift).

@@ -1,15 +1,16 @@
-// HAF-SVG feature-aligner attention (SPEC §5), the part after the three 1×1 convolutions.
+// HAF-SVG feature-aligner attention (MODEL.md "Feature aligner"), the part after the three 1×1 convolutions.
 // All maps are CNHW, P = H·W, Lq = queryFrames·P, Lk = keyFrames·P:
 //   q:         e × Lq     (e = keyChannels = max(C/8, 1))     Q = W_q F^d + b_q
 //   k:         e × Lk                                          K = W_k F^e + b_k
 //   v:         C × Lk     (C = valueChannels)                  V = W_v F^e + b_v
-//              or C × Lq when valueFromQueryFrame (V = W_v F^d, the paper's literal text, SPEC §5):
+//              or C × Lq when valueFromQueryFrame (V = W_v F^d, the paper's literal text,
+//              MODEL.md "Feature aligner"):
 //              then frame f reads V_f instead of V_s below.
 //   z:         C × Lq     output, overwritten
 //   attention: queryFrames × P × P, frame f's P×P block row-major at f·P·P
 //   keyFrame:  queryFrames entries in 0..<keyFrames: the source frame s(f) of query frame f; nil means
 //              s(f) = f (then keyFrames == queryFrames). Several query frames may share one source,
-//              which is how K and V are computed once per skip frame (PERFORMANCE-NOTES saving 2).
+//              which is how K and V are computed once per skip frame (MODEL.md "Cost").
 // Frame f of a map is the e×P (or C×P) block at column f·P with row stride Lq or Lk, so every product
 // below is one sgemm on the maps in place, with no gathers or transposing copies.
 // Forward, per query frame f with s = s(f) (one sgemm per run of consecutive frames sharing s):

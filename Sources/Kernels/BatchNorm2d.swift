@@ -1,4 +1,4 @@
-// BatchNorm2d over CNHW activations with statistics per time-step group (SPEC §6).
+// BatchNorm2d over CNHW activations with statistics per time-step group (MODEL.md "Training step").
 //   x, y, gradY, gradX:  C × (G·B·P)    G = groups, B = framesPerGroup, P = plane = H·W, M = B·P
 //                        group g of channel c is the contiguous run x[c·G·M + g·M ..< c·G·M + (g+1)·M]
 //   gamma, beta, gradGamma, gradBeta, runningMean, runningVar:  C

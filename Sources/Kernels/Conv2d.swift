@@ -7,7 +7,7 @@
 // Backward gradW (+)= gradY · colᵀ,  gradB (+)= Σ_cols gradY,  gradX = col2im(Wᵀ · gradY)
 //          (that is convTranspose2dForward of gradY with the same weight, through the same col)
 // `weightStride` is the row stride of the weight matrix: a stage that splits its input channels
-// ([d; skip], PERFORMANCE-NOTES saving 2) passes a column block of the full weight with the full stride.
+// ([d; skip], MODEL.md "Cost") passes a column block of the full weight with the full stride.
 
 public func conv2dForward(
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,

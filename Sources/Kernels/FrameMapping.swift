@@ -1,5 +1,5 @@
 // Moving whole frames between CNHW buffers: the decoder's skip contributions are computed once per
-// source frame and added to every step that reads that source (PERFORMANCE-NOTES saving 2).
+// source frame and added to every step that reads that source (MODEL.md "Cost").
 //   shared:   channels × (sourceFrames·plane)
 //   perStep:  channels × (frames·plane)
 //   sourceOf: frames entries in 0..<sourceFrames

@@ -1,4 +1,5 @@
-// Training losses and the reparameterisation of SVG-LP (SPEC §6). All arrays are flat, `count` long.
+// Training losses and the reparameterisation of SVG-LP (MODEL.md "Training step").
+// All arrays are flat, `count` long.
 //   pred, target, gradPred:                            count
 //   muQ, logvarQ, muP, logvarP and their gradients:    count = B × d (any layout, summed over all)
 //   mu, logvar, eps, z, gradZ, gradMu, gradLogvar:     count

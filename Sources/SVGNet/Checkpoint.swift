@@ -1,5 +1,5 @@
-// Model checkpoints (SPEC §9): every parameter and running statistic under its PyTorch state_dict name,
-// PyTorch layouts, configuration in __metadata__. Loading checks every name, shape and dtype.
+// Model checkpoints (MODEL.md "Checkpoints"): every parameter and running statistic under its PyTorch
+// state_dict name, PyTorch layouts, configuration in __metadata__. Loading checks every name, shape and dtype.
 import Foundation
 import Kernels
 
@@ -19,7 +19,7 @@ extension ParameterLayout {
     }
 
     /// Copies every tensor of `file` into the arena after checking that the names and shapes are exactly
-    /// this model's. `num_batches_tracked` entries are ignored, as SPEC §9 allows.
+    /// this model's. `num_batches_tracked` entries are ignored, as MODEL.md "Checkpoints" allows.
     func load(_ file: SafetensorsFile, arena: Arena, path: String) throws {
         for e in entries {
             guard let t = file.tensors[e.spec.name] else {

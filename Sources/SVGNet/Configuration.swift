@@ -1,13 +1,14 @@
-// The model configuration (SPEC §2–§6, §10): which backbone, how wide, how many latent groups, where
-// the feature aligner sits, and the training shape. Validated once; the schedule is planned from it.
+// The model configuration (MODEL.md "Backbones" through "Training step", and "Presets"): which
+// backbone, how wide, how many latent groups, where the feature aligner sits, and the training shape.
+// Validated once; the schedule is planned from it.
 
 public enum Backbone: String, Sendable, Codable, CaseIterable {
     case dcgan64 = "dcgan64"
     case vgg64 = "vgg64"
 }
 
-/// Where the aligner's values come from (SPEC §5): the encoder map by default; the decoder map is the
-/// paper's literal text, kept for ablation.
+/// Where the aligner's values come from (MODEL.md "Feature aligner"): the encoder map by default; the
+/// decoder map is the paper's literal text, kept for ablation.
 public enum AlignerValueSource: String, Sendable, Codable, CaseIterable {
     case encoder, decoder
 }
@@ -32,9 +33,9 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var batch: Int = 16
     public var beta: Float = 1e-4
     public var learningRate: Float = 0.002
-    /// Base width of the backbone (64 in SPEC §2). Reduced only for tests and fixtures.
+    /// Base width of the backbone (64 in the paper; MODEL.md "Backbones"). Reduced only for tests and fixtures.
     public var nf: Int = 64
-    /// Frame predictor LSTM layers (2) and Gaussian LSTM layers (1), as in SPEC §3.
+    /// Frame predictor LSTM layers (2) and Gaussian LSTM layers (1), as in MODEL.md "Recurrent modules".
     public var predictorLayers: Int = 2
     public var gaussianLayers: Int = 1
 

@@ -1,5 +1,5 @@
-// A planned conv layer: conv (or transposed conv) → BatchNorm (grouped, SPEC §6) → activation, over a
-// fixed number of CNHW frames. Forward and backward are plain functions over the arena.
+// A planned conv layer: conv (or transposed conv) → BatchNorm (grouped, MODEL.md "Training step") →
+// activation, over a fixed number of CNHW frames. Forward and backward are plain functions over the arena.
 //   input:  inChannels × (frames·inSize²)          (owned by whoever produces it)
 //   pre:    outChannels × (frames·outSize²)        conv output = BatchNorm input (kept for backward)
 //   out:    outChannels × (frames·outSize²)        after BatchNorm and activation (kept for backward)

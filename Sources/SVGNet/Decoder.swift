@@ -1,7 +1,8 @@
-// The decoder over a block of CNHW frames with its skip connections and feature aligners (SPEC §2, §5).
+// The decoder over a block of CNHW frames with its skip connections and feature aligners
+// (MODEL.md "Backbones", "Feature aligner").
 //   input:  gDim × frames (h_pred viewed 1×1);  output: C × (frames·64²)
 // A skip stage's first layer reads [d; skip] (or [d; skip; Z] with an aligner) through a weight split
-// into input-channel blocks (PERFORMANCE-NOTES saving 2):
+// into input-channel blocks (MODEL.md "Cost"):
 //   pre = W_d·d + W_z·Z + gather(W_e·source)
 // where `source` holds only the distinct skip-source frames (sourceFrames of them) and
 // `sourceOf[f]` names the source of frame f. W_e·source is computed once per source frame.

@@ -1,4 +1,4 @@
-// The encoder over a block of CNHW frames (SPEC §2). Training runs it once over all T·B frames with
+// The encoder over a block of CNHW frames (MODEL.md "Backbones"). Training runs it once over all T·B frames with
 // BatchNorm statistics per time step (T groups of B); generation runs it per step over N·B frames
 // (N groups of B, one per sample).
 //   input:  C × (frames·64²)

@@ -1,10 +1,11 @@
-// The static generation schedule (SPEC §7): N samples of B sequences run batched as M = N·B frames,
-// sample-major (frame n·B + b), so BatchNorm on batch statistics takes them per sample over its B
-// sequences (the grouped BatchNorm of SPEC §6, N groups). Planned once; `generate` allocates nothing
-// in the arena's steps. The encoder and decoder run once per step because each prediction feeds the next.
+// The static generation schedule (MODEL.md "Generation"): N samples of B sequences run batched as
+// M = N·B frames, sample-major (frame n·B + b), so BatchNorm on batch statistics takes them per sample
+// over its B sequences (the grouped BatchNorm of MODEL.md "Training step", N groups). Planned once;
+// `generate` allocates nothing in the arena's steps. The encoder and decoder run once per step because
+// each prediction feeds the next.
 //
 // Work that depends on ground truth only is done once per sequence, not once per sample
-// (PERFORMANCE-NOTES saving 3): the conditioning frames are encoded over the B sequences by
+// (MODEL.md "Cost"): the conditioning frames are encoded over the B sequences by
 // `conditionEncoder` (their BatchNorm statistics over the B sequences are the same for every sample), h is
 // broadcast to the N samples' rows, and the skip sources hold B frames that every sample reads through
 // `sourceOf[n·B + b] = b`, so the decoder's skip half and the aligner's keys and values run over B frames.

@@ -1,7 +1,7 @@
-// Evaluation metrics and protocol (SPEC §8): per-frame PSNR and SSIM, best-of-N sample selection per
+// Evaluation metrics and protocol (MODEL.md "Evaluation"): per-frame PSNR and SSIM, best-of-N sample selection per
 // sequence, and per-step means with 95% confidence intervals.
 //
-// Decisions (the spec leaves these open):
+// Decisions the papers leave open (MODEL.md "Evaluation" states them):
 // - PSNR of a perfect frame (MSE = 0) is +infinity from `psnr(...)`, as skimage's compare_psnr /
 //   peak_signal_noise_ratio (which SVG's evaluation uses) returns. Every aggregate in this file first
 //   clamps per-frame PSNR to `psnrCap` = 100 dB (MSE 1e-10), so means, intervals and metrics.json stay

@@ -1,5 +1,6 @@
-// The network a configuration describes (SPEC §2–§5): every conv layer of the encoder and decoder,
-// every aligner, every LSTM module, and the table of named parameters (SPEC §9 names, PyTorch layouts).
+// The network a configuration describes (MODEL.md "Backbones" through "Feature aligner"): every conv
+// layer of the encoder and decoder, every aligner, every LSTM module, and the table of named parameters
+// (MODEL.md "Checkpoints" names, PyTorch layouts).
 // Nothing here holds numbers: it is the static description the schedule is planned from.
 import Kernels
 

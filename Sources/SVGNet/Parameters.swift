@@ -52,8 +52,9 @@ public struct ParameterLayout: Sendable {
     public func has(_ name: String) -> Bool { index[name] != nil }
 }
 
-/// SPEC §6 initialisation: conv, transposed conv and linear weights N(0, 0.02), biases 0, BatchNorm
-/// weight N(1, 0.02) and bias 0, LSTMCell weights and biases U(−1/√H, 1/√H); running mean 0, var 1.
+/// The initialisation of MODEL.md "Training step": conv, transposed conv and linear weights N(0, 0.02),
+/// biases 0, BatchNorm weight N(1, 0.02) and bias 0, LSTMCell weights and biases U(−1/√H, 1/√H);
+/// running mean 0, var 1.
 func initializeParameters(_ layout: ParameterLayout, arena: Arena, hidden: Int, rng: inout RandomGenerator) {
     let bound = 1 / Float(hidden).squareRoot()
     for e in layout.entries {

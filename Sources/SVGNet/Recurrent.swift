@@ -1,5 +1,5 @@
-// An LSTM module of SPEC §3 unrolled over a fixed number of steps: embed (Linear) → stacked LSTMCells →
-// head (Linear → Tanh for the frame predictor; mu and logvar Linears for a Gaussian LSTM).
+// An LSTM module of MODEL.md "Recurrent modules" unrolled over a fixed number of steps: embed (Linear) →
+// stacked LSTMCells → head (Linear → Tanh for the frame predictor; mu and logvar Linears for a Gaussian LSTM).
 // Rows are time-major: step i occupies rows i·batch ..< (i+1)·batch of every buffer.
 //   input:  rows × inFeatures       embed: rows × H       per layer: gates rows × 4H, c and h rows × H
 //   predictor head: out rows × n (after Tanh)        Gaussian head: mu, logvar rows × n

@@ -1,4 +1,4 @@
-// safetensors (SPEC §9): 8-byte little-endian header length N, N bytes of JSON
+// safetensors (MODEL.md "Checkpoints"): 8-byte little-endian header length N, N bytes of JSON
 // {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, "__metadata__": {...}},
 // then the raw little-endian tensor bytes. Reading validates everything and throws; it never traps.
 // Tensors are F32, or F16 (an export for shipping: read back as float32, written only on request).

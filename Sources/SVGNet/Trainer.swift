@@ -1,6 +1,6 @@
-// The static training schedule (SPEC §6). Planned once for a configuration: every parameter, gradient,
-// Adam moment, activation and workspace is a slice of one arena; `step` runs the same ops every time
-// and allocates nothing.
+// The static training schedule (MODEL.md "Training step"). Planned once for a configuration: every
+// parameter, gradient, Adam moment, activation and workspace is a slice of one arena; `step` runs the
+// same ops every time and allocates nothing.
 //
 // Frames are time-major everywhere: encoder frame t·B + b (t = 0 … T−1), decoder and LSTM row
 // (i−1)·B + b for prediction step i = 1 … T−1. The encoder runs once over all T·B frames and the decoder
@@ -64,7 +64,7 @@ public final class Trainer {
         arena = Arena(planner)
         rng = RandomGenerator(seed: seed)
         initializeParameters(layout, arena: arena, hidden: config.rnnSize, rng: &rng)
-        // Skip source of prediction step i is frame min(i−1, nPast−2) (SPEC §6).
+        // Skip source of prediction step i is frame min(i−1, nPast−2) (MODEL.md "Data and notation").
         let sourceOf = arena[decoder.sourceOf]
         for i in 1...steps {
             for b in 0..<B { sourceOf[(i - 1) * B + b] = Int32(min(i - 1, config.nPast - 2) * B + b) }
@@ -107,7 +107,7 @@ public final class Trainer {
         let steps = T - 1, rows = steps * B, S = (c.nPast - 1) * B
         let a = arena
 
-        // Encode every frame once (SPEC §6), BatchNorm statistics per time step.
+        // Encode every frame once (MODEL.md "Training step"), BatchNorm statistics per time step.
         nchwToCNHW(frames, a[encoder.input], frames: T * B, channels: c.channels, plane: 4096)
         encoder.forward(arena: a, col: col, mode: .batchStatistics, updateRunningStatistics: true)
         transpose(a[encoder.vector], a[hRows], rows: gDim, columns: T * B)
@@ -118,7 +118,8 @@ public final class Trainer {
                            channels: skip.channels, plane: skip.plane)
         }
 
-        // Posterior q(z_i | x_{≤i}), group by group: group j reads [h[i]; z^1 … z^{j−1}] (SPEC §4).
+        // Posterior q(z_i | x_{≤i}), group by group: group j reads [h[i]; z^1 … z^{j−1}]
+        // (MODEL.md "Hierarchical latent").
         if drawNoise { for j in 0..<G { rng.fillNormal(a[eps[j]], count: rows * d) } }
         for j in 0..<G {
             let m = posterior[j]

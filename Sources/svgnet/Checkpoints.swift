@@ -71,7 +71,7 @@ func futureTruth(_ truth: [Float], config c: ModelConfiguration, count: Int) -> 
 
 /// The options `generate` and `evaluate` share: which model, and the generation shape.
 struct SamplingOptions: ParsableArguments {
-    @Option(help: "Sequences generated at a time (BatchNorm statistics are taken over them, SPEC §7).") var batch: Int = 8
+    @Option(help: "Sequences generated at a time (BatchNorm statistics are taken over them).") var batch: Int = 8
     @Option(name: .customLong("n-past"), help: "Conditioning frames (default: as trained).") var nPast: Int?
     @Option(name: .customLong("n-future"), help: "Predicted frames (default: as trained; the paper evaluates 25 on Moving MNIST, 20 on KTH, 28 on BAIR).")
     var nFuture: Int?

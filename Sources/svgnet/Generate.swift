@@ -59,7 +59,7 @@ struct Generate: ParsableCommand {
                 predictions.withUnsafeMutableBufferPointer { (dst: inout UnsafeMutableBufferPointer<Float>) in
                     (dst.baseAddress! + seq * N * c.nFuture * frame).update(from: pred + block, count: N * c.nFuture * frame)
                 }
-                // Best sample by mean SSIM over the future frames (SPEC §8).
+                // Best sample by mean SSIM over the future frames (MODEL.md "Evaluation").
                 var best = 0, bestScore = -Double.infinity
                 for s in 0..<N {
                     var m = 0.0

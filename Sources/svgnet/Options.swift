@@ -21,7 +21,7 @@ enum ModelKind: String, ExpressibleByArgument, CaseIterable {
 extension AlignerValueSource: ExpressibleByArgument {}
 
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Dataset preset (SPEC §10): sets backbone, channels, nPast/nFuture, zDim and β.")
+    @Option(help: "Dataset preset (table in Docs/MODEL.md, Presets): sets backbone, channels, nPast/nFuture, zDim and β.")
     var preset: Preset = .mmnist
     @Option(help: "svg (SVG-LP), hsvg (H-SVG, groups ≥ 2) or hafsvg (HAF-SVG, with the feature aligner).")
     var model: ModelKind = .hafsvg

@@ -1,4 +1,4 @@
-// svgnet score: SPEC §8's metrics on any model's predictions stored as .npy.
+// svgnet score: the metrics of MODEL.md "Evaluation" on any model's predictions stored as .npy.
 //   truth: (N, T, H, W) or (N, T, C, H, W)
 //   pred:  the same shape, or with a samples axis after N (the best sample is taken per sequence)
 import ArgumentParser

@@ -21,7 +21,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("epoch-size"), help: "Steps per epoch with --epochs.") var epochSize: Int = 600
     @Option(help: "Batch order over a dataset: shuffled or sequential.") var order: String = "shuffled"
     @Option(help: "Output folder (created if needed).") var out: String = "svgnet-run"
-    @Option(help: "Start from the weights of this safetensors file (SPEC §9 names).") var `init`: String?
+    @Option(help: "Start from the weights of this safetensors file (tensor names as in Docs/MODEL.md, Checkpoints).") var `init`: String?
     @Option(help: "Continue the run in this folder exactly where its checkpoint left off.") var resume: String?
     @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.") var checkpointEvery: Int = 500
     @Option(name: .customLong("sample-every"), help: "Steps between sample GIFs (0: never).") var sampleEvery: Int = 500

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""PyTorch reference for SVGNet's parity tests (SPEC.md §2–§9), written from the spec.
+"""PyTorch reference for SVGNet's parity tests, written from the model description in Docs/MODEL.md
+("Backbones" through "Checkpoints").
 
-Builds SVG-LP / H-SVG / HAF-SVG at reduced widths, runs one training step (SPEC §6, each frame encoded
-once, BatchNorm per time step) and one generation rollout (SPEC §7) with injected noise, and writes
+Builds SVG-LP / H-SVG / HAF-SVG at reduced widths, runs one training step (MODEL.md "Training step",
+each frame encoded once, BatchNorm per time step) and one generation rollout (MODEL.md "Generation")
+with injected noise, and writes
 safetensors fixtures that the Swift tests compare against:
 
-  init.<name>      weights and running statistics before the step (SPEC §9 names)
+  init.<name>      weights and running statistics before the step (MODEL.md "Checkpoints" names)
   x                input sequence (T, B, C, 64, 64)
   eps              posterior noise (G, T-1, B, d)
   loss, mse, kld   scalars (shape [1])
@@ -31,7 +33,7 @@ torch.set_default_dtype(torch.float32)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-# ---- backbones (SPEC §2), names as the public SVG code -------------------------------------------
+# ---- backbones (MODEL.md "Backbones"), names as the public SVG code ------------------------------
 
 class dcgan_conv(nn.Module):
     def __init__(self, nin, nout):
@@ -52,7 +54,7 @@ class vgg_layer(nn.Module):
     def forward(self, x): return self.main(x)
 
 class Aligner(nn.Module):
-    """SPEC §5: Q = W_q F^d, K = W_k F^e, V = W_v F^e (or F^d), A = softmax_rows(QᵀK), Z = V Aᵀ."""
+    """MODEL.md "Feature aligner": Q = W_q F^d, K = W_k F^e, V = W_v F^e (or F^d), A = softmax_rows(QᵀK), Z = V Aᵀ."""
     def __init__(self, C, value_from_decoder):
         super().__init__()
         e = max(C // 8, 1)
@@ -137,7 +139,7 @@ class VGGDecoder(nn.Module):
         return self.upc5(self.join(3, self.up(d4), skip[0]))
 
 
-# ---- recurrent modules (SPEC §3, §4) --------------------------------------------------------------
+# ---- recurrent modules (MODEL.md "Recurrent modules", "Hierarchical latent") ----------------------
 
 class lstm(nn.Module):
     def __init__(self, input_size, output_size, hidden_size, n_layers):
@@ -200,7 +202,7 @@ class Model(nn.Module):
 
 
 def init_weights(model, gen):
-    """SPEC §6 initialisation."""
+    """The initialisation of MODEL.md "Training step"."""
     rnn = model.cfg["rnn_size"]; bound = 1 / rnn ** 0.5
     for name, m in model.named_modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -222,7 +224,7 @@ def kl_criterion(mu1, logvar1, mu2, logvar2, batch):
 
 
 def training_step(model, x, eps, encode_twice=False):
-    """SPEC §6 with each frame encoded once. x: (T, B, C, 64, 64); eps: (G, T-1, B, d).
+    """The step of MODEL.md "Training step", each frame encoded once. x: (T, B, C, 64, 64); eps: (G, T-1, B, d).
     encode_twice=True is the public SVG code's loop (the encoder runs on x[i-1] and again on x[i] at every
     step); the benchmark peer times it. The fixtures use the default."""
     cfg = model.cfg; T = x.shape[0]; B = x.shape[1]; G = cfg["groups"]
@@ -250,7 +252,7 @@ def training_step(model, x, eps, encode_twice=False):
 
 @torch.no_grad()
 def generate(model, x, eps, n_future, samples):
-    """SPEC §7, one sample of the B sequences at a time (BatchNorm statistics per sample).
+    """MODEL.md "Generation", one sample of the B sequences at a time (BatchNorm statistics per sample).
     x: (nPast, B, C, 64, 64); eps: (T-1, G, N*B, d). Returns (B, N, nFuture, C, 64, 64)."""
     cfg = model.cfg; n_past = x.shape[0]; B = x.shape[1]; G = cfg["groups"]; T = n_past + n_future
     out = torch.zeros(B, samples, n_future, *x.shape[2:], dtype=x.dtype)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""scikit-image reference values for SVGNet's metrics tests (SPEC.md §8).
+"""scikit-image reference values for SVGNet's metrics tests (MODEL.md "Evaluation").
 
 The input images are not stored: they come from fixed formulas that MetricsTests.swift reproduces
 exactly (an integer hash and sin/cos patterns computed in float64, then rounded to float32). This writes

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import Kernels
 
-/// The whole feature aligner of SPEC §5 in Double on NCHW tensors, written from the formulas with plain
+/// The whole feature aligner of MODEL.md "Feature aligner" in Double on NCHW tensors, written from the formulas with plain
 /// loops: the independent reference for the CNHW kernels.
 enum NaiveAligner {
     struct Result { var q, k, v, a, z, out: [Double] }
@@ -390,7 +390,7 @@ final class AlignerTests: XCTestCase {
     }
 }
 
-/// V taken from the decoder map (the paper's literal text, SPEC §5): frame f reads V_f, not V_{s(f)}.
+/// V taken from the decoder map (the paper's literal text, MODEL.md "Feature aligner"): frame f reads V_f, not V_{s(f)}.
 final class AlignerDecoderValueTests: XCTestCase {
     let (frames, keyFrames, c, e, p) = (3, 2, 4, 1, 6)
     let map: [Int32] = [1, 0, 1]

@@ -2,7 +2,7 @@ import XCTest
 @testable import Kernels
 
 /// Direct BatchNorm in Double over NCHW data with PyTorch's semantics, applied once per time-step group:
-/// frames g·B ..< (g+1)·B form group g (the engine batches time steps frame-major, SPEC §6).
+/// frames g·B ..< (g+1)·B form group g (the engine batches time steps frame-major, MODEL.md "Training step").
 enum NaiveNorm {
     struct Training {
         var y: [Double]

@@ -90,7 +90,7 @@ final class CheckpointTests: XCTestCase {
         try file.write(to: dir + "/extra.safetensors")
         expectError(dir + "/extra.safetensors", contains: "unexpected tensor decoder.al.0.q.weight")
 
-        // num_batches_tracked is optional and ignored (SPEC §9).
+        // num_batches_tracked is optional and ignored (MODEL.md "Checkpoints").
         file = try SafetensorsFile.read(from: good)
         file.tensors["encoder.c1.main.1.num_batches_tracked"] = .init(dtype: "F32", shape: [], values: [3])
         try file.write(to: dir + "/nbt.safetensors")

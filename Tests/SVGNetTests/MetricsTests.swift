@@ -1,4 +1,4 @@
-// Metrics (SPEC §8): SSIM against a naive 2-D Double reference written here and against scikit-image
+// Metrics (MODEL.md "Evaluation"): SSIM against a naive 2-D Double reference written here and against scikit-image
 // (Tests/Fixtures/make_metrics_fixtures.py → metrics_skimage.json), PSNR against the formula, and the
 // best-of-N protocol on a hand-built case whose answers are known by construction.
 import Foundation

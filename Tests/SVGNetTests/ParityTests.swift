@@ -1,4 +1,4 @@
-// Parity with PyTorch: Tests/Fixtures/make_fixtures.py builds the same models from SPEC.md and records
+// Parity with PyTorch: Tests/Fixtures/make_fixtures.py builds the same models from Docs/MODEL.md and records
 // one training step and one generation rollout; the engine must reproduce them number for number.
 import Foundation
 import XCTest

@@ -127,7 +127,7 @@ final class ScheduleTests: XCTestCase {
         XCTAssertNil(message { $0.groups = 4 })
     }
 
-    /// The parameter table carries the SPEC §9 names with PyTorch shapes, and the paper's default widths
+    /// The parameter table carries the MODEL.md "Checkpoints" names with PyTorch shapes, and the paper's default widths
     /// give the expected parameter count for the encoder's first layer and the aligners.
     func testParameterNamesAndShapes() throws {
         var c = ModelConfiguration()
