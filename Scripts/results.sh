@@ -5,7 +5,7 @@
 # draws the figures and writes Docs/RESULTS.md's tables. Rerunning skips what is done; a cut-off
 # training resumes from its last checkpoint.
 #   QUICK=1   a minutes-long smoke run of every stage at toy size (CI), into results-quick/
-#   STAGE=train|curves|evaluate|report   run one stage only
+#   STAGE=train|timing|curves|evaluate|report   run one stage only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
@@ -102,6 +102,35 @@ stage_curves() {
   done
 }
 
+# Step time of each model on a quiet machine: ROUNDS interleaved rounds (the models in rotated order), each
+# a fresh 12-step run at one thread; per round the median of steps 3–12. Nothing else may run meanwhile.
+stage_timing() {
+  local rounds=${ROUNDS:-3} dir="$OUT/timing" r k name label flags
+  if [ -f "$dir/timing.md" ] && [ -z "${FORCE:-}" ]; then echo "timing: done ($dir/timing.md)"; return; fi
+  mkdir -p "$dir"; : > "$dir/rounds.txt"
+  echo "timing the ${#MODELS[@]} models' training steps: $rounds interleaved rounds"
+  for r in $(seq 1 "$rounds"); do
+    for k in $(seq 0 $(( ${#MODELS[@]} - 1 ))); do
+      IFS='|' read -r name label flags <<< "${MODELS[$(( (k + r) % ${#MODELS[@]} ))]}"
+      $SVGNET train ${COMMON/--steps $STEPS/--steps 12} $flags --sample-every 0 --snapshot-every 0 --quiet --out "$dir/$name" > /dev/null
+      echo "$name $(sed -n '3,12p' "$dir/$name/log.jsonl" | sed -E 's/.*"seconds":([0-9.e-]+).*/\1/' | sort -g | sed -n '5p')" >> "$dir/rounds.txt"
+    done
+  done
+  {
+    echo "| model | seconds per step, median of rounds [min, max] | ÷ SVG-LP |"
+    echo "| --- | --- | ---: |"
+    local base=""
+    for entry in "${MODELS[@]}"; do
+      IFS='|' read -r name label _ <<< "$entry"
+      local v; v=$(awk -v n="$name" '$1 == n { print $2 }' "$dir/rounds.txt" | sort -g | tr '\n' ' ')
+      local med; med=$(echo "$v" | awk '{ print $(int((NF + 1) / 2)) }')
+      [ -n "$base" ] || base=$med
+      echo "| $label | $(printf '%.3f' "$med") [$(echo "$v" | awk '{ printf "%.3f, %.3f", $1, $NF }')] | $(awk -v a="$med" -v b="$base" 'BEGIN { printf "%.2f", a / b }') |"
+    done
+  } > "$dir/timing.md"
+  cat "$dir/timing.md"
+}
+
 # Seconds of training in a run's log, up to step $2 (all when omitted).
 train_seconds() {
   awk -v upto="${2:-0}" -F'"seconds":' '{ split($1, a, "\"step\":"); split(a[2], b, ","); if (upto == 0 || b[1] + 0 <= upto) { split($2, c, "}"); s += c[1] } } END { printf "%.0f", s }' "$1"
@@ -174,7 +203,9 @@ stage_report() {
       echo "| $label | $steps | $BATCH | $((steps * BATCH)) | $(awk -v s=$((steps * BATCH)) 'BEGIN { printf "%.2f%%", 100 * s / 18000000 }') | $(( $(train_seconds "$OUT/runs/$name/log.jsonl") / 60 )) min |"
     done
   } > "$OUT/section-budget.md"
-  for part in eval curves budget; do
+  [ -f "$OUT/timing/timing.md" ] && cp "$OUT/timing/timing.md" "$OUT/section-timing.md"
+  grep -q "generated:timing" "$DOC" || printf '\n<!-- generated:timing -->\n<!-- /generated:timing -->\n' >> "$DOC"
+  for part in eval curves budget timing; do
     awk -v part="$part" -v file="$OUT/section-$part.md" '
       $0 == "<!-- generated:" part " -->" { print; while ((getline line < file) > 0) print line; skip = 1; next }
       $0 == "<!-- /generated:" part " -->" { skip = 0 }
@@ -188,6 +219,7 @@ case "${STAGE:-all}" in
   curves) stage_curves ;;
   evaluate) stage_evaluate ;;
   report) stage_report ;;
-  all) stage_train; stage_curves; stage_evaluate; stage_report ;;
-  *) echo "STAGE must be train, curves, evaluate, report or all" >&2; exit 2 ;;
+  timing) stage_timing ;;
+  all) stage_train; stage_timing; stage_curves; stage_evaluate; stage_report ;;
+  *) echo "STAGE must be train, timing, curves, evaluate, report or all" >&2; exit 2 ;;
 esac
