@@ -153,8 +153,8 @@ stage_report() {
     {
       echo "# $label ($name.safetensors)"
       echo
-      echo "Trained by \`make results\` (Scripts/results.sh) on built-in Stochastic Moving MNIST, 2 digits (digits drawn from"
-      echo "the MNIST test set's training half; the test sequences use the other half). Float16 safetensors; every"
+      echo "Trained by \`make results\` (Scripts/results.sh) on built-in Stochastic Moving MNIST, 2 digits (drawn from the"
+      echo "first 8,000 of the shipped MNIST test-set digits; test sequences use the last 2,000). Float16 safetensors; every"
       echo "\`svgnet\` command that takes a checkpoint reads it (converted to float32 on load)."
       echo
       echo "- SHA-256: \`$sha\`"
