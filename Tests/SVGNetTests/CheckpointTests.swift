@@ -97,17 +97,36 @@ final class CheckpointTests: XCTestCase {
         XCTAssertNoThrow(try trainer.loadModel(from: dir + "/nbt.safetensors"))
     }
 
-    func testOtherDtypesAreRejectedByName() throws {
-        let dir = temporaryDirectory()
-        let header = #"{"w":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#
+    private func writeOneTensorFile(_ path: String, dtype: String, shape: [Int], bytes: [UInt8]) throws {
+        let header = #"{"w":{"dtype":"\#(dtype)","shape":\#(shape),"data_offsets":[0,\#(bytes.count)]}}"#
         var data = Data()
         var n = UInt64(header.utf8.count).littleEndian
         withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
         data.append(header.data(using: .utf8)!)
-        data.append(contentsOf: [0, 0, 0, 0])
-        try data.write(to: URL(fileURLWithPath: dir + "/f16.safetensors"))
-        XCTAssertThrowsError(try SafetensorsFile.read(from: dir + "/f16.safetensors")) {
-            XCTAssertTrue("\($0)".contains("dtype F16"), "\($0)")
+        data.append(contentsOf: bytes)
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+
+    func testOtherDtypesAreRejectedByName() throws {
+        let dir = temporaryDirectory()
+        try writeOneTensorFile(dir + "/bf16.safetensors", dtype: "BF16", shape: [2], bytes: [0, 0, 0, 0])
+        XCTAssertThrowsError(try SafetensorsFile.read(from: dir + "/bf16.safetensors")) {
+            XCTAssertTrue("\($0)".contains("dtype BF16"), "\($0)")
+        }
+    }
+
+    /// F16 as the format defines it (IEEE binary16, little-endian), written byte by byte: 1, −2, the
+    /// smallest subnormal 2⁻²⁴, 65504 (the largest finite) and 0.333 rounded (0x3555 = 0.33325195…).
+    func testF16IsReadFromItsWireFormat() throws {
+        let dir = temporaryDirectory()
+        try writeOneTensorFile(dir + "/f16.safetensors", dtype: "F16", shape: [5],
+                               bytes: [0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00, 0xFF, 0x7B, 0x55, 0x35])
+        let t = try XCTUnwrap(try SafetensorsFile.read(from: dir + "/f16.safetensors").tensors["w"])
+        XCTAssertEqual(t.dtype, "F16")
+        XCTAssertEqual(t.values, [1, -2, 0x1p-24, 65504, 0.333251953125])
+        try writeOneTensorFile(dir + "/short.safetensors", dtype: "F16", shape: [3], bytes: [0, 0, 0, 0])
+        XCTAssertThrowsError(try SafetensorsFile.read(from: dir + "/short.safetensors")) {
+            XCTAssertTrue("\($0)".contains("holds 4 bytes, expected 6"), "\($0)")
         }
     }
 }
