@@ -49,6 +49,6 @@ let package = Package(
         .testTarget(name: "SVGNetTests", dependencies: ["SVGNet", "CHeapStats", "TestSupport"]),
         .testTarget(name: "SVGDataTests", dependencies: ["SVGData", "Kernels", "CGIF", "CZlib", "TestSupport"]),
         // Runs the built `svgnet` binary as a child process; depending on the executable makes SwiftPM build it first.
-        .testTarget(name: "svgnetTests", dependencies: [.target(name: "svgnet"), "SVGData", "SVGNet", "Kernels"]),
+        .testTarget(name: "svgnetTests", dependencies: [.target(name: "svgnet"), "SVGData", "SVGNet", "Kernels", "TestSupport"]),
     ]
 )

@@ -5,7 +5,7 @@
 # draws the figures and writes Docs/RESULTS.md's tables. Rerunning skips what is done; a cut-off
 # training resumes from its last checkpoint.
 #   QUICK=1   a minutes-long smoke run of every stage at toy size (CI), into results-quick/
-#   STAGE=train|timing|curves|evaluate|report   run one stage only
+#   STAGE=train|timing|curves|evaluate|report   run one stage only; ONLY=name,… trains only those models
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
@@ -38,9 +38,17 @@ MODELS=(
 [ -x "$SVGNET" ] || swift build -c release --product svgnet
 mkdir -p "$OUT/runs" "$OUT/logs"
 
+# The last step in a run's log (0 when there is none).
+last_step() {
+  [ -f "$1/log.jsonl" ] && tail -n 1 "$1/log.jsonl" | sed -nE 's/.*"step":([0-9]+).*/\1/p' | grep . || echo 0
+}
+
 train_one() {  # name flags
   local name=$1 flags=$2 dir="$OUT/runs/$1"
-  if [ -f "$dir/train-state.safetensors" ]; then
+  if [ -f "$dir/model.safetensors" ] && [ "$(last_step "$dir")" -ge "$STEPS" ]; then
+    echo "  $name: done ($STEPS steps)"; return 0
+  fi
+  if ls "$dir"/checkpoints/step-*.safetensors > /dev/null 2>&1; then
     $SVGNET train $COMMON $flags --resume "$dir"
   else
     $SVGNET train $COMMON $flags --out "$dir"
@@ -52,6 +60,7 @@ stage_train() {
   echo "training ${#MODELS[@]} models, $STEPS steps each, $LANES at a time (progress: tail -f $OUT/logs/train-*.txt)"
   local running=0 failed=0
   for entry in "${MODELS[@]}"; do
+    if [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",${entry%%|*},"* ]]; then continue; fi
     if [ "$running" -ge "$LANES" ]; then wait -n || failed=1; running=$((running - 1)); fi
     IFS='|' read -r name _ flags <<< "$entry"
     train_one "$name" "$flags" &
@@ -147,7 +156,7 @@ stage_report() {
     local run="$OUT/runs/$name" model="$MODELS_DIR/$name.safetensors"
     $SVGNET export --checkpoint "$run/model.safetensors" --dtype f16 --out "$model" > /dev/null
     local steps seconds sha
-    steps=$(tail -n 1 "$run/log.jsonl" | sed -E 's/.*"step":([0-9]+).*/\1/')
+    steps=$(last_step "$run")
     seconds=$(train_seconds "$run/log.jsonl")
     sha=$(sha256sum "$model" | cut -d' ' -f1)
     {
@@ -199,7 +208,7 @@ stage_report() {
     echo "| --- | ---: | ---: | ---: | ---: | ---: |"
     for entry in "${MODELS[@]}"; do
       IFS='|' read -r name label _ <<< "$entry"
-      local steps; steps=$(tail -n 1 "$OUT/runs/$name/log.jsonl" | sed -E 's/.*"step":([0-9]+).*/\1/')
+      local steps; steps=$(last_step "$OUT/runs/$name")
       echo "| $label | $steps | $BATCH | $((steps * BATCH)) | $(awk -v s=$((steps * BATCH)) 'BEGIN { printf "%.2f%%", 100 * s / 18000000 }') | $(( $(train_seconds "$OUT/runs/$name/log.jsonl") / 60 )) min |"
     done
   } > "$OUT/section-budget.md"

@@ -49,43 +49,55 @@ extension Trainer {
         try layout.load(file, arena: arena, path: path)
     }
 
-    /// Adam moments, the step count and the generator state: what `--resume` needs beyond the weights.
+    /// The format tag of a training checkpoint's metadata.
+    public static let checkpointFormat = "svgnet-checkpoint-1"
+
+    /// Everything `--resume` needs, in one file, so that a checkpoint is whole or absent (one atomic
+    /// rename) and never a model of one step paired with the optimiser state of another: the weights under
+    /// their model names, Adam's moments as `adam_m.<name>` and `adam_v.<name>`, and in the metadata the
+    /// configuration, `format`, `step` (Adam's count) and `rng` (the noise generator's four state words).
     /// `extra` adds metadata (the command-line tool records the run's seed, data and order there).
-    public func saveTrainingState(to path: String, extra: [String: String] = [:]) throws {
-        var file = SafetensorsFile(metadata: [
-            "format": "svgnet-train-state-1",
-            "step": String(stepCount),
-            "rng": rng.stateWords.map { String($0) }.joined(separator: ","),
-        ].merging(extra) { a, _ in a })
+    public func saveCheckpoint(to path: String, extra: [String: String] = [:]) throws {
+        let state = ["format": Trainer.checkpointFormat, "step": String(stepCount),
+                     "rng": rng.stateWords.map { String($0) }.joined(separator: ",")]
+        var file = layout.export(arena: arena, metadata: config.metadata.merging(state) { _, b in b }.merging(extra) { a, _ in a })
+        var order = layout.entries.map(\.spec.name)
         for e in layout.entries where e.spec.trainable {
-            let s = layout.slice(e.spec.name)
-            let m = Slice(offset: s.offset - layout.params.offset + layout.adamM.offset, count: s.count)
-            let v = Slice(offset: s.offset - layout.params.offset + layout.adamV.offset, count: s.count)
-            file.tensors["adam_m.\(e.spec.name)"] = .init(dtype: "F32", shape: e.spec.shape, values: arena.array(m))
-            file.tensors["adam_v.\(e.spec.name)"] = .init(dtype: "F32", shape: e.spec.shape, values: arena.array(v))
+            for (prefix, block) in [("adam_m", layout.adamM), ("adam_v", layout.adamV)] {
+                file.tensors["\(prefix).\(e.spec.name)"] = .init(dtype: "F32", shape: e.spec.shape, values: arena.array(momentSlice(e.spec.name, block)))
+                order.append("\(prefix).\(e.spec.name)")
+            }
         }
-        try file.write(to: path)
+        try file.write(to: path, order: order)
     }
 
-    public func loadTrainingState(from path: String) throws {
-        let file = try SafetensorsFile.read(from: path)
-        guard let stepText = file.metadata["step"], let step = Int(stepText), step >= 0,
-              let rngText = file.metadata["rng"] else {
-            throw CheckpointError("\(path): not a training state (no step or rng in metadata)")
+    /// Restores weights, moments, step count and noise state from a file `saveCheckpoint` wrote.
+    public func loadCheckpoint(_ file: SafetensorsFile, path: String) throws {
+        guard file.metadata["format"] == Trainer.checkpointFormat else {
+            throw CheckpointError("\(path): not a training checkpoint (format '\(file.metadata["format"] ?? "none")', expected \(Trainer.checkpointFormat))")
+        }
+        guard let stepText = file.metadata["step"], let step = Int(stepText), step >= 0, let rngText = file.metadata["rng"] else {
+            throw CheckpointError("\(path): corrupt checkpoint (no step or rng in metadata)")
         }
         let words = rngText.split(separator: ",").compactMap { UInt64($0) }
         guard words.count == 4 else { throw CheckpointError("\(path): corrupt rng state '\(rngText)'") }
+        var model = file
+        model.tensors = file.tensors.filter { !$0.key.hasPrefix("adam_m.") && !$0.key.hasPrefix("adam_v.") }
+        try layout.load(model, arena: arena, path: path)
         for e in layout.entries where e.spec.trainable {
             for (prefix, block) in [("adam_m", layout.adamM), ("adam_v", layout.adamV)] {
                 let name = "\(prefix).\(e.spec.name)"
-                guard let t = file.tensors[name], t.shape == e.spec.shape else {
-                    throw CheckpointError("\(path): missing or misshapen \(name)")
-                }
-                let s = layout.slice(e.spec.name)
-                arena.copy(from: t.values, to: Slice(offset: s.offset - layout.params.offset + block.offset, count: s.count))
+                guard let t = file.tensors[name], t.shape == e.spec.shape else { throw CheckpointError("\(path): missing or misshapen \(name)") }
+                arena.copy(from: t.values, to: momentSlice(e.spec.name, block))
             }
         }
         restore(stepCount: step)
         rng.stateWords = words
+    }
+
+    /// The slice of an Adam moment block that belongs to parameter `name`.
+    private func momentSlice(_ name: String, _ block: Slice) -> Slice {
+        let s = layout.slice(name)
+        return Slice(offset: s.offset - layout.params.offset + block.offset, count: s.count)
     }
 }

@@ -161,4 +161,7 @@ public func writeAtomically(_ data: Data, to path: String) throws {
     close(fd)
     guard ok else { unlink(tmp); throw SafetensorsError(path, "write failed: \(String(cString: strerror(errno)))") }
     guard rename(tmp, path) == 0 else { unlink(tmp); throw SafetensorsError(path, "rename failed: \(String(cString: strerror(errno)))") }
+    // The rename itself reaches the disk only when the folder is synced.
+    let dirFD = open(dir, O_RDONLY)
+    if dirFD >= 0 { _ = fsync(dirFD); close(dirFD) }
 }

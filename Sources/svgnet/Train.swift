@@ -1,5 +1,7 @@
 // svgnet train: the training loop around Trainer.step — data, logging, checkpoints, samples, resume,
-// Ctrl-C and NaN handling. Checkpoints are always whole files replaced atomically.
+// Ctrl-C and NaN handling. A checkpoint is one file, checkpoints/step-NNNNNNNN.safetensors, holding the
+// weights and the optimiser state together and written by one atomic rename, so a resume can only ever
+// find whole checkpoints; model.safetensors beside it is the latest weights, for the other commands.
 import ArgumentParser
 import Foundation
 import Kernels
@@ -24,6 +26,7 @@ struct Train: ParsableCommand {
     @Option(help: "Start from the weights of this safetensors file (tensor names as in Docs/MODEL.md, Checkpoints).") var `init`: String?
     @Option(help: "Continue the run in this folder exactly where its checkpoint left off.") var resume: String?
     @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.") var checkpointEvery: Int = 500
+    @Option(help: "Checkpoints kept in checkpoints/ (the newest ones).") var keep: Int = 2
     @Option(name: .customLong("sample-every"), help: "Steps between sample GIFs (0: never).") var sampleEvery: Int = 500
     @Option(name: .customLong("snapshot-every"), help: "Steps between kept copies of the model in snapshots/ (0: never); a multiple of --checkpoint-every.")
     var snapshotEvery: Int = 0
@@ -38,6 +41,7 @@ struct Train: ParsableCommand {
         try runOptions.apply()
         try positive(batch, "--batch")
         try positive(checkpointEvery, "--checkpoint-every")
+        try positive(keep, "--keep")
         if sampleEvery < 0 { throw CLIError("--sample-every must be 0 or more, got \(sampleEvery)") }
         if snapshotEvery < 0 { throw CLIError("--snapshot-every must be 0 or more, got \(snapshotEvery)") }
         if snapshotEvery > 0 && snapshotEvery % checkpointEvery != 0 {
@@ -63,20 +67,16 @@ struct Train: ParsableCommand {
             throw CLIError("\(data.description) has \(data.channels) channel(s); the \(model.preset.rawValue) preset's model has \(config.channels)")
         }
         let trainer = try Trainer(config: config, seed: runOptions.seed)
-        let modelPath = "\(outDir)/model.safetensors", statePath = "\(outDir)/train-state.safetensors"
+        let modelPath = "\(outDir)/model.safetensors", checkpoints = CheckpointFolder(path: "\(outDir)/checkpoints")
 
-        if let dir = resume {
-            let file: SafetensorsFile
-            do { file = try SafetensorsFile.read(from: modelPath) } catch { throw CLIError("--resume \(dir): \(error)") }
-            try checkSameConfiguration(file.metadata, config, path: modelPath)
-            do {
-                try trainer.loadModel(file, path: modelPath)
-                try trainer.loadTrainingState(from: statePath)
-            } catch { throw CLIError("\(error)") }
-            let state = try SafetensorsFile.read(from: statePath).metadata
-            if let s = state["seed"], s != String(runOptions.seed) { throw CLIError("\(statePath): the run used --seed \(s), not \(runOptions.seed)") }
-            if let d = state["data"], d != dataOptions.data { throw CLIError("\(statePath): the run used --data \(d), not \(dataOptions.data)") }
-            if let o = state["order"], o != order.rawValue { throw CLIError("\(statePath): the run used --order \(o), not \(order.rawValue)") }
+        if resume != nil {
+            let (file, path) = try checkpoints.newest(run: outDir)
+            try checkSameConfiguration(file.metadata, config, path: path)
+            let state = file.metadata
+            if let s = state["seed"], s != String(runOptions.seed) { throw CLIError("\(path): the run used --seed \(s), not \(runOptions.seed)") }
+            if let d = state["data"], d != dataOptions.data { throw CLIError("\(path): the run used --data \(d), not \(dataOptions.data)") }
+            if let o = state["order"], o != order.rawValue { throw CLIError("\(path): the run used --order \(o), not \(order.rawValue)") }
+            do { try trainer.loadCheckpoint(file, path: path) } catch { throw CLIError("\(error)") }
         } else if let path = self.`init` {
             do {
                 let file = try SafetensorsFile.read(from: path)
@@ -98,6 +98,9 @@ struct Train: ParsableCommand {
         // The first batch is read before anything is written, so bad data leaves no output folder behind.
         var firstBatch: [Float]? = try data.trainingBatch(step: trainer.stepCount, batch: config.batch, seed: runOptions.seed, order: order)
         try makeDirectory(outDir)
+        try makeDirectory(checkpoints.path)
+        // A fresh run in a used folder must not leave the old run's checkpoints for a later --resume to find.
+        if resume == nil { try checkpoints.removeAll() }
         if sampler != nil { try makeDirectory("\(outDir)/samples") }
         if snapshotEvery > 0 { try makeDirectory("\(outDir)/snapshots") }
 
@@ -117,11 +120,13 @@ struct Train: ParsableCommand {
         defer { try? log.close() }
 
         func checkpoint() throws {
+            let path = checkpoints.file(step: trainer.stepCount)
             do {
+                try trainer.saveCheckpoint(to: path, extra: ["seed": String(runOptions.seed), "data": dataOptions.data,
+                                                             "order": order.rawValue, "total_steps": String(totalSteps)])
                 try trainer.saveModel(to: modelPath)
-                try trainer.saveTrainingState(to: statePath, extra: ["seed": String(runOptions.seed), "data": dataOptions.data,
-                                                                       "order": order.rawValue, "total_steps": String(totalSteps)])
-            } catch { throw CLIError("writing a checkpoint in \(outDir): \(error)") }
+            } catch { throw CLIError("writing a checkpoint in \(outDir): \(error); the previous checkpoint is intact") }
+            try checkpoints.prune(keep: keep)
         }
 
         signal(SIGINT) { _ in interruptRequested = 1 }
@@ -165,6 +170,62 @@ struct Train: ParsableCommand {
         progress.finish()
         if !quiet { print("done: \(trainer.stepCount) steps; model \(modelPath), log \(logPath)") }
         return (trainer, outDir)
+    }
+}
+
+/// The checkpoints of a run: `step-NNNNNNNN.safetensors` files, each whole (written to a temporary name
+/// and renamed), the newest the one `--resume` continues from.
+struct CheckpointFolder {
+    let path: String
+
+    func file(step: Int) -> String { String(format: "%@/step-%08d.safetensors", path, step) }
+
+    /// (step, file) of every checkpoint, oldest first; temporary files of an interrupted write (and
+    /// anything that is not a file) are not checkpoints.
+    func list() -> [(step: Int, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return names.compactMap { name -> (Int, String)? in
+            var isDir: ObjCBool = false
+            guard name.hasPrefix("step-"), name.hasSuffix(".safetensors"), let step = Int(name.dropFirst(5).dropLast(12)),
+                  FileManager.default.fileExists(atPath: "\(path)/\(name)", isDirectory: &isDir), !isDir.boolValue else { return nil }
+            return (step, "\(path)/\(name)")
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    /// The newest checkpoint, read and checked; a damaged one is refused with what to do about it.
+    func newest(run: String) throws -> (SafetensorsFile, String) {
+        let all = list()
+        guard let last = all.last else {
+            if FileManager.default.fileExists(atPath: "\(run)/train-state.safetensors") {
+                throw CLIError("--resume \(run): its checkpoint (model.safetensors + train-state.safetensors) was written by an earlier svgnet, " +
+                               "whose two files could pair different steps; start a new run, or keep the weights with --init \(run)/model.safetensors")
+            }
+            throw CLIError("--resume \(run): no checkpoint in \(path)")
+        }
+        let advice = all.count > 1
+            ? "delete it to resume from \(all[all.count - 2].path) (step \(all[all.count - 2].step))"
+            : "it is the only one: start a new run"
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile.read(from: last.path) } catch { throw CLIError("\(error); the newest checkpoint is damaged: \(advice)") }
+        guard file.metadata["format"] == Trainer.checkpointFormat, file.metadata["step"] == String(last.step) else {
+            throw CLIError("\(last.path): not a checkpoint of step \(last.step) (format \(file.metadata["format"] ?? "none"), " +
+                           "step \(file.metadata["step"] ?? "none")): \(advice)")
+        }
+        return (file, last.path)
+    }
+
+    /// Removes all but the newest `keep` checkpoints, and leftovers of interrupted writes.
+    func prune(keep: Int) throws {
+        for c in list().dropLast(keep) { try remove(c.path) }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] where name.contains(".tmp-") { try remove("\(path)/\(name)") }
+    }
+
+    func removeAll() throws {
+        for c in list() { try remove(c.path) }
+    }
+
+    private func remove(_ file: String) throws {
+        do { try FileManager.default.removeItem(atPath: file) } catch { throw CLIError("\(file): cannot remove (\(error.localizedDescription))") }
     }
 }
 

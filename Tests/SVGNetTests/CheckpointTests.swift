@@ -26,7 +26,7 @@ final class CheckpointTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(path).tmp-\(getpid())"), "temporary file left behind")
     }
 
-    func testTrainingStateResumesExactly() throws {
+    func testCheckpointResumesExactly() throws {
         let config = smallConfig()
         let x = movingSquares(config, seed: 2)
         let dir = temporaryDirectory()
@@ -35,11 +35,9 @@ final class CheckpointTests: XCTestCase {
 
         let first = try Trainer(config: config, seed: 7)
         x.withUnsafeBufferPointer { p in for _ in 0..<2 { _ = first.step(p.baseAddress!) } }
-        try first.saveModel(to: dir + "/model.safetensors")
-        try first.saveTrainingState(to: dir + "/train-state.safetensors")
+        try first.saveCheckpoint(to: dir + "/checkpoint.safetensors")
         let resumed = try Trainer(config: config, seed: 12345)
-        try resumed.loadModel(from: dir + "/model.safetensors")
-        try resumed.loadTrainingState(from: dir + "/train-state.safetensors")
+        try resumed.loadCheckpoint(try SafetensorsFile.read(from: dir + "/checkpoint.safetensors"), path: dir + "/checkpoint.safetensors")
         x.withUnsafeBufferPointer { p in for _ in 0..<2 { _ = resumed.step(p.baseAddress!) } }
         for e in straight.layout.entries {
             XCTAssertEqual(straight.parameter(e.spec.name), resumed.parameter(e.spec.name), "\(e.spec.name) differs after resume")

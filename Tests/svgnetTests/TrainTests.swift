@@ -3,6 +3,7 @@
 import Foundation
 import SVGData
 import SVGNet
+import TestSupport
 import XCTest
 
 final class TrainTests: CLITestCase {
@@ -21,9 +22,12 @@ final class TrainTests: CLITestCase {
         XCTAssertEqual(model.metadata["z_dim"], "2")
         XCTAssertEqual(model.metadata["groups"], "2")
         XCTAssertEqual(model.metadata["n_past"], "2")
-        let state = try SafetensorsFile.read(from: path("run/train-state.safetensors"))
+        let state = try SafetensorsFile.read(from: path("run/checkpoints/step-00000002.safetensors"))
         XCTAssertEqual(state.metadata["step"], "2")
         XCTAssertEqual(state.metadata["seed"], "1")
+        XCTAssertEqual(state.metadata["z_dim"], "2")
+        // The checkpoint's weights are model.safetensors' tensors exactly.
+        for name in model.names { XCTAssertEqual(state.tensors[name]?.values, model.tensors[name]?.values, name) }
         XCTAssertTrue(exists("run/samples/step-000001.gif") && exists("run/samples/step-000002.gif"))
 
         let info = try succeed(["info", "run/model.safetensors"])
@@ -50,8 +54,9 @@ final class TrainTests: CLITestCase {
         let log = try logLines("nan")
         XCTAssertFalse(log.isEmpty, "the first step's loss is finite and must be logged")
         for line in log { XCTAssertTrue((line["loss"] as? Double)?.isFinite ?? false, "logged a non-finite loss: \(line)") }
-        let state = try SafetensorsFile.read(from: path("nan/train-state.safetensors"))
-        XCTAssertEqual(state.metadata["step"], String(log.count), "the checkpoint is the last step with a finite loss")
+        let newest = String(format: "nan/checkpoints/step-%08d.safetensors", log.count)
+        XCTAssertEqual(try SafetensorsFile.read(from: path(newest)).metadata["step"], String(log.count), "the checkpoint is the last step with a finite loss")
+        XCTAssertFalse(exists(String(format: "nan/checkpoints/step-%08d.safetensors", log.count + 1)))
     }
 
     func testResumeContinuesExactly() throws {
@@ -64,7 +69,12 @@ final class TrainTests: CLITestCase {
         let r = try succeed(["train"] + tiny + ["--steps", "4", "--resume", "split"])
         XCTAssertTrue(r.stdout.contains("step 3/4"), r.stdout)
         XCTAssertEqual(bytes("whole/model.safetensors"), bytes("split/model.safetensors"), "2+2 steps differ from 4 steps")
-        XCTAssertEqual(bytes("whole/train-state.safetensors"), bytes("split/train-state.safetensors"))
+        XCTAssertEqual(bytes("whole/checkpoints/step-00000004.safetensors"), bytes("split/checkpoints/step-00000004.safetensors"))
+        // --keep 2 (the default) leaves the two newest: the end of the first part, the end of the second.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("split/checkpoints")).sorted(),
+                       ["step-00000002.safetensors", "step-00000004.safetensors"])
+        try succeed(["train"] + tiny + ["--steps", "3", "--checkpoint-every", "1", "--keep", "1", "--out", "keep1"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("keep1/checkpoints")), ["step-00000003.safetensors"])
         XCTAssertEqual(try logLines("split").map { $0["step"] as? Int }, [1, 2, 3, 4])
         XCTAssertEqual(try logLines("split").map { $0["loss"] as? Double }, try logLines("whole").map { $0["loss"] as? Double })
         // At the end already: nothing to do, nothing changes.
@@ -84,21 +94,25 @@ final class TrainTests: CLITestCase {
             if let i = t.firstIndex(of: name) { t[i + 1] = value } else { t += [name, value] }
             return ["train"] + t + ["--steps", "3", "--resume", "run"]
         }
-        try fail(flags("--z-dim", "4"), ["run/model.safetensors", "z_dim = 2", "the flags say 4"])
-        try fail(flags("--nf", "8"), ["run/model.safetensors", "nf = 4", "the flags say 8"])
-        try fail(flags("--model", "svg") + ["--groups", "1"], ["run/model.safetensors", "model"])
-        try fail(flags("--batch", "3"), ["run/model.safetensors", "batch = 2"])
-        try fail(flags("--seed", "2"), ["run/train-state.safetensors", "--seed 1, not 2"])
-        try fail(flags("--order", "sequential"), ["run/train-state.safetensors", "--order shuffled, not sequential"])
+        let checkpoint = "run/checkpoints/step-00000001.safetensors"
+        try fail(flags("--z-dim", "4"), [checkpoint, "z_dim = 2", "the flags say 4"])
+        try fail(flags("--nf", "8"), [checkpoint, "nf = 4", "the flags say 8"])
+        try fail(flags("--model", "svg") + ["--groups", "1"], [checkpoint, "aligner_levels = 0,1,2,3"])
+        try fail(flags("--batch", "3"), [checkpoint, "batch = 2"])
+        try fail(flags("--seed", "2"), [checkpoint, "--seed 1, not 2"])
+        try fail(flags("--order", "sequential"), [checkpoint, "--order shuffled, not sequential"])
         try fail(flags("--digits", "1") + ["--data", "npy:x.npy"], ["x.npy", "no such file"])
         try fail(flags("--init", "run/model.safetensors"), ["--resume and --init exclude each other"])
         try fail(["train"] + tiny + ["--steps", "3", "--resume", "nowhere"], ["--resume nowhere", "no such run folder"], absent: ["nowhere"])
         try FileManager.default.createDirectory(atPath: path("empty"), withIntermediateDirectories: true)
-        try fail(["train"] + tiny + ["--steps", "3", "--resume", "empty"], ["empty/model.safetensors", "no such file"], absent: ["empty/log.jsonl"])
-        // A damaged training state.
+        try fail(["train"] + tiny + ["--steps", "3", "--resume", "empty"], ["--resume empty", "no checkpoint"], absent: ["empty/log.jsonl"])
+        // No checkpoints left.
         try FileManager.default.copyItem(atPath: path("run"), toPath: path("nostate"))
-        try FileManager.default.removeItem(atPath: path("nostate/train-state.safetensors"))
-        try fail(["train"] + tiny + ["--steps", "3", "--resume", "nostate"], ["nostate/train-state.safetensors", "no such file"])
+        try FileManager.default.removeItem(atPath: path("nostate/checkpoints"))
+        try fail(["train"] + tiny + ["--steps", "3", "--resume", "nostate"], ["--resume nostate", "no checkpoint"])
+        // The two-file layout of earlier versions, which could pair a model and a training state of different steps.
+        write("nostate/train-state.safetensors", Data(count: 16))
+        try fail(["train"] + tiny + ["--steps", "3", "--resume", "nostate"], ["earlier svgnet", "--init nostate/model.safetensors"])
         XCTAssertEqual(bytes("run/model.safetensors"), model, "a refused resume changed the checkpoint")
         XCTAssertEqual(bytes("run/log.jsonl"), log, "a refused resume changed the log")
     }
@@ -130,14 +144,21 @@ final class TrainTests: CLITestCase {
             if file != "bare.safetensors" {
                 try fail(["train"] + tiny + ["--steps", "1", "--init", file, "--out", "i"], ["--init"] + mentions, absent: ["i"])
             }
+            // The same bytes as the run's only checkpoint: refused, naming it and what to do.
             try? FileManager.default.removeItem(atPath: path("resume"))
             try FileManager.default.copyItem(atPath: path("run"), toPath: path("resume"))
-            try? FileManager.default.removeItem(atPath: path("resume/model.safetensors"))
-            if exists(file) { try FileManager.default.copyItem(atPath: path(file), toPath: path("resume/model.safetensors")) }
+            let only = "resume/checkpoints/step-00000001.safetensors"
+            try FileManager.default.removeItem(atPath: path(only))
+            if exists(file) { try FileManager.default.copyItem(atPath: path(file), toPath: path(only)) }
             let log = bytes("resume/log.jsonl")
-            try fail(["train"] + tiny + ["--steps", "3", "--resume", "resume"], ["resume/model.safetensors"])
+            try fail(["train"] + tiny + ["--steps", "3", "--resume", "resume"], exists(file) ? [only, "start a new run"] : ["no checkpoint"])
             XCTAssertEqual(bytes("resume/log.jsonl"), log)
         }
+        // A damaged newest checkpoint with an older one beside it: the message names the older one.
+        try succeed(["train"] + tiny + ["--steps", "2", "--checkpoint-every", "1", "--out", "two"])
+        write("two/checkpoints/step-00000002.safetensors", good.prefix(good.count / 2))
+        try fail(["train"] + tiny + ["--steps", "3", "--resume", "two"], ["two/checkpoints/step-00000002.safetensors", "truncated",
+                                                                          "delete it to resume from two/checkpoints/step-00000001.safetensors"])
         // Right configuration, wrong tensors: info says it does not load; generate and --init refuse.
         let info = try run(["info", "missing.safetensors"])
         XCTAssertEqual(info.status, 1)
@@ -228,14 +249,67 @@ final class TrainTests: CLITestCase {
         XCTAssertEqual(r.status, 130, r.stderr)
         XCTAssertEqual(p.terminationReason, .exit)
         XCTAssertTrue(r.stderr.contains("interrupted at step"), r.stderr)
-        let state = try SafetensorsFile.read(from: path("run/train-state.safetensors"))
         let steps = try logLines("run").count
+        let state = try SafetensorsFile.read(from: path(String(format: "run/checkpoints/step-%08d.safetensors", steps)))
         XCTAssertGreaterThanOrEqual(steps, 1)
         XCTAssertEqual(state.metadata["step"], String(steps), "the checkpoint and the log disagree")
         XCTAssertNoThrow(try SafetensorsFile.read(from: path("run/model.safetensors")))
         // And it resumes from there.
         try succeed(["train"] + tiny + ["--steps", String(steps + 1), "--checkpoint-every", "100000", "--resume", "run"])
         XCTAssertEqual(try logLines("run").map { $0["step"] as? Int }, Array(1...(steps + 1)))
+    }
+
+    /// A checkpoint that cannot be written (here: its name is taken by a folder, as a full or read-only disk
+    /// would also make the write fail) stops the run with one line, and the previous checkpoint is intact.
+    func testAFailedCheckpointWriteLeavesThePreviousOne() throws {
+        try succeed(["train"] + tiny + ["--steps", "1", "--checkpoint-every", "1", "--out", "run"])
+        let first = try XCTUnwrap(bytes("run/checkpoints/step-00000001.safetensors"))
+        try FileManager.default.createDirectory(atPath: path("run/checkpoints/step-00000002.safetensors/x"), withIntermediateDirectories: true)
+        try fail(["train"] + tiny + ["--steps", "2", "--checkpoint-every", "1", "--resume", "run"],
+                 ["writing a checkpoint in run", "the previous checkpoint is intact"])
+        XCTAssertEqual(bytes("run/checkpoints/step-00000001.safetensors"), first)
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: path("run/checkpoints")).contains { $0.contains(".tmp-") },
+                       "a temporary file was left behind")
+    }
+
+    /// SIGKILL at 20 moments drawn by a seeded generator (after the k-th progress line, then a random
+    /// delay of up to 40 ms, so some land inside a checkpoint's write): every --resume either ends with
+    /// exactly the bytes of an uninterrupted run or refuses with a message; it never silently differs.
+    func testKilledAnywhereResumesExactlyOrRefuses() throws {
+        let steps = 6, args = tiny + ["--checkpoint-every", "1", "--steps", "\(steps)"]
+        try succeed(["train"] + args + ["--out", "ref"])
+        let reference = try XCTUnwrap(bytes("ref/model.safetensors"))
+        let referenceCheckpoint = try XCTUnwrap(bytes(String(format: "ref/checkpoints/step-%08d.safetensors", steps)))
+        var rng = TestRNG(2026)
+        var exact = 0, refused = 0, killedAfter: [Int] = []
+        for trial in 0..<20 {
+            let dir = "k\(trial)", line = Int(rng.next() % UInt64(steps - 2)) + 2, delay = useconds_t(rng.next() % 40_000)
+            let (p, out, err) = try start(["train"] + args + ["--out", dir])
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline, p.isRunning {
+                if let text = try? String(contentsOfFile: out, encoding: .utf8), text.contains("step \(line)/\(steps) ") { break }
+                usleep(500)
+            }
+            usleep(delay)
+            kill(p.processIdentifier, SIGKILL)
+            _ = finish(p, out, err)
+            killedAfter.append(try logLines(dir).count)
+            let r = try run(["train"] + args + ["--resume", dir])
+            if r.status == 0 {
+                XCTAssertEqual(bytes("\(dir)/model.safetensors"), reference, "trial \(trial) (killed after line \(line) + \(delay) µs) resumed to other weights")
+                XCTAssertEqual(bytes(String(format: "%@/checkpoints/step-%08d.safetensors", dir, steps)), referenceCheckpoint, "trial \(trial)")
+                XCTAssertEqual(try logLines(dir).map { $0["step"] as? Int }, Array(1...steps), "trial \(trial)")
+                exact += 1
+            } else {
+                XCTAssertEqual(r.errorLines.count, 1, "trial \(trial): \(r.stderr)")
+                XCTAssertTrue(r.stderr.hasPrefix("Error: "), "trial \(trial): \(r.stderr)")
+                refused += 1
+            }
+        }
+        XCTAssertEqual(exact + refused, 20)
+        // The kills must have landed mid-run, not all after the end.
+        XCTAssertTrue(killedAfter.contains { $0 < steps }, "every kill came after the run ended: \(killedAfter)")
+        print("kill test: \(exact) exact, \(refused) refused; steps logged at the kill: \(killedAfter)")
     }
 
     /// Batch k of --order sequential is sequences kB … kB+B−1: replacing any other sequence leaves the
