@@ -283,8 +283,8 @@ private func col2imChannels(_ col: UnsafePointer<Float>, _ image: UnsafeMutableP
 /// adjoint) keeps its col frame-major, colᵀ: frames × (channels·kH·kW) with colᵀ[n][(c, t)] =
 /// image[c][n][t]. A frame's row is its channel planes back to back, so filling it moves whole planes
 /// (a 4×4 plane is one 64-byte line), where the (c, t) × n layout is an element-by-element transpose;
-/// the GEMMs take colᵀ as a transposed operand, which OpenBLAS packs at about the same cost (NN and NT
-/// within 2% at c5's 128×240×8192, timed back to back).
+/// the GEMMs take colᵀ as a transposed operand, which OpenBLAS packs at about the same cost as the plain
+/// one (the A/B is in CHANGELOG.md).
 @inline(__always)
 public func colIsFrameMajor(_ g: ConvGeometry) -> Bool {
     g.kernelH == g.height && g.kernelW == g.width && g.padding == 0
@@ -318,8 +318,8 @@ public func convColumnsAdjoint(_ col: UnsafePointer<Float>, _ image: UnsafeMutab
 
 /// Channels per work item of the frame-major copies: the item reads (or writes) its channels' image
 /// blocks as that many sequential streams and each frame's row in runs of that many planes (512 bytes for
-/// 4×4 planes). Frame by frame over all channels, every plane came from a stream of its own, 512 streams
-/// that no prefetcher follows, and c5's copy from memory took 0.8–1.2 ms for 7.9 MB each way.
+/// 4×4 planes). Frame by frame over all channels, every plane would come from a stream of its own: 512
+/// streams at c5, more than any prefetcher follows.
 private let frameMajorChannelsPerBlock = 8
 
 @inline(__always)
@@ -361,10 +361,10 @@ private func frameMajorPlanes(_ image: UnsafeMutablePointer<Float>, _ col: Unsaf
 /// respect to its input) and the GEMM's inner dimension is at most `chunkedInnerLimit`, the kernels make
 /// col a chunk of frames at a time, each chunk at most `colChunkFloats` (4 MiB), so that col2im reads it
 /// from cache. Whole, upc4's col is 235 MB, written to memory by a GEMM of inner dimension 128 and read
-/// back from there. Timed call by call against the whole col at the model's shapes (Docs/PERFORMANCE.md):
-/// upc4's forward and c2's input gradient (inner 128) took 0.86–0.92 of the time in chunks of 2–4 frames;
-/// upc3, upc2, c3 and c4 (inner 256–512) took 1.03–1.30 of it, their narrower GEMMs losing more than
-/// the memory traffic saved, so their col stays whole.
+/// back from there. Timed call by call against the whole col at the model's shapes (CHANGELOG.md,
+/// 2026-12-01), chunks paid at inner dimension 128 (upc4's forward, c2's input gradient) and lost at
+/// 256–512 (upc3, upc2, c3, c4), whose narrower GEMMs lost more than the memory traffic saved, so their
+/// col stays whole.
 let colChunkFloats = 1 << 20
 let chunkedInnerLimit = 128
 

@@ -74,7 +74,7 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
 
 /// Every call transforms the weight block (36·M·C floats written, 2.25× the weight), which pays for itself
 /// only over enough tiles: generation's skip blocks read one source frame per sequence, 4 tiles at upc2's
-/// 4×4 plane, where the transform took ~90% of the call (18.6 GFLOP/s against ~130 direct).
+/// 4×4 plane, where the transform took most of the call and the direct path was faster.
 /// 256 tiles is the training step's smallest Winograd call (upc2's skip block: 64 frames × 4 tiles).
 public let winogradMinimumTiles = 256
 

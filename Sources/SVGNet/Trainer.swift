@@ -51,7 +51,7 @@ public final class Trainer {
         let layout = ParameterLayout(net, planner: &planner)
         self.layout = layout
         // Keeping the encoder's im2col results for backward saves one pass per layer; the default 128M
-        // floats (512 MiB) covers DCGAN-64 at batch 16 and keeps the step's peak memory below PyTorch's.
+        // floats (512 MiB) covers DCGAN-64 at batch 16.
         encoder = EncoderPlan(net, frames: T * B, groups: T, layout: layout, planner: &planner, needsGrad: true, colCacheBudget: colCacheBudget)
         decoder = DecoderPlan(net, frames: rows, groups: steps, sourceFrames: sourceFrames, layout: layout, planner: &planner, needsGrad: true)
         posterior = net.posterior.map { LSTMPlan($0, steps: steps, batch: B, layout: layout, planner: &planner, needsGrad: true) }
