@@ -1,12 +1,13 @@
 // Where sequences come from: built-in Moving MNIST (generated on the fly, seeded per sequence so any
 // batch can be regenerated exactly, which is what makes --resume exact), KTH and BAIR folders, or an
 // .npy file. Every batch is time-major (T, B, C, 64, 64), the layout Trainer.step reads.
+import ArgumentParser
 import Foundation
 import Kernels
 import SVGData
 
 enum Split { case train, test }
-enum Order: String { case shuffled, sequential }
+enum Order: String, ExpressibleByArgument, CaseIterable { case shuffled, sequential }
 
 struct VideoSource {
     let description: String
@@ -48,12 +49,7 @@ struct VideoSource {
                                 test: try BAIRDataset(directory: path, split: .test, length: length))
                 channels = 3; description = "BAIR at \(path)"
             case "npy":
-                var layout: NPYLayout? = nil
-                if let l = options.layout {
-                    guard let v = NPYLayout(rawValue: l.lowercased()) else { throw CLIError("--layout '\(l)' is not one of tnhw, nthw, nthwc, ntchw") }
-                    layout = v
-                }
-                let d = try NPYDataset(path: path, layout: layout, length: length)
+                let d = try NPYDataset(path: path, layout: options.layout, length: length)
                 kind = .dataset(train: d, test: d)
                 channels = d.channels; description = "\(path) (\(d.count) sequences)"
             default:

@@ -20,9 +20,9 @@ struct Evaluate: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var runOptions: RunOptions
     @Option(help: "Test sequences (default: the whole test set of a dataset, 100 on Moving MNIST).") var sequences: Int?
-    @Option(help: "Samples per sequence; a comma-separated list evaluates each count (e.g. 5,50,100).") var samples: String = "100"
+    @Option(help: "Samples per sequence; a comma-separated list evaluates each count (e.g. 5,50,100).") var samples = IntegerList([100])
     @Option(help: "Shorter horizons to score as well, from the same samples (comma-separated, each below --n-future).")
-    var horizons: String?
+    var horizons: IntegerList?
     @Flag(inversion: .prefixedNo, help: "Score the black-frame and last-observed-frame baselines on the same test set.")
     var baselines = true
     @Option(name: .customLong("figure-sequences"), help: "Test sequences in figure.png/.gif: ground truth, then each model's best sample (0: none).")
@@ -35,13 +35,16 @@ struct Evaluate: ParsableCommand {
             throw ValidationError("\(label.count) --label for \(checkpoint.count) --checkpoint: give one per checkpoint, or none")
         }
         if figureSequences < 0 { throw ValidationError("--figure-sequences must be 0 or more, got \(figureSequences)") }
+        if samples.values.isEmpty || samples.values.contains(where: { $0 < 1 }) {
+            throw ValidationError("--samples '\(samples)' must be positive integers separated by commas")
+        }
     }
 
     func run() throws {
         try runOptions.apply()
         if let n = sequences { try positive(n, "--sequences") }
         try positive(sampling.batch, "--batch")
-        let counts = try parseCounts(samples)
+        let counts = samples.values
         let models = try checkpoint.map { try LoadedCheckpoint($0) }
         // How many test sequences: the flag, else a dataset's whole test set, else 100 generated ones.
         let config = models[0].config
@@ -61,7 +64,7 @@ struct Evaluate: ParsableCommand {
         }
         let c = generators[0].config, test = data!
         try requireTestSequences(test, sequences: sequences, batch: B)
-        let horizonList = try parseHorizons(horizons, nFuture: c.nFuture)
+        let horizonList = try horizonList(horizons, nFuture: c.nFuture)
         let names = label.isEmpty ? defaultLabels(models) : label
         let started = Date()
         let workspace = SSIMWorkspace(height: 64, width: 64)
@@ -162,25 +165,13 @@ private func defaultLabels(_ models: [LoadedCheckpoint]) -> [String] {
     }
 }
 
-func parseCounts(_ s: String) throws -> [Int] {
-    let counts = try s.split(separator: ",").map { (p: Substring) -> Int in
-        guard let v = Int(p.trimmingCharacters(in: .whitespaces)), v >= 1 else { throw CLIError("--samples '\(s)' must be positive integers separated by commas") }
-        return v
-    }
-    guard !counts.isEmpty else { throw CLIError("--samples is empty") }
-    return counts
-}
-
 /// The horizons to report, the full one first.
-func parseHorizons(_ s: String?, nFuture: Int) throws -> [Int] {
-    guard let s else { return [nFuture] }
-    let extra = try s.split(separator: ",").map { (p: Substring) -> Int in
-        guard let v = Int(p.trimmingCharacters(in: .whitespaces)), v >= 1, v < nFuture else {
-            throw CLIError("--horizons '\(s)' must be integers from 1 to \(nFuture - 1) (below --n-future \(nFuture)), separated by commas")
-        }
-        return v
+func horizonList(_ extra: IntegerList?, nFuture: Int) throws -> [Int] {
+    guard let extra else { return [nFuture] }
+    guard extra.values.allSatisfy({ (1..<nFuture).contains($0) }) else {
+        throw CLIError("--horizons '\(extra)' must be integers from 1 to \(nFuture - 1) (below --n-future \(nFuture)), separated by commas")
     }
-    return [nFuture] + extra.filter { $0 != nFuture }
+    return [nFuture] + extra.values
 }
 
 /// `k/N sequences` on stderr: redrawn in place on a terminal, a few plain lines otherwise.

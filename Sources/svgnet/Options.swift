@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Kernels
+import SVGData
 import SVGNet
 
 struct CLIError: Error, CustomStringConvertible {
@@ -19,6 +20,23 @@ enum ModelKind: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension AlignerValueSource: ExpressibleByArgument {}
+extension NPYLayout: ExpressibleByArgument, CaseIterable {
+    public static var allCases: [NPYLayout] { [.tnhw, .nthw, .nthwc, .ntchw] }
+}
+
+/// A comma-separated list of integers as one argument ("5,50,100"), the form the paper's protocols are
+/// written in.
+struct IntegerList: ExpressibleByArgument, CustomStringConvertible {
+    let values: [Int]
+    init(_ values: [Int]) { self.values = values }
+    init?(argument: String) {
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+        values = parts.map { $0! }
+    }
+    var description: String { values.map(String.init).joined(separator: ",") }
+    var defaultValueDescription: String { description }
+}
 
 struct ModelOptions: ParsableArguments {
     @Option(help: "Dataset preset (table in Docs/MODEL.md, Presets): sets backbone, channels, nPast/nFuture, zDim and β.")
@@ -36,7 +54,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("nf"), help: "Base backbone width (64 in the paper; smaller trains faster).")
     var nf: Int = 64
     @Option(name: .customLong("aligner-levels"), help: "Comma-separated aligner levels 0…3 (default: all four on DCGAN, 0,1,2 on VGG).")
-    var alignerLevels: String?
+    var alignerLevels: IntegerList?
     @Option(name: .customLong("aligner-value"), help: "Where the aligner's values come from: encoder or decoder.")
     var alignerValue: AlignerValueSource = .encoder
     @Option(name: .customLong("n-past"), help: "Conditioning frames (default: the preset's).")
@@ -62,11 +80,8 @@ struct ModelOptions: ParsableArguments {
         }
         if model == .svg && c.groups != 1 { throw CLIError("--model svg has one latent group; use --model hsvg for --groups \(c.groups)") }
         if model == .hafsvg {
-            if let s = alignerLevels {
-                c.alignerLevels = try s.split(separator: ",").map {
-                    guard let v = Int($0.trimmingCharacters(in: .whitespaces)) else { throw CLIError("--aligner-levels '\(s)' is not a comma-separated list of integers") }
-                    return v
-                }
+            if let levels = alignerLevels {
+                c.alignerLevels = levels.values
             } else {
                 c.alignerLevels = c.backbone == .dcgan64 ? [0, 1, 2, 3] : [0, 1, 2]
             }
@@ -93,8 +108,8 @@ struct DataOptions: ParsableArguments {
     var digits: Int = 2
     @Option(help: "A folder with the user's own MNIST IDX files (plain or .gz) instead of the built-in test digits.")
     var mnist: String?
-    @Option(help: "Axis order of an .npy file: tnhw (default for 4-D), nthw, nthwc (default for 5-D) or ntchw.")
-    var layout: String?
+    @Option(help: "Axis order of an .npy file (default: tnhw for 4-D, nthwc for 5-D).")
+    var layout: NPYLayout?
 }
 
 struct RunOptions: ParsableArguments {

@@ -21,7 +21,7 @@ struct Train: ParsableCommand {
     @Option(help: "Training steps (batches). Default 1000 unless --epochs is given.") var steps: Int?
     @Option(help: "Epochs of --epoch-size steps each (an alternative to --steps).") var epochs: Int?
     @Option(name: .customLong("epoch-size"), help: "Steps per epoch with --epochs.") var epochSize: Int = 600
-    @Option(help: "Batch order over a dataset: shuffled or sequential.") var order: String = "shuffled"
+    @Option(help: "Batch order over a dataset.") var order: Order = .shuffled
     @Option(help: "Output folder (created if needed).") var out: String = "svgnet-run"
     @Option(help: "Start from the weights of this safetensors file (tensor names as in Docs/MODEL.md, Checkpoints).") var `init`: String?
     @Option(help: "Continue the run in this folder exactly where its checkpoint left off.") var resume: String?
@@ -47,7 +47,6 @@ struct Train: ParsableCommand {
         if snapshotEvery > 0 && snapshotEvery % checkpointEvery != 0 {
             throw CLIError("--snapshot-every \(snapshotEvery) must be a multiple of --checkpoint-every \(checkpointEvery)")
         }
-        guard let order = Order(rawValue: order) else { throw CLIError("--order '\(self.order)' is not shuffled or sequential") }
         if steps != nil && epochs != nil { throw CLIError("give --steps or --epochs, not both") }
         let totalSteps: Int
         if let e = epochs { try positive(e, "--epochs"); try positive(epochSize, "--epoch-size"); totalSteps = e * epochSize }

@@ -196,14 +196,11 @@ final class TrainTests: CLITestCase {
             (["--threads": "0"], ["--threads must be at least 1, got 0"]),
             (["--checkpoint-every": "0"], ["--checkpoint-every must be at least 1"]),
             (["--sample-every": "-1"], ["--sample-every must be 0 or more"]),
-            (["--order": "random"], ["--order 'random' is not shuffled or sequential"]),
             (["--digits": "4"], ["--digits must be 1, 2 or 3, got 4"]),
             (["--data": "foo"], ["--data 'foo' is not one of"]),
             (["--data": "tar:x"], ["unknown source 'tar'"]),
             (["--data": "npy:"], ["needs a path after the colon"]),
-            (["--layout": "xyz", "--data": "npy:a.npy"], ["--layout 'xyz'"]),
             (["--aligner-levels": "0,7"], ["aligner level 7 does not exist"]),
-            (["--aligner-levels": "0,x"], ["is not a comma-separated list"]),
             (["--model": "svg", "--groups": "2"], ["--model svg has one latent group"]),
             (["--model": "hsvg", "--aligner-levels": "0"], ["--aligner-levels needs --model hafsvg"]),
             (["--epochs": "0"], ["--epochs must be at least 1"]),
@@ -221,6 +218,10 @@ final class TrainTests: CLITestCase {
         try fail(with(["--preset": "foo"]), ["'foo' is invalid for '--preset"], absent: ["o"], oneLine: false)
         try fail(with(["--model": "svg9"]), ["'svg9' is invalid for '--model"], absent: ["o"], oneLine: false)
         try fail(with(["--batch": "two"]), ["'two' is invalid for '--batch"], absent: ["o"], oneLine: false)
+        try fail(with(["--order": "random"]), ["'random' is invalid for '--order", "'shuffled' and 'sequential'"], absent: ["o"], oneLine: false)
+        try fail(with(["--layout": "xyz", "--data": "npy:a.npy"]), ["'xyz' is invalid for '--layout", "'tnhw', 'nthw', 'nthwc' or 'ntchw'"],
+                 absent: ["o"], oneLine: false)
+        try fail(with(["--aligner-levels": "0,x"]), ["'0,x' is invalid for '--aligner-levels"], absent: ["o"], oneLine: false)
         try fail(["train", "--steps", "-1", "--out", "o"], ["--steps"], absent: ["o"], oneLine: false)
         try fail(["train", "--bogus"], ["--bogus"], oneLine: false)
         // An output path that is a file.
@@ -228,12 +229,14 @@ final class TrainTests: CLITestCase {
         try fail(["train"] + tiny + ["--steps", "1", "--out", "afile"], ["afile", "not a folder"])
         for args in [["generate", "--checkpoint", "x", "--batch", "0"], ["generate", "--checkpoint", "x", "--samples", "0"],
                      ["generate", "--checkpoint", "x", "--sequences", "0"], ["evaluate", "--checkpoint", "x", "--sequences", "0"],
-                     ["evaluate", "--checkpoint", "x", "--batch", "0"], ["evaluate", "--checkpoint", "x", "--samples", "1,x"],
-                     ["evaluate", "--checkpoint", "x", "--samples", "0"], ["data", "mmnist", "--out", "d.npy", "--sequences", "0"],
+                     ["evaluate", "--checkpoint", "x", "--batch", "0"], ["data", "mmnist", "--out", "d.npy", "--sequences", "0"],
                      ["data", "mmnist", "--out", "d.npy", "--length", "0"], ["data", "mmnist", "--out", "d.npy", "--digits", "0"],
                      ["demo", "--out", "demo", "--steps", "0"]] {
             try fail(args, [args[args.count - 2]], absent: ["d.npy", "demo", "svgnet-samples", "svgnet-eval"])
         }
+        // Checked by the argument parser (a malformed list) or by validate(): the first line names it, usage follows.
+        try fail(["evaluate", "--checkpoint", "x", "--samples", "1,x"], ["'1,x' is invalid for '--samples"], absent: ["svgnet-eval"], oneLine: false)
+        try fail(["evaluate", "--checkpoint", "x", "--samples", "0"], ["--samples '0' must be positive"], absent: ["svgnet-eval"], oneLine: false)
     }
 
     func testSIGINTSavesACheckpointAndExits130() throws {
