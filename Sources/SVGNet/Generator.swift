@@ -23,6 +23,9 @@ public final class Generator {
     public var zeroGroup: Int? = nil
     /// When false, ε is read from `noise(step:group:)` as the caller left it instead of drawn.
     public var drawNoise = true
+    /// Called after each predicted frame is decoded (with the future step, 0-based), while the decoder's
+    /// activations, the aligners' attention among them, still hold that step.
+    public var afterDecoding: ((Int) -> Void)? = nil
 
     let encoder: EncoderPlan             // generated frames: M = N·B, N groups
     let conditionEncoder: EncoderPlan    // ground-truth frames: B, one group
@@ -76,6 +79,15 @@ public final class Generator {
     }
 
     public func loadModel(_ file: SafetensorsFile, path: String) throws { try layout.load(file, arena: arena, path: path) }
+
+    /// The attention maps of aligner level ℓ for the frame last decoded: samples·B blocks of P×P (frame
+    /// n·B + b; row: a decoder position, column: a position of the skip-source frame), or nil when level ℓ
+    /// has no aligner.
+    public func attention(level: Int) -> (plane: Int, maps: UnsafeBufferPointer<Float>)? {
+        let skip = decoder.skip(level: level)
+        guard let a = skip.aligner else { return nil }
+        return (skip.plane, UnsafeBufferPointer(start: arena[a.attention], count: a.attention.count))
+    }
 
     /// Conditioning frames (nPast, B, C, 64, 64) in [0, 1] → predictions (B, N, nFuture, C, 64, 64).
     /// The returned pointer stays valid until the next call.
@@ -161,6 +173,7 @@ public final class Generator {
                     let dst = a[output] + (((b * N + n) * c.nFuture + future) * C + ch) * 4096
                     dst.update(from: pred + (ch * M + n * B + b) * 4096, count: 4096)
                 } } }
+                afterDecoding?(future)
             }
         }
         return UnsafePointer(a[output])

@@ -28,6 +28,8 @@ struct Generate: ParsableCommand {
     @Option(help: "Test sequences in all (default: the whole test set of a dataset, --batch on Moving MNIST).") var sequences: Int?
     @Option(help: "Samples per sequence.") var samples: Int = 5
     @Option(name: .customLong("zero-group"), help: "Fix latent group j (0-based) to zero (the paper's Fig. 8 ablation).") var zeroGroup: Int?
+    @Flag(help: "Also report how focused each aligner level's attention is, and draw attention.png (HAF-SVG models).")
+    var attention = false
     @Option(help: "Output folder.") var out: String = "svgnet-samples"
 
     func run() throws {
@@ -41,6 +43,14 @@ struct Generate: ParsableCommand {
             guard (0..<c.groups).contains(j) else { throw CLIError("--zero-group \(j): the model has groups 0…\(c.groups - 1)") }
             generator.zeroGroup = j
         }
+        var attentionReport: AttentionReport? = nil
+        var batches = 0
+        if attention {
+            let report = AttentionReport(generator)
+            guard !report.levels.isEmpty else { throw CLIError("--attention: \(c.modelName) has no feature aligner") }
+            generator.afterDecoding = { [unowned generator] step in report.record(generator, futureStep: step, firstBatch: batches == 0) }
+            attentionReport = report
+        }
         let createdOut = !FileManager.default.fileExists(atPath: out)
         try makeDirectory(out)
         // Files written so far; on failure they are removed, so a failed run leaves nothing half-written.
@@ -51,7 +61,14 @@ struct Generate: ParsableCommand {
         var grid: [(truth: [Float], best: [Float])] = []
         let workspace = SSIMWorkspace(height: 64, width: 64)
         var rng = RandomGenerator(seed: runOptions.seed &+ 99)
+        var attentionPicture: Image? = nil
         try generateOverTestSet(generator, data: data, sequences: total, seed: runOptions.seed) { truth, pred, first, count in
+            defer { batches += 1 }
+            if let report = attentionReport, batches == 0 {
+                truth.withUnsafeBufferPointer { x in
+                    attentionPicture = report.picture(source: x.baseAddress! + (c.nPast - 2) * c.batch * frame, prediction: pred + (c.nFuture - 1) * frame)
+                }
+            }
             let future = futureTruth(truth, config: c, count: count)
             for b in 0..<count {
                 let seq = first + b
@@ -109,6 +126,10 @@ struct Generate: ParsableCommand {
         do {
             try writePNG("\(out)/grid.png", img)
             written.append("\(out)/grid.png")
+            if let picture = attentionPicture {
+                try writePNG("\(out)/attention.png", picture)
+                written.append("\(out)/attention.png")
+            }
             try NPY.write("\(out)/predictions.npy", shape: [total, N, c.nFuture, c.channels, 64, 64], values: predictions)
         } catch { throw CLIError("\(error)") }
         } catch {
@@ -116,6 +137,8 @@ struct Generate: ParsableCommand {
             if createdOut { try? FileManager.default.removeItem(atPath: out) }
             throw error
         }
-        print("\(total) sequences × \(samples) samples, \(c.nPast) → \(c.nFuture) frames: \(out)/sequence-*.gif, \(out)/grid.png, \(out)/predictions.npy")
+        print("\(total) sequences × \(samples) samples, \(c.nPast) → \(c.nFuture) frames: \(out)/sequence-*.gif, \(out)/grid.png, \(out)/predictions.npy" +
+              (attentionReport != nil ? ", \(out)/attention.png" : ""))
+        if let report = attentionReport { print(report.summary()) }
     }
 }

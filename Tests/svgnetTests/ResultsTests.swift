@@ -117,4 +117,29 @@ final class ResultsTests: CLITestCase {
             XCTAssertEqual(report["bestSSIMSample"] as? [Int], scored["bestSSIMSample"] as? [Int], name)
         }
     }
+
+    /// At initialisation (weights N(0, 0.02)) the aligner's scores QᵀK are nearly 0, so every attention row is
+    /// nearly uniform: entropy ≈ 1 of a uniform row's, largest weight ≈ 1/P. A model without an aligner is refused.
+    func testAttentionReportOfAnUntrainedAlignerIsUniform() throws {
+        try succeed(["train"] + tiny + ["--lr", "1e-12", "--steps", "1", "--out", "run"])
+        let r = try succeed(["generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--samples", "2", "--n-future", "2",
+                             "--attention", "--out", "gen"])
+        let lines = r.stdout.split(separator: "\n").filter { $0.hasPrefix("aligner level") }
+        XCTAssertEqual(lines.count, 4, r.stdout)   // tiny's HAF-SVG-2 has all four levels
+        for (level, line) in lines.enumerated() {
+            let numbers = line.split(whereSeparator: { " ():;×".contains($0) }).compactMap { Double($0) }
+            // level, side, side, entropy, largest weight, uniform weight
+            XCTAssertEqual(numbers.count, 6, String(line))
+            let P = Double(1 << (2 * (level + 2)))   // 4×4, 8×8, 16×16, 32×32
+            XCTAssertEqual(numbers[5], 1 / P, accuracy: 5e-5, String(line))
+            XCTAssertGreaterThan(numbers[3], 0.99, String(line))
+            XCTAssertLessThanOrEqual(numbers[3], 1.0005, String(line))
+            XCTAssertLessThan(numbers[4], 2 / P, String(line))
+        }
+        let picture = try readPNG(path("gen/attention.png"))
+        XCTAssertEqual(picture.width, 6 * 64 + 5 * 2)
+        XCTAssertEqual(picture.height, 4 * 64 + 3 * 2)
+        try succeed(["train"] + tiny + ["--model", "svg", "--groups", "1", "--steps", "1", "--out", "svg"])
+        try fail(["generate", "--checkpoint", "svg/model.safetensors", "--batch", "2", "--attention", "--out", "g"], ["has no feature aligner"], absent: ["g"])
+    }
 }
