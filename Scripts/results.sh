@@ -5,7 +5,8 @@
 # draws the figures and writes Docs/RESULTS.md's tables. Rerunning skips what is done; a cut-off
 # training resumes from its last checkpoint.
 #   QUICK=1   a minutes-long smoke run of every stage at toy size (CI), into results-quick/
-#   STAGE=train|timing|curves|evaluate|report   run one stage only; ONLY=name,… trains only those models
+#   STAGE=train|timing|curves|evaluate|report   run one stage only; ONLY=name,… trains (or draws the
+#             learning curves of) only those models
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
@@ -95,6 +96,7 @@ stage_curves() {
   local name label
   for entry in "${MODELS[@]}"; do
     IFS='|' read -r name label _ <<< "$entry"
+    if [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",$name,"* ]]; then continue; fi
     local dir="$OUT/curves/$name"
     if [ -f "$dir/metrics.md" ] && [ "$dir/metrics.md" -nt "$OUT/runs/$name/snapshots" ] && [ -z "${FORCE:-}" ]; then continue; fi
     local snaps=()

@@ -146,3 +146,6 @@ public struct ModelConfiguration: Sendable, Equatable {
         try validate()
     }
 }
+
+/// Pixels of one frame plane: every backbone reads and writes 64 × 64 frames.
+public let framePixels = 64 * 64

@@ -62,7 +62,7 @@ public final class Generator {
         hRows = planner.floats(M * config.gDim); targetRows = planner.floats(M * config.gDim)
         z = planner.floats(M * config.zDim)
         eps = (0..<steps).map { _ in (0..<config.groups).map { _ in planner.floats(M * config.groupDim) } }
-        output = planner.floats(B * samples * config.nFuture * config.channels * 4096)
+        output = planner.floats(B * samples * config.nFuture * config.channels * framePixels)
         arena = Arena(planner)
         rng = RandomGenerator(seed: seed)
         let sourceOf = arena[decoder.sourceOf]
@@ -94,7 +94,7 @@ public final class Generator {
     @discardableResult
     public func generate(_ frames: UnsafePointer<Float>) -> UnsafePointer<Float> {
         let c = config, B = c.batch, N = samples, M = N * B, G = c.groups, d = c.groupDim, gDim = c.gDim
-        let C = c.channels, frameSize = C * 4096, T = c.frameCount
+        let C = c.channels, frameSize = C * framePixels, T = c.frameCount
         let a = arena
         if drawNoise { for s in eps { for e in s { rng.fillNormal(a[e], count: e.count) } } }
 
@@ -102,7 +102,7 @@ public final class Generator {
         func encodeGroundTruth(_ t: Int, into rows: Slice) {
             let dst = a[conditionEncoder.input]
             for ch in 0..<C { for b in 0..<B {
-                (dst + (ch * B + b) * 4096).update(from: frames + (t * B + b) * frameSize + ch * 4096, count: 4096)
+                (dst + (ch * B + b) * framePixels).update(from: frames + (t * B + b) * frameSize + ch * framePixels, count: framePixels)
             } }
             conditionEncoder.forward(arena: a, col: col, mode: batchNorm, updateRunningStatistics: false)
             transpose(a[conditionEncoder.vector], a[conditionRows], rows: gDim, columns: B)
@@ -125,7 +125,7 @@ public final class Generator {
                 let row = step * M + r
                 let zr = a[z] + r * c.zDim + j * d
                 if zeroGroup == j { zr.update(repeating: 0, count: d); continue }
-                reparameterizeForward(mu: a[m.heads[0]] + row * d, logvar: a[m.heads[1]] + row * d, eps: a[eps[step][j]] + r * d, z: zr, count: d)
+                reparameterizeForward(mu: a[m.mu] + row * d, logvar: a[m.logvar] + row * d, eps: a[eps[step][j]] + r * d, z: zr, count: d)
             }
         }
 
@@ -164,14 +164,14 @@ public final class Generator {
             }
             predictor.forwardStep(step, arena: a)
             if i >= c.nPast {
-                transpose(a[predictor.heads[0]] + step * M * gDim, a[decoder.input], rows: M, columns: gDim)
+                transpose(a[predictor.output] + step * M * gDim, a[decoder.input], rows: M, columns: gDim)
                 decoder.forward(arena: a, col: col, mode: batchNorm, updateRunningStatistics: false)
                 let pred = a[decoder.output]
-                a[encoder.input].update(from: pred, count: C * M * 4096)
+                a[encoder.input].update(from: pred, count: C * M * framePixels)
                 let future = i - c.nPast
                 for ch in 0..<C { for n in 0..<N { for b in 0..<B {
-                    let dst = a[output] + (((b * N + n) * c.nFuture + future) * C + ch) * 4096
-                    dst.update(from: pred + (ch * M + n * B + b) * 4096, count: 4096)
+                    let dst = a[output] + (((b * N + n) * c.nFuture + future) * C + ch) * framePixels
+                    dst.update(from: pred + (ch * M + n * B + b) * framePixels, count: framePixels)
                 } } }
                 afterDecoding?(future)
             }

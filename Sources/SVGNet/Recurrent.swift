@@ -26,6 +26,13 @@ struct LSTMPlan {
     let layers: [Layer]
     let heads: [Slice]                // predictor: [out]; Gaussian: [mu, logvar]
     let gradHeads: [Slice]
+    /// The heads by name: the predictor's output, a Gaussian LSTM's mean and log-variance (rows × outputs).
+    var output: Slice { heads[0] }
+    var gradOutput: Slice { gradHeads[0] }
+    var mu: Slice { heads[0] }
+    var logvar: Slice { heads[1] }
+    var gradMu: Slice { gradHeads[0] }
+    var gradLogvar: Slice { gradHeads[1] }
     let zeroState: Slice              // batch × H of zeros (initial h and c)
     let carryH, carryC, nextH, nextC, gateGrad: Slice
 

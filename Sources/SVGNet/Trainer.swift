@@ -81,8 +81,8 @@ public final class Trainer {
     /// The last step's predictions x̂ for steps 1 … T−1, NCHW: ((T−1)·B) × C × 64 × 64.
     public func predictions() -> [Float] {
         let rows = (config.frameCount - 1) * config.batch
-        var out = [Float](repeating: 0, count: rows * config.channels * 4096)
-        out.withUnsafeMutableBufferPointer { cnhwToNCHW(arena[decoder.output], $0.baseAddress!, frames: rows, channels: config.channels, plane: 4096) }
+        var out = [Float](repeating: 0, count: rows * config.channels * framePixels)
+        out.withUnsafeMutableBufferPointer { cnhwToNCHW(arena[decoder.output], $0.baseAddress!, frames: rows, channels: config.channels, plane: framePixels) }
         return out
     }
     public func restore(stepCount: Int) { self.stepCount = stepCount }
@@ -108,7 +108,7 @@ public final class Trainer {
         let a = arena
 
         // Encode every frame once (MODEL.md "Training step"), BatchNorm statistics per time step.
-        nchwToCNHW(frames, a[encoder.input], frames: T * B, channels: c.channels, plane: 4096)
+        nchwToCNHW(frames, a[encoder.input], frames: T * B, channels: c.channels, plane: framePixels)
         encoder.forward(arena: a, col: col, mode: .batchStatistics, updateRunningStatistics: true)
         transpose(a[encoder.vector], a[hRows], rows: gDim, columns: T * B)
         // Skip sources: frames 0 … nPast−2 of every skip level.
@@ -128,7 +128,7 @@ public final class Trainer {
             // z^j goes into column block j of the z matrix, which the prior and the predictor read.
             let noise = a[eps[j]]
             for r in 0..<rows {
-                reparameterizeForward(mu: a[m.heads[0]] + r * d, logvar: a[m.heads[1]] + r * d, eps: noise + r * d,
+                reparameterizeForward(mu: a[m.mu] + r * d, logvar: a[m.logvar] + r * d, eps: noise + r * d,
                                       z: a[z] + r * c.zDim + j * d, count: d)
             }
         }
@@ -147,28 +147,28 @@ public final class Trainer {
         for i in 0..<steps { predictor.forwardStep(i, arena: a) }
 
         // Decode every prediction at once.
-        transpose(a[predictor.heads[0]], a[decoder.input], rows: rows, columns: gDim)
+        transpose(a[predictor.output], a[decoder.input], rows: rows, columns: gDim)
         decoder.forward(arena: a, col: col, mode: .batchStatistics, updateRunningStatistics: true)
 
         // Losses: Σ_i mean((x̂_i − x_i)²) and Σ_i KL / B.
-        let divisor = Double(B * c.channels * 4096)
+        let divisor = Double(B * c.channels * framePixels)
         var mse = 0.0
         for ch in 0..<c.channels {
-            let pred = a[decoder.output] + ch * rows * 4096
-            let target = a[encoder.input] + (ch * T * B + B) * 4096
-            mse += mseForward(pred: pred, target: target, count: rows * 4096, divisor: divisor)
-            mseBackward(pred: pred, target: target, gradPred: a[decoder.outputGrad] + ch * rows * 4096, count: rows * 4096, divisor: divisor)
+            let pred = a[decoder.output] + ch * rows * framePixels
+            let target = a[encoder.input] + (ch * T * B + B) * framePixels
+            mse += mseForward(pred: pred, target: target, count: rows * framePixels, divisor: divisor)
+            mseBackward(pred: pred, target: target, gradPred: a[decoder.outputGrad] + ch * rows * framePixels, count: rows * framePixels, divisor: divisor)
         }
         var kld = 0.0
         for j in 0..<G {
-            kld += klDiagonalGaussianForward(muQ: a[posterior[j].heads[0]], logvarQ: a[posterior[j].heads[1]],
-                                             muP: a[prior[j].heads[0]], logvarP: a[prior[j].heads[1]], count: rows * d, batch: B)
+            kld += klDiagonalGaussianForward(muQ: a[posterior[j].mu], logvarQ: a[posterior[j].logvar],
+                                             muP: a[prior[j].mu], logvarP: a[prior[j].logvar], count: rows * d, batch: B)
         }
 
         // Backward. Everything accumulates into zeroed gradients.
         a.zero(layout.grads)
         decoder.backward(arena: a, col: col)
-        transpose(a[decoder.inputGrad], a[predictor.gradHeads[0]], rows: gDim, columns: rows)
+        transpose(a[decoder.inputGrad], a[predictor.gradOutput], rows: gDim, columns: rows)
         predictor.backward(arena: a)
         a.zero(gradHRows); a.zero(gradZ)
         for r in 0..<rows {
@@ -177,10 +177,10 @@ public final class Trainer {
             addInto(a[gradZ] + r * c.zDim, g + gDim, c.zDim)
         }
         for j in 0..<G {
-            klDiagonalGaussianBackward(muQ: a[posterior[j].heads[0]], logvarQ: a[posterior[j].heads[1]],
-                                       muP: a[prior[j].heads[0]], logvarP: a[prior[j].heads[1]],
-                                       gradMuQ: a[posterior[j].gradHeads[0]], gradLogvarQ: a[posterior[j].gradHeads[1]],
-                                       gradMuP: a[prior[j].gradHeads[0]], gradLogvarP: a[prior[j].gradHeads[1]],
+            klDiagonalGaussianBackward(muQ: a[posterior[j].mu], logvarQ: a[posterior[j].logvar],
+                                       muP: a[prior[j].mu], logvarP: a[prior[j].logvar],
+                                       gradMuQ: a[posterior[j].gradMu], gradLogvarQ: a[posterior[j].gradLogvar],
+                                       gradMuP: a[prior[j].gradMu], gradLogvarP: a[prior[j].gradLogvar],
                                        count: rows * d, batch: B, scale: c.beta)
         }
         for j in 0..<G {
@@ -190,8 +190,8 @@ public final class Trainer {
         for j in stride(from: G - 1, through: 0, by: -1) {
             let m = posterior[j]
             for r in 0..<rows {
-                reparameterizeBackward(gradZ: a[gradZ] + r * c.zDim + j * d, logvar: a[m.heads[1]] + r * d, eps: a[eps[j]] + r * d,
-                                       gradMu: a[m.gradHeads[0]] + r * d, gradLogvar: a[m.gradHeads[1]] + r * d, count: d)
+                reparameterizeBackward(gradZ: a[gradZ] + r * c.zDim + j * d, logvar: a[m.logvar] + r * d, eps: a[eps[j]] + r * d,
+                                       gradMu: a[m.gradMu] + r * d, gradLogvar: a[m.gradLogvar] + r * d, count: d)
             }
             m.backward(arena: a)
             scatterGaussianInputGradient(m, frameOffset: 1, groupsBefore: j)

@@ -67,7 +67,7 @@ final class AttentionReport {
             let shown = queries.map { q in Array(l.lastMaps[(q * l.plane)..<((q + 1) * l.plane)]) } + [mean]
             for (k, values) in shown.enumerated() {
                 let top = max(values.max() ?? 1, 1e-12)
-                var frame = [Float](repeating: 0, count: 4096)
+                var frame = [Float](repeating: 0, count: framePixels)
                 for y in 0..<64 { for x in 0..<64 { frame[y * 64 + x] = values[(y / cell) * side + x / cell] / top } }
                 // The query's own cell, outlined, on the three query panels.
                 if k < queries.count {

@@ -60,7 +60,7 @@ func requireTestSequences(_ data: VideoSource, sequences: Int, batch B: Int) thr
 
 /// Future frames of `truth` (T, B, C, 64, 64) rearranged as (B, nFuture, C, 64, 64) for the metrics.
 func futureTruth(_ truth: [Float], config c: ModelConfiguration, count: Int) -> [Float] {
-    let B = c.batch, frame = c.channels * 4096
+    let B = c.batch, frame = c.channels * framePixels
     var out = [Float](repeating: 0, count: count * c.nFuture * frame)
     for b in 0..<count { for t in 0..<c.nFuture {
         let src = ((c.nPast + t) * B + b) * frame, dst = (b * c.nFuture + t) * frame

@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import Kernels
 import SVGData
+import SVGNet
 
 enum Split { case train, test }
 enum Order: String, ExpressibleByArgument, CaseIterable { case shuffled, sequential }
@@ -112,7 +113,7 @@ struct VideoSource {
 
     /// [sequence][t][C·64·64] → (T, B, C, 64, 64)
     private func interleave(_ seqs: [[Float]]) -> [Float] {
-        let frame = channels * 4096, B = seqs.count
+        let frame = channels * framePixels, B = seqs.count
         var out = [Float](repeating: 0, count: length * B * frame)
         for (b, s) in seqs.enumerated() {
             for t in 0..<length { out.replaceSubrange(((t * B + b) * frame)..<((t * B + b + 1) * frame), with: s[(t * frame)..<((t + 1) * frame)]) }

@@ -68,7 +68,7 @@ struct Evaluate: ParsableCommand {
         let names = label.isEmpty ? defaultLabels(models) : label
         let started = Date()
         let workspace = SSIMWorkspace(height: 64, width: 64)
-        let frame = c.channels * 4096
+        let frame = c.channels * framePixels
         let K = min(figureSequences, sequences)
         var entries: [EvaluationEntry] = []
         var figureTruth: [Float] = []            // K sequences × T frames

@@ -56,7 +56,7 @@ struct Generate: ParsableCommand {
         // Files written so far; on failure they are removed, so a failed run leaves nothing half-written.
         var written: [String] = []
         do {
-        let frame = c.channels * 4096, N = samples
+        let frame = c.channels * framePixels, N = samples
         var predictions = [Float](repeating: 0, count: total * N * c.nFuture * frame)
         var grid: [(truth: [Float], best: [Float])] = []
         let workspace = SSIMWorkspace(height: 64, width: 64)

@@ -26,7 +26,7 @@ func paste(_ source: UnsafePointer<Float>, channels: Int, into img: inout Image,
 
 /// The training-time sample: for each sequence a row [ground truth | prediction], one GIF frame per time step.
 func writeSampleGIF(generator: Generator, frames: [Float], path: String) throws {
-    let c = generator.config, B = c.batch, C = c.channels, frame = C * 4096
+    let c = generator.config, B = c.batch, C = c.channels, frame = C * framePixels
     let out = frames.withUnsafeBufferPointer { generator.generate($0.baseAddress!) }
     var gif: [Image] = []
     frames.withUnsafeBufferPointer { x in
@@ -48,7 +48,7 @@ func writeSampleGIF(generator: Generator, frames: [Float], path: String) throws 
 /// observed columns left blank); and the same as a GIF, one frame per time step, ground truth then each
 /// model left to right, one row per sequence. truth: sequences × T frames; rows[m]: sequences × nFuture.
 func writeComparisonFigure(truth: [Float], rows: [[Float]], sequences K: Int, nPast: Int, nFuture: Int, channels C: Int, to dir: String) throws {
-    let frame = C * 4096, T = nPast + nFuture, M = rows.count
+    let frame = C * framePixels, T = nPast + nFuture, M = rows.count
     var png = canvas(rows: K * (1 + M), columns: T, channels: C)
     var gif: [Image] = []
     truth.withUnsafeBufferPointer { tr in
