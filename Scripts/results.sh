@@ -142,6 +142,12 @@ stage_timing() {
   cat "$dir/timing.md"
 }
 
+# The median quiet step time of a model from the timing stage (empty when it has not run).
+quiet_step_seconds() {
+  [ -f "$OUT/timing/rounds.txt" ] || return 0
+  awk -v n="$1" '$1 == n { print $2 }' "$OUT/timing/rounds.txt" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+
 # Seconds of training in a run's log, up to step $2 (all when omitted).
 train_seconds() {
   awk -v upto="${2:-0}" -F'"seconds":' '{ split($1, a, "\"step\":"); split(a[2], b, ","); if (upto == 0 || b[1] + 0 <= upto) { split($2, c, "}"); s += c[1] } } END { printf "%.0f", s }' "$1"
@@ -191,19 +197,21 @@ stage_report() {
   [ -f "$DOC" ] || printf '# Results\n\n<!-- generated:eval -->\n<!-- /generated:eval -->\n\n<!-- generated:curves -->\n<!-- /generated:curves -->\n\n<!-- generated:budget -->\n<!-- /generated:budget -->\n' > "$DOC"
   { sed -n '/^[0-9]/,$p' "$OUT/eval/metrics.md"; } > "$OUT/section-eval.md"
   {
-    echo "| model | steps | training time | SSIM 5 → 20, best of $CURVE_SAMPLES, $CURVE_SEQ sequences |"
-    echo "| --- | ---: | ---: | --- |"
+    echo "| model | steps | training time in the run | at the quiet step time | SSIM 5 → 20, best of $CURVE_SAMPLES, $CURVE_SEQ sequences | PSNR (dB) |"
+    echo "| --- | ---: | ---: | ---: | --- | --- |"
     for entry in "${MODELS[@]}"; do
       IFS='|' read -r name label _ <<< "$entry"
       [ -f "$OUT/curves/$name/metrics.md" ] || continue
+      local quiet; quiet=$(quiet_step_seconds "$name")
       grep -E '^\| [0-9]+ \|' "$OUT/curves/$name/metrics.md" | awk '!seen[$2]++' | while IFS='|' read -r _ step n ssim psnr _; do
         step=$(echo $step)
-        echo "| $label | $step | $(( $(train_seconds "$OUT/runs/$name/log.jsonl" "$step") / 60 )) min | $(echo $ssim) (PSNR $(echo $psnr)) |"
+        local at="–"; [ -n "$quiet" ] && at="$(awk -v s="$step" -v q="$quiet" 'BEGIN { printf "%.0f min", s * q / 60 }')"
+        echo "| $label | $step | $(( $(train_seconds "$OUT/runs/$name/log.jsonl" "$step") / 60 )) min | $at | $(echo $ssim) | $(echo $psnr) |"
       done
     done
     local first; first=$(ls "$OUT"/curves/*/metrics.md 2>/dev/null | head -n 1)
     [ -n "$first" ] && grep -E '^\| (black frames|last frame repeated) \|' "$first" | awk '!seen[$2 $3 $4]++' | head -n 2 |
-      while IFS='|' read -r _ label n ssim psnr _; do echo "| $(echo $label) (baseline) | | | $(echo $ssim) (PSNR $(echo $psnr)) |"; done
+      while IFS='|' read -r _ label n ssim psnr _; do echo "| $(echo $label) (baseline) | | | | $(echo $ssim) | $(echo $psnr) |"; done
   } > "$OUT/section-curves.md"
   {
     echo "| model | steps | batch | sequences seen | fraction of the reference's 180,000 × 100 | training time |"
