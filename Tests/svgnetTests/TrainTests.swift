@@ -279,7 +279,9 @@ final class TrainTests: CLITestCase {
     /// delay of up to 40 ms, so some land inside a checkpoint's write): every --resume either ends with
     /// exactly the bytes of an uninterrupted run or refuses with a message; it never silently differs.
     func testKilledAnywhereResumesExactlyOrRefuses() throws {
-        let steps = 6, args = tiny + ["--checkpoint-every", "1", "--steps", "\(steps)"]
+        // A small .npy dataset keeps each run's start-up short (no MNIST digits to load and resize).
+        try writeNTHW("seqs.npy", sequences(Array(0..<8), length: 3), length: 3)
+        let steps = 6, args = tiny + ["--data", "npy:seqs.npy", "--layout", "nthw", "--checkpoint-every", "1", "--steps", "\(steps)"]
         try succeed(["train"] + args + ["--out", "ref"])
         let reference = try XCTUnwrap(bytes("ref/model.safetensors"))
         let referenceCheckpoint = try XCTUnwrap(bytes(String(format: "ref/checkpoints/step-%08d.safetensors", steps)))
