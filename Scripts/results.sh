@@ -5,7 +5,7 @@
 # draws the figures and writes Docs/RESULTS.md's tables. Rerunning skips what is done; a cut-off
 # training resumes from its last checkpoint.
 #   QUICK=1   a minutes-long smoke run of every stage at toy size (CI), into results-quick/
-#   STAGE=train|timing|curves|evaluate|report   run one stage only; ONLY=name,… trains (or draws the
+#   STAGE=train|timing|curves|attention|evaluate|report   run one stage only; ONLY=name,… trains (or draws the
 #             learning curves of) only those models
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -148,6 +148,29 @@ quiet_step_seconds() {
   awk -v n="$1" '$1 == n { print $2 }' "$OUT/timing/rounds.txt" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
 
+# What the aligners attend to: for each HAF-SVG model's snapshots, the attention rows' entropy (÷ a uniform
+# row's) and largest weight per level over 8 test sequences × 2 samples, 5 → 10; and the final model's
+# attention.png.
+stage_attention() {
+  local name label dir
+  for entry in "${MODELS[@]}"; do
+    IFS='|' read -r name label _ <<< "$entry"
+    [[ "$name" == hafsvg* ]] || continue
+    dir="$OUT/attention/$name"
+    if [ -f "$dir/attention.md" ] && [ "$dir/attention.md" -nt "$OUT/runs/$name/snapshots" ] && [ -z "${FORCE:-}" ]; then continue; fi
+    mkdir -p "$dir"; : > "$dir/attention.md.tmp"
+    for f in "$OUT/runs/$name"/snapshots/model-step-*.safetensors; do
+      [ -f "$f" ] || continue
+      local step=${f##*-step-}; step=$((10#${step%.safetensors}))
+      $SVGNET generate --checkpoint "$f" --batch "$FIG_SEQ" --sequences "$FIG_SEQ" --samples 2 --n-future 10 --attention --seed 3 \
+        --threads "${CURVE_THREADS:-$LANES}" --out "$dir/step-$step" > "$dir/step-$step.txt"
+      grep '^aligner level' "$dir/step-$step.txt" | sed -E "s/^/$label $step /" >> "$dir/attention.md.tmp"
+    done
+    mv "$dir/attention.md.tmp" "$dir/attention.md"
+    echo "attention of $name: $(wc -l < "$dir/attention.md") rows"
+  done
+}
+
 # Seconds of training in a run's log, up to step $2 (all when omitted).
 train_seconds() {
   awk -v upto="${2:-0}" -F'"seconds":' '{ split($1, a, "\"step\":"); split(a[2], b, ","); if (upto == 0 || b[1] + 0 <= upto) { split($2, c, "}"); s += c[1] } } END { printf "%.0f", s }' "$1"
@@ -223,8 +246,17 @@ stage_report() {
     done
   } > "$OUT/section-budget.md"
   [ -f "$OUT/timing/timing.md" ] && cp "$OUT/timing/timing.md" "$OUT/section-timing.md"
+  {
+    echo "| model | steps | level | grid | entropy ÷ a uniform row's | mean largest weight | a uniform row's |"
+    echo "| --- | ---: | ---: | --- | ---: | ---: | ---: |"
+    cat "$OUT"/attention/*/attention.md 2>/dev/null |
+      sed -E 's/^(.*) ([0-9]+) aligner level ([0-9]) \(([0-9]+×[0-9]+)\): attention entropy ([0-9.]+) of a uniform row.s; mean largest weight ([0-9.]+) \(uniform: ([0-9.]+)\)$/| \1 | \2 | \3 | \4 | \5 | \6 | \7 |/'
+  } > "$OUT/section-attention.md"
+  local last; last=$(ls -d "$OUT"/attention/hafsvg-1/step-*/ 2>/dev/null | sed -E 's/.*step-([0-9]+)\/$/\1/' | sort -n | tail -n 1)
+  [ -n "$last" ] && cp "$OUT/attention/hafsvg-1/step-$last/attention.png" "$FIGURES/attention-hafsvg-1.png"
+  grep -q "generated:attention" "$DOC" || printf '\n<!-- generated:attention -->\n<!-- /generated:attention -->\n' >> "$DOC"
   grep -q "generated:timing" "$DOC" || printf '\n<!-- generated:timing -->\n<!-- /generated:timing -->\n' >> "$DOC"
-  for part in eval curves budget timing; do
+  for part in eval curves budget timing attention; do
     awk -v part="$part" -v file="$OUT/section-$part.md" '
       $0 == "<!-- generated:" part " -->" { print; while ((getline line < file) > 0) print line; skip = 1; next }
       $0 == "<!-- /generated:" part " -->" { skip = 0 }
@@ -239,6 +271,7 @@ case "${STAGE:-all}" in
   evaluate) stage_evaluate ;;
   report) stage_report ;;
   timing) stage_timing ;;
-  all) stage_train; stage_timing; stage_curves; stage_evaluate; stage_report ;;
-  *) echo "STAGE must be train, timing, curves, evaluate, report or all" >&2; exit 2 ;;
+  attention) stage_attention ;;
+  all) stage_train; stage_timing; stage_curves; stage_attention; stage_evaluate; stage_report ;;
+  *) echo "STAGE must be train, timing, curves, attention, evaluate, report or all" >&2; exit 2 ;;
 esac
