@@ -74,20 +74,20 @@ stage_train() {
 # The final evaluation: every trained model and both baselines on one seeded test set, one samples draw:
 # the paper's protocol (5 → 25, per-step best of N by SSIM and by PSNR), the SRVP/SLAMP table's (5 → 20,
 # mean over the predicted frames) from the same samples, and the samples ablation (5, 50, 100).
+# Every model's scores go to $OUT/eval-cache, so ONLY=name,… scores models as they finish (into
+# $OUT/eval-partial) and the full evaluation afterwards generates only the rest.
 stage_evaluate() {
-  local args=() name label
+  local args=() name label target="$OUT/eval"
+  [ -n "${ONLY:-}" ] && target="$OUT/eval-partial"
   for entry in "${MODELS[@]}"; do
     IFS='|' read -r name label _ <<< "$entry"
+    if [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",$name,"* ]]; then continue; fi
     [ -f "$OUT/runs/$name/model.safetensors" ] || { echo "no model for $name: run the train stage first" >&2; exit 1; }
     args+=(--checkpoint "$OUT/runs/$name/model.safetensors" --label "$label")
   done
-  if [ -f "$OUT/eval/metrics.md" ] && [ "$OUT/eval/metrics.md" -nt "$OUT/runs" ] && [ -z "${FORCE:-}" ]; then
-    echo "evaluation: done ($OUT/eval; FORCE=1 redoes it)"
-  else
-    echo "evaluating ${#MODELS[@]} models and 2 baselines: $EVAL_SEQ test sequences × up to ${SAMPLES##*,} samples, 5 → 25 frames"
-    $SVGNET evaluate "${args[@]}" --sequences "$EVAL_SEQ" --batch "$EVAL_BATCH" --samples "$SAMPLES" --n-future 25 --horizons 20 \
-      --figure-sequences "$FIG_SEQ" --seed 1 --threads "$LANES" --out "$OUT/eval" > "$OUT/logs/evaluate.txt"
-  fi
+  echo "evaluating $(( ${#args[@]} / 4 )) model(s) and 2 baselines: $EVAL_SEQ test sequences × up to ${SAMPLES##*,} samples, 5 → 25 frames"
+  $SVGNET evaluate "${args[@]}" --sequences "$EVAL_SEQ" --batch "$EVAL_BATCH" --samples "$SAMPLES" --n-future 25 --horizons 20 \
+    --figure-sequences "$FIG_SEQ" --seed 1 --threads "${EVAL_THREADS:-$LANES}" --cache "$OUT/eval-cache" --out "$target" > "$OUT/logs/evaluate.txt"
 }
 
 # Learning curves: each trained model's snapshots on a smaller protocol (5 → 20, best of $CURVE_SAMPLES,

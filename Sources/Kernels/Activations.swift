@@ -27,6 +27,7 @@ struct ElementwiseArguments {
     var slope: Float = 0
 }
 
+/// LeakyReLU over `count` values: y = x > 0 ? x : slope·x, split over the cores. May run in place (y == x).
 public func leakyReLUForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int, slope: Float = leakyReLUSlope) {
     parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: x, y: y, slope: slope)) { raw, lo, hi in
         let a = arguments(raw, as: ElementwiseArguments.self)
@@ -34,6 +35,8 @@ public func leakyReLUForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Fl
     }
 }
 
+/// LeakyReLU's backward from the forward's output: gradX = y > 0 ? gradY : slope·gradY (valid for slope > 0,
+/// where y has x's sign). May run in place (gradX == gradY).
 public func leakyReLUBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>,
                               count: Int, slope: Float = leakyReLUSlope) {
     parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: y, y: gradX, gradY: gradY, slope: slope)) { raw, lo, hi in
@@ -42,6 +45,7 @@ public func leakyReLUBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Floa
     }
 }
 
+/// ReLU over `count` values: y = max(x, 0). May run in place (y == x).
 public func reluForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
     parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: x, y: y)) { raw, lo, hi in
         let a = arguments(raw, as: ElementwiseArguments.self)
@@ -49,6 +53,7 @@ public func reluForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
     }
 }
 
+/// ReLU's backward from the forward's output: gradX = y > 0 ? gradY : 0. May run in place (gradX == gradY).
 public func reluBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>, count: Int) {
     parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: y, y: gradX, gradY: gradY)) { raw, lo, hi in
         let a = arguments(raw, as: ElementwiseArguments.self), gy = a.gradY!
@@ -56,6 +61,7 @@ public func reluBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, g
     }
 }
 
+/// y = tanh x over `count` values. May run in place (y == x).
 public func tanhForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
     parallelFor(count, minimumPerWorker: valuesPerWorker / 8, ElementwiseArguments(x: x, y: y)) { raw, lo, hi in
         let a = arguments(raw, as: ElementwiseArguments.self)
@@ -63,6 +69,7 @@ public func tanhForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
     }
 }
 
+/// Tanh's backward from the forward's output: gradX = gradY·(1 − y²). May run in place (gradX == gradY).
 public func tanhBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>, count: Int) {
     parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: y, y: gradX, gradY: gradY)) { raw, lo, hi in
         let a = arguments(raw, as: ElementwiseArguments.self), gy = a.gradY!
@@ -70,6 +77,8 @@ public func tanhBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, g
     }
 }
 
+/// y = 1/(1 + e^(−x)) over `count` values, with exp taken of a non-positive argument only so it never
+/// overflows. May run in place (y == x).
 public func sigmoidForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
     parallelFor(count, minimumPerWorker: valuesPerWorker / 8, ElementwiseArguments(x: x, y: y)) { raw, lo, hi in
         let a = arguments(raw, as: ElementwiseArguments.self)
@@ -86,6 +95,7 @@ public func sigmoidForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Floa
     }
 }
 
+/// Sigmoid's backward from the forward's output: gradX = gradY·y·(1 − y). May run in place (gradX == gradY).
 public func sigmoidBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>, count: Int) {
     parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: y, y: gradX, gradY: gradY)) { raw, lo, hi in
         let a = arguments(raw, as: ElementwiseArguments.self), gy = a.gradY!

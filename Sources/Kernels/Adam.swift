@@ -13,12 +13,19 @@ import Glibc
 import Darwin
 #endif
 
+/// Adam's hyperparameters (PyTorch's names; no weight decay). The defaults are the training defaults of
+/// MODEL.md "Training step".
 public struct AdamHyperparameters: Sendable {
+    /// Step size lr.
     public var learningRate: Float = 0.002
+    /// Decay rate β1 of the first moment m.
     public var beta1: Float = 0.9
+    /// Decay rate β2 of the second moment v.
     public var beta2: Float = 0.999
+    /// Added to the bias-corrected sqrt(v) before dividing, as PyTorch does.
     public var eps: Float = 1e-8
 
+    /// Creates a set of hyperparameters; every argument defaults to the training default.
     public init(learningRate: Float = 0.002, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8) {
         self.learningRate = learningRate
         self.beta1 = beta1
@@ -27,6 +34,9 @@ public struct AdamHyperparameters: Sendable {
     }
 }
 
+/// One Adam update of `count` parameters in place, torch.optim.Adam's rule: updates the moments `m` and `v`
+/// and `params` from `grads`. `step` is this update's 1-based index (precondition); any split over the cores
+/// gives the same bits.
 public func adamStep(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
                      m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
                      count: Int, step: Int, hyper: AdamHyperparameters) {

@@ -31,13 +31,20 @@ import Glibc
 import Darwin
 #endif
 
+/// Sizes of one feature-aligner attention call: frames, plane P = H·W and channel counts (file header).
 public struct AlignerShape: Sendable, Equatable {
+    /// Frames of the query map q and the output z (Lq = queryFrames·P columns).
     public var queryFrames: Int
+    /// Frames of the key map k, and of v unless values come from the query frame (Lk = keyFrames·P columns).
     public var keyFrames: Int
+    /// Positions per frame, P = H·W; each frame's attention block is P × P.
     public var plane: Int
+    /// Rows e of q and k (max(C/8, 1) in the model).
     public var keyChannels: Int
+    /// Rows C of v and z.
     public var valueChannels: Int
 
+    /// Creates a shape; the sizes are checked against the frame mapping when a kernel is called.
     public init(queryFrames: Int, keyFrames: Int, plane: Int, keyChannels: Int, valueChannels: Int) {
         self.queryFrames = queryFrames
         self.keyFrames = keyFrames
@@ -47,6 +54,10 @@ public struct AlignerShape: Sendable, Equatable {
     }
 }
 
+/// The aligner attention's forward: per query frame f, A_f = row softmax of Q_fᵀ K_s(f) into `attention`
+/// (queryFrames × P × P) and Z_f = V_s(f) A_fᵀ into `z` (C × Lq, overwritten; V_f when
+/// `valueFromQueryFrame`). `keyFrame` maps query frames to source frames (nil: the identity); an
+/// out-of-range entry stops with a precondition failure.
 public func alignerAttentionForward(
     q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
     attention: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>,

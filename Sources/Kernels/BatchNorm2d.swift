@@ -20,9 +20,12 @@
 // Sums run in Double, eight lanes wide (Reductions.swift): a run is up to ~60,000 values, where Float sums lose the low digits, and the
 // variance is taken about the mean (second pass) so a large offset does not cancel it away.
 
+/// Sizes of one BatchNorm2d call over a CNHW map C × (G·B·P), statistics taken per (group, channel).
 public struct BatchNormShape: Sendable, Equatable {
+    /// C channels, G groups (time steps) of B frames each, and P = H·W values per frame; all positive.
     public var channels: Int, groups: Int, framesPerGroup: Int, plane: Int
 
+    /// Creates a shape; every size must be positive (precondition).
     public init(channels: Int, groups: Int, framesPerGroup: Int, plane: Int) {
         precondition(channels > 0 && groups > 0 && framesPerGroup > 0 && plane > 0,
                      "BatchNormShape: every size must be positive")
@@ -33,9 +36,13 @@ public struct BatchNormShape: Sendable, Equatable {
     public var groupRun: Int { framesPerGroup * plane }
     /// Columns of the CNHW matrix: every frame of every group.
     public var columns: Int { groups * groupRun }
+    /// Floats of the whole map: channels × columns.
     public var count: Int { channels * columns }
 }
 
+/// BatchNorm2d's training forward with batch statistics per (group, channel): writes y (may equal x), the
+/// saved `mean` and `invStd` (G × C) for the backward and, when given, updates the running statistics once
+/// per group in order. `leakySlope` applies LeakyReLU in the same pass.
 public func batchNorm2dTrainingForward(
     x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
     gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
@@ -84,6 +91,8 @@ public func batchNorm2dTrainingForward(
     }
 }
 
+/// BatchNorm2d's inference forward from the running statistics, every column alike; `leakySlope` applies
+/// LeakyReLU in the same pass. y may equal x.
 public func batchNorm2dInferenceForward(
     x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
     gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,

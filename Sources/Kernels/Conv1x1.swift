@@ -9,6 +9,8 @@
 // gradX may accumulate because the aligner's encoder map feeds both K and V (and the plain skip path):
 // each consumer adds its share into one buffer instead of the caller summing temporaries.
 
+/// 1×1 convolution over CNHW columns as one GEMM: y (Cout × columns) = W · x + b, overwritten; bias nil
+/// adds none.
 public func conv1x1Forward(
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     y: UnsafeMutablePointer<Float>, inChannels: Int, outChannels: Int, columns: Int

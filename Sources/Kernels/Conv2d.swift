@@ -9,6 +9,8 @@
 // `weightStride` is the row stride of the weight matrix: a stage that splits its input channels
 // ([d; skip], MODEL.md "Cost") passes a column block of the full weight with the full stride.
 
+/// Conv2d's forward over all frames in one GEMM: y = W · im2col(x) + b, overwritten or, with `accumulate`,
+/// added to. Leaves convColumns(x) in `col` (g.colCount floats) for the backward.
 public func conv2dForward(
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     y: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>,

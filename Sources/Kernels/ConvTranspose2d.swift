@@ -10,6 +10,9 @@
 //                                                         at a time when colChunkFrames says so, in col's front)
 // Backward gcol = im2col(gradY);  gradX = W · gcol;  gradW (+)= x · gcolᵀ;  gradB (+)= Σ gradY
 
+/// The geometry of a transposed conv's output image (Ho = (H − 1)·stride − 2·padding + kernel), as the
+/// Conv2d over it that maps back to the H × W input; the transposed-conv kernels take it as
+/// `outputGeometry`. Stops with a precondition failure when the output is empty or the conv does not invert.
 public func convTranspose2dOutputGeometry(inChannels: Int, outChannels: Int, frames: Int, height: Int, width: Int,
                                           kernel: Int, stride: Int, padding: Int) -> ConvGeometry {
     let ho = (height - 1) * stride - 2 * padding + kernel
@@ -44,6 +47,8 @@ public func convTranspose2dForward(
     }
 }
 
+/// ConvTranspose2d's backward through `col` (overwritten): gradX = W · im2col(gradY) (overwritten; nil skips
+/// it), gradW (+)= x · im2col(gradY)ᵀ, gradB (+)= Σ gradY; parameter gradients add when `accumulateParams`.
 public func convTranspose2dBackward(
     gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     gradX: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>,

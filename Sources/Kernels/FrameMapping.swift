@@ -6,6 +6,8 @@
 // gatherFramesAdd:  perStep[c][f] += shared[c][sourceOf[f]]
 // scatterFramesSum: shared[c][s]   = Σ_{f : sourceOf[f] = s} perStep[c][f]   (its adjoint; overwrites)
 
+/// perStep[c][f] += shared[c][sourceOf[f]] for each of `frames` frames of `plane` floats: adds a per-source
+/// contribution to every step that reads that source.
 public func gatherFramesAdd(shared: UnsafePointer<Float>, perStep: UnsafeMutablePointer<Float>, sourceOf: UnsafePointer<Int32>,
                             channels: Int, frames: Int, sourceFrames: Int, plane: Int) {
     for c in 0..<channels {
@@ -17,6 +19,8 @@ public func gatherFramesAdd(shared: UnsafePointer<Float>, perStep: UnsafeMutable
     }
 }
 
+/// The adjoint of gatherFramesAdd: shared[c][s] = Σ perStep[c][f] over the frames f with sourceOf[f] = s
+/// (overwrites `shared`).
 public func scatterFramesSum(perStep: UnsafePointer<Float>, shared: UnsafeMutablePointer<Float>, sourceOf: UnsafePointer<Int32>,
                              channels: Int, frames: Int, sourceFrames: Int, plane: Int) {
     shared.update(repeating: 0, count: channels * sourceFrames * plane)

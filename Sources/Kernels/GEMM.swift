@@ -3,6 +3,8 @@
 // gemmStridedBatched runs `batchCount` independent products whose operands sit at fixed strides.
 import COpenBLAS
 
+/// C = alpha · op(A) · op(B) + beta · C for row-major operands, op(X) = Xᵀ when its flag is set; lda, ldb,
+/// ldc are the stored row strides. One cblas_sgemm call (k = 0 scales C by hand).
 @inline(__always)
 public func gemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
@@ -39,4 +41,5 @@ public func gemmStridedBatched(
 
 /// Threads OpenBLAS may use (this Debian build uses pthreads, not OpenMP).
 public func setBLASThreadCount(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+/// Threads OpenBLAS currently uses for its GEMMs.
 public func blasThreadCount() -> Int { Int(openblas_get_num_threads()) }

@@ -10,16 +10,28 @@
 // A kernel covering the whole unpadded image (c5's 4×4 → 1×1, upc1's adjoint) has no path here: the conv
 // kernels keep its col frame-major instead (convColumns below), where filling it moves whole planes.
 
+/// The input image and kernel of a convolution over CNHW (channels × frames × height × width), and the
+/// im2col matrix shape it implies.
 public struct ConvGeometry: Sendable, Equatable {
+    /// Input channels C.
     public var channels: Int
+    /// Frames N, all handled by one GEMM.
     public var frames: Int
+    /// Input height H.
     public var height: Int
+    /// Input width W.
     public var width: Int
+    /// Kernel height kH.
     public var kernelH: Int
+    /// Kernel width kW.
     public var kernelW: Int
+    /// Stride, the same along both axes.
     public var stride: Int
+    /// Zero padding on every side.
     public var padding: Int
 
+    /// Creates a geometry; every size must be positive, the padding non-negative, and the kernel must fit the
+    /// padded image (preconditions).
     public init(channels: Int, frames: Int, height: Int, width: Int,
                 kernelH: Int, kernelW: Int, stride: Int = 1, padding: Int = 0) {
         precondition(channels > 0 && frames > 0 && height > 0 && width > 0 && kernelH > 0 && kernelW > 0 && stride > 0 && padding >= 0,
@@ -29,11 +41,17 @@ public struct ConvGeometry: Sendable, Equatable {
         precondition(outHeight > 0 && outWidth > 0, "ConvGeometry: kernel \(kernelH)×\(kernelW) does not fit \(height)×\(width) with padding \(padding)")
     }
 
+    /// Output height Ho = (H + 2·padding − kH)/stride + 1.
     public var outHeight: Int { (height + 2 * padding - kernelH) / stride + 1 }
+    /// Output width Wo = (W + 2·padding − kW)/stride + 1.
     public var outWidth: Int { (width + 2 * padding - kernelW) / stride + 1 }
+    /// Rows of the col matrix, C·kH·kW (the GEMM's inner dimension).
     public var colRows: Int { channels * kernelH * kernelW }
+    /// Columns of the col matrix, N·Ho·Wo (one per output position of every frame).
     public var colColumns: Int { frames * outHeight * outWidth }
+    /// Floats of the input image, C·N·H·W.
     public var imageCount: Int { channels * frames * height * width }
+    /// Floats of the col matrix, colRows · colColumns.
     public var colCount: Int { colRows * colColumns }
 }
 
@@ -43,6 +61,8 @@ private struct Im2colArguments {
     var frames: Range<Int>   // col2im's chunk (all frames elsewhere)
 }
 
+/// Writes the column matrix of `image` into `col` (colRows × colColumns), zero where the kernel reads
+/// padding: col[(c, ki, kj)][(n, oh, ow)] = image[c][n][oh·stride − pad + ki][ow·stride − pad + kj].
 public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
     let args = Im2colArguments(image: image, col: col, geometry: g, accumulate: false, frames: 0..<g.frames)
     if isStride2Kernel4(g) {

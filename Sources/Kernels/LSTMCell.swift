@@ -25,6 +25,8 @@ import Glibc
 import Darwin
 #endif
 
+/// One nn.LSTMCell step for `batch` rows (gate order i, f, g, o): writes the activated `gates` (N × 4H) for
+/// the backward, and c and h (N × H). Generation may pass h == hPrev and c == cPrev.
 public func lstmCellForward(
     x: UnsafePointer<Float>, hPrev: UnsafePointer<Float>, cPrev: UnsafePointer<Float>,
     weightIH: UnsafePointer<Float>, weightHH: UnsafePointer<Float>,

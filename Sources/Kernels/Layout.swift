@@ -6,6 +6,7 @@
 //   nchwToCNHW: x[n][c][p] (N×C×P)  ->  y[c][n][p] (C×N×P)     P = H·W
 //   cnhwToNCHW: the inverse.
 
+/// Converts N × C × P (data files, checkpoints) to the engine's C × N × P; P = H·W.
 public func nchwToCNHW(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, frames n: Int, channels c: Int, plane p: Int) {
     for f in 0..<n {
         for ch in 0..<c {
@@ -14,6 +15,7 @@ public func nchwToCNHW(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Floa
     }
 }
 
+/// Converts the engine's C × N × P back to N × C × P; the inverse of nchwToCNHW.
 public func cnhwToNCHW(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, frames n: Int, channels c: Int, plane p: Int) {
     for f in 0..<n {
         for ch in 0..<c {

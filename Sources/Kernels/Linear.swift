@@ -8,6 +8,8 @@
 // The row strides let a layer read one column block of a wider activation (the predictor's [h; z]
 // input) and write into one block of a concatenation without copies.
 
+/// nn.Linear over `batch` rows: y (N × out, row stride ldy) = x · Wᵀ + b, overwritten; the strides let x be
+/// a column block of a wider matrix and y a block of a concatenation.
 public func linearForward(
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     y: UnsafeMutablePointer<Float>, batch: Int, inFeatures: Int, outFeatures: Int,

@@ -21,6 +21,7 @@ import Glibc
 import Darwin
 #endif
 
+/// Σ (pred − target)² / divisor over `count` values, summed in Double.
 public func mseForward(pred: UnsafePointer<Float>, target: UnsafePointer<Float>, count: Int, divisor: Double) -> Double {
     var s: Double = 0
     for k in 0..<count {
@@ -37,6 +38,8 @@ public func mseBackward(pred: UnsafePointer<Float>, target: UnsafePointer<Float>
     for k in 0..<count { gradPred[k] = factor * (pred[k] - target[k]) }
 }
 
+/// KL(q‖p) between diagonal Gaussians given by means and log-variances, summed over `count` values and
+/// divided by `batch`, in Double.
 public func klDiagonalGaussianForward(muQ: UnsafePointer<Float>, logvarQ: UnsafePointer<Float>,
                                       muP: UnsafePointer<Float>, logvarP: UnsafePointer<Float>,
                                       count: Int, batch: Int) -> Double {
@@ -67,11 +70,14 @@ public func klDiagonalGaussianBackward(muQ: UnsafePointer<Float>, logvarQ: Unsaf
     }
 }
 
+/// z = μ + exp(½·logvar)·ε over `count` values.
 public func reparameterizeForward(mu: UnsafePointer<Float>, logvar: UnsafePointer<Float>, eps: UnsafePointer<Float>,
                                   z: UnsafeMutablePointer<Float>, count: Int) {
     for k in 0..<count { z[k] = mu[k] + expf(0.5 * logvar[k]) * eps[k] }
 }
 
+/// The reparameterisation's backward: gradMu += gradZ and gradLogvar += gradZ·ε·½·exp(½·logvar). Both
+/// accumulate, since the KL backward writes them first.
 public func reparameterizeBackward(gradZ: UnsafePointer<Float>, logvar: UnsafePointer<Float>, eps: UnsafePointer<Float>,
                                    gradMu: UnsafeMutablePointer<Float>, gradLogvar: UnsafeMutablePointer<Float>, count: Int) {
     for k in 0..<count {

@@ -8,6 +8,8 @@
 //          replaces it, so NaN propagates — both as PyTorch's CPU kernel.
 // Backward gradX = 0, then gradX[p][argmax[p][i][j]] += gradY[p][i][j]   (argmax cached from forward)
 
+/// 2×2, stride-2 max pooling of `planes` independent H × W planes into planes × (H/2) × (W/2), recording in
+/// `argmax` the index within the plane of each value taken (first maximum wins, NaN propagates).
 public func maxPool2dForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
                              planes: Int, height: Int, width: Int) {
     precondition(height >= 2 && width >= 2, "maxPool2dForward: a 2×2 window needs at least 2×2 pixels")
@@ -33,6 +35,7 @@ public func maxPool2dForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Fl
     }
 }
 
+/// Max pooling's backward: zeroes gradX, then routes each gradY value to the input position in `argmax`.
 public func maxPool2dBackward(gradY: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, gradX: UnsafeMutablePointer<Float>,
                               planes: Int, height: Int, width: Int) {
     let outH = height / 2, outW = width / 2

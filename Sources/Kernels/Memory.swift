@@ -8,8 +8,11 @@
 import Glibc
 #endif
 
+/// The size of a Linux transparent huge page, 2 MiB; allocateFloats aligns to it.
 public let hugePageBytes = 2 << 20
 
+/// Allocates `count` uninitialised floats, 2 MiB-aligned and advised onto huge pages on Linux; the caller
+/// frees it with deallocate().
 public func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
     let byteCount = max(count, 1) * 4
     let raw = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: hugePageBytes)

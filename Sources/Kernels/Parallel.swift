@@ -23,6 +23,9 @@ public var kernelThreadCount: Int { min(WorkerPool.shared.workers, WorkerPool.sh
 /// Caps the workers of the non-BLAS loops (the command line's --threads sets this and OpenBLAS's count).
 public func setKernelThreadCount(_ n: Int) { WorkerPool.shared.cap.store(max(1, n), ordering: .relaxed) }
 
+/// Runs `body` on disjoint ranges covering 0..<count, one per worker, and returns when all are done;
+/// `arguments` reaches the body by pointer (read it with `arguments(_:as:)`). Runs inline when the count is
+/// small for `minimumPerWorker` or the pool is busy. Allocates nothing.
 @inline(__always)
 public func parallelFor<Arguments>(_ count: Int, minimumPerWorker: Int = 1, _ arguments: Arguments, _ body: RangeBody) {
     withUnsafePointer(to: arguments) { args in

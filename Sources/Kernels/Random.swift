@@ -17,9 +17,13 @@ import Glibc
 import Darwin
 #endif
 
+/// Seeded xoshiro256** generator for initialisation, the noise ε and data sampling; its state alone
+/// determines the stream, so it can be checkpointed and resumed.
 public struct RandomGenerator: Sendable {
+    /// The four xoshiro256** state words; never all zero.
     public var state: (UInt64, UInt64, UInt64, UInt64)
 
+    /// Expands `seed` into the state by four splitmix64 outputs, so nearby seeds give unrelated streams.
     public init(seed: UInt64) {
         var sm = seed
         state = (Self.splitMix64(&sm), Self.splitMix64(&sm), Self.splitMix64(&sm), Self.splitMix64(&sm))
@@ -35,6 +39,7 @@ public struct RandomGenerator: Sendable {
         }
     }
 
+    /// The next 64 random bits.
     @inline(__always)
     public mutating func nextUInt64() -> UInt64 {
         let result = Self.rotl(state.1 &* 5, 7) &* 9
@@ -48,11 +53,13 @@ public struct RandomGenerator: Sendable {
         return result
     }
 
+    /// A uniform Float in [0, 1), on the 2⁻²⁴ grid.
     @inline(__always)
     public mutating func uniform() -> Float {
         Float(nextUInt64() >> 40) * 0x1p-24
     }
 
+    /// A uniform integer in `range`, unbiased (Lemire's multiply-and-reject).
     public mutating func uniformInt(_ range: ClosedRange<Int>) -> Int {
         let span = UInt64(bitPattern: Int64(range.upperBound &- range.lowerBound)) &+ 1
         // span wraps to 0 only for the full Int range, where every 64-bit pattern is a valid answer.
@@ -66,17 +73,20 @@ public struct RandomGenerator: Sendable {
         return range.lowerBound &+ Int(bitPattern: UInt(product.high))
     }
 
+    /// A standard normal Float by Box–Muller in Double; takes two 64-bit draws.
     public mutating func normal() -> Float {
         let u1 = Double((nextUInt64() >> 11) + 1) * 0x1p-53
         let u2 = Double(nextUInt64() >> 11) * 0x1p-53
         return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
     }
 
+    /// Fills `count` floats with low + (high − low)·uniform().
     public mutating func fillUniform(_ p: UnsafeMutablePointer<Float>, count: Int, low: Float, high: Float) {
         let width = high - low
         for k in 0..<count { p[k] = low + width * uniform() }
     }
 
+    /// Fills `count` floats with mean + std·normal().
     public mutating func fillNormal(_ p: UnsafeMutablePointer<Float>, count: Int, mean: Float = 0, std: Float = 1) {
         for k in 0..<count { p[k] = mean + std * normal() }
     }

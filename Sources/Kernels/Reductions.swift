@@ -32,7 +32,10 @@ public func blockedSquaredDeviation(_ x: UnsafePointer<Float>, count n: Int, mea
 /// LeakyReLU′ of a BatchNorm output z = (x − mean)·scale + shift, recomputed from the BatchNorm input with
 /// the same Float operations as the forward's output pass, so its sign, and the gate, are the forward's.
 public struct LeakyReLUGate {
+    /// The forward's mean, scale (γ·invStd) and shift (β) for one (group, channel), and the LeakyReLU slope
+    /// (1 passes g through unchanged).
     public var mean: Float, scale: Float, shift: Float, slope: Float
+    /// Creates a gate from the BatchNorm forward's per-group operands.
     public init(mean: Float, scale: Float, shift: Float, slope: Float) {
         self.mean = mean; self.scale = scale; self.shift = shift; self.slope = slope
     }

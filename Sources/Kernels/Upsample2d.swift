@@ -3,6 +3,7 @@
 // Forward  y[p][2i+a][2j+b] = x[p][i][j],  a, b ∈ {0, 1}
 // Backward gradX[p][i][j] = Σ_{a,b} gradY[p][2i+a][2j+b]   (the adjoint; nothing is cached)
 
+/// Nearest-neighbour ×2 upsampling of `planes` H × W planes into planes × 2H × 2W.
 public func upsampleNearest2xForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                      planes: Int, height: Int, width: Int) {
     let outW = 2 * width
@@ -21,6 +22,7 @@ public func upsampleNearest2xForward(x: UnsafePointer<Float>, y: UnsafeMutablePo
     }
 }
 
+/// The adjoint of the ×2 upsampling: each gradX value is the sum of its 2×2 block of gradY (overwritten).
 public func upsampleNearest2xBackward(gradY: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>,
                                       planes: Int, height: Int, width: Int) {
     let outW = 2 * width

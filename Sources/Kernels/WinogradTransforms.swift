@@ -16,16 +16,22 @@
 // A 2-output tile along one axis reads input 4t − 1 … 4t + 4 (component rh at 4t − 1 + 2i + rh, i < 3),
 // so neighbouring tiles share two input rows; the adjoint of the input transform adds into both.
 
+/// Sizes of one Winograd F(2×2, 2×2) call, in the conv view (C × 2Ho × 2Wo in, M × Ho × Wo out), and the
+/// transformed buffers and workspace they imply.
 public struct WinogradGeometry: Sendable, Equatable {
     /// C: the conv's input channels (a transposed conv's output channels).
     public var inChannels: Int
     /// M: the conv's output channels (a transposed conv's input channels).
     public var outChannels: Int
+    /// Frames, all handled by the same nine GEMMs.
     public var frames: Int
     /// The conv's output plane (a transposed conv's input plane); both even. The input plane is twice it.
     public var outHeight: Int
+    /// The conv's output width Wo; even.
     public var outWidth: Int
 
+    /// Creates a geometry; every size must be positive and the output plane a whole number of 2×2 tiles
+    /// (preconditions).
     public init(inChannels: Int, outChannels: Int, frames: Int, outHeight: Int, outWidth: Int) {
         precondition(inChannels > 0 && outChannels > 0 && frames > 0 && outHeight > 0 && outWidth > 0,
                      "WinogradGeometry: every size must be positive")
@@ -34,16 +40,25 @@ public struct WinogradGeometry: Sendable, Equatable {
         self.outHeight = outHeight; self.outWidth = outWidth
     }
 
+    /// The conv's input height, 2·Ho.
     public var inHeight: Int { 2 * outHeight }
+    /// The conv's input width, 2·Wo.
     public var inWidth: Int { 2 * outWidth }
+    /// Rows of 2×2 output tiles per frame, Ho/2.
     public var tileRows: Int { outHeight / 2 }
+    /// Columns of 2×2 output tiles per frame, Wo/2.
     public var tileColumns: Int { outWidth / 2 }
+    /// T: output tiles of all frames, the GEMMs' N dimension.
     public var tiles: Int { frames * tileRows * tileColumns }
+    /// Floats of X~, [9][4C][T].
     public var transformedInputCount: Int { 36 * inChannels * tiles }
+    /// Floats of Y~, [9][M][T].
     public var transformedOutputCount: Int { 9 * outChannels * tiles }
+    /// Floats of W~, [9][M][4C].
     public var transformedWeightCount: Int { 36 * outChannels * inChannels }
     /// Floats of workspace a forward or backward needs beside what it reads and writes (Conv2dWinograd.swift).
     public var scratchCount: Int { transformedOutputCount + transformedWeightCount }
+    /// Floats of workspace a transposed conv's forward or backward needs: transformedInputCount + scratchCount.
     public var workspaceCount: Int { transformedInputCount + scratchCount }
 }
 
@@ -69,6 +84,8 @@ public func winogradApplies(kernel: Int, stride: Int, padding: Int, convOutHeigh
 /// How the model's convolutions are computed. The default takes the Winograd path where it is faster;
 /// `.direct` is im2col + GEMM everywhere (the numerics of the earlier releases, and the A/B baseline).
 public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
+    /// `automatic`: Winograd where winogradApplies finds it pays; `direct`: im2col + GEMM everywhere;
+    /// `winogradWhereShapeAllows`: Winograd wherever the shape allows, whatever the channels and tiles.
     case automatic, direct, winogradWhereShapeAllows
 }
 

@@ -7,16 +7,22 @@ import Foundation
 import Glibc
 #endif
 
+/// An error of a data reader or writer: the file or folder concerned and what is wrong with it.
 public struct DataError: Error, CustomStringConvertible, LocalizedError, Equatable {
+    /// The file or folder concerned.
     public let path: String
+    /// What is wrong, in words.
     public let problem: String
 
+    /// Creates an error for `path` with the given problem.
     public init(_ path: String, _ problem: String) {
         self.path = path
         self.problem = problem
     }
 
+    /// The message "<path>: <problem>".
     public var description: String { "\(path): \(problem)" }
+    /// The same message, for Foundation's `localizedDescription`.
     public var errorDescription: String? { description }
 }
 

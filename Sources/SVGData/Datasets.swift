@@ -3,6 +3,8 @@
 //   batch(indices:): T × B × C × 64 × 64 (time-major), the layout `Trainer.step` takes.
 import Foundation
 
+/// A set of fixed-length videos of 64 × 64 frames in [0, 1], read one sequence at a time as T × C × 64 × 64
+/// Floats; `batch(indices:)` lays several out time-major for `Trainer.step`.
 public protocol VideoDataset {
     /// Number of sequences.
     var count: Int { get }
@@ -14,6 +16,7 @@ public protocol VideoDataset {
     func sequence(_ index: Int) throws -> [Float]
 }
 
+/// Side in pixels of every dataset frame: the models read 64 × 64 frames.
 public let frameSide = 64
 
 extension VideoDataset {
@@ -48,25 +51,37 @@ func appendFrame(_ path: String, channels: Int, to out: inout [Float]) throws {
 /// their file names); every start position of every video is one index, videos in folder order.
 /// Only the first channel is kept (the frames are gray, possibly stored as RGB).
 public struct KTHDataset: VideoDataset, Sendable {
+    /// One video folder of the split.
     public struct Video: Sendable {
+        /// The video's folder.
         public let path: String
+        /// The subject number, from the folder name (personNN_…).
         public let person: Int
         /// Frame files in order.
         public let frames: [String]
     }
 
+    /// The root folder the dataset was read from.
     public let directory: String
+    /// Which persons the dataset holds.
     public let split: DataSplit
+    /// Frames per sequence, T.
     public let length: Int
+    /// The split's videos, in folder order.
     public let videos: [Video]
     /// clipStarts[v] = index of the first clip of video v; last element = count.
     private let clipStarts: [Int]
 
+    /// Always 1: only the first channel of each frame is kept.
     public var channels: Int { 1 }
+    /// Sequences: every start position of every video.
     public var count: Int { clipStarts.last! }
 
+    /// The subjects of a split: persons 1–20 train, 21–25 test.
     public static func persons(_ split: DataSplit) -> ClosedRange<Int> { split == .train ? 1...20 : 21...25 }
 
+    /// Scans `directory` for the split's videos. Throws `DataError` when a folder is missing, a video folder
+    /// name carries no person number, or a video has no frames or fewer than `length`.
     public init(directory: String, split: DataSplit, length: Int) throws {
         guard length > 0 else { throw DataError(directory, "sequence length \(length) must be positive") }
         self.directory = directory
@@ -119,6 +134,8 @@ public struct KTHDataset: VideoDataset, Sendable {
         return (low, index - clipStarts[low])
     }
 
+    /// Clip `index` as T × 1 × 64 × 64. Throws `DataError` for an index out of range or a frame that cannot be
+    /// read or is not 64 × 64.
     public func sequence(_ index: Int) throws -> [Float] {
         let (v, start) = try clip(index)
         var out: [Float] = []
@@ -133,15 +150,22 @@ public struct KTHDataset: VideoDataset, Sendable {
 /// BAIR robot pushing as the SVG preprocessing writes it: DIR/processed_data/{train,test}/<trajectory dir>/<n>/<i>.png,
 /// 64 × 64 RGB, frames 0.png … T−1.png of each <n> folder form one sequence (folders in natural order).
 public struct BAIRDataset: VideoDataset, Sendable {
+    /// The root folder the dataset was read from (it holds processed_data/).
     public let directory: String
+    /// Which part of processed_data/ the sequences come from.
     public let split: DataSplit
+    /// Frames per sequence, T.
     public let length: Int
     /// One folder per sequence.
     public let sequenceFolders: [String]
 
+    /// Always 3: the frames are RGB.
     public var channels: Int { 3 }
+    /// Sequences: one per sequence folder.
     public var count: Int { sequenceFolders.count }
 
+    /// Lists the split's sequence folders. Throws `DataError` when the folders are missing or empty, or a
+    /// sequence lacks 0.png or its frame T−1.
     public init(directory: String, split: DataSplit, length: Int) throws {
         guard length > 0 else { throw DataError(directory, "sequence length \(length) must be positive") }
         self.directory = directory
@@ -168,6 +192,8 @@ public struct BAIRDataset: VideoDataset, Sendable {
         sequenceFolders = folders
     }
 
+    /// Sequence `index` as T × 3 × 64 × 64. Throws `DataError` for an index out of range or a frame that cannot
+    /// be read, is not 64 × 64 or is not RGB.
     public func sequence(_ index: Int) throws -> [Float] {
         try checkIndex(index, count: count, splitPath)
         var out: [Float] = []
@@ -198,16 +224,24 @@ public enum NPYLayout: String, Sendable {
 /// The file is memory-mapped: the 20 × 10,000 × 64 × 64 public file is 800 MB as bytes, 3.2 GB as Float.
 public struct NPYDataset: VideoDataset, @unchecked Sendable {
     // @unchecked: the mapped Data is never mutated after init.
+    /// The .npy file.
     public let path: String
+    /// How the file's axes are ordered.
     public let layout: NPYLayout
+    /// The file's parsed header.
     public let header: NPYHeader
+    /// Frames per sequence, T (at most `storedLength`).
     public let length: Int
+    /// Videos in the file.
     public let count: Int
+    /// Channels per frame, 1 or 3.
     public let channels: Int
     /// Frames stored per video.
     public let storedLength: Int
     private let data: Data
 
+    /// Maps the file and checks its shape against `layout` (default: tnhw for 4-D, nthwc for 5-D): 64 × 64
+    /// frames, 1 or 3 channels, at least `length` frames per video. Throws `DataError`.
     public init(path: String, layout: NPYLayout? = nil, length: Int? = nil) throws {
         let data = try readFile(path, mapped: true)
         let header = try NPY.parseHeader(data, path: path)
@@ -243,6 +277,8 @@ public struct NPYDataset: VideoDataset, @unchecked Sendable {
         self.storedLength = t
     }
 
+    /// The first `length` frames of video `index` as T × C × 64 × 64. Throws `DataError` for an index out of
+    /// range or a float32 value outside [0, 1].
     public func sequence(_ index: Int) throws -> [Float] {
         try checkIndex(index, count: count, path)
         let plane = frameSide * frameSide, frame = channels * plane

@@ -8,6 +8,9 @@
 import CGIF
 import Foundation
 
+/// Writes `frames` as an animated GIF89a, `delayCentiseconds` per frame, looping forever when `loop`; the
+/// write is atomic. Throws `DataError` for no frames, frames of different sizes or channel counts, channels
+/// other than 1 or 3, a delay outside 0…65535, or a giflib failure.
 public func writeGIF(_ path: String, frames: [Image], delayCentiseconds: Int, loop: Bool = true) throws {
     guard let first = frames.first else { throw DataError(path, "cannot write a GIF without frames") }
     let width = first.width, height = first.height, channels = first.channels

@@ -8,11 +8,15 @@
 // the first 80 % (8,000 of the shipped 10,000) train, the last 20 % (2,000) test.
 import Foundation
 
+/// The training or the test part of a dataset.
 public enum DataSplit: String, Sendable {
+    /// `train`: the part models are trained on; `test`: the held-out part they are evaluated on.
     case train, test
 }
 
+/// MNIST digits read from IDX files, plain or gzipped, kept as the file's bytes.
 public struct MNIST: Sendable {
+    /// Which IDX files to read.
     public enum Part: String, Sendable {
         /// t10k-*: 10,000 digits, the files shipped with this package.
         case test
@@ -21,8 +25,11 @@ public struct MNIST: Sendable {
         var filePrefix: String { self == .test ? "t10k" : "train" }
     }
 
+    /// Digits in the file.
     public let count: Int
+    /// Rows per digit.
     public let rows: Int
+    /// Columns per digit.
     public let columns: Int
     /// count × rows × columns bytes, as in the file.
     public let pixels: [UInt8]

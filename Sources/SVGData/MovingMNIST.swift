@@ -10,28 +10,41 @@
 import Foundation
 import Kernels
 
+/// Moving MNIST generated on the fly as the SVG reference does (MODEL.md "Presets"): 1–3 bouncing digits on a
+/// 64 × 64 canvas, every random draw from the caller's seeded `RandomGenerator`.
 public struct MovingMNIST: Sendable {
+    /// Side of the square canvas, in pixels.
     public static let canvasSize = 64
+    /// Side every digit is resized to, in pixels.
     public static let digitSize = 32
     /// Positions run over 0 … 31 so the digit never leaves the canvas (the reference's 64 − 32 − 1).
     public static let maxPosition = canvasSize - digitSize - 1
 
     /// One digit's place in one frame: the top-left corner it is drawn at, and the velocity applied after.
     public struct DigitState: Sendable, Equatable {
+        /// Column of the digit's top-left corner.
         public var x: Int
+        /// Row of the digit's top-left corner.
         public var y: Int
+        /// Horizontal velocity, in pixels per frame.
         public var dx: Int
+        /// Vertical velocity, in pixels per frame.
         public var dy: Int
     }
 
     /// MNIST digits of any size (28 × 28 as shipped), resized to 32 × 32 on first use.
     public let digits: [Image]
+    /// Digits per sequence, 1 to 3.
     public let numDigits: Int
+    /// Frames per sequence, T.
     public let length: Int
+    /// Whether a digit at an edge reverses its velocity instead of drawing a new one (the stochastic bounce is
+    /// the reference's, used for training and test).
     public let deterministic: Bool
     /// Resized digits (32·32 values each), filled lazily: only the digits drawn are ever resized.
     private var resized: [[Float]?]
 
+    /// A generator over `digits` (gray, at least one); `numDigits` in 1…3 and `length` > 0 (preconditions).
     public init(digits: [Image], numDigits: Int = 2, length: Int, deterministic: Bool = false) {
         precondition(!digits.isEmpty, "MovingMNIST needs at least one digit")
         precondition((1...3).contains(numDigits), "MovingMNIST: numDigits \(numDigits), expected 1, 2 or 3")
@@ -44,6 +57,7 @@ public struct MovingMNIST: Sendable {
         self.resized = Array(repeating: nil, count: digits.count)
     }
 
+    /// Always 1: the canvas is gray.
     public var channels: Int { 1 }
 
     /// One sequence, T × 1 × 64 × 64.

@@ -6,8 +6,11 @@
 //   NPY.read → (shape, values as Float, dtype); NPY.write writes float32, NPY.writeUInt8 bytes. Writes are atomic.
 import Foundation
 
+/// The element types a .npy may hold here; the raw value is NumPy's `descr`.
 public enum NPYDType: String, Sendable {
+    /// Unsigned bytes, read as byte/255.
     case uint8 = "|u1"
+    /// Little-endian single-precision floats, read as they are.
     case float32 = "<f4"
 
     var byteCount: Int { self == .uint8 ? 1 : 4 }
@@ -15,12 +18,17 @@ public enum NPYDType: String, Sendable {
 
 /// What the header says, and where the values start in the file.
 public struct NPYHeader: Sendable, Equatable {
+    /// The array's shape, C order.
     public var shape: [Int]
+    /// The element type.
     public var dtype: NPYDType
+    /// Byte offset of the first value in the file.
     public var dataOffset: Int
+    /// Values in the array: the product of the shape.
     public var elementCount: Int { shape.reduce(1, *) }
 }
 
+/// Reading and writing NumPy .npy files (format 1.0 to 3.0, C order, uint8 or float32); writes are atomic.
 public enum NPY {
     private static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
 

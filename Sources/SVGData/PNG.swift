@@ -6,6 +6,8 @@
 import CPNG
 import Foundation
 
+/// Reads an 8-bit PNG as an Image: C = 1 for gray, 3 for colour, values byte/255, any alpha dropped. Throws
+/// `DataError` when the file is missing, not a readable PNG, or 16-bit.
 public func readPNG(_ path: String) throws -> Image {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -45,6 +47,8 @@ public func readPNG(_ path: String) throws -> Image {
     return Image(channels: channels, height: height, width: width, pixels: pixels)
 }
 
+/// Writes an Image with 1 or 3 channels as an 8-bit gray or RGB PNG, values rounded to the nearest byte; the
+/// write is atomic. Throws `DataError`.
 public func writePNG(_ path: String, _ image: Image) throws {
     guard image.channels == 1 || image.channels == 3 else {
         throw DataError(path, "cannot write a PNG with \(image.channels) channels (1 or 3 expected)")

@@ -3,8 +3,12 @@
 import Foundation
 import Kernels
 
+/// A checkpoint that does not fit the model (a missing, unexpected or misshapen tensor) or is not a valid
+/// training checkpoint; `description` names the file and the problem.
 public struct CheckpointError: Error, CustomStringConvertible {
+    /// The file and what is wrong with it.
     public let description: String
+    /// Creates an error with the given message.
     public init(_ d: String) { description = d }
 }
 
@@ -37,14 +41,20 @@ extension ParameterLayout {
 }
 
 extension Trainer {
+    /// Writes the model's weights and running statistics as F32 safetensors in table order, with the
+    /// configuration as metadata, replacing `path` atomically. Throws `SafetensorsError`.
     public func saveModel(to path: String) throws {
         try layout.export(arena: arena, metadata: config.metadata).write(to: path, order: layout.entries.map(\.spec.name))
     }
 
+    /// Loads weights and running statistics from the safetensors file at `path`. Throws `SafetensorsError` when
+    /// the file cannot be read or parsed, `CheckpointError` when its tensors are not exactly this model's.
     public func loadModel(from path: String) throws {
         try layout.load(try SafetensorsFile.read(from: path), arena: arena, path: path)
     }
 
+    /// Loads weights and running statistics from a file already read; `path` is used in error messages.
+    /// Throws `CheckpointError` when its tensors are not exactly this model's.
     public func loadModel(_ file: SafetensorsFile, path: String) throws {
         try layout.load(file, arena: arena, path: path)
     }

@@ -7,6 +7,8 @@
 // Without BatchNorm, pre and out are the same slice and the activation runs in place.
 import Kernels
 
+/// Which statistics BatchNorm normalises with in a forward pass: each group's own batch statistics (training,
+/// and sampling as the reference does), or the running averages (`--bn running`).
 public enum BatchNormMode: Sendable { case batchStatistics, runningStatistics }
 
 struct ConvLayerPlan {

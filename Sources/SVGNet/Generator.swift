@@ -11,13 +11,22 @@
 // `sourceOf[n·B + b] = b`, so the decoder's skip half and the aligner's keys and values run over B frames.
 import Kernels
 
+/// The static generation schedule (MODEL.md "Generation"): `samples` samples of `config.batch` sequences
+/// run batched through one arena; `generate` predicts nFuture frames per sample from nPast given frames.
 public final class Generator {
+    /// The generation shape: nPast, nFuture and batch B may differ from the ones the weights were trained with.
     public let config: ModelConfiguration      // nPast / nFuture / batch as generated, not as trained
+    /// Samples N drawn per sequence.
     public let samples: Int
+    /// The network the configuration describes.
     public let network: Network
+    /// Where each tensor lives in `arena`; parameters and running statistics only (no gradients or moments).
     public let layout: ParameterLayout
+    /// The one allocation holding weights, activations, noise and output.
     public let arena: Arena
+    /// Draws ε for every step and group at the start of each `generate` call while `drawNoise` is true.
     public var rng: RandomGenerator
+    /// The statistics BatchNorm uses; batch statistics per sample by default, as the reference samples.
     public var batchNorm: BatchNormMode = .batchStatistics
     /// Group j of the latent fixed to zero (the paper's Fig. 8 ablation), or nil.
     public var zeroGroup: Int? = nil
@@ -69,7 +78,9 @@ public final class Generator {
         for f in 0..<M { sourceOf[f] = Int32(f % B) }
     }
 
+    /// Bytes of the arena.
     public var arenaBytes: Int { arena.byteCount }
+    /// ε of prediction step `step` (0-based) and latent group `group`: (samples·B) × groupDim floats, row n·B + b.
     public func noise(step: Int, group: Int) -> UnsafeMutablePointer<Float> { arena[eps[step][group]] }
 
     /// Copies the weights and running statistics of a trainer (same network).
@@ -78,6 +89,8 @@ public final class Generator {
         arena[layout.statistics].update(from: trainer.arena[trainer.layout.statistics], count: layout.statistics.count)
     }
 
+    /// Loads weights and running statistics from a file already read; `path` is used in error messages.
+    /// Throws `CheckpointError` when its tensors are not exactly this model's.
     public func loadModel(_ file: SafetensorsFile, path: String) throws { try layout.load(file, arena: arena, path: path) }
 
     /// The attention maps of aligner level ℓ for the frame last decoded: samples·B blocks of P×P (frame

@@ -27,8 +27,11 @@ public enum EvaluationConstants {
     public static let psnrCap = 100.0
     /// SSIM window side (11) and Gaussian σ (1.5); stability constants for data range 1.
     public static let ssimWindow = 11
+    /// Standard deviation of the Gaussian SSIM window, in pixels.
     public static let ssimSigma = 1.5
+    /// SSIM's K1: C1 = (K1·L)² with data range L = 1.
     public static let ssimK1 = 0.01
+    /// SSIM's K2: C2 = (K2·L)² with data range L = 1.
     public static let ssimK2 = 0.03
 }
 
@@ -60,6 +63,7 @@ public func psnr(prediction: UnsafePointer<Float>, truth: UnsafePointer<Float>, 
     return mse == 0 ? .infinity : 10 * log10(1 / mse)
 }
 
+/// PSNR of two arrays of equal length (precondition), as `psnr(prediction:truth:count:)`.
 public func psnr(prediction: [Float], truth: [Float]) -> Double {
     precondition(prediction.count == truth.count)
     return prediction.withUnsafeBufferPointer { p in
@@ -78,7 +82,9 @@ public func psnr(prediction: [Float], truth: [Float]) -> Double {
 /// (5 × H × (W−10) Doubles) and one row of vertical accumulators (5 × (W−10)). Allocated once; reuse it for
 /// every frame of that size. Not thread-safe: one workspace per thread.
 public final class SSIMWorkspace {
+    /// Frame height this workspace serves.
     public let height: Int
+    /// Frame width this workspace serves.
     public let width: Int
     let validHeight: Int
     let validWidth: Int
@@ -86,6 +92,7 @@ public final class SSIMWorkspace {
     let row: UnsafeMutablePointer<Double>
     let window: UnsafeMutablePointer<Double>
 
+    /// Allocates the scratch for H × W frames; both at least the window side (precondition).
     public init(height: Int, width: Int) {
         let n = EvaluationConstants.ssimWindow
         precondition(height >= n && width >= n, "SSIM needs frames of at least \(n)×\(n), got \(height)×\(width)")
@@ -166,6 +173,8 @@ public func ssim(prediction: UnsafePointer<Float>, truth: UnsafePointer<Float>, 
     return sum / Double(channels)
 }
 
+/// SSIM of a C × H × W frame given as arrays of channels·height·width values (precondition), as the
+/// pointer form.
 public func ssim(prediction: [Float], truth: [Float], channels: Int, height: Int, width: Int,
                  workspace: SSIMWorkspace? = nil) -> Double {
     precondition(prediction.count == channels * height * width && truth.count == prediction.count)
@@ -219,15 +228,21 @@ public func meanConfidenceInterval95(_ values: [Double]) -> (mean: Double, low: 
 
 /// Per future step: the mean over sequences and its 95% interval.
 public struct MetricSeries: Codable, Sendable, Equatable {
+    /// Mean over sequences, one entry per future step.
     public var mean: [Double]
+    /// Lower bound of the 95% interval, per step.
     public var ciLow: [Double]
+    /// Upper bound of the 95% interval, per step.
     public var ciHigh: [Double]
 }
 
 /// A mean over sequences and its 95% interval.
 public struct MetricSummary: Codable, Sendable, Equatable {
+    /// Mean over sequences.
     public var mean: Double
+    /// Lower bound of the 95% interval.
     public var ciLow: Double
+    /// Upper bound of the 95% interval.
     public var ciHigh: Double
 }
 
@@ -237,17 +252,29 @@ public struct MetricSummary: Codable, Sendable, Equatable {
 /// `psnrOverFrames` are the single figures of the SRVP/SLAMP tables: per sequence the mean over all
 /// predicted frames of the sample chosen by that metric, then the mean over sequences with its interval.
 public struct EvaluationReport: Codable, Sendable, Equatable {
+    /// Sequences scored; with one, every interval has zero width.
     public var sequences: Int
+    /// Samples per sequence the best one was chosen from.
     public var samples: Int
+    /// Predicted frames scored per sample.
     public var steps: Int
+    /// The per-frame PSNR cap applied before aggregation, in dB.
     public var psnrCap: Double
+    /// Per-step SSIM of the sample chosen by best mean SSIM.
     public var ssimBestSSIM: MetricSeries
+    /// Per-step PSNR of the sample chosen by best mean SSIM.
     public var psnrBestSSIM: MetricSeries
+    /// Per-step SSIM of the sample chosen by best mean PSNR.
     public var ssimBestPSNR: MetricSeries
+    /// Per-step PSNR of the sample chosen by best mean PSNR.
     public var psnrBestPSNR: MetricSeries
+    /// Mean SSIM over all scored frames of the best-SSIM sample, then over sequences.
     public var ssimOverFrames: MetricSummary
+    /// Mean PSNR over all scored frames of the best-PSNR sample, then over sequences.
     public var psnrOverFrames: MetricSummary
+    /// Per sequence, the 0-based index of the sample with the best mean SSIM.
     public var bestSSIMSample: [Int]
+    /// Per sequence, the 0-based index of the sample with the best mean PSNR.
     public var bestPSNRSample: [Int]
 
     /// One row per future step (numbered from `firstStep`, default 1 = first predicted frame), columns
@@ -270,12 +297,18 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
 /// Per-frame scores of N samples for a growing set of sequences; feed batches with `append`, then
 /// `report(sampleCount:)`. Layout: `[(sequence · samples + sample) · steps + step]`; PSNR already capped.
 public struct SampleScores: Codable, Sendable {
+    /// Samples per sequence.
     public let samples: Int
+    /// Predicted frames per sample.
     public let steps: Int
+    /// Sequences appended so far.
     public private(set) var sequences = 0
+    /// Per-frame SSIM of every sample, in the layout above.
     public private(set) var ssimValues: [Double] = []
+    /// Per-frame PSNR of every sample, capped at `psnrCap`, in the layout above.
     public private(set) var psnrValues: [Double] = []
 
+    /// No scores yet, for `samples` samples of `steps` frames per sequence (both positive, precondition).
     public init(samples: Int, steps: Int) {
         precondition(samples > 0 && steps > 0)
         self.samples = samples
@@ -358,6 +391,8 @@ public func evaluate(truth: UnsafePointer<Float>, predictions: UnsafePointer<Flo
     return sampleCounts.map { scores.report(sampleCount: $0) }
 }
 
+/// The evaluation protocol on arrays, one report per entry of `sampleCounts`; the array sizes must match
+/// the shapes (precondition).
 public func evaluate(truth: [Float], predictions: [Float], sequences: Int, samples: Int, steps: Int,
                      channels: Int, height: Int, width: Int, sampleCounts: [Int]) -> [EvaluationReport] {
     let frame = channels * height * width

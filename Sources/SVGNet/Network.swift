@@ -4,26 +4,39 @@
 // Nothing here holds numbers: it is the static description the schedule is planned from.
 import Kernels
 
+/// The activation after a conv layer: LeakyReLU (slope 0.2), Tanh (c5) or Sigmoid (the decoder's output).
 public enum Activation: Sendable { case leakyReLU, tanh, sigmoid }
 
 /// One conv (or transposed conv) → optional BatchNorm → activation.
 public struct ConvLayerSpec: Sendable {
+    /// State-dict prefix of the conv's weight and bias.
     public var convName: String          // e.g. "encoder.c1.main.0"
+    /// State-dict prefix of the BatchNorm after it, or nil when the layer has none.
     public var bnName: String?           // e.g. "encoder.c1.main.1"
+    /// Whether the layer is a ConvTranspose2d rather than a Conv2d.
     public var transposed: Bool
+    /// Input channels.
     public var inChannels: Int
+    /// Output channels.
     public var outChannels: Int
+    /// Side of the square kernel.
     public var kernel: Int
+    /// Stride along both axes.
     public var stride: Int
+    /// Padding on every side.
     public var padding: Int
+    /// Side of the square input map.
     public var inSize: Int               // input map is inSize × inSize
+    /// The activation applied after the conv (and BatchNorm).
     public var activation: Activation
     /// Direct or Winograd (ConvLayer.swift's winogradGeometry); an execution choice, not a model property.
     public var algorithm: ConvolutionAlgorithm = .automatic
 
+    /// Side of the square output map, by the Conv2d or ConvTranspose2d size rule.
     public var outSize: Int {
         transposed ? (inSize - 1) * stride - 2 * padding + kernel : (inSize + 2 * padding - kernel) / stride + 1
     }
+    /// The PyTorch weight shape: (out, in, k, k), or (in, out, k, k) for a transposed conv.
     public var weightShape: [Int] {
         transposed ? [inChannels, outChannels, kernel, kernel] : [outChannels, inChannels, kernel, kernel]
     }
@@ -31,58 +44,98 @@ public struct ConvLayerSpec: Sendable {
 
 /// Encoder stage: optional 2×2 max-pool, then conv layers. Stages 0–3 produce skips h1…h4, stage 4 the vector h.
 public struct EncoderStage: Sendable {
+    /// Whether a 2×2 max-pool precedes the layers (VGG-64's stages 1–4).
     public var pool: Bool
+    /// The stage's conv layers, in order.
     public var layers: [ConvLayerSpec]
+    /// Channels of the stage's output (its last layer's).
     public var outChannels: Int { layers.last!.outChannels }
+    /// Side of the stage's output map.
     public var outSize: Int { layers.last!.outSize }
 }
 
 /// Decoder stage: optional nearest ×2 upsampling, then conv layers. Stage 0 (upc1) reads h_pred; stages 1–4
 /// read the concatenation with skip level 0–3 (the first layer's input channels are split into blocks).
 public struct DecoderStage: Sendable {
+    /// Whether a nearest-neighbour ×2 upsampling precedes the layers (VGG-64).
     public var upsample: Bool
+    /// The stage's conv layers, in order.
     public var layers: [ConvLayerSpec]
+    /// The skip level concatenated to the stage's input (nil for upc1, which reads the predictor's output).
     public var skipLevel: Int?           // nil for upc1
+    /// Channels of the stage's output (its last layer's).
     public var outChannels: Int { layers.last!.outChannels }
+    /// Side of the stage's output map.
     public var outSize: Int { layers.last!.outSize }
 }
 
+/// One recurrent module (MODEL.md "Recurrent modules"): an embed Linear, stacked LSTMCells, then a head.
 public struct LSTMModuleSpec: Sendable {
+    /// The head: the frame predictor's Linear + Tanh, or a Gaussian's `mu_net` and `logvar_net`, of `outputs`
+    /// features each.
     public enum Head: Sendable { case predictor(outputs: Int), gaussian(outputs: Int) }
+    /// State-dict prefix of the module's tensors.
     public var prefix: String            // "frame_predictor", "posterior.groups.0", "prior.groups.1"
+    /// Width of one input row.
     public var inFeatures: Int
+    /// Hidden size H of the embed and every LSTMCell.
     public var hidden: Int
+    /// Stacked LSTMCell layers.
     public var layers: Int
+    /// What the module outputs.
     public var head: Head
+    /// Width of the head's output: gDim for the predictor, the group size d for a Gaussian.
     public var outputs: Int {
         switch head { case .predictor(let n), .gaussian(let n): return n }
     }
 }
 
+/// The feature aligner at one skip level (MODEL.md "Feature aligner").
 public struct AlignerSpec: Sendable {
+    /// Skip level, 0 (smallest map) to 3.
     public var level: Int
+    /// Channels C of the decoder and encoder maps it reads.
     public var channels: Int             // C of F^d and F^e
+    /// Channels e = max(C/8, 1) of the queries and keys.
     public var keyChannels: Int { max(channels / 8, 1) }
+    /// Side of the level's square map.
     public var size: Int                 // H = W of the level
+    /// State-dict prefix of its q, k and v convolutions.
     public var name: String { "decoder.al.\(level)" }
 }
 
+/// One named tensor of the model: state-dict name, PyTorch shape and kind.
 public struct TensorSpec: Sendable, Equatable {
+    /// What the tensor is, which sets its initialisation and whether Adam updates it.
     public enum Kind: Sendable, Equatable { case convWeight, bias, bnWeight, bnBias, linearWeight, lstm, runningMean, runningVar }
+    /// The state-dict name (MODEL.md "Checkpoints").
     public var name: String
+    /// The PyTorch shape.
     public var shape: [Int]
+    /// What the tensor is.
     public var kind: Kind
+    /// Elements: the product of the shape.
     public var count: Int { shape.reduce(1, *) }
+    /// Whether Adam updates it: everything except BatchNorm running statistics.
     public var trainable: Bool { kind != .runningMean && kind != .runningVar }
 }
 
+/// The static description of the model a configuration defines: conv stages, aligners, LSTM modules and the
+/// table of named tensors. It holds no numbers; the schedules are planned from it.
 public struct Network: Sendable {
+    /// The validated configuration.
     public let config: ModelConfiguration
+    /// Encoder stages c1…c5.
     public let encoder: [EncoderStage]
+    /// Decoder stages upc1…upc5.
     public let decoder: [DecoderStage]
+    /// The aligners, by increasing level.
     public let aligners: [AlignerSpec]
+    /// The frame predictor LSTM.
     public let predictor: LSTMModuleSpec
+    /// The posterior LSTM of each latent group, in group order.
     public let posterior: [LSTMModuleSpec]
+    /// The prior LSTM of each latent group, in group order.
     public let prior: [LSTMModuleSpec]
     /// Every named tensor, trainable ones first, in a fixed order (the order of the parameter arena).
     public let tensors: [TensorSpec]
@@ -196,6 +249,8 @@ public struct Network: Sendable {
         tensors = params + stats
     }
 
+    /// Floats of all trainable tensors.
     public var trainableCount: Int { tensors.filter(\.trainable).reduce(0) { $0 + $1.count } }
+    /// Floats of all BatchNorm running statistics.
     public var statisticsCount: Int { tensors.filter { !$0.trainable }.reduce(0) { $0 + $1.count } }
 }

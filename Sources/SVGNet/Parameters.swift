@@ -3,17 +3,29 @@
 // layout (same offset inside their block). BatchNorm running statistics are a block of their own.
 import Kernels
 
+/// Where each named tensor lives in an arena: trainable tensors in `params`, with `grads`, `adamM` and
+/// `adamV` parallel to it (same offset in each block), and running statistics in `statistics`.
 public struct ParameterLayout: Sendable {
+    /// A tensor and its place in its block.
     public struct Entry: Sendable {
+        /// The tensor.
         public var spec: TensorSpec
+        /// Offset of the tensor inside its block.
         public var offset: Int           // inside `params` (trainable) or `statistics` (running stats)
     }
+    /// Every tensor, in the network's table order.
     public let entries: [Entry]
+    /// Position in `entries` of each tensor name.
     public let index: [String: Int]
+    /// All trainable parameters, one block.
     public let params: Slice
+    /// Their gradients (empty without an optimiser).
     public let grads: Slice
+    /// Adam's first moments (empty without an optimiser).
     public let adamM: Slice
+    /// Adam's second moments (empty without an optimiser).
     public let adamV: Slice
+    /// BatchNorm running means and variances, one block.
     public let statistics: Slice
 
     /// `withOptimizer: false` (generation) plans no gradients or Adam moments.
@@ -49,6 +61,7 @@ public struct ParameterLayout: Sendable {
         return Slice(offset: s.offset - params.offset + grads.offset, count: s.count)
     }
 
+    /// Whether the model has a tensor named `name`.
     public func has(_ name: String) -> Bool { index[name] != nil }
 }
 

@@ -3,16 +3,24 @@
 // The names and FLOP counts are autoclosures, so with no profile installed nothing is built or allocated.
 import Dispatch
 
+/// Wall time, FLOPs and call counts per instrumented op name, for the benchmark's breakdown; collects only
+/// while installed in `activeProfile`.
 public final class StepProfile {
+    /// Totals for one op name.
     public struct Entry: Sendable {
+        /// Wall time, in seconds.
         public var seconds: Double = 0
+        /// Useful floating-point operations, as the op counts them.
         public var flops: Double = 0
+        /// Times the op ran.
         public var calls = 0
     }
+    /// Totals by op name.
     public private(set) var entries: [String: Entry] = [:]
     /// Names in the order they first ran.
     public private(set) var order: [String] = []
 
+    /// An empty profile.
     public init() {}
 
     func add(_ name: String, seconds: Double, flops: Double) {
@@ -22,6 +30,7 @@ public final class StepProfile {
         entries[name, default: Entry()].calls += 1
     }
 
+    /// Clears every total and the order.
     public func reset() { entries = [:]; order = [] }
 }
 

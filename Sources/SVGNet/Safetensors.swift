@@ -4,21 +4,32 @@
 // Tensors are F32, or F16 (an export for shipping: read back as float32, written only on request).
 import Foundation
 
+/// A safetensors file that cannot be read, parsed or written; `description` names the path and the problem.
 public struct SafetensorsError: Error, CustomStringConvertible {
+    /// The path and what went wrong.
     public let description: String
     init(_ path: String, _ what: String) { description = "\(path): \(what)" }
 }
 
+/// A safetensors file in memory (MODEL.md "Checkpoints"): named tensors with Float values and string metadata.
 public struct SafetensorsFile: Sendable {
+    /// One tensor: its dtype as stored, its shape and its values, row-major.
     public struct Tensor: Sendable {
+        /// The element type as read, "F32" or "F16"; `write` stores the type its `dtype` argument gives.
         public var dtype: String
+        /// The tensor's shape.
         public var shape: [Int]
+        /// Shape-product values in row-major order.
         public var values: [Float]       // read from F32 or F16; other dtypes are rejected by the reader
     }
+    /// The `__metadata__` strings.
     public var metadata: [String: String]
+    /// The tensors by name.
     public var tensors: [String: Tensor]
+    /// Tensor names, sorted: the default write order.
     public var names: [String] { tensors.keys.sorted() }
 
+    /// A file with the given metadata and tensors.
     public init(metadata: [String: String] = [:], tensors: [String: Tensor] = [:]) {
         self.metadata = metadata; self.tensors = tensors
     }
@@ -27,6 +38,7 @@ public struct SafetensorsFile: Sendable {
 
     /// The element types a file can store.
     public enum DType: String, Sendable, CaseIterable {
+        /// `f32`: IEEE single precision; `f16`: IEEE half precision, read back as Float.
         case f32 = "F32", f16 = "F16"
         var bytes: Int { self == .f32 ? 4 : 2 }
     }
@@ -75,12 +87,16 @@ public struct SafetensorsFile: Sendable {
 
     // MARK: read
 
+    /// Reads and parses the file at `path`. Throws `SafetensorsError` when it is missing, unreadable, corrupt,
+    /// truncated or holds a dtype other than F32 and F16.
     public static func read(from path: String) throws -> SafetensorsFile {
         guard FileManager.default.fileExists(atPath: path) else { throw SafetensorsError(path, "no such file") }
         guard let data = FileManager.default.contents(atPath: path) else { throw SafetensorsError(path, "cannot be read") }
         return try parse(data, path: path)
     }
 
+    /// Parses a whole file's bytes, validating the header, every offset and every size; `path` is used in error
+    /// messages. Throws `SafetensorsError`; never traps on bad input.
     public static func parse(_ data: Data, path: String) throws -> SafetensorsFile {
         guard data.count >= 8 else { throw SafetensorsError(path, "truncated: \(data.count) bytes, no header length") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }

@@ -7,17 +7,29 @@
 // once over all (T−1)·B predictions, with BatchNorm statistics per time step; only the LSTMs step.
 import Kernels
 
+/// The losses of one training step (MODEL.md "Training step").
 public struct StepLosses: Sendable, Equatable {
+    /// The objective, mse + β·kld.
     public var loss: Double
+    /// Sum over prediction steps of each step's mean squared error per pixel.
     public var mse: Double
+    /// KL(q‖p) summed over steps, groups and latent dimensions, divided by the batch size.
     public var kld: Double
 }
 
+/// The static training schedule (MODEL.md "Training step"): every tensor, gradient, Adam moment, activation
+/// and workspace of one configuration in one arena; `step` runs forward, backward and Adam without allocating.
 public final class Trainer {
+    /// The configuration trained.
     public let config: ModelConfiguration
+    /// The network the configuration describes.
     public let network: Network
+    /// Where each tensor, its gradient and its Adam moments live in `arena`.
     public let layout: ParameterLayout
+    /// The one allocation holding everything the schedule reads and writes.
     public let arena: Arena
+    /// Seeded generator for the initialisation and, while `drawNoise` is true, each step's ε; checkpoints save
+    /// its state.
     public var rng: RandomGenerator
     /// Adam steps taken so far (PyTorch's `step` counter).
     public private(set) var stepCount = 0
@@ -73,10 +85,15 @@ public final class Trainer {
 
     // MARK: access for tests, checkpoints and the command-line tool
 
+    /// Bytes of the arena.
     public var arenaBytes: Int { arena.byteCount }
+    /// ε of latent group `group` for every prediction step: ((T−1)·B) × groupDim floats, row (i−1)·B + b.
     public func posteriorNoise(group: Int) -> UnsafeMutablePointer<Float> { arena[eps[group]] }
+    /// A copy of tensor `name` (a parameter or running statistic); an unknown name traps.
     public func parameter(_ name: String) -> [Float] { arena.array(layout.slice(name)) }
+    /// A copy of the gradient of trainable tensor `name` as the last backward left it.
     public func gradient(_ name: String) -> [Float] { arena.array(layout.gradient(name)) }
+    /// Overwrites tensor `name` with `values`, which must have its element count.
     public func setParameter(_ name: String, _ values: [Float]) { arena.copy(from: values, to: layout.slice(name)) }
     /// The last step's predictions x̂ for steps 1 … T−1, NCHW: ((T−1)·B) × C × 64 × 64.
     public func predictions() -> [Float] {
@@ -85,6 +102,7 @@ public final class Trainer {
         out.withUnsafeMutableBufferPointer { cnhwToNCHW(arena[decoder.output], $0.baseAddress!, frames: rows, channels: config.channels, plane: framePixels) }
         return out
     }
+    /// Sets Adam's step count, as when resuming from a checkpoint.
     public func restore(stepCount: Int) { self.stepCount = stepCount }
 
     // MARK: the step

@@ -28,6 +28,8 @@ struct Evaluate: ParsableCommand {
     @Option(name: .customLong("figure-sequences"), help: "Test sequences in figure.png/.gif: ground truth, then each model's best sample (0: none).")
     var figureSequences: Int = 4
     @Option(help: "Output folder for metrics.json, metrics.csv, metrics.md, metrics.png and the figure.") var out: String = "svgnet-eval"
+    @Option(help: "A folder of per-model scores: a model already scored there on the same test set and samples is not generated again.")
+    var cache: String?
 
     func validate() throws {
         if checkpoint.isEmpty { throw ValidationError("give at least one --checkpoint") }
@@ -51,18 +53,20 @@ struct Evaluate: ParsableCommand {
         let sequences = try self.sequences ?? VideoSource(dataOptions, length: (sampling.nPast ?? config.nPast) + (sampling.nFuture ?? config.nFuture),
                                                           needTrain: false).count(.test) ?? 100
         let N = counts.max()!, B = min(sampling.batch, sequences)
-        // Every model is read and checked before the first sample is drawn.
-        var generators: [Generator] = []
+        // Every model is read and checked (on a one-sample generator) before the first sample is drawn; each
+        // model's full generator exists only while it runs.
+        var shapes: [ModelConfiguration] = []
         var data: VideoSource? = nil
         for m in models {
-            let (g, d) = try sampling.prepare(m, sequencesAtATime: B, samples: N, data: dataOptions, seed: runOptions.seed)
-            if let first = generators.first, (first.config.nPast, first.config.nFuture, first.config.channels) != (g.config.nPast, g.config.nFuture, g.config.channels) {
+            let (g, d) = try sampling.prepare(m, sequencesAtATime: B, samples: 1, data: dataOptions, seed: runOptions.seed)
+            if let first = shapes.first, (first.nPast, first.nFuture, first.channels) != (g.config.nPast, g.config.nFuture, g.config.channels) {
                 throw CLIError("\(m.path): generates \(g.config.nPast) → \(g.config.nFuture) frames of \(g.config.channels) channel(s), " +
-                               "\(models[0].path) \(first.config.nPast) → \(first.config.nFuture) of \(first.config.channels); give --n-past and --n-future")
+                               "\(models[0].path) \(first.nPast) → \(first.nFuture) of \(first.channels); give --n-past and --n-future")
             }
-            generators.append(g); data = data ?? d
+            shapes.append(g.config); data = data ?? d
         }
-        let c = generators[0].config, test = data!
+        if let dir = cache { try makeDirectory(dir) }
+        let c = shapes[0], test = data!
         try requireTestSequences(test, sequences: sequences, batch: B)
         let horizonList = try horizonList(horizons, nFuture: c.nFuture)
         let names = label.isEmpty ? defaultLabels(models) : label
@@ -82,7 +86,7 @@ struct Evaluate: ParsableCommand {
             while first < sequences {
                 let count = min(B, sequences - first)
                 let truth = try test.testBatch(first: first, count: B, seed: runOptions.seed)
-                let future = futureTruth(truth, config: generators[0].config, count: count)
+                let future = futureTruth(truth, config: c, count: count)
                 var repeated = [Float](repeating: 0, count: count * c.nFuture * frame)
                 for b in 0..<count { for t in 0..<c.nFuture {
                     let src = ((c.nPast - 1) * B + b) * frame, dst = (b * c.nFuture + t) * frame
@@ -102,30 +106,38 @@ struct Evaluate: ParsableCommand {
                                                reports: horizonList.map { scores.report(sampleCount: 1, steps: $0) }))
             }
         }
-        for (m, generator) in generators.enumerated() {
+        // The figure's ground truth, read in the batches the models generate from (the figure may span several).
+        for first in stride(from: 0, to: K, by: B) {
+            let truth = try test.testBatch(first: first, count: B, seed: runOptions.seed)
+            for b in 0..<min(B, K - first) { for t in 0..<c.frameCount { figureTruth += truth[((t * B + b) * frame)..<((t * B + b + 1) * frame)] } }
+        }
+        for m in models.indices {
+            let testSet = "\(runOptions.seed)|\(dataOptions.data)|\(dataOptions.digits)|\(dataOptions.mnist ?? "")|\(dataOptions.layout?.rawValue ?? "")|\(sampling.bn)"
+            let key = cache.map { _ in cacheKey(models[m].path, testSet: testSet, sequences: sequences, samples: N, batch: B, figureSequences: K, config: c) }
             var scores = SampleScores(samples: N, steps: c.nFuture)
             var best: [Float] = []
-            try generateOverTestSet(generator, data: test, sequences: sequences, seed: runOptions.seed) { truth, pred, first, count in
-                let future = futureTruth(truth, config: generator.config, count: count)
-                future.withUnsafeBufferPointer {
-                    scores.append(truth: $0.baseAddress!, predictions: pred, sequences: count, channels: c.channels, height: 64, width: 64, workspace: workspace)
-                }
-                for b in 0..<count where first + b < K {
-                    let s = bestSample(scores, sequence: first + b)
-                    best += UnsafeBufferPointer(start: pred + (b * N + s) * c.nFuture * frame, count: c.nFuture * frame)
-                    if m == 0 {
-                        for t in 0..<c.frameCount {
-                            let src = (t * generator.config.batch + b) * frame
-                            figureTruth += truth[src..<(src + frame)]
-                        }
+            if let dir = cache, let key, let hit = try? readCachedScores(dir, key), hit.scores.samples == N, hit.best.count == K * c.nFuture * frame {
+                (scores, best) = hit
+                progress.advance(by: sequences, what: "\(names[m]), from \(dir)")
+            } else {
+                let (generator, _) = try sampling.prepare(models[m], sequencesAtATime: B, samples: N, data: dataOptions, seed: runOptions.seed)
+                try generateOverTestSet(generator, data: test, sequences: sequences, seed: runOptions.seed) { truth, pred, first, count in
+                    let future = futureTruth(truth, config: generator.config, count: count)
+                    future.withUnsafeBufferPointer {
+                        scores.append(truth: $0.baseAddress!, predictions: pred, sequences: count, channels: c.channels, height: 64, width: 64, workspace: workspace)
                     }
+                    for b in 0..<count where first + b < K {
+                        let s = bestSample(scores, sequence: first + b)
+                        best += UnsafeBufferPointer(start: pred + (b * N + s) * c.nFuture * frame, count: c.nFuture * frame)
+                    }
+                    progress.advance(by: count, what: names[m])
                 }
-                progress.advance(by: count, what: names[m])
+                if let dir = cache, let key { try writeCachedScores(dir, key, scores: scores, best: best) }
             }
             figureRows.append(best)
             var reports: [EvaluationReport] = []
             for h in horizonList { for n in counts { reports.append(scores.report(sampleCount: n, steps: h)) } }
-            entries.append(EvaluationEntry(label: names[m], kind: "model", checkpoint: models[m].path, model: generator.config.modelName,
+            entries.append(EvaluationEntry(label: names[m], kind: "model", checkpoint: models[m].path, model: models[m].config.modelName,
                                            reports: reports))
         }
         progress.finish()
@@ -144,6 +156,31 @@ struct Evaluate: ParsableCommand {
         let figure = K > 0 ? ", \(out)/figure.png, \(out)/figure.gif" : ""
         print(String(format: "%.1f s; wrote %@/metrics.json, metrics.csv, metrics.md, metrics.png%@", Date().timeIntervalSince(started), out, figure))
     }
+}
+
+/// What a model's scores depend on: the checkpoint's bytes, the test set (seed, data flags, BatchNorm
+/// mode) and the generation shape, hashed with FNV-1a; a changed checkpoint or protocol is a new entry.
+private func cacheKey(_ path: String, testSet: String, sequences: Int, samples: Int, batch: Int, figureSequences: Int,
+                      config c: ModelConfiguration) -> String {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    func mix<S: Sequence>(_ bytes: S) where S.Element == UInt8 { for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 } }
+    mix(FileManager.default.contents(atPath: path) ?? Data())
+    mix("\(testSet)|\(sequences)|\(samples)|\(batch)|\(figureSequences)|\(c.nPast)|\(c.nFuture)|\(c.channels)".utf8)
+    return String(format: "%016llx", h)
+}
+
+private func readCachedScores(_ dir: String, _ key: String) throws -> (scores: SampleScores, best: [Float]) {
+    guard let json = FileManager.default.contents(atPath: "\(dir)/\(key).json") else { throw CLIError("no cache entry") }
+    let scores = try JSONDecoder().decode(SampleScores.self, from: json)
+    let best = FileManager.default.fileExists(atPath: "\(dir)/\(key)-best.npy") ? try NPY.read("\(dir)/\(key)-best.npy").values : []
+    return (scores, best)
+}
+
+private func writeCachedScores(_ dir: String, _ key: String, scores: SampleScores, best: [Float]) throws {
+    do {
+        if !best.isEmpty { try NPY.write("\(dir)/\(key)-best.npy", shape: [best.count], values: best) }
+        try writeAtomically(try JSONEncoder().encode(scores), to: "\(dir)/\(key).json")
+    } catch { throw CLIError("--cache \(dir): \(error)") }
 }
 
 /// The sample of `sequence` with the best mean SSIM over all scored frames.

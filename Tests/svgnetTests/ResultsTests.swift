@@ -142,4 +142,23 @@ final class ResultsTests: CLITestCase {
         try succeed(["train"] + tiny + ["--model", "svg", "--groups", "1", "--steps", "1", "--out", "svg"])
         try fail(["generate", "--checkpoint", "svg/model.safetensors", "--batch", "2", "--attention", "--out", "g"], ["has no feature aligner"], absent: ["g"])
     }
+
+    /// A model scored in --cache is not generated again and gives the same bytes; another checkpoint or
+    /// another test set is scored afresh.
+    func testEvaluateCacheGivesTheSameResultsWithoutGenerating() throws {
+        try succeed(["train"] + tiny + ["--steps", "2", "--out", "a"])
+        try succeed(["train"] + tiny + ["--steps", "3", "--out", "b"])
+        let args = ["evaluate", "--checkpoint", "a/model.safetensors", "--sequences", "4", "--batch", "2", "--samples", "2", "--cache", "cache"]
+        let first = try succeed(args + ["--out", "e1"])
+        XCTAssertFalse(first.stderr.contains("from cache"), first.stderr)
+        let second = try succeed(args + ["--out", "e2"])
+        XCTAssertTrue(second.stderr.contains("from cache"), second.stderr)
+        XCTAssertEqual(bytes("e1/metrics.json"), bytes("e2/metrics.json"))
+        XCTAssertEqual(bytes("e1/figure.png"), bytes("e2/figure.png"))
+        let other = try succeed(args.map { $0 == "a/model.safetensors" ? "b/model.safetensors" : $0 } + ["--out", "e3"])
+        XCTAssertFalse(other.stderr.contains("from cache"), other.stderr)
+        let reseeded = try succeed(args + ["--seed", "9", "--out", "e4"])
+        XCTAssertFalse(reseeded.stderr.contains("from cache"), reseeded.stderr)
+        XCTAssertNotEqual(bytes("e1/metrics.json"), bytes("e4/metrics.json"))
+    }
 }
