@@ -57,17 +57,45 @@ train_one() {  # name flags
   echo "  $name: $(tail -1 "$OUT/logs/train-$name.txt")"
 }
 
+# Every minute, one line: each running training's step and ETA, from its progress lines.
+progress_monitor() {
+  while sleep "${PROGRESS_EVERY:-60}"; do
+    local line="" f
+    for f in "$OUT"/logs/train-*.txt; do
+      [ -f "$f" ] || continue
+      local last; last=$(grep -E '^step [0-9]+/' "$f" | tail -n 1)
+      [ -n "$last" ] || continue
+      case "$last" in *"/$STEPS "*) ;; *) continue ;; esac
+      local name=${f##*/train-}; name=${name%.txt}
+      line+="  $name $(echo "$last" | awk '{ print $2 }') ETA $(echo "$last" | sed -E 's/.*ETA //')"
+    done
+    [ -n "$line" ] && echo "$(date +%H:%M)$line"
+  done
+}
+
+# Waits for one of the trainings in pids (not the progress monitor) and drops it from the list.
+wait_for_one() {
+  local status=0 done_pid
+  wait -n -p done_pid "${pids[@]}" || status=$?
+  local keep=() p
+  for p in "${pids[@]}"; do [ "$p" = "$done_pid" ] || keep+=("$p"); done
+  pids=("${keep[@]}")
+  return "$status"
+}
+
 stage_train() {
   echo "training ${#MODELS[@]} models, $STEPS steps each, $LANES at a time (progress: tail -f $OUT/logs/train-*.txt)"
-  local running=0 failed=0
+  progress_monitor & local monitor=$!
+  trap 'kill $monitor 2>/dev/null' RETURN
+  local failed=0 pids=()
   for entry in "${MODELS[@]}"; do
     if [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",${entry%%|*},"* ]]; then continue; fi
-    if [ "$running" -ge "$LANES" ]; then wait -n || failed=1; running=$((running - 1)); fi
+    if [ "${#pids[@]}" -ge "$LANES" ]; then wait_for_one || failed=1; fi
     IFS='|' read -r name _ flags <<< "$entry"
     train_one "$name" "$flags" &
-    running=$((running + 1))
+    pids+=($!)
   done
-  while [ "$running" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
+  while [ "${#pids[@]}" -gt 0 ]; do wait_for_one || failed=1; done
   [ "$failed" = 0 ] || { echo "a training failed; rerun make results to resume" >&2; exit 1; }
 }
 
