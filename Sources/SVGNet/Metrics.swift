@@ -272,6 +272,10 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     public var ssimOverFrames: MetricSummary
     /// Mean PSNR over all scored frames of the best-PSNR sample, then over sequences.
     public var psnrOverFrames: MetricSummary
+    /// Per sequence, the values `ssimOverFrames` and `psnrOverFrames` average: for paired comparisons of
+    /// models scored on the same test sequences.
+    public var ssimPerSequence: [Double]
+    public var psnrPerSequence: [Double]
     /// Per sequence, the 0-based index of the sample with the best mean SSIM.
     public var bestSSIMSample: [Int]
     /// Per sequence, the 0-based index of the sample with the best mean PSNR.
@@ -369,14 +373,17 @@ public struct SampleScores: Codable, Sendable {
             }
             return out
         }
-        func overFrames(_ scores: [Double], _ chosen: [Int]) -> MetricSummary {
-            let ci = meanConfidenceInterval95((0..<sequences).map { frameMean(scores, $0, chosen[$0]) })
+        let ssimPerSequence = (0..<sequences).map { frameMean(ssimValues, $0, bySSIM[$0]) }
+        let psnrPerSequence = (0..<sequences).map { frameMean(psnrValues, $0, byPSNR[$0]) }
+        func overFrames(_ values: [Double]) -> MetricSummary {
+            let ci = meanConfidenceInterval95(values)
             return MetricSummary(mean: ci.mean, ciLow: ci.low, ciHigh: ci.high)
         }
         return EvaluationReport(sequences: sequences, samples: n, steps: k, psnrCap: EvaluationConstants.psnrCap,
                                 ssimBestSSIM: series(ssimValues, bySSIM), psnrBestSSIM: series(psnrValues, bySSIM),
                                 ssimBestPSNR: series(ssimValues, byPSNR), psnrBestPSNR: series(psnrValues, byPSNR),
-                                ssimOverFrames: overFrames(ssimValues, bySSIM), psnrOverFrames: overFrames(psnrValues, byPSNR),
+                                ssimOverFrames: overFrames(ssimPerSequence), psnrOverFrames: overFrames(psnrPerSequence),
+                                ssimPerSequence: ssimPerSequence, psnrPerSequence: psnrPerSequence,
                                 bestSSIMSample: bySSIM, bestPSNRSample: byPSNR)
     }
 }

@@ -263,6 +263,25 @@ struct Evaluation: Codable {
             lines.append("")
         }
         let h = horizons[0], n = sampleCounts.max()!
+        // Paired over the same test sequences, against the first model: much tighter than comparing the
+        // intervals above, since most of their width is how hard each sequence is.
+        if let reference = entries.first(where: { $0.kind == "model" }), entries.count > 1 {
+            for horizon in horizons {
+                guard let r0 = reference.reports.first(where: { $0.steps == horizon && $0.samples == n }) else { continue }
+                lines.append("Paired differences from \(reference.label) (best of \(n); baselines: their one prediction), \(nPast) → \(horizon), " +
+                             "mean over the predicted frames, 95% CI over the \(sequences) sequences:")
+                lines.append("")
+                lines.append("| model | SSIM − \(reference.label)'s | PSNR − \(reference.label)'s (dB) |")
+                lines.append("| --- | --- | --- |")
+                for e in entries where e.label != reference.label {
+                    guard let r = e.reports.first(where: { $0.steps == horizon && $0.samples == (e.kind == "model" ? n : 1) }) else { continue }
+                    let ds = meanConfidenceInterval95(zip(r.ssimPerSequence, r0.ssimPerSequence).map { $0 - $1 })
+                    let dp = meanConfidenceInterval95(zip(r.psnrPerSequence, r0.psnrPerSequence).map { $0 - $1 })
+                    lines.append(String(format: "| %@ | %+.4f [%+.4f, %+.4f] | %+.2f [%+.2f, %+.2f] |", e.label, ds.mean, ds.low, ds.high, dp.mean, dp.low, dp.high))
+                }
+                lines.append("")
+            }
+        }
         let shown = Array(Set([0, 4, 9, 14, 19, h - 1].filter { $0 < h })).sorted()
         lines.append("SSIM per predicted frame (frame numbers count from the first observed frame as 1), best of \(n) by SSIM, mean [95% CI]:")
         lines.append("")

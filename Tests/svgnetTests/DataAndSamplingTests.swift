@@ -69,6 +69,8 @@ final class DataAndSamplingTests: CLITestCase {
         let lines = two.stdout.split(separator: "\n")
         let a = try XCTUnwrap(lines.first { $0.hasPrefix("| a | 2 |") }), b = try XCTUnwrap(lines.first { $0.hasPrefix("| b | 2 |") })
         XCTAssertEqual(a.dropFirst(5), b.dropFirst(5))
+        // Paired over the same sequences, the same model differs from itself by exactly nothing.
+        XCTAssertTrue(two.stdout.contains("| b | +0.0000 [+0.0000, +0.0000] | +0.00 [+0.00, +0.00] |"), two.stdout)
         XCTAssertFalse(two.stdout.contains("black frames"))
         try fail(["evaluate", "--checkpoint", "run/model.safetensors", "--checkpoint", "run/model.safetensors", "--label", "a", "--out", "bad"],
                  ["1 --label for 2 --checkpoint"], absent: ["bad"], oneLine: false)
