@@ -184,6 +184,7 @@ stage_attention() {
   for entry in "${MODELS[@]}"; do
     IFS='|' read -r name label _ <<< "$entry"
     [[ "$name" == hafsvg* ]] || continue
+    if [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",$name,"* ]]; then continue; fi
     dir="$OUT/attention/$name"
     if [ -f "$dir/attention.md" ] && [ "$dir/attention.md" -nt "$OUT/runs/$name/snapshots" ] && [ -z "${FORCE:-}" ]; then continue; fi
     mkdir -p "$dir"; : > "$dir/attention.md.tmp"
