@@ -105,7 +105,7 @@ final class ResultsTests: CLITestCase {
             let truth = try NPY.read(path("truth.npy"))   // (T, N, 64, 64) in [0, 1]
             var future: [Float] = []
             for n in 0..<N { for t in nPast..<(nPast + nFuture) { future += truth.values[((t * N + n) * 4096)..<((t * N + n + 1) * 4096)] } }
-            try NPY.write(path("future.npy"), shape: [N, nFuture, 64, 64], values: future)
+            try NPY.write(path("future.npy"), shape: [N, nFuture, 1, 64, 64], values: future)   // (N, T, C, H, W), as predictions.npy has C
             let scored = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try succeed(["score", "--truth", "future.npy", "--pred", "gen/predictions.npy"]).stdout.utf8)) as? [String: Any])
             let json = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes("eval/metrics.json")!) as? [String: Any])
             let report = try XCTUnwrap(((json["entries"] as? [[String: Any]])?.first?["reports"] as? [[String: Any]])?.first)
