@@ -235,7 +235,7 @@ stage_report() {
       $SVGNET info "$model" | sed '1d'
       echo '```'
       echo
-      echo "Measured ($(grep -m1 'test sequences' "$OUT/eval/metrics.md" | sed 's/:$//')):"
+      echo "Measured on the float32 model this file was exported from ($(grep -m1 'test sequences' "$OUT/eval/metrics.md" | sed 's/:$//')):"
       echo
       echo "| model | N | SSIM | PSNR (dB) |"
       echo "| --- | ---: | --- | --- |"
