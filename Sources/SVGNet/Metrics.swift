@@ -340,6 +340,20 @@ public struct SampleScores: Codable, Sendable {
         sequences += b
     }
 
+    /// The sample of `sequence` (0-based, among the first `sampleCount`) with the best mean SSIM, or PSNR,
+    /// over the first `steps` predicted frames; the first such sample on a tie.
+    public func bestSample(of sequence: Int, byPSNR: Bool = false, sampleCount: Int? = nil, steps: Int? = nil) -> Int {
+        let n = sampleCount ?? samples, k = steps ?? self.steps, scores = byPSNR ? psnrValues : ssimValues
+        var bestIndex = 0, bestMean = -Double.infinity
+        for s in 0..<n {
+            var m = 0.0
+            for t in 0..<k { m += scores[(sequence * samples + s) * self.steps + t] }
+            m /= Double(k)
+            if m > bestMean { bestMean = m; bestIndex = s }
+        }
+        return bestIndex
+    }
+
     /// The report using only the first `sampleCount` samples of every sequence (all when nil) and only
     /// the first `steps` predicted frames (all when nil): a shorter horizon scored from the same samples,
     /// with the best sample chosen over that horizon, is the protocol a model generating only that many
@@ -355,16 +369,8 @@ public struct SampleScores: Codable, Sendable {
             for t in 0..<k { m += scores[at(seq, s, t)] }
             return m / Double(k)
         }
-        func best(_ scores: [Double], _ seq: Int) -> Int {
-            var bestIndex = 0, bestMean = -Double.infinity
-            for s in 0..<n {
-                let m = frameMean(scores, seq, s)
-                if m > bestMean { bestMean = m; bestIndex = s }
-            }
-            return bestIndex
-        }
-        let bySSIM = (0..<sequences).map { best(ssimValues, $0) }
-        let byPSNR = (0..<sequences).map { best(psnrValues, $0) }
+        let bySSIM = (0..<sequences).map { bestSample(of: $0, sampleCount: n, steps: k) }
+        let byPSNR = (0..<sequences).map { bestSample(of: $0, byPSNR: true, sampleCount: n, steps: k) }
         func series(_ scores: [Double], _ chosen: [Int]) -> MetricSeries {
             var out = MetricSeries(mean: [], ciLow: [], ciHigh: [])
             for t in 0..<k {

@@ -111,8 +111,8 @@ struct Evaluate: ParsableCommand {
             let truth = try test.testBatch(first: first, count: B, seed: runOptions.seed)
             for b in 0..<min(B, K - first) { for t in 0..<c.frameCount { figureTruth += truth[((t * B + b) * frame)..<((t * B + b + 1) * frame)] } }
         }
+        let testSet = "\(runOptions.seed)|\(dataOptions.data)|\(dataOptions.digits)|\(dataOptions.mnist ?? "")|\(dataOptions.layout?.rawValue ?? "")|\(sampling.bn)"
         for m in models.indices {
-            let testSet = "\(runOptions.seed)|\(dataOptions.data)|\(dataOptions.digits)|\(dataOptions.mnist ?? "")|\(dataOptions.layout?.rawValue ?? "")|\(sampling.bn)"
             let key = cache.map { _ in cacheKey(models[m].path, testSet: testSet, sequences: sequences, samples: N, batch: B, figureSequences: K, config: c) }
             var scores = SampleScores(samples: N, steps: c.nFuture)
             var best: [Float] = []
@@ -127,7 +127,7 @@ struct Evaluate: ParsableCommand {
                         scores.append(truth: $0.baseAddress!, predictions: pred, sequences: count, channels: c.channels, height: 64, width: 64, workspace: workspace)
                     }
                     for b in 0..<count where first + b < K {
-                        let s = bestSample(scores, sequence: first + b)
+                        let s = scores.bestSample(of: first + b)
                         best += UnsafeBufferPointer(start: pred + (b * N + s) * c.nFuture * frame, count: c.nFuture * frame)
                     }
                     progress.advance(by: count, what: names[m])
@@ -181,17 +181,6 @@ private func writeCachedScores(_ dir: String, _ key: String, scores: SampleScore
         if !best.isEmpty { try NPY.write("\(dir)/\(key)-best.npy", shape: [best.count], values: best) }
         try writeAtomically(try JSONEncoder().encode(scores), to: "\(dir)/\(key).json")
     } catch { throw CLIError("--cache \(dir): \(error)") }
-}
-
-/// The sample of `sequence` with the best mean SSIM over all scored frames.
-private func bestSample(_ scores: SampleScores, sequence: Int) -> Int {
-    var best = 0, bestMean = -Double.infinity
-    for s in 0..<scores.samples {
-        var m = 0.0
-        for t in 0..<scores.steps { m += scores.ssimValues[(sequence * scores.samples + s) * scores.steps + t] }
-        if m > bestMean { bestMean = m; best = s }
-    }
-    return best
 }
 
 /// Model names, made unique by the checkpoint's folder where two models share a name.

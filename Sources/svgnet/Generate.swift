@@ -60,6 +60,7 @@ struct Generate: ParsableCommand {
         var predictions = [Float](repeating: 0, count: total * N * c.nFuture * frame)
         var grid: [(truth: [Float], best: [Float])] = []
         let workspace = SSIMWorkspace(height: 64, width: 64)
+        var scores = SampleScores(samples: N, steps: c.nFuture)
         var rng = RandomGenerator(seed: runOptions.seed &+ 99)
         var attentionPicture: Image? = nil
         try generateOverTestSet(generator, data: data, sequences: total, seed: runOptions.seed) { truth, pred, first, count in
@@ -70,6 +71,9 @@ struct Generate: ParsableCommand {
                 }
             }
             let future = futureTruth(truth, config: c, count: count)
+            future.withUnsafeBufferPointer {
+                scores.append(truth: $0.baseAddress!, predictions: pred, sequences: count, channels: c.channels, height: 64, width: 64, workspace: workspace)
+            }
             for b in 0..<count {
                 let seq = first + b
                 let block = b * N * c.nFuture * frame
@@ -77,17 +81,7 @@ struct Generate: ParsableCommand {
                     (dst.baseAddress! + seq * N * c.nFuture * frame).update(from: pred + block, count: N * c.nFuture * frame)
                 }
                 // Best sample by mean SSIM over the future frames (MODEL.md "Evaluation").
-                var best = 0, bestScore = -Double.infinity
-                for s in 0..<N {
-                    var m = 0.0
-                    future.withUnsafeBufferPointer { f in
-                        for t in 0..<c.nFuture {
-                            m += ssim(prediction: pred + block + (s * c.nFuture + t) * frame, truth: f.baseAddress! + (b * c.nFuture + t) * frame,
-                                      channels: c.channels, height: 64, width: 64, workspace: workspace)
-                        }
-                    }
-                    if m > bestScore { bestScore = m; best = s }
-                }
+                let best = scores.bestSample(of: seq)
                 let randoms = (0..<min(3, N)).map { _ in rng.uniformInt(0...(N - 1)) }
                 let columns = [-1, best] + randoms   // -1: ground truth
                 var gif: [Image] = []

@@ -262,6 +262,19 @@ final class TrainTests: CLITestCase {
         XCTAssertEqual(try logLines("run").map { $0["step"] as? Int }, Array(1...(steps + 1)))
     }
 
+    /// --snapshot-every keeps the model of every Nth step: step 2's equals a separate 2-step run's, the
+    /// last one equals model.safetensors; a period that is not a multiple of --checkpoint-every is refused.
+    func testSnapshotsAreTheModelsOfTheirSteps() throws {
+        try succeed(["train"] + tiny + ["--steps", "4", "--checkpoint-every", "2", "--snapshot-every", "2", "--out", "run"])
+        try succeed(["train"] + tiny + ["--steps", "2", "--out", "two"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("run/snapshots")).sorted(),
+                       ["model-step-000002.safetensors", "model-step-000004.safetensors"])
+        XCTAssertEqual(bytes("run/snapshots/model-step-000002.safetensors"), bytes("two/model.safetensors"))
+        XCTAssertEqual(bytes("run/snapshots/model-step-000004.safetensors"), bytes("run/model.safetensors"))
+        try fail(["train"] + tiny + ["--steps", "4", "--checkpoint-every", "2", "--snapshot-every", "3", "--out", "bad"],
+                 ["--snapshot-every 3 must be a multiple of --checkpoint-every 2"], absent: ["bad"])
+    }
+
     /// A checkpoint that cannot be written (here: its name is taken by a folder, as a full or read-only disk
     /// would also make the write fail) stops the run with one line, and the previous checkpoint is intact.
     func testAFailedCheckpointWriteLeavesThePreviousOne() throws {
