@@ -24,6 +24,10 @@ let package = Package(
         // Image and archive codecs come from Debian's libraries; no codec is written by hand here.
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CGIF", path: "Sources/CGIF", providers: [.apt(["libgif-dev"])]),
+        // Data-parallel training over MPI (Docs/SCALING.md). A required dependency, installed by `make setup`:
+        // one build and one binary for everyone, every test runs in CI, and a process not started by mpirun
+        // never calls MPI_Init, so it behaves exactly as without MPI.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The kernels and the schedule are optimised even in debug builds: the numerical tests run whole
         // training steps, unoptimised pointer loops are ~50× slower, and unspecialised generic iteration
@@ -38,13 +42,13 @@ let package = Package(
         .target(name: "SVGNet", dependencies: ["Kernels"], swiftSettings: [.unsafeFlags(["-O"])]),
         .executableTarget(
             name: "svgnet",
-            dependencies: ["Kernels", "SVGNet", "SVGData", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Kernels", "SVGNet", "SVGData", "CMPI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "svgnet-bench", dependencies: ["Kernels", "SVGNet"], path: "Benchmarks/svgnet-bench"),
         // Test-only: counts heap allocations so the schedule tests can prove a step allocates nothing.
         .target(name: "CHeapStats", path: "Sources/CHeapStats"),
         // Test-only: the suites' shared random generator (test targets cannot share source files).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Kernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "SVGNetTests", dependencies: ["SVGNet", "CHeapStats", "TestSupport"]),
         .testTarget(name: "SVGDataTests", dependencies: ["SVGData", "Kernels", "CGIF", "CZlib", "TestSupport"]),

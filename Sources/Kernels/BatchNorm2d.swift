@@ -17,6 +17,11 @@
 //   gradBeta (+)= Σ_groups Σ_g gy,   gradGamma (+)= Σ_groups Σ_g gy·x̂
 //   gradXSum (+)= Σ_groups Σ_g gradX (optional): the gradient of a bias added just before this BatchNorm
 //   (the conv's), summed in the pass that writes gradX rather than in a pass of its own over it
+// Data parallelism (`replicas`): each process holds its own frames of every group, and the statistics
+// are those of all processes' frames together. The forward then runs in three passes over the map (Σx,
+// allreduce, Σ(x − μ)², allreduce, normalise) and the backward in two (Σgy and Σgy·x̂, allreduce, gradX);
+// gradGamma, gradBeta and gradXSum stay this process's share, summed later with the other parameter
+// gradients. Without replicas one pass per channel does it all, as above.
 // Sums run in Double, eight lanes wide (Reductions.swift): a run is up to ~60,000 values, where Float sums lose the low digits, and the
 // variance is taken about the mean (second pass) so a large offset does not cancel it away.
 
@@ -40,6 +45,23 @@ public struct BatchNormShape: Sendable, Equatable {
     public var count: Int { channels * columns }
 }
 
+/// What a data-parallel BatchNorm needs to take its statistics over every replica's frames: the replicas,
+/// the frames per group over all of them, and workspace for the sums. Creating one allocates nothing.
+public struct CrossReplicaStatistics {
+    /// The replicas whose frames together make each group.
+    public var group: any ReplicaGroup
+    /// Frames per group summed over all replicas (this replica holds `BatchNormShape.framesPerGroup` of them).
+    public var framesPerGroup: Int
+    /// Workspace of at least 2·G·C Doubles.
+    public var scratch: UnsafeMutablePointer<Double>
+
+    /// Creates the description; `framesPerGroup` must be positive (precondition).
+    public init(group: any ReplicaGroup, framesPerGroup: Int, scratch: UnsafeMutablePointer<Double>) {
+        precondition(framesPerGroup > 0, "CrossReplicaStatistics: framesPerGroup must be positive")
+        self.group = group; self.framesPerGroup = framesPerGroup; self.scratch = scratch
+    }
+}
+
 /// BatchNorm2d's training forward with batch statistics per (group, channel): writes y (may equal x), the
 /// saved `mean` and `invStd` (G × C) for the backward and, when given, updates the running statistics once
 /// per group in order. `leakySlope` applies LeakyReLU in the same pass.
@@ -48,8 +70,15 @@ public func batchNorm2dTrainingForward(
     gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
     mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>,
     runningMean: UnsafeMutablePointer<Float>?, runningVar: UnsafeMutablePointer<Float>?,
-    momentum: Float = 0.1, eps: Float = 1e-5, leakySlope: Float? = nil, shape: BatchNormShape
+    momentum: Float = 0.1, eps: Float = 1e-5, leakySlope: Float? = nil, shape: BatchNormShape,
+    replicas: CrossReplicaStatistics? = nil
 ) {
+    if let replicas {
+        batchNorm2dTrainingForwardAcrossReplicas(x: x, y: y, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: runningMean,
+                                                 runningVar: runningVar, momentum: momentum, eps: eps, leakySlope: leakySlope,
+                                                 shape: shape, replicas: replicas)
+        return
+    }
     let m = shape.groupRun, columns = shape.columns, channels = shape.channels
     // The unbiased variance of one value is undefined; PyTorch refuses such a batch in training too.
     precondition(m > 1 || runningVar == nil,
@@ -134,12 +163,14 @@ private func normalizeRun(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePoint
 /// activated output need not be read and no intermediate gradient is written.
 /// `gradXSum` sums each channel's gradX in Double lanes in the order sumRows(gradX) would (the same
 /// bits when a group's run is a multiple of eight values, as in every model shape).
+/// With `replicas`, the two sums that gradX needs are taken over every replica's frames; the parameter
+/// gradients (and gradXSum) are this replica's share.
 public func batchNorm2dBackward(
     gradY: UnsafePointer<Float>, x: UnsafePointer<Float>,
     gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
     gradX: UnsafeMutablePointer<Float>, gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>,
     gradXSum: UnsafeMutablePointer<Float>? = nil, beta: UnsafePointer<Float>? = nil, leakySlope: Float? = nil,
-    shape: BatchNormShape, accumulateParams: Bool = false
+    shape: BatchNormShape, accumulateParams: Bool = false, replicas: CrossReplicaStatistics? = nil
 ) {
     precondition(leakySlope == nil || beta != nil, "batchNorm2dBackward: the fused LeakyReLU needs beta")
     let columns = shape.columns, channels = shape.channels
@@ -148,60 +179,168 @@ public func batchNorm2dBackward(
         var invStd: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>, gradGamma: UnsafeMutablePointer<Float>
         var gradBeta: UnsafeMutablePointer<Float>, gradXSum: UnsafeMutablePointer<Float>?, beta: UnsafePointer<Float>?
         var leakySlope: Float?, shape: BatchNormShape, accumulateParams: Bool
+        var sums: UnsafeMutablePointer<Double>?, globalRun: Int
+
+        func gate(_ g: Int, _ c: Int) -> LeakyReLUGate {
+            LeakyReLUGate(mean: mean[g * shape.channels + c], scale: gamma[c] * invStd[g * shape.channels + c],
+                          shift: beta?[c] ?? 0, slope: leakySlope ?? 1)
+        }
+        /// (Σ gy, Σ gy·x̂) over this replica's run of (g, c).
+        func runSums(_ g: Int, _ c: Int) -> (Double, Double) {
+            let offset = c * shape.columns + g * shape.groupRun
+            let muF = mean[g * shape.channels + c], sF = invStd[g * shape.channels + c]
+            let (sumGy, centered) = blockedSumAndCenteredDot(gradY + offset, x + offset, count: shape.groupRun, mean: Double(muF), gate: gate(g, c))
+            return (sumGy, centered * Double(sF))
+        }
+        /// Writes the run's gradX from the population means of gy and gy·x̂; adds Σ gradX into the lanes.
+        func writeRun(_ g: Int, _ c: Int, meanGy: Float, meanGyXhat: Float, lanes: inout SIMD8<Double>, tail: inout Double) {
+            let m = shape.groupRun, offset = c * shape.columns + g * m
+            let gy = gradY + offset, xs = x + offset, gx = gradX + offset
+            let muF = mean[g * shape.channels + c], sF = invStd[g * shape.channels + c]
+            let scale = gamma[c] * sF
+            // The forward's output pass computed z = (x − μ)·(γ·s) + β: the same operands give the same
+            // gate. Without the fused activation the gate has slope 1 and passes gy through exactly.
+            let gate = gate(g, c)
+            // Eight at a time by hand: the select in the gate keeps the compiler from vectorising.
+            var i = 0
+            while i + 8 <= m {
+                let xv = UnsafeRawPointer(xs + i).loadUnaligned(as: SIMD8<Float>.self)
+                let gv = gate.apply(UnsafeRawPointer(gy + i).loadUnaligned(as: SIMD8<Float>.self), x: xv)
+                let xhat = (xv - muF) * sF
+                let out = scale * (gv - meanGy - xhat * meanGyXhat)
+                UnsafeMutableRawPointer(gx + i).storeBytes(of: out, as: SIMD8<Float>.self)
+                lanes += SIMD8<Double>(out)
+                i += 8
+            }
+            while i < m {
+                let xhat = (xs[i] - muF) * sF
+                gx[i] = scale * (gate.apply(gy[i], x: xs[i]) - meanGy - xhat * meanGyXhat)
+                tail += Double(gx[i])
+                i += 1
+            }
+        }
+        func store(_ c: Int, gradGammaValue: Double, gradBetaValue: Double) {
+            if accumulateParams { gradGamma[c] += Float(gradGammaValue); gradBeta[c] += Float(gradBetaValue) }
+            else { gradGamma[c] = Float(gradGammaValue); gradBeta[c] = Float(gradBetaValue) }
+        }
+        func store(_ c: Int, gradXSumValue: Float) {
+            guard let s = gradXSum else { return }
+            if accumulateParams { s[c] += gradXSumValue } else { s[c] = gradXSumValue }
+        }
     }
-    let args = Arguments(gradY: gradY, x: x, gamma: gamma, mean: mean, invStd: invStd, gradX: gradX, gradGamma: gradGamma,
+    var args = Arguments(gradY: gradY, x: x, gamma: gamma, mean: mean, invStd: invStd, gradX: gradX, gradGamma: gradGamma,
                          gradBeta: gradBeta, gradXSum: gradXSum, beta: beta, leakySlope: leakySlope, shape: shape,
-                         accumulateParams: accumulateParams)
-    parallelFor(channels, minimumPerWorker: max(1, 16_384 / max(columns, 1)), args) { raw, lo, hi in
+                         accumulateParams: accumulateParams, sums: nil, globalRun: shape.groupRun)
+    let grain = max(1, 16_384 / max(columns, 1))
+    guard let replicas else {
+        // One pass per channel: its sums, then its gradX, while the run is still in cache.
+        parallelFor(channels, minimumPerWorker: grain, args) { raw, lo, hi in
+            let a = arguments(raw, as: Arguments.self)
+            let inverseM = 1 / Double(a.shape.groupRun)
+            for c in lo..<hi {
+                var channelGradGamma: Double = 0, channelGradBeta: Double = 0
+                // Σ gradX: eight Double lanes carried across the channel's groups, as blockedSum over its row.
+                var lanes = SIMD8<Double>(), tail: Double = 0
+                for g in 0..<a.shape.groups {
+                    let (sumGy, sumGyXhat) = a.runSums(g, c)
+                    channelGradBeta += sumGy
+                    channelGradGamma += sumGyXhat
+                    a.writeRun(g, c, meanGy: Float(sumGy * inverseM), meanGyXhat: Float(sumGyXhat * inverseM), lanes: &lanes, tail: &tail)
+                }
+                a.store(c, gradGammaValue: channelGradGamma, gradBetaValue: channelGradBeta)
+                a.store(c, gradXSumValue: Float(lanes.sum() + tail))
+            }
+        }
+        return
+    }
+    // Across replicas: every (g, c)'s two sums first, [Σ gy | Σ gy·x̂], summed over the replicas, then gradX.
+    let gc = shape.groups * channels
+    args.sums = replicas.scratch
+    args.globalRun = replicas.framesPerGroup * shape.plane
+    parallelFor(channels, minimumPerWorker: grain, args) { raw, lo, hi in
         let a = arguments(raw, as: Arguments.self)
-        let (gradY, x, gamma, mean, invStd, gradX) = (a.gradY, a.x, a.gamma, a.mean, a.invStd, a.gradX)
-        let (gradGamma, gradBeta, shape, accumulateParams) = (a.gradGamma, a.gradBeta, a.shape, a.accumulateParams)
-        let m = shape.groupRun, columns = shape.columns, channels = shape.channels
-        let inverseM = 1 / Double(m)
         for c in lo..<hi {
             var channelGradGamma: Double = 0, channelGradBeta: Double = 0
-            // Σ gradX: eight Double lanes carried across the channel's groups, as blockedSum over its row.
-            var gradXLanes = SIMD8<Double>(), gradXTail: Double = 0
-            for g in 0..<shape.groups {
-                let offset = c * columns + g * m
-                let gy = gradY + offset, xs = x + offset, gx = gradX + offset
-                let muF = mean[g * channels + c], sF = invStd[g * channels + c]
-                let scale = gamma[c] * sF
-                // The forward's output pass computed z = (x − μ)·(γ·s) + β: the same operands give the same
-                // gate. Without the fused activation the gate has slope 1 and passes gy through exactly.
-                let gate = LeakyReLUGate(mean: muF, scale: scale, shift: a.beta?[c] ?? 0, slope: a.leakySlope ?? 1)
-                let (sumGy, centered) = blockedSumAndCenteredDot(gy, xs, count: m, mean: Double(muF), gate: gate)
-                let sumGyXhat = centered * Double(sF)
+            for g in 0..<a.shape.groups {
+                let (sumGy, sumGyXhat) = a.runSums(g, c)
+                a.sums![g * a.shape.channels + c] = sumGy
+                a.sums![a.shape.groups * a.shape.channels + g * a.shape.channels + c] = sumGyXhat
                 channelGradBeta += sumGy
                 channelGradGamma += sumGyXhat
-                let meanGy = Float(sumGy * inverseM), meanGyXhat = Float(sumGyXhat * inverseM)
-                // Eight at a time by hand: the select in the gate keeps the compiler from vectorising.
-                var i = 0
-                while i + 8 <= m {
-                    let xv = UnsafeRawPointer(xs + i).loadUnaligned(as: SIMD8<Float>.self)
-                    let gv = gate.apply(UnsafeRawPointer(gy + i).loadUnaligned(as: SIMD8<Float>.self), x: xv)
-                    let xhat = (xv - muF) * sF
-                    let out = scale * (gv - meanGy - xhat * meanGyXhat)
-                    UnsafeMutableRawPointer(gx + i).storeBytes(of: out, as: SIMD8<Float>.self)
-                    gradXLanes += SIMD8<Double>(out)
-                    i += 8
-                }
-                while i < m {
-                    let xhat = (xs[i] - muF) * sF
-                    gx[i] = scale * (gate.apply(gy[i], x: xs[i]) - meanGy - xhat * meanGyXhat)
-                    gradXTail += Double(gx[i])
-                    i += 1
-                }
             }
-            let channelGradXSum = Float(gradXLanes.sum() + gradXTail)
-            if accumulateParams {
-                gradGamma[c] += Float(channelGradGamma)
-                gradBeta[c] += Float(channelGradBeta)
-                if let s = a.gradXSum { s[c] += channelGradXSum }
-            } else {
-                gradGamma[c] = Float(channelGradGamma)
-                gradBeta[c] = Float(channelGradBeta)
-                if let s = a.gradXSum { s[c] = channelGradXSum }
+            a.store(c, gradGammaValue: channelGradGamma, gradBetaValue: channelGradBeta)
+        }
+    }
+    replicas.group.sum(replicas.scratch, count: 2 * gc)
+    parallelFor(channels, minimumPerWorker: grain, args) { raw, lo, hi in
+        let a = arguments(raw, as: Arguments.self)
+        let inverseM = 1 / Double(a.globalRun), gc = a.shape.groups * a.shape.channels
+        for c in lo..<hi {
+            var lanes = SIMD8<Double>(), tail: Double = 0
+            for g in 0..<a.shape.groups {
+                let k = g * a.shape.channels + c
+                a.writeRun(g, c, meanGy: Float(a.sums![k] * inverseM), meanGyXhat: Float(a.sums![gc + k] * inverseM), lanes: &lanes, tail: &tail)
+            }
+            a.store(c, gradXSumValue: Float(lanes.sum() + tail))
+        }
+    }
+}
+
+/// The training forward with statistics over every replica's frames (`replicas`): three passes over the
+/// map, an allreduce after each of the first two. The same arithmetic as the one-pass forward, so with a
+/// single replica it gives the same bits.
+private func batchNorm2dTrainingForwardAcrossReplicas(
+    x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+    mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>,
+    runningMean: UnsafeMutablePointer<Float>?, runningVar: UnsafeMutablePointer<Float>?,
+    momentum: Float, eps: Float, leakySlope: Float?, shape: BatchNormShape, replicas: CrossReplicaStatistics
+) {
+    let globalRun = replicas.framesPerGroup * shape.plane, gc = shape.groups * shape.channels
+    precondition(globalRun > 1 || runningVar == nil,
+                 "batchNorm2dTrainingForward: a group of one value per channel has no unbiased variance")
+    struct Arguments {
+        var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
+        var mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>
+        var runningMean: UnsafeMutablePointer<Float>?, runningVar: UnsafeMutablePointer<Float>?
+        var momentum: Float, eps: Float, leakySlope: Float?, shape: BatchNormShape
+        var sums: UnsafeMutablePointer<Double>, deviations: UnsafeMutablePointer<Double>, globalRun: Int
+        func run(_ g: Int, _ c: Int) -> UnsafePointer<Float> { x + c * shape.columns + g * shape.groupRun }
+    }
+    let args = Arguments(x: x, y: y, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: runningMean,
+                         runningVar: runningVar, momentum: momentum, eps: eps, leakySlope: leakySlope, shape: shape,
+                         sums: replicas.scratch, deviations: replicas.scratch + gc, globalRun: globalRun)
+    let grain = max(1, 16_384 / max(shape.columns, 1))
+    parallelFor(shape.channels, minimumPerWorker: grain, args) { raw, lo, hi in
+        let a = arguments(raw, as: Arguments.self)
+        for c in lo..<hi { for g in 0..<a.shape.groups { a.sums[g * a.shape.channels + c] = blockedSum(a.run(g, c), count: a.shape.groupRun) } }
+    }
+    replicas.group.sum(replicas.scratch, count: gc)
+    parallelFor(shape.channels, minimumPerWorker: grain, args) { raw, lo, hi in
+        let a = arguments(raw, as: Arguments.self)
+        for c in lo..<hi {
+            for g in 0..<a.shape.groups {
+                let k = g * a.shape.channels + c
+                a.deviations[k] = blockedSquaredDeviation(a.run(g, c), count: a.shape.groupRun, mean: a.sums[k] / Double(a.globalRun))
+            }
+        }
+    }
+    replicas.group.sum(replicas.scratch + gc, count: gc)
+    parallelFor(shape.channels, minimumPerWorker: grain, args) { raw, lo, hi in
+        let a = arguments(raw, as: Arguments.self)
+        let unbiasing = a.globalRun > 1 ? Double(a.globalRun) / Double(a.globalRun - 1) : 0
+        for c in lo..<hi {
+            for g in 0..<a.shape.groups {
+                let k = g * a.shape.channels + c
+                let muF = Float(a.sums[k] / Double(a.globalRun))
+                let variance = a.deviations[k] / Double(a.globalRun)
+                let sF = Float(1 / (variance + Double(a.eps)).squareRoot())
+                a.mean[k] = muF
+                a.invStd[k] = sF
+                let offset = c * a.shape.columns + g * a.shape.groupRun
+                normalizeRun(a.x + offset, a.y + offset, count: a.shape.groupRun, mean: muF, scale: a.gamma[c] * sF, shift: a.beta[c],
+                             leakySlope: a.leakySlope)
+                if let r = a.runningMean { r[c] = (1 - a.momentum) * r[c] + a.momentum * muF }
+                if let r = a.runningVar { r[c] = (1 - a.momentum) * r[c] + a.momentum * Float(variance * unbiasing) }
             }
         }
     }

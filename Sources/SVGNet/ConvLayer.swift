@@ -11,6 +11,13 @@ import Kernels
 /// and sampling as the reference does), or the running averages (`--bn running`).
 public enum BatchNormMode: Sendable { case batchStatistics, runningStatistics }
 
+/// The replicas whose frames make up each BatchNorm group in data-parallel training, and how many frames per
+/// group they hold together (the global batch): fixed at plan time.
+struct BatchNormReplicas {
+    let group: any ReplicaGroup
+    let framesPerGroup: Int
+}
+
 struct ConvLayerPlan {
     let spec: ConvLayerSpec
     let frames: Int
@@ -19,14 +26,20 @@ struct ConvLayerPlan {
     let gamma, beta, gradGamma, gradBeta, runningMean, runningVar: Slice?
     let pre, out, grad: Slice
     let mean, invStd: Slice?
+    /// Data-parallel training: statistics over every replica's frames, summed in `statisticsScratch`
+    /// (2·G·C Doubles). Nil: this process's frames are the whole batch.
+    let replicas: BatchNormReplicas?
+    let statisticsScratch: Slice
     /// What the backward reads of the input, kept from forward (conv layers whose share fits the plan's
     /// budget): convColumns(input), or Bᵀ[input] on the Winograd path. Empty: backward recomputes it into
     /// the shared workspace.
     let cachedCol: Slice
 
     init(_ spec: ConvLayerSpec, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
-         cacheColumns: Bool = false) {
+         cacheColumns: Bool = false, replicas: BatchNormReplicas? = nil) {
         self.spec = spec; self.frames = frames; self.groups = groups
+        self.replicas = spec.bnName == nil ? nil : replicas
+        statisticsScratch = self.replicas == nil ? .empty : planner.floats(4 * groups * spec.outChannels)
         weight = layout.slice("\(spec.convName).weight"); bias = layout.slice("\(spec.convName).bias")
         gradWeight = layout.gradient("\(spec.convName).weight"); gradBias = layout.gradient("\(spec.convName).bias")
         let n = spec.outChannels * frames * spec.outSize * spec.outSize
@@ -57,6 +70,12 @@ struct ConvLayerPlan {
     /// BatchNorm followed by LeakyReLU: the activation runs inside BatchNorm's passes, forward and backward.
     var fusedLeakySlope: Float? { spec.bnName != nil && spec.activation == .leakyReLU ? leakyReLUSlope : nil }
     var bnShape: BatchNormShape { BatchNormShape(channels: spec.outChannels, groups: groups, framesPerGroup: frames / groups, plane: outPlane) }
+    /// The kernels' view of `replicas`, its workspace in `arena`.
+    func crossReplicaStatistics(_ arena: Arena) -> CrossReplicaStatistics? {
+        guard let r = replicas else { return nil }
+        let scratch = UnsafeMutableRawPointer(arena[statisticsScratch]).bindMemory(to: Double.self, capacity: 2 * groups * spec.outChannels)
+        return CrossReplicaStatistics(group: r.group, framesPerGroup: r.framesPerGroup, scratch: scratch)
+    }
 
     /// Floats of workspace the layer needs for `channelBlock` input channels over `opFrames` frames: im2col's
     /// col, or the Winograd path's transformed input and scratch.
@@ -216,7 +235,8 @@ private func normalizeAndActivateBody(_ l: ConvLayerPlan, arena: Arena, mode: Ba
             batchNorm2dTrainingForward(x: arena[l.pre], y: out, gamma: arena[l.gamma!], beta: arena[l.beta!],
                                        mean: arena[l.mean!], invStd: arena[l.invStd!],
                                        runningMean: updateRunningStatistics ? arena[l.runningMean!] : nil,
-                                       runningVar: updateRunningStatistics ? arena[l.runningVar!] : nil, leakySlope: slope, shape: l.bnShape)
+                                       runningVar: updateRunningStatistics ? arena[l.runningVar!] : nil, leakySlope: slope, shape: l.bnShape,
+                                       replicas: l.crossReplicaStatistics(arena))
         case .runningStatistics:
             batchNorm2dInferenceForward(x: arena[l.pre], y: out, gamma: arena[l.gamma!], beta: arena[l.beta!],
                                         runningMean: arena[l.runningMean!], runningVar: arena[l.runningVar!], leakySlope: slope, shape: l.bnShape)
@@ -248,7 +268,8 @@ private func normalizeAndActivateBackwardBody(_ l: ConvLayerPlan, arena: Arena) 
     if l.spec.bnName != nil {
         batchNorm2dBackward(gradY: g, x: arena[l.pre], gamma: arena[l.gamma!], mean: arena[l.mean!], invStd: arena[l.invStd!],
                             gradX: g, gradGamma: arena[l.gradGamma!], gradBeta: arena[l.gradBeta!], gradXSum: arena[l.gradBias],
-                            beta: arena[l.beta!], leakySlope: slope, shape: l.bnShape, accumulateParams: true)
+                            beta: arena[l.beta!], leakySlope: slope, shape: l.bnShape, accumulateParams: true,
+                            replicas: l.crossReplicaStatistics(arena))
     }
 }
 

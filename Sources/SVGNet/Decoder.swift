@@ -44,7 +44,8 @@ struct DecoderPlan {
     let sourceOf: IntSlice       // frames entries
     let stages: [Stage]
 
-    init(_ net: Network, frames: Int, groups: Int, sourceFrames: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool) {
+    init(_ net: Network, frames: Int, groups: Int, sourceFrames: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
+         replicas: BatchNormReplicas? = nil) {
         self.frames = frames; self.groups = groups; self.sourceFrames = sourceFrames
         let c = net.config
         input = planner.floats(c.gDim * frames)
@@ -57,7 +58,8 @@ struct DecoderPlan {
             let upCount = s.upsample ? first.inSize * first.inSize * frames * (s.skipLevel.map { c.skipChannels[$0] } ?? 0) : 0
             let upsampled = planner.floats(upCount)
             let upsampledGrad = grad(upCount)
-            let layers = s.layers.map { ConvLayerPlan($0, frames: frames, groups: groups, layout: layout, planner: &planner, needsGrad: needsGrad) }
+            let layers = s.layers.map { ConvLayerPlan($0, frames: frames, groups: groups, layout: layout, planner: &planner, needsGrad: needsGrad,
+                                                        replicas: replicas) }
             var skip: SkipPlan? = nil
             if let level = s.skipLevel {
                 let ch = c.skipChannels[level], plane = first.inSize * first.inSize

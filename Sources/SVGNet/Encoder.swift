@@ -21,7 +21,7 @@ struct EncoderPlan {
     /// `colCacheBudget`: floats of im2col results the plan may keep from forward for backward, given to
     /// layers in order while they fit (all of DCGAN-64 at batch 16: ~116M floats; VGG's big layers do not).
     init(_ net: Network, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
-         colCacheBudget: Int = 0) {
+         colCacheBudget: Int = 0, replicas: BatchNormReplicas? = nil) {
         self.frames = frames; self.groups = groups
         var budget = colCacheBudget
         channels = net.config.channels
@@ -37,7 +37,8 @@ struct EncoderPlan {
                 let size = ConvLayerPlan.cachedColCount(spec, opFrames: frames)
                 let cache = needsGrad && !spec.transposed && size <= budget
                 if cache { budget -= size }
-                return ConvLayerPlan(spec, frames: frames, groups: groups, layout: layout, planner: &planner, needsGrad: needsGrad, cacheColumns: cache)
+                return ConvLayerPlan(spec, frames: frames, groups: groups, layout: layout, planner: &planner, needsGrad: needsGrad, cacheColumns: cache,
+                                     replicas: replicas)
             }
             stages.append(Stage(pooled: pooled, pooledGrad: pooledGrad, argmax: argmax, layers: layers))
         }

@@ -5,6 +5,12 @@
 // Frames are time-major everywhere: encoder frame t·B + b (t = 0 … T−1), decoder and LSTM row
 // (i−1)·B + b for prediction step i = 1 … T−1. The encoder runs once over all T·B frames and the decoder
 // once over all (T−1)·B predictions, with BatchNorm statistics per time step; only the LSTMs step.
+//
+// Data parallelism (MODEL.md "Data-parallel training"): with `replicas`, this process holds rows
+// `rows` of the global batch B = config.batch, and B above reads as its local rows b = rows.count. The
+// step is the one-process step at batch B: BatchNorm takes its statistics over all replicas' frames, the
+// losses are normalised by the global B, ε is drawn for all B rows and each replica keeps its own, and
+// the gradients are summed over the replicas before Adam, so every replica makes the same update.
 import Kernels
 
 /// The losses of one training step (MODEL.md "Training step").
@@ -45,27 +51,45 @@ public final class Trainer {
     let hRows, gradHRows: Slice            // (T·B) × gDim
     let z, gradZ: Slice                     // rows × zDim, rows = (T−1)·B
     let eps: [Slice]                        // per group: rows × d
+    let globalEps: [Slice]                  // per group, data parallel only: (T−1) × B_global × d
+    /// This process's rows of every batch: all of 0 ..< config.batch, or its share with `replicas`.
+    public let rows: Range<Int>
+    /// The other processes of a data-parallel run (nil: this one holds the whole batch).
+    public let replicas: (any ReplicaGroup)?
+    /// Sequences this process holds per batch: rows.count.
+    public var localBatch: Int { rows.count }
 
     /// `colCacheBudget`: floats of encoder im2col results kept from forward for backward (0: recompute all).
     /// `convolution`: how the conv layers are computed (Network.init).
+    /// `replicas`: train data-parallel as one of `replicas.count` processes, on rows
+    /// `replicaRows(batch: config.batch, …)` of each batch (config.batch is the global batch).
     public init(config: ModelConfiguration, seed: UInt64, colCacheBudget: Int = 128 << 20,
-                convolution: ConvolutionAlgorithm = .automatic) throws {
+                convolution: ConvolutionAlgorithm = .automatic, replicas: (any ReplicaGroup)? = nil) throws {
         let net = try Network(config, convolution: convolution)
         guard config.batch >= 2 else {
             // The 1×1 maps after c5 and upc1 would hold one value per channel per BatchNorm group.
             throw ConfigurationError("training needs batch ≥ 2: BatchNorm statistics over one sequence are undefined")
         }
+        if let r = replicas, r.count > config.batch {
+            throw ConfigurationError("batch \(config.batch) over \(r.count) processes: every process needs at least one sequence")
+        }
         self.config = config
         network = net
-        let T = config.frameCount, B = config.batch
+        self.replicas = replicas
+        let own = replicas.map { replicaRows(batch: config.batch, rank: $0.rank, count: $0.count) } ?? 0..<config.batch
+        self.rows = own
+        let T = config.frameCount, B = own.count
         let steps = T - 1, rows = steps * B, sourceFrames = (config.nPast - 1) * B
+        let bnReplicas = replicas.map { BatchNormReplicas(group: $0, framesPerGroup: config.batch) }
         var planner = ArenaPlanner()
         let layout = ParameterLayout(net, planner: &planner)
         self.layout = layout
         // Keeping the encoder's im2col results for backward saves one pass per layer; the default 128M
         // floats (512 MiB) covers DCGAN-64 at batch 16.
-        encoder = EncoderPlan(net, frames: T * B, groups: T, layout: layout, planner: &planner, needsGrad: true, colCacheBudget: colCacheBudget)
-        decoder = DecoderPlan(net, frames: rows, groups: steps, sourceFrames: sourceFrames, layout: layout, planner: &planner, needsGrad: true)
+        encoder = EncoderPlan(net, frames: T * B, groups: T, layout: layout, planner: &planner, needsGrad: true, colCacheBudget: colCacheBudget,
+                              replicas: bnReplicas)
+        decoder = DecoderPlan(net, frames: rows, groups: steps, sourceFrames: sourceFrames, layout: layout, planner: &planner, needsGrad: true,
+                              replicas: bnReplicas)
         posterior = net.posterior.map { LSTMPlan($0, steps: steps, batch: B, layout: layout, planner: &planner, needsGrad: true) }
         prior = net.prior.map { LSTMPlan($0, steps: steps, batch: B, layout: layout, planner: &planner, needsGrad: true) }
         predictor = LSTMPlan(net.predictor, steps: steps, batch: B, layout: layout, planner: &planner, needsGrad: true)
@@ -73,6 +97,7 @@ public final class Trainer {
         hRows = planner.floats(T * B * config.gDim); gradHRows = planner.floats(T * B * config.gDim)
         z = planner.floats(rows * config.zDim); gradZ = planner.floats(rows * config.zDim)
         eps = (0..<config.groups).map { _ in planner.floats(rows * config.groupDim) }
+        globalEps = replicas == nil ? [] : (0..<config.groups).map { _ in planner.floats(steps * config.batch * config.groupDim) }
         arena = Arena(planner)
         rng = RandomGenerator(seed: seed)
         initializeParameters(layout, arena: arena, hidden: config.rnnSize, rng: &rng)
@@ -87,7 +112,8 @@ public final class Trainer {
 
     /// Bytes of the arena.
     public var arenaBytes: Int { arena.byteCount }
-    /// ε of latent group `group` for every prediction step: ((T−1)·B) × groupDim floats, row (i−1)·B + b.
+    /// ε of latent group `group` for every prediction step: ((T−1)·b) × groupDim floats, row (i−1)·b + k for
+    /// this process's k-th sequence (b = localBatch).
     public func posteriorNoise(group: Int) -> UnsafeMutablePointer<Float> { arena[eps[group]] }
     /// A copy of tensor `name` (a parameter or running statistic); an unknown name traps.
     public func parameter(_ name: String) -> [Float] { arena.array(layout.slice(name)) }
@@ -95,9 +121,9 @@ public final class Trainer {
     public func gradient(_ name: String) -> [Float] { arena.array(layout.gradient(name)) }
     /// Overwrites tensor `name` with `values`, which must have its element count.
     public func setParameter(_ name: String, _ values: [Float]) { arena.copy(from: values, to: layout.slice(name)) }
-    /// The last step's predictions x̂ for steps 1 … T−1, NCHW: ((T−1)·B) × C × 64 × 64.
+    /// The last step's predictions x̂ for steps 1 … T−1 of this process's rows, NCHW: ((T−1)·b) × C × 64 × 64.
     public func predictions() -> [Float] {
-        let rows = (config.frameCount - 1) * config.batch
+        let rows = (config.frameCount - 1) * localBatch
         var out = [Float](repeating: 0, count: rows * config.channels * framePixels)
         out.withUnsafeMutableBufferPointer { cnhwToNCHW(arena[decoder.output], $0.baseAddress!, frames: rows, channels: config.channels, plane: framePixels) }
         return out
@@ -107,7 +133,8 @@ public final class Trainer {
 
     // MARK: the step
 
-    /// One training step on `frames`: T·B·C·64·64 floats in [0, 1], time-major (T, B, C, 64, 64).
+    /// One training step on `frames`: T·b·C·64·64 floats in [0, 1], time-major (T, b, C, 64, 64), this
+    /// process's rows of the batch (all B of them without replicas).
     public func step(_ frames: UnsafePointer<Float>) -> StepLosses {
         let losses = forwardAndBackward(frames)
         stepCount += 1
@@ -119,9 +146,10 @@ public final class Trainer {
         return losses
     }
 
-    /// Forward, losses and backward, leaving the gradients in the arena (no parameter update).
+    /// Forward, losses and backward, leaving the gradients in the arena (no parameter update); with replicas,
+    /// the losses and gradients of the whole batch, summed over the replicas.
     public func forwardAndBackward(_ frames: UnsafePointer<Float>) -> StepLosses {
-        let c = config, T = c.frameCount, B = c.batch, G = c.groups, d = c.groupDim, gDim = c.gDim
+        let c = config, T = c.frameCount, B = localBatch, globalB = c.batch, G = c.groups, d = c.groupDim, gDim = c.gDim
         let steps = T - 1, rows = steps * B, S = (c.nPast - 1) * B
         let a = arena
 
@@ -138,7 +166,7 @@ public final class Trainer {
 
         // Posterior q(z_i | x_{≤i}), group by group: group j reads [h[i]; z^1 … z^{j−1}]
         // (MODEL.md "Hierarchical latent").
-        if drawNoise { for j in 0..<G { rng.fillNormal(a[eps[j]], count: rows * d) } }
+        if drawNoise { drawPosteriorNoise() }
         for j in 0..<G {
             let m = posterior[j]
             fillGaussianInput(m, frameOffset: 1, groupsBefore: j)
@@ -168,8 +196,8 @@ public final class Trainer {
         transpose(a[predictor.output], a[decoder.input], rows: rows, columns: gDim)
         decoder.forward(arena: a, col: col, mode: .batchStatistics, updateRunningStatistics: true)
 
-        // Losses: Σ_i mean((x̂_i − x_i)²) and Σ_i KL / B.
-        let divisor = Double(B * c.channels * framePixels)
+        // Losses: Σ_i mean((x̂_i − x_i)²) and Σ_i KL / B, over the global batch.
+        let divisor = Double(globalB * c.channels * framePixels)
         var mse = 0.0
         for ch in 0..<c.channels {
             let pred = a[decoder.output] + ch * rows * framePixels
@@ -180,7 +208,7 @@ public final class Trainer {
         var kld = 0.0
         for j in 0..<G {
             kld += klDiagonalGaussianForward(muQ: a[posterior[j].mu], logvarQ: a[posterior[j].logvar],
-                                             muP: a[prior[j].mu], logvarP: a[prior[j].logvar], count: rows * d, batch: B)
+                                             muP: a[prior[j].mu], logvarP: a[prior[j].logvar], count: rows * d, batch: globalB)
         }
 
         // Backward. Everything accumulates into zeroed gradients.
@@ -199,7 +227,7 @@ public final class Trainer {
                                        muP: a[prior[j].mu], logvarP: a[prior[j].logvar],
                                        gradMuQ: a[posterior[j].gradMu], gradLogvarQ: a[posterior[j].gradLogvar],
                                        gradMuP: a[prior[j].gradMu], gradLogvarP: a[prior[j].gradLogvar],
-                                       count: rows * d, batch: B, scale: c.beta)
+                                       count: rows * d, batch: globalB, scale: c.beta)
         }
         for j in 0..<G {
             prior[j].backward(arena: a)
@@ -220,7 +248,30 @@ public final class Trainer {
             addFrameRange(compact: a[skip.gradSource], frames: S, into: a[self.encoder.outputGrad(stage)], bigFrames: T * B, first: 0,
                           channels: skip.channels, plane: skip.plane)
         }
+        if let r = replicas {
+            r.sum(a[layout.grads], count: layout.grads.count)
+            var losses = SIMD2<Double>(mse, kld)
+            withUnsafeMutableBytes(of: &losses) { r.sum($0.baseAddress!.assumingMemoryBound(to: Double.self), count: 2) }
+            (mse, kld) = (losses[0], losses[1])
+        }
         return StepLosses(loss: mse + Double(c.beta) * kld, mse: mse, kld: kld)
+    }
+
+    /// ε of every group for this process's rows. With replicas, the whole batch's ε is drawn, in the order
+    /// one process draws it, and each replica keeps its rows: ε of sequence k does not depend on how many
+    /// processes there are, and every replica's generator stays in step.
+    private func drawPosteriorNoise() {
+        let a = arena, d = config.groupDim, steps = config.frameCount - 1, b = localBatch
+        guard replicas != nil else {
+            for j in 0..<config.groups { rng.fillNormal(a[eps[j]], count: steps * b * d) }
+            return
+        }
+        for j in 0..<config.groups {
+            rng.fillNormal(a[globalEps[j]], count: steps * config.batch * d)
+            for i in 0..<steps {
+                (a[eps[j]] + i * b * d).update(from: a[globalEps[j]] + (i * config.batch + rows.lowerBound) * d, count: b * d)
+            }
+        }
     }
 
     /// Input rows of a Gaussian LSTM for every prediction step i: [h[i − 1 + frameOffset]; z_i^1 … z_i^j]
@@ -229,7 +280,7 @@ public final class Trainer {
         let a = arena, gDim = config.gDim, d = config.groupDim, rows = m.steps * m.batch, width = m.spec.inFeatures
         for r in 0..<rows {
             let dst = a[m.input] + r * width
-            dst.update(from: a[hRows] + (r + frameOffset * config.batch) * gDim, count: gDim)
+            dst.update(from: a[hRows] + (r + frameOffset * localBatch) * gDim, count: gDim)
             if j > 0 { (dst + gDim).update(from: a[z] + r * config.zDim, count: j * d) }
         }
     }
@@ -238,7 +289,7 @@ public final class Trainer {
         let a = arena, gDim = config.gDim, d = config.groupDim, rows = m.steps * m.batch, width = m.spec.inFeatures
         for r in 0..<rows {
             let g = a[m.gradInput] + r * width
-            addInto(a[gradHRows] + (r + frameOffset * config.batch) * gDim, g, gDim)
+            addInto(a[gradHRows] + (r + frameOffset * localBatch) * gDim, g, gDim)
             if j > 0 { addInto(a[gradZ] + r * config.zDim, g + gDim, j * d) }
         }
     }

@@ -68,12 +68,16 @@ struct VideoSource {
     }
 
     /// Training batch number `step` (0-based): a pure function of (seed, step), so a resumed run sees the
-    /// same batches as an uninterrupted one.
-    func trainingBatch(step: Int, batch: Int, seed: UInt64, order: Order) throws -> [Float] {
+    /// same batches as an uninterrupted one. `rows` (default: all) picks a data-parallel rank's rows of it;
+    /// a dataset reads only those sequences.
+    func trainingBatch(step: Int, batch: Int, rows: Range<Int>? = nil, seed: UInt64, order: Order) throws -> [Float] {
+        let rows = rows ?? 0..<batch
         switch kind {
         case .movingMNIST(var train, _):
+            // One generator draws the whole batch in order; a rank keeps its rows of it.
             var rng = RandomGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(step) &+ 0x5851_F42D)
-            return train.batch(size: batch, rng: &rng)
+            let all = train.batch(size: batch, rng: &rng)
+            return rows.count == batch ? all : selectRows(all, batch: batch, rows: rows)
         case .dataset(let train, _):
             let n = train.count
             guard n >= batch else { throw CLIError("\(description): \(n) training sequences, fewer than --batch \(batch)") }
@@ -88,8 +92,17 @@ struct VideoSource {
                 for i in stride(from: n - 1, to: 0, by: -1) { perm.swapAt(i, rng.uniformInt(0...i)) }
                 indices = Array(perm[(k * batch)..<((k + 1) * batch)])
             }
-            do { return try train.batch(indices: indices) } catch { throw CLIError("\(error)") }
+            do { return try train.batch(indices: Array(indices[rows])) } catch { throw CLIError("\(error)") }
         }
+    }
+
+    /// Rows `rows` of a time-major batch (T, B, C, 64, 64) of `batch` sequences.
+    private func selectRows(_ x: [Float], batch: Int, rows: Range<Int>) -> [Float] {
+        let frame = channels * framePixels
+        var out: [Float] = []
+        out.reserveCapacity(length * rows.count * frame)
+        for t in 0..<length { out += x[((t * batch + rows.lowerBound) * frame)..<((t * batch + rows.upperBound) * frame)] }
+        return out
     }
 
     /// Test sequences `first ..< first + count`, time-major. Moving MNIST test sequence i is generated

@@ -53,8 +53,33 @@ struct Train: ParsableCommand {
         else { totalSteps = steps ?? 1000; try positive(totalSteps, "--steps") }
         if resume != nil && self.`init` != nil { throw CLIError("--resume and --init exclude each other") }
 
+        // Under mpirun every rank trains its rows of each batch (Docs/SCALING.md); rank 0 alone writes.
+        let world = MPIWorld.replicas
+        let setup = try world.map { w in try w.agree { try prepare(replicas: w, totalSteps: totalSteps) } }
+            ?? prepare(replicas: nil, totalSteps: totalSteps)
+        guard let (trainer, data, firstBatch) = setup.run else { return (setup.trainer, setup.outDir) }
+        do {
+            try loop(trainer: trainer, data: data, totalSteps: totalSteps, firstBatch: firstBatch, world: world)
+        } catch {
+            // The other ranks wait in the next allreduce: stop them all.
+            if let w = world, !(error is ExitCode) { w.abort(message: "\(error)") }
+            throw error
+        }
+        return (trainer, setup.outDir)
+    }
+
+    /// What `prepare` hands the loop: nil `run` when there is nothing to do.
+    struct Setup {
+        var trainer: Trainer, outDir: String
+        var run: (Trainer, VideoSource, [Float])?
+    }
+
+    private var outDir: String { resume ?? out }
+
+    /// Everything before the first step, on every rank: the data, the trainer (resumed or initialised) and the
+    /// first batch, read before anything is written so that bad data leaves no output folder behind.
+    private func prepare(replicas: MPIWorld?, totalSteps: Int) throws -> Setup {
         let config = try model.configuration(batch: batch)
-        let outDir = resume ?? out
         if let dir = resume {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
@@ -65,8 +90,11 @@ struct Train: ParsableCommand {
         if data.channels != config.channels {
             throw CLIError("\(data.description) has \(data.channels) channel(s); the \(model.preset.rawValue) preset's model has \(config.channels)")
         }
-        let trainer = try Trainer(config: config, seed: runOptions.seed)
-        let modelPath = "\(outDir)/model.safetensors", checkpoints = CheckpointFolder(path: "\(outDir)/checkpoints")
+        if let r = replicas, r.count > batch {
+            throw CLIError("--batch \(batch) over \(r.count) ranks: every rank needs at least one sequence of the batch")
+        }
+        let trainer = try Trainer(config: config, seed: runOptions.seed, replicas: replicas)
+        let checkpoints = CheckpointFolder(path: "\(outDir)/checkpoints")
 
         if resume != nil {
             let (file, path) = try checkpoints.newest(run: outDir)
@@ -83,8 +111,29 @@ struct Train: ParsableCommand {
             } catch { throw CLIError("--init: \(error)") }
         }
         if trainer.stepCount >= totalSteps {
-            if !quiet { print("nothing to do: the run in \(outDir) is at step \(trainer.stepCount) of \(totalSteps)") }
-            return (trainer, outDir)
+            if !quiet && (replicas?.rank ?? 0) == 0 { print("nothing to do: the run in \(outDir) is at step \(trainer.stepCount) of \(totalSteps)") }
+            return Setup(trainer: trainer, outDir: outDir, run: nil)
+        }
+        let first = try data.trainingBatch(step: trainer.stepCount, batch: config.batch, rows: trainer.rows, seed: runOptions.seed, order: order)
+        return Setup(trainer: trainer, outDir: outDir, run: (trainer, data, first))
+    }
+
+    /// The steps, and on rank 0 (or without MPI) the folder, log, checkpoints, snapshots, samples and progress.
+    private func loop(trainer: Trainer, data: VideoSource, totalSteps: Int, firstBatch first: [Float], world: MPIWorld?) throws {
+        let config = trainer.config, writer = (world?.rank ?? 0) == 0, quiet = self.quiet || !writer
+        let modelPath = "\(outDir)/model.safetensors", checkpoints = CheckpointFolder(path: "\(outDir)/checkpoints")
+        var firstBatch: [Float]? = first
+        guard writer else {
+            // Ranks other than 0 only step; the interrupt is agreed on after every step, as on rank 0.
+            while trainer.stepCount < totalSteps {
+                let x = try firstBatch ?? data.trainingBatch(step: trainer.stepCount, batch: config.batch, rows: trainer.rows,
+                                                             seed: runOptions.seed, order: order)
+                firstBatch = nil
+                let losses = x.withUnsafeBufferPointer { trainer.step($0.baseAddress!) }
+                guard losses.loss.isFinite else { throw ExitCode(1) }   // rank 0 reports it
+                if let w = world, w.any(interruptRequested != 0) { throw ExitCode(130) }
+            }
+            return
         }
 
         // A sample generator shares nothing with the trainer but the weights it copies before each sample.
@@ -94,8 +143,6 @@ struct Train: ParsableCommand {
             let g = try Generator(config: sc, samples: 1, seed: runOptions.seed &+ 7)
             sampler = (g, try data.testBatch(first: 0, count: sc.batch, seed: runOptions.seed))
         }
-        // The first batch is read before anything is written, so bad data leaves no output folder behind.
-        var firstBatch: [Float]? = try data.trainingBatch(step: trainer.stepCount, batch: config.batch, seed: runOptions.seed, order: order)
         try makeDirectory(outDir)
         try makeDirectory(checkpoints.path)
         // A fresh run in a used folder must not leave the old run's checkpoints for a later --resume to find.
@@ -132,11 +179,13 @@ struct Train: ParsableCommand {
         defer { signal(SIGINT, SIG_DFL) }
         let progress = Progress(total: totalSteps, start: trainer.stepCount, quiet: quiet)
         if !quiet {
-            print("\(config.modelName) on \(config.backbone.rawValue), \(data.description); batch \(config.batch), \(config.nPast)+\(config.nFuture) frames; " +
+            let ranks = world.map { ", \($0.count) ranks of \(trainer.localBatch)–\(trainer.localBatch + 1) sequences" } ?? ""
+            print("\(config.modelName) on \(config.backbone.rawValue), \(data.description); batch \(config.batch)\(ranks), \(config.nPast)+\(config.nFuture) frames; " +
                   "\(trainer.network.trainableCount) parameters; arena \(trainer.arenaBytes / 1_048_576) MiB; output \(outDir)")
         }
         while trainer.stepCount < totalSteps {
-            let x = try firstBatch ?? data.trainingBatch(step: trainer.stepCount, batch: config.batch, seed: runOptions.seed, order: order)
+            let x = try firstBatch ?? data.trainingBatch(step: trainer.stepCount, batch: config.batch, rows: trainer.rows,
+                                                         seed: runOptions.seed, order: order)
             firstBatch = nil
             let started = DispatchTime.now().uptimeNanoseconds
             let losses = x.withUnsafeBufferPointer { trainer.step($0.baseAddress!) }
@@ -159,7 +208,7 @@ struct Train: ParsableCommand {
                 let path = String(format: "%@/samples/step-%06d.gif", outDir, trainer.stepCount)
                 try writeSampleGIF(generator: g, frames: x, path: path)
             }
-            if interruptRequested != 0 {
+            if world.map({ $0.any(interruptRequested != 0) }) ?? (interruptRequested != 0) {
                 try checkpoint()
                 progress.finish()
                 FileHandle.standardError.write(Data("interrupted at step \(trainer.stepCount); checkpoint saved in \(outDir)\n".utf8))
@@ -168,7 +217,6 @@ struct Train: ParsableCommand {
         }
         progress.finish()
         if !quiet { print("done: \(trainer.stepCount) steps; model \(modelPath), log \(logPath)") }
-        return (trainer, outDir)
     }
 }
 

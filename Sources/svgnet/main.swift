@@ -8,4 +8,12 @@ struct SVGNetCommand: ParsableCommand {
         version: SVGNetVersion.string,
         subcommands: [Train.self, Generate.self, Evaluate.self, Score.self, DataCommand.self, Info.self, Export.self, Demo.self])
 }
-SVGNetCommand.main()
+// Not SVGNetCommand.main(): under mpirun every rank must reach MPI_Finalize after its command.
+do {
+    var command = try SVGNetCommand.parseAsRoot()
+    try command.run()
+    MPIWorld.finishIfStarted()
+} catch {
+    MPIWorld.finishIfStarted()
+    SVGNetCommand.exit(withError: error)
+}

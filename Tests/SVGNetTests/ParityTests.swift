@@ -19,6 +19,15 @@ func section(_ f: SafetensorsFile, _ prefix: String) -> SafetensorsFile {
     return out
 }
 
+/// Tensors whose exact gradient is zero: biases of convolutions followed by BatchNorm, and the
+/// aligner's key bias.
+func zeroGradientTensors(_ net: Network) -> Set<String> {
+    var s = Set<String>()
+    for l in net.encoder.flatMap(\.layers) + net.decoder.flatMap(\.layers) where l.bnName != nil { s.insert("\(l.convName).bias") }
+    for a in net.aligners { s.insert("\(a.name).k.bias") }
+    return s
+}
+
 func relativeNormError(_ a: [Float], _ b: [Float]) -> Double {
     var num = 0.0, den = 0.0
     for i in 0..<a.count { let d = Double(a[i]) - Double(b[i]); num += d * d; den += Double(b[i]) * Double(b[i]) }
@@ -110,15 +119,6 @@ final class ParityTests: XCTestCase {
             // Frames in [0, 1] after a sigmoid, through several encoder/decoder passes.
             XCTAssertLessThanOrEqual(maxErr, 1e-4, "\(name) \(key): max abs difference \(maxErr)")
         }
-    }
-
-    /// Tensors whose exact gradient is zero: biases of convolutions followed by BatchNorm, and the
-    /// aligner's key bias.
-    func zeroGradientTensors(_ net: Network) -> Set<String> {
-        var s = Set<String>()
-        for l in net.encoder.flatMap(\.layers) + net.decoder.flatMap(\.layers) where l.bnName != nil { s.insert("\(l.convName).bias") }
-        for a in net.aligners { s.insert("\(a.name).k.bias") }
-        return s
     }
 
     func testSVGLPOnDCGAN() throws { try check("svg_dcgan") }

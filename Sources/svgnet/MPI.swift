@@ -1,0 +1,91 @@
+// The processes of an `mpirun -np N svgnet …` launch (Docs/SCALING.md). A process that mpirun did not
+// start with N ≥ 2 never calls MPI_Init: `MPIWorld.replicas` is nil and every command runs as one process.
+// All MPI calls come from the main thread (the engine's worker threads never make one).
+import CMPI
+import Foundation
+import Kernels
+
+/// The MPI_COMM_WORLD of an mpirun launch as the engine's replica group.
+final class MPIWorld: ReplicaGroup {
+    let rank: Int
+    let count: Int
+    private let comm: MPI_Comm
+
+    /// The launch's ranks, initialised on first use; nil when this process was not started by mpirun with
+    /// two or more ranks (Open MPI sets OMPI_COMM_WORLD_SIZE in every process it starts).
+    nonisolated(unsafe) static let replicas: MPIWorld? = {
+        guard let size = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init), size > 1 else { return nil }
+        var provided: Int32 = 0
+        guard MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided) == MPI_SUCCESS else {
+            FileHandle.standardError.write(Data("error: MPI_Init failed\n".utf8))
+            exit(1)
+        }
+        let comm = svgnet_mpi_comm_world()!
+        var rank: Int32 = 0, count: Int32 = 0
+        MPI_Comm_rank(comm, &rank)
+        MPI_Comm_size(comm, &count)
+        let world = MPIWorld(rank: Int(rank), count: Int(count), comm: comm)
+        started = world
+        return world
+    }()
+    nonisolated(unsafe) private static var started: MPIWorld?
+    nonisolated(unsafe) private static var finished = false
+
+    private init(rank: Int, count: Int, comm: MPI_Comm) { self.rank = rank; self.count = count; self.comm = comm }
+
+    func sum(_ values: UnsafeMutablePointer<Double>, count n: Int) { allreduce(values, n, svgnet_mpi_double()) }
+    func sum(_ values: UnsafeMutablePointer<Float>, count n: Int) { allreduce(values, n, svgnet_mpi_float()) }
+
+    private func allreduce(_ values: UnsafeMutableRawPointer, _ n: Int, _ type: MPI_Datatype) {
+        precondition(n <= Int(Int32.max), "allreduce of \(n) values")
+        guard MPI_Allreduce(svgnet_mpi_in_place(), values, Int32(n), type, svgnet_mpi_sum(), comm) == MPI_SUCCESS else {
+            abort(message: "MPI_Allreduce failed")
+        }
+    }
+
+    /// Whether any rank's flag is set (one allreduce; every rank gets the answer).
+    func any(_ flag: Bool) -> Bool {
+        var v: Double = flag ? 1 : 0
+        sum(&v, count: 1)
+        return v > 0
+    }
+
+    /// Ends the job on every rank: prints `message` (prefixed with this rank) and calls MPI_Abort, after which
+    /// mpirun stops the other ranks.
+    func abort(message: String, code: Int32 = 1) -> Never {
+        FileHandle.standardError.write(Data("error (rank \(rank) of \(count)): \(message)\n".utf8))
+        MPI_Abort(comm, code)
+        exit(code)
+    }
+
+    /// MPI_Finalize, once every rank has finished its command (or agreed to stop); later calls do nothing.
+    func finish() {
+        guard !MPIWorld.finished else { return }
+        MPIWorld.finished = true
+        MPI_Finalize()
+    }
+
+    /// finish() if MPI was initialised at all.
+    static func finishIfStarted() { started?.finish() }
+
+    /// Runs `setup` on every rank and agrees on its outcome: if any rank failed, all of them stop, rank 0
+    /// with its own error (or a pointer to the rank that failed), the others after printing theirs when rank
+    /// 0 did not fail, so an error every rank hits is printed once.
+    func agree<T>(_ setup: () throws -> T) throws -> T {
+        var result: Result<T, Error>
+        do { result = .success(try setup()) } catch { result = .failure(error) }
+        var flags = SIMD2<Double>()
+        if case .failure = result { flags[0] = 1; if rank == 0 { flags[1] = 1 } }
+        withUnsafeMutableBytes(of: &flags) { sum($0.baseAddress!.assumingMemoryBound(to: Double.self), count: 2) }
+        guard flags[0] > 0 else { return try result.get() }
+        if rank != 0, flags[1] == 0, case .failure(let error) = result {
+            FileHandle.standardError.write(Data("error (rank \(rank) of \(count)): \(error)\n".utf8))
+        }
+        finish()
+        if rank == 0 {
+            if case .failure(let error) = result { throw error }
+            throw CLIError("\(Int(flags[0])) of \(count) ranks failed while setting up; their messages are above")
+        }
+        exit(1)
+    }
+}
