@@ -102,6 +102,12 @@ public final class Generator {
         return (skip.plane, UnsafeBufferPointer(start: arena[a.attention], count: a.attention.count))
     }
 
+    /// Draws the ε one `generate` call would draw and discards it: a data-parallel rank skips the batches
+    /// other ranks generate and still draws the same noise for its own as one process would.
+    public func skipNoise() {
+        if drawNoise { for s in eps { for e in s { rng.fillNormal(arena[e], count: e.count) } } }
+    }
+
     /// Conditioning frames (nPast, B, C, 64, 64) in [0, 1] → predictions (B, N, nFuture, C, 64, 64).
     /// The returned pointer stays valid until the next call.
     @discardableResult

@@ -319,6 +319,16 @@ public struct SampleScores: Codable, Sendable {
         self.steps = steps
     }
 
+    /// Scores assembled elsewhere (by data-parallel ranks, each scoring its own sequences), in the layout above.
+    public init(samples: Int, steps: Int, ssimValues: [Double], psnrValues: [Double]) {
+        precondition(samples > 0 && steps > 0 && ssimValues.count == psnrValues.count && ssimValues.count % (samples * steps) == 0)
+        self.samples = samples
+        self.steps = steps
+        self.ssimValues = ssimValues
+        self.psnrValues = psnrValues
+        sequences = ssimValues.count / (samples * steps)
+    }
+
     /// Scores `sequences` sequences. truth: sequences × steps × C × H × W; predictions:
     /// sequences × samples × steps × C × H × W (all contiguous, values in [0, 1]).
     public mutating func append(truth: UnsafePointer<Float>, predictions: UnsafePointer<Float>, sequences b: Int,

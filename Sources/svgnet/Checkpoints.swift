@@ -2,6 +2,7 @@
 // shape (nPast, nFuture, sequences at a time) given by the command.
 import ArgumentParser
 import Foundation
+import Kernels
 import SVGData
 import SVGNet
 
@@ -34,19 +35,34 @@ struct LoadedCheckpoint {
     }
 }
 
-/// Runs `generator` over test sequences first ..< first + count in chunks of its batch; for each chunk
-/// calls `body(truth (T, B, C, 64, 64), predictions (B, N, nFuture, C, 64, 64), first index, B)`.
-func generateOverTestSet(_ generator: Generator, data: VideoSource, sequences: Int, seed: UInt64,
+/// Runs `generator` over test sequences 0 ..< sequences in chunks of its batch; for each chunk calls
+/// `body(truth (T, B, C, 64, 64), predictions (B, N, nFuture, C, 64, 64), first index, count)`. Under
+/// mpirun each rank generates a contiguous block of the chunks (`ownedSequences`) and skips the noise of
+/// the chunks before it, so every chunk is generated exactly as one process would generate it.
+func generateOverTestSet(_ generator: Generator, data: VideoSource, sequences: Int, seed: UInt64, world: MPIWorld? = nil,
                          body: (_ truth: [Float], _ predictions: UnsafePointer<Float>, _ first: Int, _ count: Int) throws -> Void) throws {
     let B = generator.config.batch
     try requireTestSequences(data, sequences: sequences, batch: B)
-    var first = 0
-    while first < sequences {
+    let chunks = ownedChunks(sequences: sequences, batch: B, world: world)
+    for k in 0..<chunks.upperBound {
+        guard k >= chunks.lowerBound else { generator.skipNoise(); continue }
+        let first = k * B
         let truth = try data.testBatch(first: first, count: B, seed: seed)
         let out = truth.withUnsafeBufferPointer { generator.generate($0.baseAddress!) }
         try body(truth, out, first, min(B, sequences - first))
-        first += B
     }
+}
+
+/// The chunks of `batch` sequences this rank generates: all of them without MPI.
+func ownedChunks(sequences: Int, batch: Int, world: MPIWorld?, rank: Int? = nil) -> Range<Int> {
+    let chunks = (sequences + batch - 1) / batch
+    return world.map { replicaRows(batch: chunks, rank: rank ?? $0.rank, count: $0.count) } ?? 0..<chunks
+}
+
+/// The test sequences of this rank's chunks (or of rank `rank`'s).
+func ownedSequences(sequences: Int, batch: Int, world: MPIWorld?, rank: Int? = nil) -> Range<Int> {
+    let c = ownedChunks(sequences: sequences, batch: batch, world: world, rank: rank)
+    return min(c.lowerBound * batch, sequences)..<min(c.upperBound * batch, sequences)
 }
 
 /// Sequences are read in whole batches: a finite test set must hold `sequences` rounded up to a multiple of `batch`.

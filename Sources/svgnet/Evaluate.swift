@@ -42,7 +42,23 @@ struct Evaluate: ParsableCommand {
         }
     }
 
+    /// What every rank reads and checks before the first sample is drawn.
+    struct Plan {
+        var models: [LoadedCheckpoint], names: [String], sequences: Int, counts: [Int], horizons: [Int]
+        var config: ModelConfiguration, test: VideoSource
+    }
+
     func run() throws {
+        // Under mpirun each rank generates a block of the test set; rank 0 gathers the scores and writes.
+        let world = MPIWorld.replicas
+        let plan = try world.map { w in try w.agree(prepare) } ?? prepare()
+        do { try evaluate(plan, world: world) } catch {
+            if let w = world { w.abort(message: "\(error)") }
+            throw error
+        }
+    }
+
+    private func prepare() throws -> Plan {
         try runOptions.apply()
         if let n = sequences { try positive(n, "--sequences") }
         try positive(sampling.batch, "--batch")
@@ -68,8 +84,14 @@ struct Evaluate: ParsableCommand {
         if let dir = cache { try makeDirectory(dir) }
         let c = shapes[0], test = data!
         try requireTestSequences(test, sequences: sequences, batch: B)
-        let horizonList = try horizonList(horizons, nFuture: c.nFuture)
-        let names = label.isEmpty ? defaultLabels(models) : label
+        return Plan(models: models, names: label.isEmpty ? defaultLabels(models) : label, sequences: sequences, counts: counts,
+                    horizons: try horizonList(horizons, nFuture: c.nFuture), config: c, test: test)
+    }
+
+    private func evaluate(_ plan: Plan, world: MPIWorld?) throws {
+        let (models, names, sequences, counts, horizonList, c, test) = (plan.models, plan.names, plan.sequences, plan.counts, plan.horizons, plan.config, plan.test)
+        let N = counts.max()!, B = min(sampling.batch, sequences)
+        let root = (world?.rank ?? 0) == 0
         let started = Date()
         let workspace = SSIMWorkspace(height: 64, width: 64)
         let frame = c.channels * framePixels
@@ -78,8 +100,8 @@ struct Evaluate: ParsableCommand {
         var figureTruth: [Float] = []            // K sequences × T frames
         var figureRows: [[Float]] = []           // per model: K sequences × nFuture frames, the best sample by SSIM
 
-        let progress = SequenceProgress(total: sequences * (models.count + (baselines ? 1 : 0)))
-        if baselines {
+        let progress = SequenceProgress(total: sequences * (models.count + (baselines ? 1 : 0)), quiet: !root, ranks: world?.count ?? 1)
+        if baselines && root {
             var black = SampleScores(samples: 1, steps: c.nFuture), last = SampleScores(samples: 1, steps: c.nFuture)
             let zeros = [Float](repeating: 0, count: B * c.nFuture * frame)
             var first = 0
@@ -99,7 +121,7 @@ struct Evaluate: ParsableCommand {
                                                                    height: 64, width: 64, workspace: workspace) }
                 }
                 first += B
-                progress.advance(by: count, what: "baselines")
+                progress.advance(by: count, what: "baselines", allRanks: true)
             }
             for (name, scores) in [("black frames", black), ("last frame repeated", last)] {
                 entries.append(EvaluationEntry(label: name, kind: "baseline", checkpoint: nil, model: nil,
@@ -116,23 +138,34 @@ struct Evaluate: ParsableCommand {
             let key = cache.map { _ in cacheKey(models[m].path, testSet: testSet, sequences: sequences, samples: N, batch: B, figureSequences: K, config: c) }
             var scores = SampleScores(samples: N, steps: c.nFuture)
             var best: [Float] = []
-            if let dir = cache, let key, let hit = try? readCachedScores(dir, key), hit.scores.samples == N, hit.best.count == K * c.nFuture * frame {
-                (scores, best) = hit
-                progress.advance(by: sequences, what: "\(names[m]), from \(dir)")
-            } else {
+            // Rank 0 alone reads the cache and tells the others whether to generate.
+            let hit = root ? cache.flatMap { dir in key.flatMap { try? readCachedScores(dir, $0) } }
+                .flatMap { $0.scores.samples == N && $0.best.count == K * c.nFuture * frame ? $0 : nil } : nil
+            if world.map({ !$0.any(hit != nil) }) ?? (hit == nil) {
                 let (generator, _) = try sampling.prepare(models[m], sequencesAtATime: B, samples: N, data: dataOptions, seed: runOptions.seed)
-                try generateOverTestSet(generator, data: test, sequences: sequences, seed: runOptions.seed) { truth, pred, first, count in
+                var figureBest = [Float](repeating: 0, count: K * c.nFuture * frame)
+                try generateOverTestSet(generator, data: test, sequences: sequences, seed: runOptions.seed, world: world) { truth, pred, first, count in
                     let future = futureTruth(truth, config: generator.config, count: count)
                     future.withUnsafeBufferPointer {
                         scores.append(truth: $0.baseAddress!, predictions: pred, sequences: count, channels: c.channels, height: 64, width: 64, workspace: workspace)
                     }
                     for b in 0..<count where first + b < K {
-                        let s = scores.bestSample(of: first + b)
-                        best += UnsafeBufferPointer(start: pred + (b * N + s) * c.nFuture * frame, count: c.nFuture * frame)
+                        let s = scores.bestSample(of: scores.sequences - count + b)
+                        let dst = (first + b) * c.nFuture * frame
+                        figureBest.replaceSubrange(dst..<(dst + c.nFuture * frame),
+                                                   with: UnsafeBufferPointer(start: pred + (b * N + s) * c.nFuture * frame, count: c.nFuture * frame))
                     }
                     progress.advance(by: count, what: names[m])
                 }
-                if let dir = cache, let key { try writeCachedScores(dir, key, scores: scores, best: best) }
+                if let w = world {
+                    scores = gather(scores, owned: ownedSequences(sequences: sequences, batch: B, world: w), sequences: sequences, world: w)
+                    figureBest.withUnsafeMutableBufferPointer { w.sum($0.baseAddress!, count: $0.count) }
+                }
+                best = figureBest
+                if root, let dir = cache, let key { try writeCachedScores(dir, key, scores: scores, best: best) }
+            } else if let hit {
+                (scores, best) = hit
+                progress.advance(by: sequences, what: "\(names[m]), from \(cache!)", allRanks: true)
             }
             figureRows.append(best)
             var reports: [EvaluationReport] = []
@@ -141,6 +174,7 @@ struct Evaluate: ParsableCommand {
                                            reports: reports))
         }
         progress.finish()
+        guard root else { return }
 
         let evaluation = Evaluation(sequences: sequences, nPast: c.nPast, nFuture: c.nFuture, seed: runOptions.seed, sampleCounts: counts,
                                     horizons: horizonList, entries: entries)
@@ -200,13 +234,29 @@ func horizonList(_ extra: IntegerList?, nFuture: Int) throws -> [Int] {
     return [nFuture] + extra.values
 }
 
-/// `k/N sequences` on stderr: redrawn in place on a terminal, a few plain lines otherwise.
+/// Every rank's scores of its own sequences (`owned`) put together in sequence order, on every rank: each
+/// contributes its block to zero-filled arrays that one allreduce sums (exactly: the other terms are 0).
+func gather(_ local: SampleScores, owned: Range<Int>, sequences: Int, world: MPIWorld) -> SampleScores {
+    let per = local.samples * local.steps
+    precondition(local.sequences == owned.count)
+    var ssim = [Double](repeating: 0, count: sequences * per), psnr = ssim
+    ssim.replaceSubrange((owned.lowerBound * per)..<(owned.upperBound * per), with: local.ssimValues)
+    psnr.replaceSubrange((owned.lowerBound * per)..<(owned.upperBound * per), with: local.psnrValues)
+    ssim.withUnsafeMutableBufferPointer { world.sum($0.baseAddress!, count: $0.count) }
+    psnr.withUnsafeMutableBufferPointer { world.sum($0.baseAddress!, count: $0.count) }
+    return SampleScores(samples: local.samples, steps: local.steps, ssimValues: ssim, psnrValues: psnr)
+}
+
+/// `k/N sequences` on stderr: redrawn in place on a terminal, a few plain lines otherwise. Under mpirun rank
+/// 0 prints, counting its own sequences as `ranks` times as many (the ranks generate blocks of equal size).
 final class SequenceProgress {
-    let total: Int, tty = isatty(STDERR_FILENO) != 0
+    let total: Int, tty = isatty(STDERR_FILENO) != 0, quiet: Bool, ranks: Int
     var done = 0, lastPrinted = 0
-    init(total: Int) { self.total = total }
-    func advance(by n: Int, what: String) {
-        done += n
+    init(total: Int, quiet: Bool = false, ranks: Int = 1) { self.total = total; self.quiet = quiet; self.ranks = ranks }
+    /// `allRanks`: n counts every rank's sequences already (work rank 0 does alone, or a cache hit).
+    func advance(by n: Int, what: String, allRanks: Bool = false) {
+        guard !quiet else { return }
+        done = min(total, done + (allRanks ? n : n * ranks))
         if tty {
             FileHandle.standardError.write(Data("\r\(done)/\(total) sequences (\(what))\u{1B}[K".utf8))
         } else if done - lastPrinted >= max(1, total / 10) || done == total {
@@ -214,7 +264,7 @@ final class SequenceProgress {
             lastPrinted = done
         }
     }
-    func finish() { if tty { FileHandle.standardError.write(Data("\n".utf8)) } }
+    func finish() { if tty && !quiet { FileHandle.standardError.write(Data("\n".utf8)) } }
 }
 
 /// One model's (or baseline's) reports: one per (horizon, sample count), horizons outer.

@@ -43,6 +43,22 @@ final class MPIWorld: ReplicaGroup {
         }
     }
 
+    /// Every rank's `local` block concatenated in rank order on rank 0 (MPI_Gatherv; `counts[r]` floats from
+    /// rank r); the other ranks get an empty array.
+    func gatherOnRoot(_ local: [Float], counts: [Int]) -> [Float] {
+        precondition(counts.count == count && counts[rank] == local.count && counts.reduce(0, +) <= Int(Int32.max))
+        var displacements: [Int32] = [], offset: Int32 = 0
+        for c in counts { displacements.append(offset); offset += Int32(c) }
+        let counts32 = counts.map { Int32($0) }
+        var all = [Float](repeating: 0, count: rank == 0 ? Int(offset) : 0)
+        let status = local.withUnsafeBufferPointer { l in all.withUnsafeMutableBufferPointer { a in
+            MPI_Gatherv(l.baseAddress, Int32(local.count), svgnet_mpi_float(), a.baseAddress, counts32, displacements,
+                        svgnet_mpi_float(), 0, comm)
+        } }
+        guard status == MPI_SUCCESS else { abort(message: "MPI_Gatherv failed") }
+        return all
+    }
+
     /// Whether any rank's flag is set (one allreduce; every rank gets the answer).
     func any(_ flag: Bool) -> Bool {
         var v: Double = flag ? 1 : 0

@@ -1,0 +1,183 @@
+// `mpirun -np N svgnet …` (Docs/SCALING.md) against one process: the same training steps, the same
+// evaluation and samples, resume of a multi-rank run, and a rank killed mid-run. Needs Open MPI's mpirun
+// (`make setup` installs it); run as root in CI, hence --allow-run-as-root.
+import Foundation
+import SVGNet
+import XCTest
+
+final class MPITests: CLITestCase {
+    static let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// A model just big enough to have a hierarchy, an aligner and several time steps: HAF-SVG-2.
+    let model = ["--model", "hafsvg", "--groups", "2", "--nf", "4", "--g-dim", "8", "--rnn-size", "8", "--z-dim", "4",
+                 "--n-past", "3", "--n-future", "2", "--sample-every", "0", "--threads", "1"]
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        guard Self.mpirun != nil else { throw XCTSkip("mpirun not found: `make setup` installs Open MPI") }
+    }
+
+    func mpirunArguments(_ ranks: Int, _ args: [String]) -> [String] {
+        ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", svgnetBinary!] + args
+    }
+
+    /// Starts `mpirun -np ranks svgnet args…` in the test folder.
+    func startMPI(_ ranks: Int, _ args: [String]) throws -> (Process, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.mpirun!)
+        p.arguments = mpirunArguments(ranks, args)
+        p.currentDirectoryURL = URL(fileURLWithPath: folder)
+        let id = UUID().uuidString
+        let out = folder + "/.stdout-\(id)", err = folder + "/.stderr-\(id)"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: out)
+        p.standardError = FileHandle(forWritingAtPath: err)
+        try p.run()
+        return (p, out, err)
+    }
+
+    @discardableResult
+    func succeedMPI(_ ranks: Int, _ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
+        let (p, o, e) = try startMPI(ranks, args)
+        let r = finish(p, o, e)
+        XCTAssertEqual(r.status, 0, "mpirun -np \(ranks) svgnet \(args.joined(separator: " ")) failed:\n\(r.stderr)", file: file, line: line)
+        return r
+    }
+
+    func tensors(_ relative: String) throws -> [String: [Float]] {
+        try SafetensorsFile.read(from: path(relative)).tensors.mapValues(\.values)
+    }
+
+    /// Relative error in norm, ‖a − b‖ / ‖b‖.
+    func relativeError(_ a: [Float], _ b: [Float]) -> Double {
+        var num = 0.0, den = 0.0
+        for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
+        return den == 0 ? num.squareRoot() : (num / den).squareRoot()
+    }
+
+    /// Even and uneven splits: the loss of every step within 1e-6 relative of one process at the same global
+    /// batch, and every weight after 5 steps within 1e-5 relative in norm (only the order of float sums
+    /// differs). As in the engine's own test (DataParallelTests): the tensors whose exact gradient is zero
+    /// hold rounding noise that Adam moves by up to lr a step, and a running mean averages such a bias, so it
+    /// must agree to 1e-5 after one step and within the bias noise's reach, 2·S·lr·(1 − 0.9^S), after S.
+    func testTwoRanksTakeTheOneProcessSteps() throws {
+        let config = try ModelConfiguration(metadata: try SafetensorsFile.read(from: {
+            try succeed(["train"] + model + ["--batch", "4", "--steps", "1", "--out", "probe"]); return path("probe/model.safetensors")
+        }()).metadata)
+        let network = try Network(config)
+        var zeroGradient = Set(network.aligners.map { "\($0.name).k.bias" })
+        for l in network.encoder.flatMap(\.layers) + network.decoder.flatMap(\.layers) where l.bnName != nil { zeroGradient.insert("\(l.convName).bias") }
+        let lr = 0.002, steps = 5
+        for batch in [4, 5] {
+            for (n, name) in [(1, "one"), (steps, "five")] {
+                let args = ["train"] + model + ["--batch", "\(batch)", "--steps", "\(n)", "--checkpoint-every", "\(n)"]
+                try succeed(args + ["--out", "\(name)-\(batch)-alone"])
+                try succeedMPI(2, args + ["--out", "\(name)-\(batch)-ranks"])
+            }
+            let label = "batch \(batch) over 2 ranks"
+            let alone = try logLines("five-\(batch)-alone"), ranks = try logLines("five-\(batch)-ranks")
+            XCTAssertEqual(ranks.count, steps, "\(label): log lines")
+            for (a, r) in zip(alone, ranks) {
+                let want = try XCTUnwrap(a["loss"] as? Double), got = try XCTUnwrap(r["loss"] as? Double)
+                XCTAssertEqual(got, want, accuracy: 1e-6 * abs(want), "\(label): loss of step \(a["step"] ?? "?")")
+            }
+            let first = (try tensors("one-\(batch)-alone/model.safetensors"), try tensors("one-\(batch)-ranks/model.safetensors"))
+            let last = (try tensors("five-\(batch)-alone/model.safetensors"), try tensors("five-\(batch)-ranks/model.safetensors"))
+            let initial = try Trainer(config: { var c = config; c.batch = batch; return c }(), seed: 1)
+            for (name, want) in last.0 {
+                let got = try XCTUnwrap(last.1[name], "\(label): \(name) missing")
+                if name.hasSuffix("running_mean") {
+                    XCTAssertLessThanOrEqual(relativeError(first.1[name]!, first.0[name]!), 1e-5, "\(label): \(name) after one step")
+                    let bound = 2 * Double(steps) * lr * (1 - pow(0.9, Double(steps)))
+                    for i in 0..<got.count {
+                        let excess: Double = abs(Double(got[i]) - Double(want[i])) - 1e-5 * abs(Double(want[i]))
+                        XCTAssertLessThanOrEqual(excess, bound, "\(label): \(name)[\(i)] after \(steps) steps")
+                    }
+                } else if zeroGradient.contains(name) {
+                    let start = initial.parameter(name)
+                    for i in 0..<got.count {
+                        XCTAssertLessThanOrEqual(abs(Double(got[i]) - Double(start[i])), Double(steps) * lr * 1.0001, "\(label): \(name)[\(i)] moved more than lr a step")
+                    }
+                } else {
+                    XCTAssertLessThanOrEqual(relativeError(got, want), 1e-5, "\(label): \(name) after \(steps) steps")
+                }
+            }
+        }
+    }
+
+    /// A 2-rank run resumed by 2 ranks is the uninterrupted 2-rank run, bit for bit; its checkpoint also
+    /// resumes in one process (the checkpoint holds the global batch, not the split).
+    func testResumeOfATwoRankRun() throws {
+        let args = ["train"] + model + ["--batch", "4", "--checkpoint-every", "2"]
+        try succeedMPI(2, args + ["--steps", "4", "--out", "whole"])
+        try succeedMPI(2, args + ["--steps", "2", "--out", "split"])
+        let r = try succeedMPI(2, args + ["--steps", "4", "--resume", "split"])
+        XCTAssertTrue(r.stdout.contains("step 3/4"), r.stdout)
+        XCTAssertEqual(bytes("whole/model.safetensors"), bytes("split/model.safetensors"), "2 + 2 steps on 2 ranks differ from 4")
+        try succeedMPI(2, args + ["--steps", "2", "--out", "single"])
+        try succeed(args + ["--steps", "4", "--resume", "single"])
+        XCTAssertEqual(try logLines("single").map { $0["step"] as? Int }, [1, 2, 3, 4])
+    }
+
+    /// SIGKILL of rank 1 mid-run ends the whole job with a message, and --resume continues from the last
+    /// checkpoint to the end.
+    func testAKilledRankStopsTheJobAndResumeContinues() throws {
+        let args = ["train"] + model + ["--batch", "4", "--checkpoint-every", "2", "--steps", "100000", "--out", "run"]
+        let (p, o, e) = try startMPI(2, args)
+        let deadline = Date().addingTimeInterval(120)
+        while !exists("run/checkpoints/step-00000004.safetensors") && Date() < deadline && p.isRunning { usleep(100_000) }
+        XCTAssertTrue(p.isRunning, "the run ended early")
+        // mpirun starts the ranks itself; rank 1 is the child whose environment says so.
+        let children = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/task/\(p.processIdentifier)/children", encoding: .utf8)) ?? ""
+        let rank1 = children.split(separator: " ").compactMap { Int32($0) }.first { pid in
+            let env = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
+            return env.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "OMPI_COMM_WORLD_RANK=1" }
+        }
+        let victim = try XCTUnwrap(rank1, "no rank 1 among mpirun's children (\(children))")
+        kill(victim, SIGKILL)
+        let stopBy = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < stopBy { usleep(100_000) }
+        if p.isRunning { p.terminate() }
+        let r = finish(p, o, e)
+        XCTAssertNotEqual(r.status, 0, "mpirun exited 0 after a rank was killed")
+        XCTAssertTrue((r.stdout + r.stderr).lowercased().contains("signal 9") || (r.stdout + r.stderr).lowercased().contains("killed"),
+                      "no word of the dead rank:\n\(r.stderr)")
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: path("run/checkpoints")).filter { !$0.contains(".tmp-") }.sorted()
+        let last = try XCTUnwrap(checkpoints.last.flatMap { Int($0.dropFirst(5).dropLast(12)) })
+        let resumed = try succeedMPI(2, ["train"] + model + ["--batch", "4", "--checkpoint-every", "2", "--steps", "\(last + 2)", "--resume", "run"])
+        XCTAssertTrue(resumed.stdout.contains("step \(last + 2)/\(last + 2)"), resumed.stdout)
+        XCTAssertEqual(try logLines("run").map { $0["step"] as? Int }, Array(1...(last + 2)))
+    }
+
+    /// Evaluation and sampling split the test set over the ranks and give one process's files exactly:
+    /// chunks are generated as one process generates them, with the same noise.
+    func testEvaluateAndGenerateAreThoseOfOneProcess() throws {
+        try succeed(["train"] + model + ["--batch", "4", "--steps", "2", "--out", "m"])
+        let evaluate = ["evaluate", "--checkpoint", "m/model.safetensors", "--sequences", "7", "--batch", "2", "--samples", "2,3",
+                        "--threads", "1", "--figure-sequences", "3"]
+        try succeed(evaluate + ["--out", "e1"])
+        try succeedMPI(2, evaluate + ["--out", "e2"])
+        try succeedMPI(3, evaluate + ["--out", "e3"])
+        for f in ["metrics.json", "metrics.csv", "figure.png"] {
+            XCTAssertNotNil(bytes("e1/\(f)"))
+            XCTAssertEqual(bytes("e1/\(f)"), bytes("e2/\(f)"), "evaluate on 2 ranks: \(f) differs")
+            XCTAssertEqual(bytes("e1/\(f)"), bytes("e3/\(f)"), "evaluate on 3 ranks: \(f) differs")
+        }
+        let generate = ["generate", "--checkpoint", "m/model.safetensors", "--sequences", "5", "--batch", "2", "--samples", "3", "--threads", "1"]
+        try succeed(generate + ["--out", "g1"])
+        try succeedMPI(2, generate + ["--out", "g2"])
+        let files = try FileManager.default.contentsOfDirectory(atPath: path("g1")).sorted()
+        XCTAssertEqual(files, try FileManager.default.contentsOfDirectory(atPath: path("g2")).sorted())
+        for f in files { XCTAssertEqual(bytes("g1/\(f)"), bytes("g2/\(f)"), "generate on 2 ranks: \(f) differs") }
+    }
+
+    /// A batch smaller than the ranks, and --attention (one process only), are refused with one message.
+    func testRefusals() throws {
+        let (p, o, e) = try startMPI(3, ["train"] + model + ["--batch", "2", "--steps", "1", "--out", "x"])
+        let r = finish(p, o, e)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertEqual(r.stderr.components(separatedBy: "every rank needs at least one sequence").count - 1, 1, r.stderr)
+        XCTAssertFalse(exists("x"))
+    }
+}
