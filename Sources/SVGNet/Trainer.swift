@@ -112,6 +112,15 @@ public final class Trainer {
 
     /// Bytes of the arena.
     public var arenaBytes: Int { arena.byteCount }
+
+    /// What one data-parallel step sums over the replicas: the gradient (one allreduce of Floats), and per
+    /// BatchNorm layer Σx and Σ(x − μ)² in forward and [Σgy | Σgy·x̂] in backward (three of 2·G·C Doubles in
+    /// all), and the two losses. Zero without replicas.
+    public var allreducePerStep: (calls: Int, floats: Int, doubles: Int) {
+        guard replicas != nil else { return (0, 0, 0) }
+        let layers = (encoder.stages.flatMap(\.layers) + decoder.stages.flatMap(\.layers)).filter { $0.replicas != nil }
+        return (3 * layers.count + 2, layout.grads.count, layers.reduce(2) { $0 + 4 * $1.groups * $1.spec.outChannels })
+    }
     /// ε of latent group `group` for every prediction step: ((T−1)·b) × groupDim floats, row (i−1)·b + k for
     /// this process's k-th sequence (b = localBatch).
     public func posteriorNoise(group: Int) -> UnsafeMutablePointer<Float> { arena[eps[group]] }

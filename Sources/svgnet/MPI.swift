@@ -36,11 +36,27 @@ final class MPIWorld: ReplicaGroup {
     func sum(_ values: UnsafeMutablePointer<Double>, count n: Int) { allreduce(values, n, svgnet_mpi_double()) }
     func sum(_ values: UnsafeMutablePointer<Float>, count n: Int) { allreduce(values, n, svgnet_mpi_float()) }
 
+    /// Seconds spent inside MPI_Allreduce (waiting for the slowest rank included), for Scripts/scaling.sh:
+    /// the largest call (the gradient) and all the others.
+    private(set) var largestCallSeconds = 0.0, otherCallsSeconds = 0.0, largestCount = 0
+
     private func allreduce(_ values: UnsafeMutableRawPointer, _ n: Int, _ type: MPI_Datatype) {
         precondition(n <= Int(Int32.max), "allreduce of \(n) values")
+        let started = MPI_Wtime()
         guard MPI_Allreduce(svgnet_mpi_in_place(), values, Int32(n), type, svgnet_mpi_sum(), comm) == MPI_SUCCESS else {
             abort(message: "MPI_Allreduce failed")
         }
+        let seconds = MPI_Wtime() - started
+        if n > largestCount { largestCount = n; otherCallsSeconds += largestCallSeconds; largestCallSeconds = 0 }
+        if n == largestCount { largestCallSeconds += seconds } else { otherCallsSeconds += seconds }
+    }
+
+    /// With SVGNET_ALLREDUCE_TIMES set, one line on stderr: the seconds per step spent in the gradient's
+    /// allreduce and in all the others.
+    func reportAllreduceTimes(steps: Int) {
+        guard ProcessInfo.processInfo.environment["SVGNET_ALLREDUCE_TIMES"] != nil, steps > 0 else { return }
+        FileHandle.standardError.write(Data(String(format: "allreduce (rank %d): gradient %.4f s/step (%d floats), others %.4f s/step\n", rank,
+                                                   largestCallSeconds / Double(steps), largestCount, otherCallsSeconds / Double(steps)).utf8))
     }
 
     /// Every rank's `local` block concatenated in rank order on rank 0 (MPI_Gatherv; `counts[r]` floats from

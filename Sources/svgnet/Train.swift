@@ -59,7 +59,9 @@ struct Train: ParsableCommand {
             ?? prepare(replicas: nil, totalSteps: totalSteps)
         guard let (trainer, data, firstBatch) = setup.run else { return (setup.trainer, setup.outDir) }
         do {
+            let first = trainer.stepCount
             try loop(trainer: trainer, data: data, totalSteps: totalSteps, firstBatch: firstBatch, world: world)
+            world?.reportAllreduceTimes(steps: trainer.stepCount - first)
         } catch {
             // The other ranks wait in the next allreduce: stop them all.
             if let w = world, !(error is ExitCode) { w.abort(message: "\(error)") }
@@ -179,7 +181,12 @@ struct Train: ParsableCommand {
         defer { signal(SIGINT, SIG_DFL) }
         let progress = Progress(total: totalSteps, start: trainer.stepCount, quiet: quiet)
         if !quiet {
-            let ranks = world.map { ", \($0.count) ranks of \(trainer.localBatch)–\(trainer.localBatch + 1) sequences" } ?? ""
+            let ranks = world.map { w -> String in
+                let sizes = Set((0..<w.count).map { replicaRows(batch: config.batch, rank: $0, count: w.count).count }).sorted()
+                let a = trainer.allreducePerStep
+                return " over \(w.count) ranks (\(sizes.map(String.init).joined(separator: " or ")) sequences each; per step \(a.calls) allreduces of " +
+                    String(format: "%.2f MiB", Double(a.floats * 4 + a.doubles * 8) / 1_048_576) + ")"
+            } ?? ""
             print("\(config.modelName) on \(config.backbone.rawValue), \(data.description); batch \(config.batch)\(ranks), \(config.nPast)+\(config.nFuture) frames; " +
                   "\(trainer.network.trainableCount) parameters; arena \(trainer.arenaBytes / 1_048_576) MiB; output \(outDir)")
         }
