@@ -3,7 +3,7 @@ SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config libpng-dev libgif-dev zlib1g-dev libopenmpi-dev openmpi-bin
 DEMO_OUT ?= demo-out
 
-.PHONY: setup build test bench demo results clean
+.PHONY: setup build test bench demo results fuzz clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -33,5 +33,9 @@ results: setup
 	$(SWIFT) build -c release --product svgnet
 	QUICK=$(QUICK) bash Scripts/results.sh
 
+# libFuzzer + AddressSanitizer over every parser of outside bytes (Fuzz/), FUZZ_TIME seconds each (default 60).
+fuzz: setup
+	FUZZ_TIME=$(FUZZ_TIME) TARGETS="$(TARGETS)" bash Scripts/fuzz.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

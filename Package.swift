@@ -45,6 +45,14 @@ let package = Package(
             dependencies: ["Kernels", "SVGNet", "SVGData", "CMPI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "svgnet-bench", dependencies: ["Kernels", "SVGNet"], path: "Benchmarks/svgnet-bench"),
+        // Fuzz targets (Fuzz/, `make fuzz`): each replays files through its parser in a normal build, and is
+        // libFuzzer's target when built with -DFUZZING -parse-as-library -sanitize=fuzzer,address.
+        .target(name: "FuzzSupport", path: "Fuzz/Support"),
+        .executableTarget(name: "fuzz-safetensors", dependencies: ["FuzzSupport", "SVGNet"], path: "Fuzz/fuzz-safetensors"),
+        .executableTarget(name: "fuzz-npy", dependencies: ["FuzzSupport", "SVGData"], path: "Fuzz/fuzz-npy"),
+        .executableTarget(name: "fuzz-idx", dependencies: ["FuzzSupport", "SVGData"], path: "Fuzz/fuzz-idx"),
+        .executableTarget(name: "fuzz-png", dependencies: ["FuzzSupport", "SVGData"], path: "Fuzz/fuzz-png"),
+        .executableTarget(name: "fuzz-gzip", dependencies: ["FuzzSupport", "SVGData"], path: "Fuzz/fuzz-gzip"),
         // Test-only: counts heap allocations so the schedule tests can prove a step allocates nothing.
         .target(name: "CHeapStats", path: "Sources/CHeapStats"),
         // Test-only: the suites' shared random generator (test targets cannot share source files).

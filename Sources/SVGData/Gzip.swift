@@ -4,8 +4,9 @@
 import CZlib
 import Foundation
 
-/// `source` names where the bytes came from (a path) for the error message.
-public func gunzip(_ data: Data, source: String = "gzip data") throws -> Data {
+/// `source` names where the bytes came from (a path) for the error message; `limit` bounds the output, so
+/// that a few kilobytes that inflate to gigabytes are an error rather than an allocation.
+public func gunzip(_ data: Data, source: String = "gzip data", limit: Int = 1 << 30) throws -> Data {
     guard !data.isEmpty else { throw DataError(source, "empty, expected gzip data") }
     var stream = z_stream()
     guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
@@ -27,6 +28,9 @@ public func gunzip(_ data: Data, source: String = "gzip data") throws -> Data {
                 return inflate(&stream, Z_NO_FLUSH)
             }
             let produced = chunkSize - Int(stream.avail_out)
+            guard output.count + produced <= limit else {
+                throw DataError(source, "gzip data inflates to more than \(limit >> 20) MiB")
+            }
             output.append(contentsOf: chunk[0..<produced])
             switch status {
             case Z_STREAM_END:

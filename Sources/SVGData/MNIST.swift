@@ -7,6 +7,7 @@
 // `digits(.train)` / `digits(.test)` split whatever was loaded into disjoint parts for Moving MNIST:
 // the first 80 % (8,000 of the shipped 10,000) train, the last 20 % (2,000) test.
 import Foundation
+import Kernels
 
 /// The training or the test part of a dataset.
 public enum DataSplit: String, Sendable {
@@ -96,7 +97,8 @@ private func existingIDXFile(_ folder: String, _ name: String) -> String? {
 func readIDX(_ path: String, magic: Int, rank: Int) throws -> (dims: [Int], bytes: [UInt8]) {
     var data = try readFile(path)
     if data.count >= 2 && data[data.startIndex] == 0x1F && data[data.startIndex + 1] == 0x8B {
-        data = try gunzip(data, source: path)
+        // MNIST's largest file, the training images, is 47 MB unpacked.
+        data = try gunzip(data, source: path, limit: 256 << 20)
     }
     let bytes = [UInt8](data)
     func bigEndianInt(at offset: Int) -> Int {
@@ -111,7 +113,7 @@ func readIDX(_ path: String, magic: Int, rank: Int) throws -> (dims: [Int], byte
         throw DataError(path, "not an IDX file of the expected kind: magic \(found), expected \(magic)")
     }
     let dims = (0..<rank).map { bigEndianInt(at: 4 + 4 * $0) }
-    let payload = dims.reduce(1, *)
+    guard let payload = checkedProduct(dims) else { throw DataError(path, "IDX dims \(dims) multiply past any file size") }
     guard bytes.count - headerSize == payload else {
         throw DataError(path, "IDX dims \(dims) need \(payload) data bytes, the file has \(bytes.count - headerSize)"
                         + (bytes.count - headerSize < payload ? " (truncated)" : ""))

@@ -5,6 +5,7 @@
 //   dtypes: uint8 ('|u1', read as byte/255) and little-endian float32 ('<f4').
 //   NPY.read → (shape, values as Float, dtype); NPY.write writes float32, NPY.writeUInt8 bytes. Writes are atomic.
 import Foundation
+import Kernels
 
 /// The element types a .npy may hold here; the raw value is NumPy's `descr`.
 public enum NPYDType: String, Sendable {
@@ -25,7 +26,7 @@ public struct NPYHeader: Sendable, Equatable {
     /// Byte offset of the first value in the file.
     public var dataOffset: Int
     /// Values in the array: the product of the shape.
-    public var elementCount: Int { shape.reduce(1, *) }
+    public var elementCount: Int { checkedProduct(shape) ?? Int.max }
 }
 
 /// Reading and writing NumPy .npy files (format 1.0 to 3.0, C order, uint8 or float32); writes are atomic.
@@ -117,7 +118,9 @@ public enum NPY {
             shape.append(dim)
         }
         let header = NPYHeader(shape: shape, dtype: dtype, dataOffset: headerStart + headerLength)
-        let needed = header.elementCount * dtype.byteCount
+        guard let needed = checkedProduct(shape + [dtype.byteCount]) else {
+            throw DataError(path, ".npy shape \(shape) multiplies past any file size")
+        }
         let available = data.count - header.dataOffset
         guard available >= needed else {
             throw DataError(path, "truncated .npy data: shape \(shape) of \(dtype.rawValue) needs \(needed) bytes, the file has \(available)")

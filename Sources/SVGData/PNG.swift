@@ -6,6 +6,9 @@
 import CPNG
 import Foundation
 
+/// The largest PNG readPNG decodes, in pixels (8192 × 8192); the video frames it serves are 64 × 64.
+public let maximumPNGPixels = 1 << 26
+
 /// Reads an 8-bit PNG as an Image: C = 1 for gray, 3 for colour, values byte/255, any alpha dropped. Throws
 /// `DataError` when the file is missing, not a readable PNG, or 16-bit.
 public func readPNG(_ path: String) throws -> Image {
@@ -33,6 +36,11 @@ public func readPNG(_ path: String) throws -> Image {
     let stored = (hasColor ? 3 : 1) + (hasAlpha ? 1 : 0)
     let channels = hasColor ? 3 : 1
     let width = Int(image.width), height = Int(image.height)
+    // The header's size is allocated before the pixels are decoded: a few bytes may claim 10⁶ × 10⁶.
+    guard width * height <= maximumPNGPixels else {
+        png_image_free(&image)
+        throw DataError(path, "PNG of \(width)×\(height) pixels; at most \(maximumPNGPixels) pixels are read")
+    }
     var bytes = [UInt8](repeating: 0, count: width * height * stored)
     let ok = bytes.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
     guard ok != 0 else {

@@ -3,6 +3,7 @@
 // then the raw little-endian tensor bytes. Reading validates everything and throws; it never traps.
 // Tensors are F32, or F16 (an export for shipping: read back as float32, written only on request).
 import Foundation
+import Kernels
 
 /// A safetensors file that cannot be read, parsed or written; `description` names the path and the problem.
 public struct SafetensorsError: Error, CustomStringConvertible {
@@ -127,11 +128,13 @@ public struct SafetensorsFile: Sendable {
                 return i
             }
             guard let type = DType(rawValue: dtype) else { throw SafetensorsError(path, "tensor \(name) has dtype \(dtype); only F32 and F16 are supported") }
-            let count = shape.reduce(1, *)
+            guard let count = checkedProduct(shape), let bytes = checkedProduct([count, type.bytes]) else {
+                throw SafetensorsError(path, "corrupt: tensor \(name) has shape \(shape), more elements than any file holds")
+            }
             guard offs[1] >= offs[0], offs[1] <= body.count else {
                 throw SafetensorsError(path, "truncated: tensor \(name) ends at byte \(offs[1]) of a \(body.count)-byte data section")
             }
-            guard offs[1] - offs[0] == count * type.bytes else {
+            guard offs[1] - offs[0] == bytes else {
                 throw SafetensorsError(path, "corrupt: tensor \(name) of shape \(shape) holds \(offs[1] - offs[0]) bytes, expected \(count * type.bytes)")
             }
             var values = [Float](repeating: 0, count: count)

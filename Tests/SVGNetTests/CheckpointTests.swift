@@ -55,6 +55,17 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// A tensor whose shape multiplies past Int (the fuzz target's defect class) is a parse error, not a trap.
+    func testShapeThatOverflowsIsAnError() {
+        let header = #"{"x":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,0]}}"#
+        var data = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(contentsOf: Array(header.utf8))
+        XCTAssertThrowsError(try SafetensorsFile.parse(data, path: "big.safetensors")) { error in
+            XCTAssertTrue("\(error)".contains("more elements than any file holds"), "\(error)")
+        }
+    }
+
     func testBadFilesAreErrorsNamingTheProblem() throws {
         let dir = temporaryDirectory()
         let good = dir + "/good.safetensors"
