@@ -21,11 +21,11 @@ public final class Generator {
     /// The network the configuration describes.
     public let network: Network
     /// Where each tensor lives in `arena`; parameters and running statistics only (no gradients or moments).
-    public let layout: ParameterLayout
+    let layout: ParameterLayout
     /// The one allocation holding weights, activations, noise and output.
-    public let arena: Arena
+    let arena: Arena
     /// Draws ε for every step and group at the start of each `generate` call while `drawNoise` is true.
-    public var rng: RandomGenerator
+    var rng: RandomGenerator
     /// The statistics BatchNorm uses; batch statistics per sample by default, as the reference samples.
     public var batchNorm: BatchNormMode = .batchStatistics
     /// Group j of the latent fixed to zero (the paper's Fig. 8 ablation), or nil.

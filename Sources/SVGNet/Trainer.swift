@@ -31,12 +31,12 @@ public final class Trainer {
     /// The network the configuration describes.
     public let network: Network
     /// Where each tensor, its gradient and its Adam moments live in `arena`.
-    public let layout: ParameterLayout
+    let layout: ParameterLayout
     /// The one allocation holding everything the schedule reads and writes.
-    public let arena: Arena
+    let arena: Arena
     /// Seeded generator for the initialisation and, while `drawNoise` is true, each step's ε; checkpoints save
     /// its state.
-    public var rng: RandomGenerator
+    var rng: RandomGenerator
     /// Adam steps taken so far (PyTorch's `step` counter).
     public private(set) var stepCount = 0
     /// When false, `step` leaves ε as the caller filled it (`posteriorNoise(group:)`) instead of drawing it.
@@ -138,7 +138,7 @@ public final class Trainer {
         return out
     }
     /// Sets Adam's step count, as when resuming from a checkpoint.
-    public func restore(stepCount: Int) { self.stepCount = stepCount }
+    func restore(stepCount: Int) { self.stepCount = stepCount }
 
     // MARK: the step
 
