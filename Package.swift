@@ -44,7 +44,8 @@ let package = Package(
             name: "svgnet",
             dependencies: ["Kernels", "SVGNet", "SVGData", "CMPI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "svgnet-bench", dependencies: ["Kernels", "SVGNet"], path: "Benchmarks/svgnet-bench"),
+        .executableTarget(name: "svgnet-bench", dependencies: ["Kernels", "SVGNet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Benchmarks/svgnet-bench"),
         // Fuzz targets (Fuzz/, `make fuzz`): each replays files through its parser in a normal build, and is
         // libFuzzer's target when built with -DFUZZING -parse-as-library -sanitize=fuzzer,address.
         .target(name: "FuzzSupport", path: "Fuzz/Support"),
