@@ -8,13 +8,14 @@ struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train HAF-SVG-2 on built-in Moving MNIST briefly, then sample and evaluate.")
     @Option(help: "Output folder.") var out: String = "demo-out"
     @Option(help: "Training steps.") var steps: Int = 300
-    @Option(help: "Seed.") var seed: UInt64 = 1
+    @OptionGroup var runOptions: RunOptions
     @Option(help: "A shipped model evaluated beside the demo's own (skipped when the file is absent).")
     var shipped: String = "Models/hafsvg-1.safetensors"
 
     func run() throws {
         try positive(steps, "--steps")
-        let common = ["--seed", String(seed)]
+        try runOptions.apply()
+        let common = ["--seed", String(runOptions.seed)] + (runOptions.threads.map { ["--threads", String($0)] } ?? [])
         print("== 1/3 train HAF-SVG-2 (reduced width) on Moving MNIST for \(steps) steps")
         let train = try Train.parse(["--preset", "mmnist", "--model", "hafsvg", "--groups", "2", "--nf", "16", "--g-dim", "64",
                                      "--rnn-size", "128", "--aligner-levels", "0,1,2", "--batch", "8", "--steps", String(steps),
