@@ -249,12 +249,20 @@ final class DataAndSamplingTests: CLITestCase {
         }
     }
 
+    /// The demo end to end, with a model of the tests' own as the shipped one it is compared with.
     func testDemoSmoke() throws {
-        let r = try succeed(["demo", "--steps", "1", "--out", "demo"])
+        try succeed(["train", "--model", "svg", "--nf", "4", "--g-dim", "8", "--rnn-size", "8", "--batch", "2", "--steps", "1",
+                     "--sample-every", "0", "--threads", "1", "--out", "other"])
+        let r = try succeed(["demo", "--steps", "1", "--out", "demo", "--shipped", "other/model.safetensors"])
         XCTAssertTrue(r.stdout.contains("demo finished"), r.stdout)
-        for f in ["train/model.safetensors", "train/log.jsonl", "samples/grid.png", "eval/metrics.json", "eval/metrics.png"] {
+        for f in ["train/model.safetensors", "train/log.jsonl", "samples/grid.png", "eval/metrics.json", "eval/metrics.png", "eval/figure.png"] {
             XCTAssertTrue(exists("demo/\(f)"), f)
         }
+        let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: try XCTUnwrap(bytes("demo/eval/metrics.json"))) as? [String: Any])
+        let labels = (metrics["entries"] as? [[String: Any]] ?? []).compactMap { $0["label"] as? String }
+        XCTAssertEqual(labels.filter { $0.hasPrefix("this demo") || $0.hasPrefix("shipped SVG-LP") }.count, 2, "\(labels)")
+        try fail(["evaluate", "--checkpoint", "demo/train/model.safetensors", "--figure-sequences=-1", "--out", "bad"],
+                 ["--figure-sequences must be 0 or more"], absent: ["bad"], oneLine: false)
     }
 
     func testGenerateAndEvaluateDefaultToTheWholeFiniteTestSet() throws {
