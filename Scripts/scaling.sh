@@ -14,7 +14,7 @@ export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
 ROUNDS=${ROUNDS:-3}; STEPS=${STEPS:-6}; BATCH=${BATCH:-16}; OUT=${OUT:-results/scaling}
 MODELS=${MODELS:-"svg hafsvg4"}
 SVGNET=.build/release/svgnet
-[ -x "$SVGNET" ] || swift build -c release --product svgnet
+swift build -c release --product svgnet > /dev/null   # never measure a stale binary
 mkdir -p "$OUT"
 flags() { case $1 in svg) echo "--model svg";; hafsvg4) echo "--model hafsvg --groups 4";; hsvg4) echo "--model hsvg --groups 4";; esac; }
 
@@ -61,7 +61,8 @@ fi
 echo; echo "median step (s) over rounds, and the spread (min–max):"
 for model in $MODELS; do
   for kind in "${kinds[@]}" quarter1 eighth1; do
-    awk -v k="$kind" -v m="$model" '$1 == k && $2 == m { print $4 }' "$OUT/steps.txt" | sort -g |
+    grep -q "^$kind $model " "$OUT/steps.txt" "$OUT/model-steps.txt" 2>/dev/null || continue
+    cat "$OUT/steps.txt" "$OUT/model-steps.txt" 2>/dev/null | awk -v k="$kind" -v m="$model" '$1 == k && $2 == m { print $4 }' | sort -g |
       awk -v k="$kind" -v m="$model" '{ a[NR] = $1 } END { printf "%s %s %.3f (%.3f–%.3f)\n", m, k, a[int((NR + 1) / 2)], a[1], a[NR] }'
   done
 done | tee "$OUT/summary.txt"

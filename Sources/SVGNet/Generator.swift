@@ -104,7 +104,10 @@ public final class Generator {
 
     /// Draws the ε one `generate` call would draw and discards it: a data-parallel rank skips the batches
     /// other ranks generate and still draws the same noise for its own as one process would.
-    public func skipNoise() {
+    public func skipNoise() { drawSampleNoise() }
+
+    /// ε of every step and group for one `generate` call, while `drawNoise` is true.
+    private func drawSampleNoise() {
         if drawNoise { for s in eps { for e in s { rng.fillNormal(arena[e], count: e.count) } } }
     }
 
@@ -115,7 +118,7 @@ public final class Generator {
         let c = config, B = c.batch, N = samples, M = N * B, G = c.groups, d = c.groupDim, gDim = c.gDim
         let C = c.channels, frameSize = C * framePixels, T = c.frameCount
         let a = arena
-        if drawNoise { for s in eps { for e in s { rng.fillNormal(a[e], count: e.count) } } }
+        drawSampleNoise()
 
         /// Ground-truth frame t of the B sequences, encoded once; h broadcast to the rows of all N samples.
         func encodeGroundTruth(_ t: Int, into rows: Slice) {

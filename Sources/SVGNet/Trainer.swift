@@ -53,11 +53,11 @@ public final class Trainer {
     let eps: [Slice]                        // per group: rows × d
     let globalEps: [Slice]                  // per group, data parallel only: (T−1) × B_global × d
     /// This process's rows of every batch: all of 0 ..< config.batch, or its share with `replicas`.
-    public let rows: Range<Int>
+    public let ownRows: Range<Int>
     /// The other processes of a data-parallel run (nil: this one holds the whole batch).
     public let replicas: (any ReplicaGroup)?
-    /// Sequences this process holds per batch: rows.count.
-    public var localBatch: Int { rows.count }
+    /// Sequences this process holds per batch: ownRows.count.
+    public var localBatch: Int { ownRows.count }
 
     /// `colCacheBudget`: floats of encoder im2col results kept from forward for backward (0: recompute all).
     /// `convolution`: how the conv layers are computed (Network.init).
@@ -71,13 +71,13 @@ public final class Trainer {
             throw ConfigurationError("training needs batch ≥ 2: BatchNorm statistics over one sequence are undefined")
         }
         if let r = replicas, r.count > config.batch {
-            throw ConfigurationError("batch \(config.batch) over \(r.count) processes: every process needs at least one sequence")
+            throw ConfigurationError("--batch \(config.batch) over \(r.count) ranks: every rank needs at least one sequence of the batch")
         }
         self.config = config
         network = net
         self.replicas = replicas
         let own = replicas.map { replicaRows(batch: config.batch, rank: $0.rank, count: $0.count) } ?? 0..<config.batch
-        self.rows = own
+        ownRows = own
         let T = config.frameCount, B = own.count
         let steps = T - 1, rows = steps * B, sourceFrames = (config.nPast - 1) * B
         let bnReplicas = replicas.map { BatchNormReplicas(group: $0, framesPerGroup: config.batch) }
@@ -113,9 +113,9 @@ public final class Trainer {
     /// Bytes of the arena.
     public var arenaBytes: Int { arena.byteCount }
 
-    /// What one data-parallel step sums over the replicas: the gradient (one allreduce of Floats), and per
-    /// BatchNorm layer Σx and Σ(x − μ)² in forward and [Σgy | Σgy·x̂] in backward (three of 2·G·C Doubles in
-    /// all), and the two losses. Zero without replicas.
+    /// What one data-parallel step sums over the replicas: the gradient (one allreduce of Floats), per
+    /// BatchNorm layer Σx and Σ(x − μ)² in forward (G·C Doubles each) and [Σgy | Σgy·x̂] in backward (2·G·C),
+    /// and the two losses. Zero without replicas.
     public var allreducePerStep: (calls: Int, floats: Int, doubles: Int) {
         guard replicas != nil else { return (0, 0, 0) }
         let layers = (encoder.stages.flatMap(\.layers) + decoder.stages.flatMap(\.layers)).filter { $0.replicas != nil }
@@ -137,6 +137,11 @@ public final class Trainer {
         out.withUnsafeMutableBufferPointer { cnhwToNCHW(arena[decoder.output], $0.baseAddress!, frames: rows, channels: config.channels, plane: framePixels) }
         return out
     }
+    /// Σ of every parameter and running statistic in Double: equal on replicas that hold the same weights.
+    public func parameterChecksum() -> Double {
+        blockedSum(arena[layout.params], count: layout.params.count) + blockedSum(arena[layout.statistics], count: layout.statistics.count)
+    }
+
     /// Sets Adam's step count, as when resuming from a checkpoint.
     func restore(stepCount: Int) { self.stepCount = stepCount }
 
@@ -278,7 +283,7 @@ public final class Trainer {
         for j in 0..<config.groups {
             rng.fillNormal(a[globalEps[j]], count: steps * config.batch * d)
             for i in 0..<steps {
-                (a[eps[j]] + i * b * d).update(from: a[globalEps[j]] + (i * config.batch + rows.lowerBound) * d, count: b * d)
+                (a[eps[j]] + i * b * d).update(from: a[globalEps[j]] + (i * config.batch + ownRows.lowerBound) * d, count: b * d)
             }
         }
     }

@@ -167,6 +167,8 @@ struct Evaluate: ParsableCommand {
                 (scores, best) = hit
                 progress.advance(by: sequences, what: "\(names[m]), from \(cache!)", allRanks: true)
             }
+            // Rank 0 alone writes; the other ranks have done their share once the scores are gathered.
+            guard root else { continue }
             figureRows.append(best)
             var reports: [EvaluationReport] = []
             for h in horizonList { for n in counts { reports.append(scores.report(sampleCount: n, steps: h)) } }
@@ -248,7 +250,8 @@ func gather(_ local: SampleScores, owned: Range<Int>, sequences: Int, world: MPI
 }
 
 /// `k/N sequences` on stderr: redrawn in place on a terminal, a few plain lines otherwise. Under mpirun rank
-/// 0 prints, counting its own sequences as `ranks` times as many (the ranks generate blocks of equal size).
+/// 0 prints, counting its own sequences as `ranks` times as many (the ranks' blocks differ by at most one
+/// chunk, so the count is close).
 final class SequenceProgress {
     let total: Int, tty = isatty(STDERR_FILENO) != 0, quiet: Bool, ranks: Int
     var done = 0, lastPrinted = 0

@@ -53,6 +53,11 @@ struct Generate: ParsableCommand {
             generator.zeroGroup = j
         }
         if attention && MPIWorld.replicas != nil { throw CLIError("--attention runs in one process: start it without mpirun") }
+        let c = generator.config, total = sequences ?? data.count(.test) ?? sampling.batch
+        if MPIWorld.replicas != nil && total * samples * c.nFuture * c.channels * framePixels > Int(Int32.max) {
+            throw CLIError("\(total) sequences × \(samples) samples are more predictions than mpirun can gather in one message; " +
+                           "split them into several runs of fewer --sequences")
+        }
         try requireTestSequences(data, sequences: sequences ?? data.count(.test) ?? sampling.batch, batch: sampling.batch)
         return (generator, data)
     }

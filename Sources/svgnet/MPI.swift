@@ -11,13 +11,22 @@ final class MPIWorld: ReplicaGroup {
     let count: Int
     private let comm: MPI_Comm
 
+    /// Ranks in the launch as Open MPI's mpirun announces them to every process it starts (1 without mpirun).
+    static var launchSize: Int { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init) ?? 1 }
+    /// This process's rank in the launch (0 without mpirun).
+    static var launchRank: Int { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"].flatMap(Int.init) ?? 0 }
+    /// Ranks of the launch on this host: the default --threads divides the cores among them.
+    static var ranksOnThisHost: Int { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1 }
+
     /// The launch's ranks, initialised on first use; nil when this process was not started by mpirun with
-    /// two or more ranks (Open MPI sets OMPI_COMM_WORLD_SIZE in every process it starts).
+    /// two or more ranks.
     nonisolated(unsafe) static let replicas: MPIWorld? = {
-        guard let size = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init), size > 1 else { return nil }
+        let size = launchSize
+        guard size > 1 else { return nil }
         var provided: Int32 = 0
-        guard MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided) == MPI_SUCCESS else {
-            FileHandle.standardError.write(Data("error: MPI_Init failed\n".utf8))
+        // Only the main thread calls MPI (FUNNELED); the engine's worker threads never do.
+        guard MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided) == MPI_SUCCESS, provided >= Int32(MPI_THREAD_FUNNELED) else {
+            FileHandle.standardError.write(Data("error: MPI_Init_thread did not give MPI_THREAD_FUNNELED\n".utf8))
             exit(1)
         }
         let comm = svgnet_mpi_comm_world()!
@@ -75,6 +84,17 @@ final class MPIWorld: ReplicaGroup {
         return all
     }
 
+    /// Whether every rank holds the same `values` (one allreduce of their maxima and negated minima; every
+    /// rank gets the same answer).
+    func sameOnEveryRank(_ values: [Double]) -> Bool {
+        var extremes = values + values.map { -$0 }
+        let status = extremes.withUnsafeMutableBufferPointer {
+            MPI_Allreduce(svgnet_mpi_in_place(), $0.baseAddress, Int32($0.count), svgnet_mpi_double(), svgnet_mpi_max(), comm)
+        }
+        guard status == MPI_SUCCESS else { abort(message: "MPI_Allreduce failed") }
+        return (0..<values.count).allSatisfy { extremes[$0] == -extremes[values.count + $0] }
+    }
+
     /// Whether any rank's flag is set (one allreduce; every rank gets the answer).
     func any(_ flag: Bool) -> Bool {
         var v: Double = flag ? 1 : 0
@@ -101,8 +121,8 @@ final class MPIWorld: ReplicaGroup {
     static func finishIfStarted() { started?.finish() }
 
     /// Runs `setup` on every rank and agrees on its outcome: if any rank failed, all of them stop, rank 0
-    /// with its own error (or a pointer to the rank that failed), the others after printing theirs when rank
-    /// 0 did not fail, so an error every rank hits is printed once.
+    /// printing its own error (or a pointer to the ranks that failed), the others theirs when rank 0 did not
+    /// fail, so an error every rank hits is printed once.
     func agree<T>(_ setup: () throws -> T) throws -> T {
         var result: Result<T, Error>
         do { result = .success(try setup()) } catch { result = .failure(error) }
@@ -110,14 +130,24 @@ final class MPIWorld: ReplicaGroup {
         if case .failure = result { flags[0] = 1; if rank == 0 { flags[1] = 1 } }
         withUnsafeMutableBytes(of: &flags) { sum($0.baseAddress!.assumingMemoryBound(to: Double.self), count: 2) }
         guard flags[0] > 0 else { return try result.get() }
-        if rank != 0, flags[1] == 0, case .failure(let error) = result {
-            FileHandle.standardError.write(Data("error (rank \(rank) of \(count)): \(error)\n".utf8))
+        if case .failure(let error) = result, rank == 0 || flags[1] == 0 {
+            printError(error)
+        } else if rank == 0 {
+            printError(CLIError("\(Int(flags[0])) of \(count) ranks failed while setting up; their messages are above"))
         }
+        stopTogether(status: 1)
+    }
+
+    /// One error line on stderr, as the argument parser prints it (rank 0) or with the rank (the others).
+    func printError(_ error: Error) {
+        FileHandle.standardError.write(Data((rank == 0 ? "Error: \(error)\n" : "Error (rank \(rank) of \(count)): \(error)\n").utf8))
+    }
+
+    /// Ends every rank with `status` once all have printed what they had to: mpirun stops the whole job as soon
+    /// as one rank exits with a failure, so no rank may leave before the others have written their words.
+    func stopTogether(status: Int32) -> Never {
+        MPI_Barrier(comm)
         finish()
-        if rank == 0 {
-            if case .failure(let error) = result { throw error }
-            throw CLIError("\(Int(flags[0])) of \(count) ranks failed while setting up; their messages are above")
-        }
-        exit(1)
+        exit(status)
     }
 }

@@ -118,11 +118,16 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Threads for OpenBLAS and the engine's own loops (default: all cores).")
     var threads: Int?
 
+    /// Sets the thread counts; under mpirun, without --threads, each rank gets its share of this host's cores.
     func apply() throws {
         if let t = threads {
             guard t >= 1 else { throw CLIError("--threads must be at least 1, got \(t)") }
             setBLASThreadCount(t)
             setKernelThreadCount(t)
+        } else if MPIWorld.ranksOnThisHost > 1 {
+            let share = max(1, ProcessInfo.processInfo.activeProcessorCount / MPIWorld.ranksOnThisHost)
+            setBLASThreadCount(share)
+            setKernelThreadCount(share)
         }
     }
 }

@@ -38,6 +38,53 @@ struct Train: ParsableCommand {
 
     @discardableResult
     func execute() throws -> (trainer: Trainer, outDir: String) {
+        // Under mpirun every rank trains its rows of each batch (Docs/SCALING.md); rank 0 alone writes. Every
+        // check that can fail before the first step runs inside `agree`, so an error all ranks hit is printed once.
+        let world = MPIWorld.replicas
+        let setup = try world.map { w in try w.agree { try prepare(replicas: w) } } ?? prepare(replicas: nil)
+        if let w = world {
+            // Ranks that loaded different states (a run folder that is not shared) would wait for each other forever.
+            let same = w.sameOnEveryRank([Double(setup.trainer.stepCount), setup.trainer.parameterChecksum()])
+            if !same {
+                if w.rank == 0 { w.printError(CLIError("the ranks loaded different weights or steps from \(outDir): every rank must see the same run folder")) }
+                w.stopTogether(status: 1)
+            }
+        }
+        guard let (data, firstBatch) = setup.firstStep else { return (setup.trainer, outDir) }
+        let trainer = setup.trainer
+        do {
+            let first = trainer.stepCount
+            try loop(trainer: trainer, data: data, totalSteps: setup.totalSteps, firstBatch: firstBatch, world: world)
+            world?.reportAllreduceTimes(steps: trainer.stepCount - first)
+        } catch let stop as AgreedStop {
+            // Every rank stopped after the same step (an interrupt, or a loss that is not finite: the whole
+            // batch's, so the same everywhere): none waits in a collective, and rank 0 says why.
+            guard let w = world else { throw stop.reason }
+            if w.rank == 0, !(stop.reason is ExitCode) { w.printError(stop.reason) }
+            w.stopTogether(status: (stop.reason as? ExitCode)?.rawValue ?? 1)
+        } catch {
+            // The other ranks wait in the next allreduce: stop them all.
+            if let w = world { w.abort(message: "\(error)") }
+            throw error
+        }
+        return (trainer, outDir)
+    }
+
+    /// A stop every rank reaches after the same step; `reason` is what rank 0 reports.
+    struct AgreedStop: Error { let reason: Error }
+
+    /// What `prepare` hands the loop: nil `firstStep` when there is nothing to do.
+    struct Setup {
+        var trainer: Trainer, totalSteps: Int
+        var firstStep: (VideoSource, [Float])?
+    }
+
+    private var outDir: String { resume ?? out }
+
+    /// The flags' checks, then everything before the first step, on every rank: the data, the trainer (resumed
+    /// or initialised) and the first batch, read before anything is written so that bad data leaves no output
+    /// folder behind.
+    private func prepare(replicas: MPIWorld?) throws -> Setup {
         try runOptions.apply()
         try positive(batch, "--batch")
         try positive(checkpointEvery, "--checkpoint-every")
@@ -53,34 +100,6 @@ struct Train: ParsableCommand {
         else { totalSteps = steps ?? 1000; try positive(totalSteps, "--steps") }
         if resume != nil && self.`init` != nil { throw CLIError("--resume and --init exclude each other") }
 
-        // Under mpirun every rank trains its rows of each batch (Docs/SCALING.md); rank 0 alone writes.
-        let world = MPIWorld.replicas
-        let setup = try world.map { w in try w.agree { try prepare(replicas: w, totalSteps: totalSteps) } }
-            ?? prepare(replicas: nil, totalSteps: totalSteps)
-        guard let (trainer, data, firstBatch) = setup.run else { return (setup.trainer, setup.outDir) }
-        do {
-            let first = trainer.stepCount
-            try loop(trainer: trainer, data: data, totalSteps: totalSteps, firstBatch: firstBatch, world: world)
-            world?.reportAllreduceTimes(steps: trainer.stepCount - first)
-        } catch {
-            // The other ranks wait in the next allreduce: stop them all.
-            if let w = world, !(error is ExitCode) { w.abort(message: "\(error)") }
-            throw error
-        }
-        return (trainer, setup.outDir)
-    }
-
-    /// What `prepare` hands the loop: nil `run` when there is nothing to do.
-    struct Setup {
-        var trainer: Trainer, outDir: String
-        var run: (Trainer, VideoSource, [Float])?
-    }
-
-    private var outDir: String { resume ?? out }
-
-    /// Everything before the first step, on every rank: the data, the trainer (resumed or initialised) and the
-    /// first batch, read before anything is written so that bad data leaves no output folder behind.
-    private func prepare(replicas: MPIWorld?, totalSteps: Int) throws -> Setup {
         let config = try model.configuration(batch: batch)
         if let dir = resume {
             var isDir: ObjCBool = false
@@ -92,10 +111,8 @@ struct Train: ParsableCommand {
         if data.channels != config.channels {
             throw CLIError("\(data.description) has \(data.channels) channel(s); the \(model.preset.rawValue) preset's model has \(config.channels)")
         }
-        if let r = replicas, r.count > batch {
-            throw CLIError("--batch \(batch) over \(r.count) ranks: every rank needs at least one sequence of the batch")
-        }
-        let trainer = try Trainer(config: config, seed: runOptions.seed, replicas: replicas)
+        let trainer: Trainer
+        do { trainer = try Trainer(config: config, seed: runOptions.seed, replicas: replicas) } catch { throw CLIError("\(error)") }
         let checkpoints = CheckpointFolder(path: "\(outDir)/checkpoints")
 
         if resume != nil {
@@ -114,48 +131,82 @@ struct Train: ParsableCommand {
         }
         if trainer.stepCount >= totalSteps {
             if !quiet && (replicas?.rank ?? 0) == 0 { print("nothing to do: the run in \(outDir) is at step \(trainer.stepCount) of \(totalSteps)") }
-            return Setup(trainer: trainer, outDir: outDir, run: nil)
+            return Setup(trainer: trainer, totalSteps: totalSteps, firstStep: nil)
         }
-        let first = try data.trainingBatch(step: trainer.stepCount, batch: config.batch, rows: trainer.rows, seed: runOptions.seed, order: order)
-        return Setup(trainer: trainer, outDir: outDir, run: (trainer, data, first))
+        let first = try data.trainingBatch(step: trainer.stepCount, batch: config.batch, rows: trainer.ownRows, seed: runOptions.seed, order: order)
+        return Setup(trainer: trainer, totalSteps: totalSteps, firstStep: (data, first))
     }
 
-    /// The steps, and on rank 0 (or without MPI) the folder, log, checkpoints, snapshots, samples and progress.
+    /// The steps on every rank; rank 0 (or the one process) also writes the run's files (RunOutput).
     private func loop(trainer: Trainer, data: VideoSource, totalSteps: Int, firstBatch first: [Float], world: MPIWorld?) throws {
-        let config = trainer.config, writer = (world?.rank ?? 0) == 0, quiet = self.quiet || !writer
-        let modelPath = "\(outDir)/model.safetensors", checkpoints = CheckpointFolder(path: "\(outDir)/checkpoints")
+        let output = (world?.rank ?? 0) == 0
+            ? try RunOutput(train: self, outDir: outDir, trainer: trainer, data: data, totalSteps: totalSteps, world: world) : nil
+        defer { output?.close() }
+        // Ctrl-C; and under mpirun, SIGUSR1, which mpirun forwards to every rank (it turns SIGINT into SIGTERM
+        // and then SIGKILL, too soon for a checkpoint: Docs/SCALING.md).
+        let stopSignals = [SIGINT, SIGTERM, SIGUSR1]
+        for s in stopSignals { signal(s) { _ in interruptRequested = 1 } }
+        defer { for s in stopSignals { signal(s, SIG_DFL) } }
         var firstBatch: [Float]? = first
-        guard writer else {
-            // Ranks other than 0 only step; the interrupt is agreed on after every step, as on rank 0.
-            while trainer.stepCount < totalSteps {
-                let x = try firstBatch ?? data.trainingBatch(step: trainer.stepCount, batch: config.batch, rows: trainer.rows,
-                                                             seed: runOptions.seed, order: order)
-                firstBatch = nil
-                let losses = x.withUnsafeBufferPointer { trainer.step($0.baseAddress!) }
-                guard losses.loss.isFinite else { throw ExitCode(1) }   // rank 0 reports it
-                if let w = world, w.any(interruptRequested != 0) { throw ExitCode(130) }
+        while trainer.stepCount < totalSteps {
+            let x = try firstBatch ?? data.trainingBatch(step: trainer.stepCount, batch: trainer.config.batch, rows: trainer.ownRows,
+                                                         seed: runOptions.seed, order: order)
+            firstBatch = nil
+            let started = DispatchTime.now().uptimeNanoseconds
+            let losses = x.withUnsafeBufferPointer { trainer.step($0.baseAddress!) }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            guard losses.loss.isFinite else {
+                output?.progress.finish()
+                throw AgreedStop(reason: CLIError("step \(trainer.stepCount): the loss is \(losses.loss) (mse \(losses.mse), kld \(losses.kld)); " +
+                                                  "stopped. The last good checkpoint is in \(outDir); try a smaller --lr"))
             }
-            return
+            try output?.afterStep(losses: losses, seconds: seconds)
+            if world.map({ $0.any(interruptRequested != 0) }) ?? (interruptRequested != 0) {
+                try output?.interrupted()
+                throw AgreedStop(reason: ExitCode(130))
+            }
         }
+        output?.finished()
+    }
+}
 
+/// What rank 0 (or the one process) writes while training: the folders, log, checkpoints, snapshots,
+/// sample GIFs and the progress line.
+final class RunOutput {
+    let outDir: String, modelPath: String, logPath: String
+    let checkpoints: CheckpointFolder
+    let trainer: Trainer
+    let progress: Progress
+    let log: FileHandle
+    let sampler: (Generator, [Float])?
+    let checkpointEvery: Int, snapshotEvery: Int, sampleEvery: Int, keep: Int, totalSteps: Int, quiet: Bool
+    let extra: [String: String]
+
+    init(train: Train, outDir: String, trainer: Trainer, data: VideoSource, totalSteps: Int, world: MPIWorld?) throws {
+        let config = trainer.config
+        self.outDir = outDir; self.trainer = trainer; self.totalSteps = totalSteps
+        modelPath = "\(outDir)/model.safetensors"; logPath = "\(outDir)/log.jsonl"
+        checkpoints = CheckpointFolder(path: "\(outDir)/checkpoints")
+        (checkpointEvery, snapshotEvery, sampleEvery, keep, quiet) = (train.checkpointEvery, train.snapshotEvery, train.sampleEvery, train.keep, train.quiet)
+        extra = ["seed": String(train.runOptions.seed), "data": train.dataOptions.data, "order": train.order.rawValue, "total_steps": String(totalSteps)]
         // A sample generator shares nothing with the trainer but the weights it copies before each sample.
-        var sampler: (Generator, [Float])? = nil
         if sampleEvery > 0 {
             var sc = config; sc.batch = min(config.batch, 4)
-            let g = try Generator(config: sc, samples: 1, seed: runOptions.seed &+ 7)
-            sampler = (g, try data.testBatch(first: 0, count: sc.batch, seed: runOptions.seed))
+            let g = try Generator(config: sc, samples: 1, seed: train.runOptions.seed &+ 7)
+            sampler = (g, try data.testBatch(first: 0, count: sc.batch, seed: train.runOptions.seed))
+        } else {
+            sampler = nil
         }
         try makeDirectory(outDir)
         try makeDirectory(checkpoints.path)
         // A fresh run in a used folder must not leave the old run's checkpoints for a later --resume to find.
-        if resume == nil { try checkpoints.removeAll() }
+        if train.resume == nil { try checkpoints.removeAll() }
         if sampler != nil { try makeDirectory("\(outDir)/samples") }
         if snapshotEvery > 0 { try makeDirectory("\(outDir)/snapshots") }
 
         // One line per step: a fresh run starts a new log; a resumed run drops lines written after its checkpoint.
-        let logPath = "\(outDir)/log.jsonl"
         var kept = ""
-        if resume != nil, let old = try? String(contentsOfFile: logPath, encoding: .utf8) {
+        if train.resume != nil, let old = try? String(contentsOfFile: logPath, encoding: .utf8) {
             for line in old.split(separator: "\n") {
                 guard let r = line.range(of: "\"step\":"), let step = Int(line[r.upperBound...].prefix { $0.isNumber }),
                       step <= trainer.stepCount else { continue }
@@ -165,21 +216,9 @@ struct Train: ParsableCommand {
         try writeText(kept, to: logPath)
         guard let log = FileHandle(forWritingAtPath: logPath) else { throw CLIError("\(logPath): cannot open for writing") }
         log.seekToEndOfFile()
-        defer { try? log.close() }
+        self.log = log
 
-        func checkpoint() throws {
-            let path = checkpoints.file(step: trainer.stepCount)
-            do {
-                try trainer.saveCheckpoint(to: path, extra: ["seed": String(runOptions.seed), "data": dataOptions.data,
-                                                             "order": order.rawValue, "total_steps": String(totalSteps)])
-                try trainer.saveModel(to: modelPath)
-            } catch { throw CLIError("writing a checkpoint in \(outDir): \(error); the previous checkpoint is intact") }
-            try checkpoints.prune(keep: keep)
-        }
-
-        signal(SIGINT) { _ in interruptRequested = 1 }
-        defer { signal(SIGINT, SIG_DFL) }
-        let progress = Progress(total: totalSteps, start: trainer.stepCount, quiet: quiet)
+        progress = Progress(total: totalSteps, start: trainer.stepCount, quiet: quiet)
         if !quiet {
             let ranks = world.map { w -> String in
                 let sizes = Set((0..<w.count).map { replicaRows(batch: config.batch, rank: $0, count: w.count).count }).sorted()
@@ -190,38 +229,42 @@ struct Train: ParsableCommand {
             print("\(config.modelName) on \(config.backbone.rawValue), \(data.description); batch \(config.batch)\(ranks), \(config.nPast)+\(config.nFuture) frames; " +
                   "\(trainer.network.trainableCount) parameters; arena \(trainer.arenaBytes / 1_048_576) MiB; output \(outDir)")
         }
-        while trainer.stepCount < totalSteps {
-            let x = try firstBatch ?? data.trainingBatch(step: trainer.stepCount, batch: config.batch, rows: trainer.rows,
-                                                         seed: runOptions.seed, order: order)
-            firstBatch = nil
-            let started = DispatchTime.now().uptimeNanoseconds
-            let losses = x.withUnsafeBufferPointer { trainer.step($0.baseAddress!) }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            guard losses.loss.isFinite else {
-                progress.finish()
-                throw CLIError("step \(trainer.stepCount): the loss is \(losses.loss) (mse \(losses.mse), kld \(losses.kld)); stopped. " +
-                               "The last good checkpoint is in \(outDir); try a smaller --lr")
-            }
-            let line = "{\"step\":\(trainer.stepCount),\"loss\":\(losses.loss),\"mse\":\(losses.mse),\"kld\":\(losses.kld),\"seconds\":\(seconds)}\n"
-            log.write(Data(line.utf8))
-            progress.update(step: trainer.stepCount, losses: losses, seconds: seconds)
-            if trainer.stepCount % checkpointEvery == 0 || trainer.stepCount == totalSteps { try checkpoint() }
-            if snapshotEvery > 0 && trainer.stepCount % snapshotEvery == 0 {
-                let path = String(format: "%@/snapshots/model-step-%06d.safetensors", outDir, trainer.stepCount)
-                do { try trainer.saveModel(to: path) } catch { throw CLIError("writing a snapshot in \(outDir): \(error)") }
-            }
-            if let (g, x) = sampler, sampleEvery > 0, trainer.stepCount % sampleEvery == 0 || trainer.stepCount == totalSteps {
-                g.loadParameters(from: trainer)
-                let path = String(format: "%@/samples/step-%06d.gif", outDir, trainer.stepCount)
-                try writeSampleGIF(generator: g, frames: x, path: path)
-            }
-            if world.map({ $0.any(interruptRequested != 0) }) ?? (interruptRequested != 0) {
-                try checkpoint()
-                progress.finish()
-                FileHandle.standardError.write(Data("interrupted at step \(trainer.stepCount); checkpoint saved in \(outDir)\n".utf8))
-                throw ExitCode(130)
-            }
+    }
+
+    func close() { try? log.close() }
+
+    func checkpoint() throws {
+        let path = checkpoints.file(step: trainer.stepCount)
+        do {
+            try trainer.saveCheckpoint(to: path, extra: extra)
+            try trainer.saveModel(to: modelPath)
+        } catch { throw CLIError("writing a checkpoint in \(outDir): \(error); the previous checkpoint is intact") }
+        try checkpoints.prune(keep: keep)
+    }
+
+    /// The log line and progress of the step just taken, and its checkpoint, snapshot and sample when due.
+    func afterStep(losses: StepLosses, seconds: Double) throws {
+        let step = trainer.stepCount
+        log.write(Data("{\"step\":\(step),\"loss\":\(losses.loss),\"mse\":\(losses.mse),\"kld\":\(losses.kld),\"seconds\":\(seconds)}\n".utf8))
+        progress.update(step: step, losses: losses, seconds: seconds)
+        if step % checkpointEvery == 0 || step == totalSteps { try checkpoint() }
+        if snapshotEvery > 0 && step % snapshotEvery == 0 {
+            let path = String(format: "%@/snapshots/model-step-%06d.safetensors", outDir, step)
+            do { try trainer.saveModel(to: path) } catch { throw CLIError("writing a snapshot in \(outDir): \(error)") }
         }
+        if let (g, x) = sampler, step % sampleEvery == 0 || step == totalSteps {
+            g.loadParameters(from: trainer)
+            try writeSampleGIF(generator: g, frames: x, path: String(format: "%@/samples/step-%06d.gif", outDir, step))
+        }
+    }
+
+    func interrupted() throws {
+        try checkpoint()
+        progress.finish()
+        FileHandle.standardError.write(Data("interrupted at step \(trainer.stepCount); checkpoint saved in \(outDir)\n".utf8))
+    }
+
+    func finished() {
         progress.finish()
         if !quiet { print("done: \(trainer.stepCount) steps; model \(modelPath), log \(logPath)") }
     }

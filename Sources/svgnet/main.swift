@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SVGNet
 
 struct SVGNetCommand: ParsableCommand {
@@ -11,6 +12,14 @@ struct SVGNetCommand: ParsableCommand {
 // Not SVGNetCommand.main(): under mpirun every rank must reach MPI_Finalize after its command.
 do {
     var command = try SVGNetCommand.parseAsRoot()
+    // Under mpirun only these split their work over the ranks; any other command would run N times over the
+    // same files.
+    if MPIWorld.launchSize > 1 && !(command is Train || command is Evaluate || command is Generate) {
+        if MPIWorld.launchRank == 0 {
+            throw CLIError("this command runs in one process; of svgnet's commands only train, evaluate and generate run under mpirun")
+        }
+        exit(1)
+    }
     try command.run()
     MPIWorld.finishIfStarted()
 } catch {

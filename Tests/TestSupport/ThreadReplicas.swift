@@ -6,11 +6,17 @@ import Kernels
 /// `count` replicas that meet at a barrier; `run` starts one thread per replica and waits for all.
 public final class ThreadReplicaHub: @unchecked Sendable {
     public let count: Int
-    private var buffers: [UnsafeMutableRawPointer?]
+    /// Each replica's buffer of the sum in progress; raw storage, since the replicas write their slots at once.
+    private let buffers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     private let condition = NSCondition()
     private var arrived = 0, generation = 0
 
-    public init(count: Int) { self.count = count; buffers = Array(repeating: nil, count: count) }
+    public init(count: Int) {
+        self.count = count
+        buffers = .allocate(capacity: count)
+        buffers.initialize(repeating: nil, count: count)
+    }
+    deinit { buffers.deallocate() }
 
     /// Runs `body(replica)` on one thread per replica and returns when every one has finished.
     public func run(_ body: @escaping @Sendable (ThreadReplica) -> Void) {
