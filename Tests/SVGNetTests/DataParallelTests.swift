@@ -91,6 +91,46 @@ final class DataParallelTests: XCTestCase {
         }
     }
 
+    /// The step itself: after one forward and backward, every gradient of 2 replicas within 1e-5 relative in
+    /// norm of one process's at the same batch (only the order of the sums differs), HAF-SVG-2 with aligners
+    /// at all four levels; the tensors whose exact gradient is zero hold noise, below 1e-4 of their layer
+    /// weight's gradient scale on both sides (as in ParityTests).
+    func testReplicasComputeTheOneProcessGradient() throws {
+        let threads = blasThreadCount()
+        setBLASThreadCount(1)
+        defer { setBLASThreadCount(threads) }
+        for batch in [4, 5] {
+            let config = smallConfig { $0.batch = batch; $0.groups = 2; $0.gDim = 8; $0.rnnSize = 8; $0.alignerLevels = [0, 1, 2, 3] }
+            let x = movingSquares(config, seed: 41)
+            let alone = try Trainer(config: config, seed: 3)
+            let losses = x.withUnsafeBufferPointer { alone.forwardAndBackward($0.baseAddress!) }
+            let hub = ThreadReplicaHub(count: 2)
+            let results = Locked<[Int: (StepLosses, [String: [Float]])]>([:])
+            hub.run { replica in
+                let t = try! Trainer(config: config, seed: 3, replicas: replica)
+                let l = Self.rows(x, config, t.ownRows).withUnsafeBufferPointer { t.forwardAndBackward($0.baseAddress!) }
+                var g: [String: [Float]] = [:]
+                for e in t.layout.entries where e.spec.trainable { g[e.spec.name] = t.gradient(e.spec.name) }
+                results.update { $0[replica.rank] = (l, g) }
+            }
+            let zeroGradient = zeroGradientTensors(alone.network)
+            for rank in 0..<2 {
+                let (l, grads) = results.value[rank]!
+                XCTAssertEqual(l.loss, losses.loss, accuracy: 1e-9 * abs(losses.loss), "batch \(batch): loss on replica \(rank)")
+                for e in alone.layout.entries where e.spec.trainable {
+                    let want = alone.gradient(e.spec.name), got = grads[e.spec.name]!
+                    if zeroGradient.contains(e.spec.name) {
+                        let scale = alone.gradient(e.spec.name.replacingOccurrences(of: ".bias", with: ".weight")).map { abs(Double($0)) }.max() ?? 1
+                        XCTAssertLessThanOrEqual(got.map { abs(Double($0)) }.max()!, 1e-4 * scale + 1e-12, "batch \(batch): \(e.spec.name) should be ~0")
+                        continue
+                    }
+                    let err = relativeNormError(got, want)
+                    XCTAssertLessThanOrEqual(err, 1e-5, "batch \(batch): gradient of \(e.spec.name) on replica \(rank), relative error \(err) in norm")
+                }
+            }
+        }
+    }
+
     func testMoreReplicasThanSequencesIsRefused() {
         let hub = ThreadReplicaHub(count: 3)
         let messages = Locked<[String]>([])
