@@ -1,6 +1,7 @@
 # SVGNet: every target that runs something depends on `setup`, so each works alone on a fresh machine.
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config libpng-dev libgif-dev zlib1g-dev libopenmpi-dev openmpi-bin
+APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config libpng-dev libgif-dev zlib1g-dev libopenmpi-dev openmpi-bin \
+                libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
 DEMO_OUT ?= demo-out
 
 .PHONY: setup build test bench demo results fuzz clean

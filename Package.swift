@@ -13,6 +13,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Reads the KTH zips (`svgnet data kth`); pure Swift over zlib. It computes each entry's CRC-32 without
+        // comparing it, so KTHConversion compares it.
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         .systemLibrary(
@@ -24,11 +27,20 @@ let package = Package(
         // Image and archive codecs come from Debian's libraries; no codec is written by hand here.
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CGIF", path: "Sources/CGIF", providers: [.apt(["libgif-dev"])]),
+        // The KTH videos are AVI files whose codec their names do not promise (the "_uncomp" files may hold
+        // MPEG-4): FFmpeg decodes whatever they hold. pkg-config "libavformat" gives the include path; the module map links all four.
+        .systemLibrary(
+            name: "CFFmpeg",
+            path: "Sources/CFFmpeg",
+            pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]
+        ),
         // Data-parallel training over MPI (Docs/SCALING.md). A required dependency, installed by `make setup`:
         // one build and one binary for everyone, every test runs in CI, and a process not started by mpirun
         // never calls MPI_Init, so it behaves exactly as without MPI.
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Not named CZlib: ZIPFoundation's own zlib module map takes that name, and module names must be unique.
+        .systemLibrary(name: "CSystemZlib", path: "Sources/CSystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The kernels and the schedule are optimised even in debug builds: the numerical tests run whole
         // training steps, unoptimised pointer loops are ~50× slower, and unspecialised generic iteration
         // allocates, which would hide whether a step really allocates nothing. Bounds and overflow checks
@@ -36,7 +48,7 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(
             name: "SVGData",
-            dependencies: ["Kernels", "CPNG", "CGIF", "CZlib"],
+            dependencies: ["Kernels", "CPNG", "CGIF", "CSystemZlib", "CFFmpeg", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             resources: [.copy("Resources/mnist")]
         ),
         .target(name: "SVGNet", dependencies: ["Kernels"], swiftSettings: [.unsafeFlags(["-O"])]),
@@ -56,12 +68,18 @@ let package = Package(
         .executableTarget(name: "fuzz-gzip", dependencies: ["FuzzSupport", "SVGData"], path: "Fuzz/fuzz-gzip"),
         // Test-only: counts heap allocations so the schedule tests can prove a step allocates nothing.
         .target(name: "CHeapStats", path: "Sources/CHeapStats"),
-        // Test-only: the suites' shared random generator (test targets cannot share source files).
-        .target(name: "TestSupport", dependencies: ["Kernels"], path: "Tests/TestSupport"),
+        // Test-only: the suites' shared random generator, and writers of the converters' inputs (TFRecord files,
+        // tf.train.Example messages, AVI videos) built independently of the readers (test targets cannot share
+        // source files).
+        .target(name: "TestSupport", dependencies: ["Kernels", "CFFmpeg"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "SVGNetTests", dependencies: ["SVGNet", "CHeapStats", "TestSupport"]),
-        .testTarget(name: "SVGDataTests", dependencies: ["SVGData", "Kernels", "CGIF", "CZlib", "TestSupport"]),
+        .testTarget(name: "SVGDataTests", dependencies: ["SVGData", "Kernels", "CGIF", "CSystemZlib", "TestSupport"]),
         // Runs the built `svgnet` binary as a child process; depending on the executable makes SwiftPM build it first.
-        .testTarget(name: "svgnetTests", dependencies: [.target(name: "svgnet"), "SVGData", "SVGNet", "Kernels", "TestSupport"]),
+        .testTarget(
+            name: "svgnetTests",
+            dependencies: [.target(name: "svgnet"), "SVGData", "SVGNet", "Kernels", "TestSupport",
+                           .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
     ]
 )

@@ -2,6 +2,8 @@
 //   DataError: one message naming the path and the problem ("<path>: <problem>").
 //   writeAtomically: writes go to a temporary file in the destination folder, then rename(2) over the
 //   destination, so a reader never sees a half-written file and a failed write leaves the old file intact.
+//   writeFolderAtomically: the same for a whole folder (the converters' output), built under a hidden name
+//   beside it and renamed into place at the end.
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -48,6 +50,48 @@ func writeAtomically(to path: String, _ write: (_ temporaryPath: String) throws 
         unlink(temporary)
         throw DataError(path, "cannot move the written file into place: \(reason)")
     }
+}
+
+/// Builds a folder at `path`: `build` fills a hidden temporary folder beside it (in the same parent, so the
+/// final rename(2) cannot cross file systems), which is then renamed to `path`. So `path` either ends up
+/// complete or is left as it was. Refuses, before building, when `path` exists and is not an empty folder;
+/// creates the parent folders when they are missing. The temporary folder is removed when `build` throws or
+/// the rename fails. Throws `DataError`, or what `build` throws.
+public func writeFolderAtomically<Result>(to path: String, _ build: (_ temporaryPath: String) throws -> Result) throws -> Result {
+    let url = URL(fileURLWithPath: path).standardized
+    let parent = url.deletingLastPathComponent().path
+    try checkNewFolder(path)
+    do {
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+    } catch {
+        throw DataError(parent, "cannot create the folder: \(error.localizedDescription)")
+    }
+    // Unique among concurrent runs, like writeAtomically's temporary names.
+    let temporary = parent + "/." + url.lastPathComponent + ".partial-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+    guard mkdir(temporary, 0o755) == 0 else {
+        throw DataError(temporary, "cannot create the temporary folder: \(String(cString: strerror(errno)))")
+    }
+    let result: Result
+    do {
+        result = try build(temporary)
+        // rename(2) replaces an empty folder at `path` and fails on a non-empty one.
+        if rename(temporary, url.path) != 0 {
+            throw DataError(path, "cannot move the finished folder into place: \(String(cString: strerror(errno)))")
+        }
+    } catch {
+        try? FileManager.default.removeItem(atPath: temporary)
+        throw error
+    }
+    return result
+}
+
+/// Throws unless `path` is missing or an empty folder.
+private func checkNewFolder(_ path: String) throws {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return }
+    guard isDirectory.boolValue else { throw DataError(path, "exists and is a file; give a new or empty folder") }
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+    guard entries.isEmpty else { throw DataError(path, "exists and is not empty; give a new or empty folder") }
 }
 
 /// Writes bytes atomically (see `writeAtomically`).

@@ -1,7 +1,7 @@
 // gunzip: gzip-compressed bytes → the original bytes, through zlib's inflate with a gzip wrapper
 // (windowBits 16 + MAX_WBITS). Several concatenated gzip members, as `cat a.gz b.gz` makes, are
 // decompressed one after the other, as gzip(1) does.
-import CZlib
+import CSystemZlib
 import Foundation
 
 /// `source` names where the bytes came from (a path) for the error message; `limit` bounds the output, so

@@ -3,6 +3,7 @@
 //   readPNG:  8-bit gray, gray+alpha, RGB, RGBA or palette PNG of any size → Image, C = 1 (gray) or 3 (colour),
 //             values byte/255; an alpha channel is dropped (the stored colour is kept, not composited).
 //   writePNG: Image with C = 1 or 3 → 8-bit gray or RGB PNG, values rounded to the nearest byte; atomic.
+//             Also straight from 8-bit samples, pixel-interleaved (the converters' frames).
 import CPNG
 import Foundation
 
@@ -61,19 +62,32 @@ public func writePNG(_ path: String, _ image: Image) throws {
     guard image.channels == 1 || image.channels == 3 else {
         throw DataError(path, "cannot write a PNG with \(image.channels) channels (1 or 3 expected)")
     }
-    guard image.width > 0, image.height > 0 else { throw DataError(path, "cannot write an empty PNG") }
     let plane = image.height * image.width, channels = image.channels
     var bytes = [UInt8](repeating: 0, count: plane * channels)
     for p in 0..<plane {
         for c in 0..<channels { bytes[p * channels + c] = byteFromUnit(image.pixels[c * plane + p]) }
     }
+    try bytes.withUnsafeBytes { try writePNG(path, width: image.width, height: image.height, channels: channels, bytes: $0) }
+}
+
+/// Writes 8-bit samples as a gray (`channels` 1) or RGB (3) PNG: `bytes` holds height rows of width pixels,
+/// each pixel's channels adjacent (RGBRGB…), the layout of the converters' sources. The write is atomic.
+/// Throws `DataError`.
+public func writePNG(_ path: String, width: Int, height: Int, channels: Int, bytes: UnsafeRawBufferPointer) throws {
+    guard channels == 1 || channels == 3 else {
+        throw DataError(path, "cannot write a PNG with \(channels) channels (1 or 3 expected)")
+    }
+    guard width > 0, height > 0 else { throw DataError(path, "cannot write an empty PNG") }
+    guard bytes.count == width * height * channels else {
+        throw DataError(path, "cannot write \(bytes.count) bytes as a \(width)×\(height) PNG of \(channels) channel(s)")
+    }
     try writeAtomically(to: path) { temporary in
         var png = png_image()
         png.version = png_uint_32(PNG_IMAGE_VERSION)
-        png.width = png_uint_32(image.width)
-        png.height = png_uint_32(image.height)
+        png.width = png_uint_32(width)
+        png.height = png_uint_32(height)
         png.format = channels == 3 ? png_uint_32(PNG_FORMAT_FLAG_COLOR) : 0
-        let ok = bytes.withUnsafeBytes { png_image_write_to_file(&png, temporary, 0, $0.baseAddress, 0, nil) }
+        let ok = png_image_write_to_file(&png, temporary, 0, bytes.baseAddress, 0, nil)
         guard ok != 0 else { throw DataError(path, "cannot write PNG (libpng: \(pngMessage(png)))") }
     }
 }

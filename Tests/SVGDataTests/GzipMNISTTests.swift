@@ -1,6 +1,6 @@
 // gunzip against gzip streams made here with zlib's own deflate (gzip wrapper), and the MNIST IDX reader on
 // the shipped test set and on small files written here.
-import CZlib
+import CSystemZlib
 import Foundation
 import XCTest
 @testable import SVGData
