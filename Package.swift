@@ -66,6 +66,8 @@ let package = Package(
         .executableTarget(name: "fuzz-idx", dependencies: ["FuzzSupport", "SVGData"], path: "Fuzz/fuzz-idx"),
         .executableTarget(name: "fuzz-png", dependencies: ["FuzzSupport", "SVGData"], path: "Fuzz/fuzz-png"),
         .executableTarget(name: "fuzz-gzip", dependencies: ["FuzzSupport", "SVGData"], path: "Fuzz/fuzz-gzip"),
+        .executableTarget(name: "fuzz-tfrecord", dependencies: ["FuzzSupport", "SVGData"], path: "Fuzz/fuzz-tfrecord"),
+        .executableTarget(name: "fuzz-avi", dependencies: ["FuzzSupport", "SVGData"], path: "Fuzz/fuzz-avi"),
         // Test-only: counts heap allocations so the schedule tests can prove a step allocates nothing.
         .target(name: "CHeapStats", path: "Sources/CHeapStats"),
         // Test-only: the suites' shared random generator, and writers of the converters' inputs (TFRecord files,

@@ -56,3 +56,44 @@ def png(width, height, color_type, pixels_per_row):
 put("fuzz-png", "gray-64.png", png(64, 64, 0, lambda y: bytes((x * 4 + y) % 256 for x in range(64))))
 put("fuzz-png", "rgb-8.png", png(8, 8, 2, lambda y: bytes((x * 30 + y * 7 + c * 50) % 256 for x in range(8) for c in range(3))))
 put("fuzz-png", "rgba-4.png", png(4, 4, 6, lambda y: bytes((x + y + c) * 20 % 256 for x in range(4) for c in range(4))))
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+def masked(crc):
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+def varint(n):
+    out = b""
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            return out
+
+def field(number, payload):  # length-delimited
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+def example(frames):
+    entries = b""
+    for i, frame in enumerate(frames):
+        feature = field(1, field(1, frame))                       # Feature.bytes_list.value
+        entries += field(1, field(1, f"{i}/image_aux1/encoded".encode()) + field(2, feature))
+    return field(1, entries)                                      # Example.features
+
+def record(data):
+    length = struct.pack("<Q", len(data))
+    return length + struct.pack("<I", masked(crc32c(length))) + data + struct.pack("<I", masked(crc32c(data)))
+
+# Two frames of 64×64×3 (a real BAIR record has 30; the converter refuses fewer, after decoding them).
+tiny = example([bytes(rng.randrange(256) for _ in range(64 * 64 * 3)) for _ in range(2)])
+put("fuzz-tfrecord", "two-frame-example.tfrecords", record(tiny))
+put("fuzz-tfrecord", "example-bytes", tiny)
+put("fuzz-tfrecord", "two-small-records.tfrecords", record(b"\x0a\x00") + record(b""))
