@@ -15,18 +15,18 @@ struct DataCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "mmnist", abstract: "A fixed Moving MNIST set, uint8 (T, N, 64, 64).")
         @Option(help: "Sequences N.") var sequences: Int = 100
         @Option(help: "Frames per sequence T.") var length: Int = 20
-        @Option(help: "Digits per sequence (1, 2 or 3).") var digits: Int = 2
-        @Option(help: "Seed.") var seed: UInt64 = 1
-        @Option(help: "A folder with MNIST IDX files instead of the built-in test digits.") var mnist: String?
+        @OptionGroup var movingMNIST: MovingMNISTOptions
+        @OptionGroup var runOptions: RunOptions
         @Option(help: "Output .npy file.") var out: String
 
         func run() throws {
+            try runOptions.apply()
             try positive(sequences, "--sequences"); try positive(length, "--length")
             var options = try DataOptions.parse([])   // every field parsed (defaults); a bare DataOptions() traps on first use
-            options.digits = digits; options.mnist = mnist
+            options.movingMNIST = movingMNIST
             let source = try VideoSource(options, length: length, needTrain: false)
             // (T, N, 1, 64, 64) is exactly (T, N, 64, 64).
-            let frames = try source.testBatch(first: 0, count: sequences, seed: seed)
+            let frames = try source.testBatch(first: 0, count: sequences, seed: runOptions.seed)
             do { try NPY.writeUInt8(out, shape: [length, sequences, 64, 64], values: frames) } catch { throw CLIError("\(error)") }
             print("wrote \(out): uint8 (\(length), \(sequences), 64, 64)")
         }

@@ -101,15 +101,23 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-struct DataOptions: ParsableArguments {
-    @Option(help: "mmnist (built-in Moving MNIST), kth:DIR, bair:DIR or npy:FILE.")
-    var data: String = "mmnist"
+/// How built-in Moving MNIST is drawn: shared by every command that reads data and by `data mmnist`.
+struct MovingMNISTOptions: ParsableArguments {
     @Option(help: "Digits per Moving MNIST sequence (1, 2 or 3).")
     var digits: Int = 2
     @Option(help: "A folder with the user's own MNIST IDX files (plain or .gz) instead of the built-in test digits.")
     var mnist: String?
+}
+
+struct DataOptions: ParsableArguments {
+    @Option(help: "mmnist (built-in Moving MNIST), kth:DIR, bair:DIR or npy:FILE.")
+    var data: String = "mmnist"
+    @OptionGroup var movingMNIST: MovingMNISTOptions
     @Option(help: "Axis order of an .npy file (default: tnhw for 4-D, nthwc for 5-D).")
     var layout: NPYLayout?
+
+    var digits: Int { movingMNIST.digits }
+    var mnist: String? { movingMNIST.mnist }
 }
 
 struct RunOptions: ParsableArguments {
