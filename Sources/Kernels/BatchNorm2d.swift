@@ -104,17 +104,10 @@ public func batchNorm2dTrainingForward(
                 let offset = c * columns + g * m
                 let src = x + offset, dst = y + offset
                 let mu = blockedSum(src, count: m) / Double(m)
-                let muF = Float(mu)
                 let variance = blockedSquaredDeviation(src, count: m, mean: mu) / Double(m)
-                let sF = Float(1 / (variance + Double(eps)).squareRoot())
-                mean[g * channels + c] = muF
-                invStd[g * channels + c] = sF
-                // Subtracting the mean before scaling keeps precision when |μ| ≫ σ; reading src[i] before
-                // writing dst[i] makes y == x safe.
-                let scale = g0 * sF
-                normalizeRun(src, dst, count: m, mean: muF, scale: scale, shift: b0, leakySlope: a.leakySlope)
-                if let runningMean { runningMean[c] = (1 - momentum) * runningMean[c] + momentum * muF }
-                if let runningVar { runningVar[c] = (1 - momentum) * runningVar[c] + momentum * Float(variance * unbiasing) }
+                normalizeGroup(src, dst, count: m, mean: mu, variance: variance, unbiasing: unbiasing, gamma: g0, beta: b0, eps: eps,
+                               momentum: momentum, leakySlope: a.leakySlope, savedMean: mean + g * channels + c,
+                               savedInvStd: invStd + g * channels + c, runningMean: runningMean.map { $0 + c }, runningVar: runningVar.map { $0 + c })
             }
         }
     }
@@ -142,6 +135,25 @@ public func batchNorm2dInferenceForward(
                          shift: a.beta[c], leakySlope: a.leakySlope)
         }
     }
+}
+
+/// One (group, channel) of the training forward once its mean and biased variance are known, by either
+/// forward: saves μ and s = 1/√(σ² + eps) for the backward, normalises the run, and moves the running
+/// statistics (the variance unbiased by `unbiasing` = M/(M − 1)).
+@inline(__always)
+private func normalizeGroup(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count m: Int, mean mu: Double, variance: Double,
+                            unbiasing: Double, gamma: Float, beta: Float, eps: Float, momentum: Float, leakySlope: Float?,
+                            savedMean: UnsafeMutablePointer<Float>, savedInvStd: UnsafeMutablePointer<Float>,
+                            runningMean: UnsafeMutablePointer<Float>?, runningVar: UnsafeMutablePointer<Float>?) {
+    let muF = Float(mu)
+    let sF = Float(1 / (variance + Double(eps)).squareRoot())
+    savedMean.pointee = muF
+    savedInvStd.pointee = sF
+    // Subtracting the mean before scaling keeps precision when |μ| ≫ σ; reading src[i] before writing
+    // dst[i] makes y == x safe.
+    normalizeRun(src, dst, count: m, mean: muF, scale: gamma * sF, shift: beta, leakySlope: leakySlope)
+    if let runningMean { runningMean.pointee = (1 - momentum) * runningMean.pointee + momentum * muF }
+    if let runningVar { runningVar.pointee = (1 - momentum) * runningVar.pointee + momentum * Float(variance * unbiasing) }
 }
 
 /// dst = (src − mean)·scale + shift, then LeakyReLU with `leakySlope` if given: the activation that
@@ -330,17 +342,11 @@ private func batchNorm2dTrainingForwardAcrossReplicas(
         let unbiasing = a.globalRun > 1 ? Double(a.globalRun) / Double(a.globalRun - 1) : 0
         for c in lo..<hi {
             for g in 0..<a.shape.groups {
-                let k = g * a.shape.channels + c
-                let muF = Float(a.sums[k] / Double(a.globalRun))
-                let variance = a.deviations[k] / Double(a.globalRun)
-                let sF = Float(1 / (variance + Double(a.eps)).squareRoot())
-                a.mean[k] = muF
-                a.invStd[k] = sF
-                let offset = c * a.shape.columns + g * a.shape.groupRun
-                normalizeRun(a.x + offset, a.y + offset, count: a.shape.groupRun, mean: muF, scale: a.gamma[c] * sF, shift: a.beta[c],
-                             leakySlope: a.leakySlope)
-                if let r = a.runningMean { r[c] = (1 - a.momentum) * r[c] + a.momentum * muF }
-                if let r = a.runningVar { r[c] = (1 - a.momentum) * r[c] + a.momentum * Float(variance * unbiasing) }
+                let k = g * a.shape.channels + c, offset = c * a.shape.columns + g * a.shape.groupRun
+                normalizeGroup(a.x + offset, a.y + offset, count: a.shape.groupRun, mean: a.sums[k] / Double(a.globalRun),
+                               variance: a.deviations[k] / Double(a.globalRun), unbiasing: unbiasing, gamma: a.gamma[c], beta: a.beta[c],
+                               eps: a.eps, momentum: a.momentum, leakySlope: a.leakySlope, savedMean: a.mean + k, savedInvStd: a.invStd + k,
+                               runningMean: a.runningMean.map { $0 + c }, runningVar: a.runningVar.map { $0 + c })
             }
         }
     }

@@ -57,18 +57,7 @@ final class MPITests: CLITestCase {
 
     /// Starts `mpirun -np ranks svgnet args…` in the test folder.
     func startMPI(_ ranks: Int, _ args: [String]) throws -> (Process, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.mpirun!)
-        p.arguments = mpirunArguments(ranks, args)
-        p.currentDirectoryURL = URL(fileURLWithPath: folder)
-        let id = UUID().uuidString
-        let out = folder + "/.stdout-\(id)", err = folder + "/.stderr-\(id)"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: err, contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: out)
-        p.standardError = FileHandle(forWritingAtPath: err)
-        try p.run()
-        return (p, out, err)
+        try start(mpirunArguments(ranks, args), executable: Self.mpirun!)
     }
 
     @discardableResult

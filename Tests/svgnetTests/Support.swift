@@ -54,10 +54,10 @@ class CLITestCase: XCTestCase {
 
     func exists(_ relative: String) -> Bool { FileManager.default.fileExists(atPath: path(relative)) }
 
-    /// Starts `svgnet args…` in the test folder with stdout and stderr going to files.
-    func start(_ args: [String]) throws -> (Process, String, String) {
+    /// Starts `svgnet args…` (or `executable args…`) in the test folder with stdout and stderr going to files.
+    func start(_ args: [String], executable: String? = nil) throws -> (Process, String, String) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: svgnetBinary!)
+        p.executableURL = URL(fileURLWithPath: executable ?? svgnetBinary!)
         p.arguments = args
         p.currentDirectoryURL = URL(fileURLWithPath: folder)
         let id = UUID().uuidString
