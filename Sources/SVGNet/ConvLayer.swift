@@ -30,13 +30,14 @@ struct ConvLayerPlan {
     /// (2·G·C Doubles). Nil: this process's frames are the whole batch.
     let replicas: BatchNormReplicas?
     let statisticsScratch: Slice
-    /// What the backward reads of the input, kept from forward (conv layers whose share fits the plan's
-    /// budget): convColumns(input), or Bᵀ[input] on the Winograd path. Empty: backward recomputes it into
-    /// the shared workspace.
-    let cachedCol: Slice
+    /// The linear part: input → pre over the layer's whole input, or, in a decoder skip layer, over its
+    /// [d] block (the first `inputChannels` channels), whose other blocks the decoder adds.
+    let conv: ConvBlock
 
-    init(_ spec: ConvLayerSpec, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
-         cacheColumns: Bool = false, replicas: BatchNormReplicas? = nil) {
+    /// `input` (and `gradInput`, empty when no gradient is wanted) is whatever produces the layer's input:
+    /// the previous layer's output, a pooled or upsampled map, the data.
+    init(_ spec: ConvLayerSpec, frames: Int, groups: Int, input: Slice, gradInput: Slice, inputChannels: Int? = nil, layout: ParameterLayout,
+         planner: inout ArenaPlanner, needsGrad: Bool, cacheBudget: inout Int, replicas: BatchNormReplicas? = nil) {
         self.spec = spec; self.frames = frames; self.groups = groups
         self.replicas = spec.bnName == nil ? nil : replicas
         statisticsScratch = self.replicas == nil ? .empty : planner.floats(4 * groups * spec.outChannels)
@@ -54,19 +55,19 @@ struct ConvLayerPlan {
             mean = nil; invStd = nil
             pre = .empty
         }
-        out = planner.floats(n)
-        grad = needsGrad ? planner.floats(n) : .empty
-        cachedCol = cacheColumns && needsGrad && !spec.transposed
-            ? planner.floats(ConvLayerPlan.cachedColCount(spec, opFrames: frames)) : .empty
+        let out = planner.floats(n), grad = needsGrad ? planner.floats(n) : .empty
+        self.out = out; self.grad = grad
+        // Without BatchNorm the conv writes `out` and the activation runs in place. With it, BatchNorm's
+        // backward sums the bias gradient (Σ of dL/d pre over a channel) in the pass that writes dL/d pre.
+        conv = ConvBlock(spec, label: "\(spec.convName) conv", channelOffset: 0, channelCount: inputChannels ?? spec.inChannels, frames: frames,
+                         x: input, gradX: gradInput, y: spec.bnName == nil ? out : pre, gradY: grad, accumulate: false,
+                         weight: weight, gradWeight: gradWeight, bias: bias, gradBias: spec.bnName == nil ? gradBias : nil,
+                         cacheBudget: &cacheBudget, planner: &planner)
     }
 
     var preSlice: Slice { spec.bnName == nil ? out : pre }
     var outPlane: Int { spec.outSize * spec.outSize }
-    var inPlane: Int { spec.inSize * spec.inSize }
     var outCount: Int { spec.outChannels * frames * outPlane }
-    /// The bias gradient the conv's backward computes: none when BatchNorm follows, whose backward sums it
-    /// (Σ of dL/d pre over a channel) in the pass that writes dL/d pre, instead of a pass of its own.
-    var convGradBias: Slice? { spec.bnName == nil ? gradBias : nil }
     /// BatchNorm followed by LeakyReLU: the activation runs inside BatchNorm's passes, forward and backward.
     var fusedLeakySlope: Float? { spec.bnName != nil && spec.activation == .leakyReLU ? leakyReLUSlope : nil }
     var bnShape: BatchNormShape { BatchNormShape(channels: spec.outChannels, groups: groups, framesPerGroup: frames / groups, plane: outPlane) }
@@ -75,147 +76,6 @@ struct ConvLayerPlan {
         guard let r = replicas else { return nil }
         let scratch = UnsafeMutableRawPointer(arena[statisticsScratch]).bindMemory(to: Double.self, capacity: 2 * groups * spec.outChannels)
         return CrossReplicaStatistics(group: r.group, framesPerGroup: r.framesPerGroup, scratch: scratch)
-    }
-
-    /// Floats of workspace the layer needs for `channelBlock` input channels over `opFrames` frames: im2col's
-    /// col, or the Winograd path's transformed input and scratch.
-    static func colCount(_ s: ConvLayerSpec, channelBlock: Int, opFrames: Int) -> Int {
-        if let w = winogradGeometry(s, channelBlock: channelBlock, opFrames: opFrames) { return w.workspaceCount }
-        return s.transposed ? s.outChannels * s.kernel * s.kernel * opFrames * s.inSize * s.inSize
-                            : channelBlock * s.kernel * s.kernel * opFrames * s.outSize * s.outSize
-    }
-
-    /// Floats a conv layer keeps from forward for backward when cached: col, or Bᵀ[input] (whose scratch
-    /// is the shared workspace).
-    static func cachedColCount(_ s: ConvLayerSpec, opFrames: Int) -> Int {
-        winogradGeometry(s, channelBlock: s.inChannels, opFrames: opFrames)?.transformedInputCount
-            ?? colCount(s, channelBlock: s.inChannels, opFrames: opFrames)
-    }
-}
-
-/// The Winograd F(2×2, 2×2) geometry of a block of `channelBlock` input channels when the layer takes that
-/// path (4×4/2/1 with enough channels: winogradApplies), in the conv view: a transposed conv is the adjoint
-/// of a conv from its output channels to its input channels.
-func winogradGeometry(_ s: ConvLayerSpec, channelBlock: Int, opFrames: Int) -> WinogradGeometry? {
-    let (convIn, convOut, plane) = s.transposed ? (s.outChannels, channelBlock, s.inSize) : (channelBlock, s.outChannels, s.outSize)
-    guard winogradApplies(kernel: s.kernel, stride: s.stride, padding: s.padding, convOutHeight: plane, convOutWidth: plane,
-                          inChannels: convIn, outChannels: convOut, frames: opFrames, algorithm: s.algorithm) else { return nil }
-    return WinogradGeometry(inChannels: convIn, outChannels: convOut, frames: opFrames, outHeight: plane, outWidth: plane)
-}
-
-// MARK: the linear part over a block of input channels
-
-/// y (+)= conv(W[:, block], x) over `opFrames` frames; x holds `channelCount` channels, which are input
-/// channels `channelOffset ..< channelOffset + channelCount` of the layer's weight. `col` is the shared
-/// workspace; `cache`, when not empty, the layer's own slice that keeps what backward reads of x.
-func convBlockForward(_ s: ConvLayerSpec, arena: Arena, x: UnsafePointer<Float>, channelOffset: Int, channelCount: Int, opFrames: Int,
-                      weight: Slice, bias: Slice?, y: UnsafeMutablePointer<Float>, accumulate: Bool, col: Slice, cache: Slice = .empty) {
-    profiled("\(s.convName) \(blockName(s, channelOffset)) fwd", flops: convBlockFlops(s, channelCount, opFrames)) {
-        convBlockForwardBody(s, arena: arena, x: x, channelOffset: channelOffset, channelCount: channelCount, opFrames: opFrames,
-                             weight: weight, bias: bias, y: y, accumulate: accumulate, col: col, cache: cache)
-    }
-}
-
-/// 2·M·N·K of the block's direct GEMM (the same for a conv and a transposed conv of these channels): the
-/// useful FLOPs, also on the Winograd path, whose GEMMs do 9/16 of them.
-func convBlockFlops(_ s: ConvLayerSpec, _ channelCount: Int, _ opFrames: Int) -> Double {
-    let positions = s.transposed ? s.inSize * s.inSize : s.outSize * s.outSize
-    return 2 * Double(s.outChannels) * Double(channelCount * s.kernel * s.kernel) * Double(opFrames * positions)
-}
-
-/// Which input-channel block of a split layer: [d; skip; Z].
-func blockName(_ s: ConvLayerSpec, _ channelOffset: Int) -> String {
-    channelOffset == 0 ? "conv" : (channelOffset * 3 < s.inChannels * 2 ? "skip-block" : "Z-block")
-}
-
-private func convBlockForwardBody(_ s: ConvLayerSpec, arena: Arena, x: UnsafePointer<Float>, channelOffset: Int, channelCount: Int, opFrames: Int,
-                                  weight: Slice, bias: Slice?, y: UnsafeMutablePointer<Float>, accumulate: Bool, col: Slice, cache: Slice) {
-    let kk = s.kernel * s.kernel
-    let b: UnsafePointer<Float>? = bias.map { UnsafePointer(arena[$0]) }
-    if let wg = winogradGeometry(s, channelBlock: channelCount, opFrames: opFrames) {
-        if s.transposed {
-            precondition(col.count >= wg.workspaceCount, "\(s.convName): workspace \(col.count) < \(wg.workspaceCount)")
-            winogradConvTranspose2dForward(x: x, weight: arena[weight] + channelOffset * s.outChannels * kk, bias: b, y: y,
-                                           workspace: arena[col], geometry: wg, accumulate: accumulate)
-        } else {
-            let (transformed, scratch) = winogradRegions(s, wg, arena: arena, col: col, cache: cache)
-            winogradConv2dForward(x: x, weight: arena[weight] + channelOffset * kk, bias: b, y: y, transformedInput: transformed, scratch: scratch,
-                                  geometry: wg, weightStride: s.inChannels * kk, accumulate: accumulate)
-        }
-        return
-    }
-    let direct = cache.count > 0 ? cache : col
-    if s.transposed {
-        let g = convTranspose2dOutputGeometry(inChannels: channelCount, outChannels: s.outChannels, frames: opFrames, height: s.inSize, width: s.inSize,
-                                              kernel: s.kernel, stride: s.stride, padding: s.padding)
-        convTranspose2dForward(x: x, weight: arena[weight] + channelOffset * s.outChannels * kk, bias: b, y: y, col: arena[direct],
-                               inChannels: channelCount, outputGeometry: g, accumulate: accumulate)
-    } else {
-        let g = ConvGeometry(channels: channelCount, frames: opFrames, height: s.inSize, width: s.inSize, kernelH: s.kernel, kernelW: s.kernel,
-                             stride: s.stride, padding: s.padding)
-        conv2dForward(x: x, weight: arena[weight] + channelOffset * kk, bias: b, y: y, col: arena[direct], geometry: g,
-                      outChannels: s.outChannels, weightStride: s.inChannels * kk, accumulate: accumulate)
-    }
-}
-
-/// Where a Winograd conv keeps Bᵀ[x] and its scratch: the layer's cache and the whole shared workspace, or
-/// both in the shared workspace, one after the other.
-private func winogradRegions(_ s: ConvLayerSpec, _ wg: WinogradGeometry, arena: Arena, col: Slice, cache: Slice)
-    -> (transformed: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-    if cache.count > 0 {
-        precondition(cache.count >= wg.transformedInputCount && col.count >= wg.scratchCount,
-                     "\(s.convName): cache \(cache.count) / workspace \(col.count) too small for \(wg)")
-        return (arena[cache], arena[col])
-    }
-    precondition(col.count >= wg.workspaceCount, "\(s.convName): workspace \(col.count) < \(wg.workspaceCount)")
-    return (arena[col], arena[col] + wg.transformedInputCount)
-}
-
-/// Backward of convBlockForward: gradWeight's block and gradBias accumulate; gradX (if any) is overwritten.
-/// `cache`, when not empty, holds what the forward kept of x (a cached layer), so it is not recomputed.
-func convBlockBackward(_ s: ConvLayerSpec, arena: Arena, gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, channelOffset: Int, channelCount: Int,
-                       opFrames: Int, weight: Slice, gradWeight: Slice, gradBias: Slice?, gradX: UnsafeMutablePointer<Float>?, col: Slice,
-                       cache: Slice = .empty) {
-    profiled("\(s.convName) \(blockName(s, channelOffset)) bwd", flops: convBlockFlops(s, channelCount, opFrames) * (gradX == nil ? 1 : 2)) {
-        convBlockBackwardBody(s, arena: arena, gradY: gradY, x: x, channelOffset: channelOffset, channelCount: channelCount, opFrames: opFrames,
-                              weight: weight, gradWeight: gradWeight, gradBias: gradBias, gradX: gradX, col: col, cache: cache)
-    }
-}
-
-private func convBlockBackwardBody(_ s: ConvLayerSpec, arena: Arena, gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, channelOffset: Int,
-                                   channelCount: Int, opFrames: Int, weight: Slice, gradWeight: Slice, gradBias: Slice?,
-                                   gradX: UnsafeMutablePointer<Float>?, col: Slice, cache: Slice) {
-    let kk = s.kernel * s.kernel
-    let gb: UnsafeMutablePointer<Float>? = gradBias.map { arena[$0] }
-    if let wg = winogradGeometry(s, channelBlock: channelCount, opFrames: opFrames) {
-        if s.transposed {
-            precondition(col.count >= wg.workspaceCount, "\(s.convName): workspace \(col.count) < \(wg.workspaceCount)")
-            winogradConvTranspose2dBackward(gradY: gradY, x: x, weight: arena[weight] + channelOffset * s.outChannels * kk, gradX: gradX,
-                                            gradWeight: arena[gradWeight] + channelOffset * s.outChannels * kk, gradBias: gb,
-                                            workspace: arena[col], geometry: wg, accumulateParams: true)
-        } else {
-            let (transformed, scratch) = winogradRegions(s, wg, arena: arena, col: col, cache: cache)
-            if cache.count == 0 { winogradInputTransform(x, transformed, wg) }
-            winogradConv2dBackward(gradY: gradY, transformedInput: transformed, weight: arena[weight] + channelOffset * kk, gradX: gradX,
-                                   gradWeight: arena[gradWeight] + channelOffset * kk, gradBias: gb, scratch: scratch, geometry: wg,
-                                   weightStride: s.inChannels * kk, accumulateParams: true)
-        }
-        return
-    }
-    if s.transposed {
-        let g = convTranspose2dOutputGeometry(inChannels: channelCount, outChannels: s.outChannels, frames: opFrames, height: s.inSize, width: s.inSize,
-                                              kernel: s.kernel, stride: s.stride, padding: s.padding)
-        convTranspose2dBackward(gradY: gradY, x: x, weight: arena[weight] + channelOffset * s.outChannels * kk, gradX: gradX,
-                                gradWeight: arena[gradWeight] + channelOffset * s.outChannels * kk, gradBias: gb, col: arena[col],
-                                inChannels: channelCount, outputGeometry: g, accumulateParams: true)
-    } else {
-        let g = ConvGeometry(channels: channelCount, frames: opFrames, height: s.inSize, width: s.inSize, kernelH: s.kernel, kernelW: s.kernel,
-                             stride: s.stride, padding: s.padding)
-        let direct = cache.count > 0 ? cache : col
-        if cache.count == 0 { convColumns(x, arena[col], g) }   // uncached layers recompute it: one pass instead of its memory
-        conv2dBackward(gradY: gradY, col: arena[direct], weight: arena[weight] + channelOffset * kk, gradX: gradX,
-                       gradWeight: arena[gradWeight] + channelOffset * kk, gradBias: gb, geometry: g, outChannels: s.outChannels,
-                       weightStride: s.inChannels * kk, accumulateParams: true)
     }
 }
 
@@ -273,16 +133,14 @@ private func normalizeAndActivateBackwardBody(_ l: ConvLayerPlan, arena: Arena) 
     }
 }
 
-/// A whole layer over one input (no channel split).
-func convLayerForward(_ l: ConvLayerPlan, arena: Arena, input: UnsafePointer<Float>, col: Slice, mode: BatchNormMode, updateRunningStatistics: Bool) {
-    convBlockForward(l.spec, arena: arena, x: input, channelOffset: 0, channelCount: l.spec.inChannels, opFrames: l.frames,
-                     weight: l.weight, bias: l.bias, y: arena[l.preSlice], accumulate: false, col: col, cache: l.cachedCol)
+/// A plain layer: conv, then BatchNorm and activation.
+func convLayerForward(_ l: ConvLayerPlan, arena: Arena, col: Slice, mode: BatchNormMode, updateRunningStatistics: Bool) {
+    convBlockForward(l.conv, arena: arena, col: col)
     normalizeAndActivate(l, arena: arena, mode: mode, updateRunningStatistics: updateRunningStatistics)
 }
 
-func convLayerBackward(_ l: ConvLayerPlan, arena: Arena, input: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?, col: Slice) {
+/// On entry `grad` holds dL/d out; leaves dL/d input in the conv's gradX.
+func convLayerBackward(_ l: ConvLayerPlan, arena: Arena, col: Slice) {
     normalizeAndActivateBackward(l, arena: arena)
-    convBlockBackward(l.spec, arena: arena, gradY: arena[l.grad], x: input, channelOffset: 0, channelCount: l.spec.inChannels,
-                      opFrames: l.frames, weight: l.weight, gradWeight: l.gradWeight, gradBias: l.convGradBias, gradX: gradInput,
-                      col: col, cache: l.cachedCol)
+    convBlockBackward(l.conv, arena: arena, col: col)
 }

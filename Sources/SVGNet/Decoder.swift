@@ -7,34 +7,52 @@
 // where `source` holds only the distinct skip-source frames (sourceFrames of them) and
 // `sourceOf[f]` names the source of frame f. W_e·source is computed once per source frame.
 // Aligner (level ℓ): Q = W_q d, K = W_k source, V = W_v source (or W_v d), Z_f = V·softmax(QᵀK)ᵀ.
+// The layers form one list, each wired to its inputs and input gradients when the plan is built: forward
+// runs it in order, backward in reverse.
 import Kernels
+
+/// Nearest-neighbour ×2 upsampling of `planes` planes of height × width (VGG-64).
+struct UpsamplePlan {
+    let x, gradX, y, gradY: Slice
+    let planes, height, width: Int
+}
+
+/// A 1×1 conv over `columns` CNHW columns (the aligner's query, key and value maps). Its backward adds to
+/// gradX: d and the skip source feed other layers too.
+struct Conv1x1Plan {
+    let x, gradX, y, gradY: Slice
+    let weight, bias, gradWeight, gradBias: Slice
+    let inChannels, outChannels, columns: Int
+}
 
 struct AlignerPlan {
     let spec: AlignerSpec
+    let query, key, value: Conv1x1Plan
+    let attention, z, gradZ, scratch: Slice
+    let shape: AlignerShape
+    /// V = W_v d (the decoder's map) instead of W_v source.
     let valueFromDecoder: Bool
-    let wq, bq, wk, bk, wv, bv: Slice
-    let gwq, gbq, gwk, gbk, gwv, gbv: Slice
-    let q, k, v, attention, z: Slice
-    let gradQ, gradK, gradV, gradZ, scratch: Slice
 }
 
-struct SkipPlan {
+/// A skip stage's first layer: its [d] block is `layer.conv`; the skip block runs over the source frames into
+/// `shared` and is gathered into every frame that reads it; the Z block adds the aligned features.
+struct SkipLayerPlan {
+    let layer: ConvLayerPlan
     let level: Int
     let channels: Int
     let plane: Int
-    let source: Slice            // channels × (sourceFrames·plane)
-    let gradSource: Slice
-    let shared: Slice            // outChannels × (sourceFrames·outPlane): W_e·source
-    let gradShared: Slice
+    let source, gradSource: Slice      // channels × (sourceFrames·plane)
+    let shared, gradShared: Slice      // outChannels × (sourceFrames·outPlane): W_e·source
+    let sourceBlock: ConvBlock
     let aligner: AlignerPlan?
+    let alignedBlock: ConvBlock?
 }
 
 struct DecoderPlan {
-    struct Stage {
-        var upsampled: Slice
-        var upsampledGrad: Slice
-        var layers: [ConvLayerPlan]
-        var skip: SkipPlan?
+    enum Layer {
+        case upsample(UpsamplePlan)
+        case conv(ConvLayerPlan)
+        case skipConv(SkipLayerPlan)
     }
     let frames: Int
     let groups: Int
@@ -42,7 +60,12 @@ struct DecoderPlan {
     let input: Slice             // gDim × frames
     let inputGrad: Slice
     let sourceOf: IntSlice       // frames entries
-    let stages: [Stage]
+    let layers: [Layer]
+    /// The skip layers by level ℓ (0 smallest … 3 largest).
+    let skips: [SkipLayerPlan]
+    let output, outputGrad: Slice
+    /// Floats of shared workspace the layers need.
+    let workspaceCount: Int
 
     init(_ net: Network, frames: Int, groups: Int, sourceFrames: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
          replicas: BatchNormReplicas? = nil) {
@@ -50,189 +73,169 @@ struct DecoderPlan {
         let c = net.config
         input = planner.floats(c.gDim * frames)
         inputGrad = needsGrad ? planner.floats(c.gDim * frames) : .empty
-        sourceOf = planner.ints(frames)
+        let sourceOf = planner.ints(frames)
+        self.sourceOf = sourceOf
         func grad(_ n: Int) -> Slice { needsGrad ? planner.floats(n) : .empty }
-        var stages: [Stage] = []
-        for s in net.decoder {
-            let first = s.layers[0]
-            let upCount = s.upsample ? first.inSize * first.inSize * frames * (s.skipLevel.map { c.skipChannels[$0] } ?? 0) : 0
-            let upsampled = planner.floats(upCount)
-            let upsampledGrad = grad(upCount)
-            let layers = s.layers.map { ConvLayerPlan($0, frames: frames, groups: groups, layout: layout, planner: &planner, needsGrad: needsGrad,
-                                                        replicas: replicas) }
-            var skip: SkipPlan? = nil
-            if let level = s.skipLevel {
-                let ch = c.skipChannels[level], plane = first.inSize * first.inSize
-                var aligner: AlignerPlan? = nil
-                if let a = net.aligners.first(where: { $0.level == level }) {
-                    let e = a.keyChannels, name = a.name
-                    let fromDecoder = c.alignerValue == .decoder
-                    let vFrames = fromDecoder ? frames : sourceFrames
-                    aligner = AlignerPlan(
-                        spec: a, valueFromDecoder: fromDecoder,
-                        wq: layout.slice("\(name).q.weight"), bq: layout.slice("\(name).q.bias"),
-                        wk: layout.slice("\(name).k.weight"), bk: layout.slice("\(name).k.bias"),
-                        wv: layout.slice("\(name).v.weight"), bv: layout.slice("\(name).v.bias"),
-                        gwq: layout.gradient("\(name).q.weight"), gbq: layout.gradient("\(name).q.bias"),
-                        gwk: layout.gradient("\(name).k.weight"), gbk: layout.gradient("\(name).k.bias"),
-                        gwv: layout.gradient("\(name).v.weight"), gbv: layout.gradient("\(name).v.bias"),
-                        q: planner.floats(e * frames * plane), k: planner.floats(e * sourceFrames * plane),
-                        v: planner.floats(ch * vFrames * plane), attention: planner.floats(frames * plane * plane),
-                        z: planner.floats(ch * frames * plane),
-                        gradQ: grad(e * frames * plane), gradK: grad(e * sourceFrames * plane),
-                        gradV: grad(ch * vFrames * plane), gradZ: grad(ch * frames * plane), scratch: grad(plane * plane))
-                }
-                let sharedCount = first.outChannels * sourceFrames * first.outSize * first.outSize
-                skip = SkipPlan(level: level, channels: ch, plane: plane,
-                                source: planner.floats(ch * sourceFrames * plane), gradSource: grad(ch * sourceFrames * plane),
-                                shared: planner.floats(sharedCount), gradShared: grad(sharedCount), aligner: aligner)
+        var noCache = 0
+        var layers: [Layer] = [], skips: [Int: SkipLayerPlan] = [:], blocks: [ConvBlock] = []
+        var d = input, gradD = inputGrad, dChannels = c.gDim, dSize = 1
+        for stage in net.decoder {
+            if stage.upsample {
+                let planes = dChannels * frames, count = planes * 4 * dSize * dSize
+                let up = UpsamplePlan(x: d, gradX: gradD, y: planner.floats(count), gradY: grad(count), planes: planes, height: dSize, width: dSize)
+                layers.append(.upsample(up))
+                (d, gradD, dSize) = (up.y, up.gradY, 2 * dSize)
             }
-            stages.append(Stage(upsampled: upsampled, upsampledGrad: upsampledGrad, layers: layers, skip: skip))
-        }
-        self.stages = stages
-    }
-
-    var output: Slice { stages.last!.layers.last!.out }
-    var outputGrad: Slice { stages.last!.layers.last!.grad }
-
-    /// The skip plan of level ℓ (0 smallest … 3 largest).
-    func skip(level: Int) -> SkipPlan { stages.first { $0.skip?.level == level }!.skip! }
-
-    static func colCount(_ net: Network, frames: Int, sourceFrames: Int) -> Int {
-        var m = 0
-        for s in net.decoder {
-            for (i, l) in s.layers.enumerated() {
-                if i == 0, let level = s.skipLevel {
-                    let ch = net.config.skipChannels[level]
-                    m = max(m, ConvLayerPlan.colCount(l, channelBlock: ch, opFrames: max(frames, sourceFrames)))
+            for (li, spec) in stage.layers.enumerated() {
+                if li == 0, let level = stage.skipLevel {
+                    let skip = SkipLayerPlan(net, spec, level: level, frames: frames, groups: groups, sourceFrames: sourceFrames, d: d, gradD: gradD,
+                                             sourceOf: sourceOf, layout: layout, planner: &planner, needsGrad: needsGrad, replicas: replicas)
+                    layers.append(.skipConv(skip)); skips[level] = skip
+                    blocks += [skip.layer.conv, skip.sourceBlock] + (skip.alignedBlock.map { [$0] } ?? [])
+                    (d, gradD) = (skip.layer.out, skip.layer.grad)
                 } else {
-                    m = max(m, ConvLayerPlan.colCount(l, channelBlock: l.inChannels, opFrames: frames))
+                    let l = ConvLayerPlan(spec, frames: frames, groups: groups, input: d, gradInput: gradD, layout: layout, planner: &planner,
+                                          needsGrad: needsGrad, cacheBudget: &noCache, replicas: replicas)
+                    layers.append(.conv(l)); blocks.append(l.conv)
+                    (d, gradD) = (l.out, l.grad)
                 }
+                (dChannels, dSize) = (spec.outChannels, spec.outSize)
             }
         }
-        return m
+        (output, outputGrad) = (d, gradD)
+        self.layers = layers
+        self.skips = (0..<skips.count).map { skips[$0]! }
+        workspaceCount = blocks.map(\.workspaceCount).max()!
     }
 
-    /// The input of stage s's first layer: the previous stage's output, upsampled when the stage says so.
-    private func stageInput(_ s: Int) -> (value: Slice, grad: Slice) {
-        if s == 0 { return (input, inputGrad) }
-        let st = stages[s]
-        if st.upsampled.count > 0 { return (st.upsampled, st.upsampledGrad) }
-        let prev = stages[s - 1].layers.last!
-        return (prev.out, prev.grad)
-    }
+    /// The skip layer of level ℓ (0 smallest … 3 largest).
+    func skip(level: Int) -> SkipLayerPlan { skips[level] }
 
     func forward(arena: Arena, col: Slice, mode: BatchNormMode, updateRunningStatistics: Bool) {
-        for (si, stage) in stages.enumerated() {
-            if stage.upsampled.count > 0 {
-                let prev = stages[si - 1].layers.last!
-                upsampleNearest2xForward(x: arena[prev.out], y: arena[stage.upsampled], planes: prev.spec.outChannels * frames,
-                                         height: prev.spec.outSize, width: prev.spec.outSize)
-            }
-            let d = UnsafePointer(arena[stageInput(si).value])
-            for (li, l) in stage.layers.enumerated() {
-                let input = li == 0 ? d : UnsafePointer(arena[stage.layers[li - 1].out])
-                if li == 0, let skip = stage.skip {
-                    skipLayerForward(l, skip: skip, d: d, arena: arena, col: col)
-                    normalizeAndActivate(l, arena: arena, mode: mode, updateRunningStatistics: updateRunningStatistics)
-                } else {
-                    convLayerForward(l, arena: arena, input: input, col: col, mode: mode, updateRunningStatistics: updateRunningStatistics)
-                }
+        for layer in layers {
+            switch layer {
+            case .upsample(let u):
+                upsampleNearest2xForward(x: arena[u.x], y: arena[u.y], planes: u.planes, height: u.height, width: u.width)
+            case .conv(let l):
+                convLayerForward(l, arena: arena, col: col, mode: mode, updateRunningStatistics: updateRunningStatistics)
+            case .skipConv(let s):
+                skipLayerForward(s, arena: arena, col: col)
+                normalizeAndActivate(s.layer, arena: arena, mode: mode, updateRunningStatistics: updateRunningStatistics)
             }
         }
-    }
-
-    private func skipLayerForward(_ l: ConvLayerPlan, skip: SkipPlan, d: UnsafePointer<Float>, arena: Arena, col: Slice) {
-        let ch = skip.channels, pre = arena[l.preSlice]
-        let sourceOf = UnsafePointer(arena[self.sourceOf])
-        // [d; …]: the decoder block, with the bias.
-        convBlockForward(l.spec, arena: arena, x: d, channelOffset: 0, channelCount: ch, opFrames: frames,
-                         weight: l.weight, bias: l.bias, y: pre, accumulate: false, col: col)
-        // […; skip; …]: once per source frame, then added to every frame that reads it.
-        convBlockForward(l.spec, arena: arena, x: arena[skip.source], channelOffset: ch, channelCount: ch, opFrames: sourceFrames,
-                         weight: l.weight, bias: nil, y: arena[skip.shared], accumulate: false, col: col)
-        gatherFramesAdd(shared: arena[skip.shared], perStep: pre, sourceOf: sourceOf, channels: l.spec.outChannels,
-                        frames: frames, sourceFrames: sourceFrames, plane: l.outPlane)
-        if let a = skip.aligner {
-            let e = a.spec.keyChannels, plane = skip.plane
-            conv1x1Forward(x: d, weight: arena[a.wq], bias: arena[a.bq], y: arena[a.q], inChannels: ch, outChannels: e, columns: frames * plane)
-            conv1x1Forward(x: arena[skip.source], weight: arena[a.wk], bias: arena[a.bk], y: arena[a.k], inChannels: ch, outChannels: e,
-                           columns: sourceFrames * plane)
-            if a.valueFromDecoder {
-                conv1x1Forward(x: d, weight: arena[a.wv], bias: arena[a.bv], y: arena[a.v], inChannels: ch, outChannels: ch, columns: frames * plane)
-            } else {
-                conv1x1Forward(x: arena[skip.source], weight: arena[a.wv], bias: arena[a.bv], y: arena[a.v], inChannels: ch, outChannels: ch,
-                               columns: sourceFrames * plane)
-            }
-            profiled("\(a.spec.name) attention fwd", flops: 2 * Double(frames) * Double(plane * plane) * Double(e + ch)) {
-                alignerAttentionForward(q: arena[a.q], k: arena[a.k], v: arena[a.v], attention: arena[a.attention], z: arena[a.z],
-                                        keyFrame: sourceOf, shape: alignerShape(a, skip), valueFromQueryFrame: a.valueFromDecoder)
-            }
-            // […; Z]: per frame.
-            convBlockForward(l.spec, arena: arena, x: arena[a.z], channelOffset: 2 * ch, channelCount: ch, opFrames: frames,
-                             weight: l.weight, bias: nil, y: pre, accumulate: true, col: col)
-        }
-    }
-
-    private func alignerShape(_ a: AlignerPlan, _ skip: SkipPlan) -> AlignerShape {
-        AlignerShape(queryFrames: frames, keyFrames: sourceFrames, plane: skip.plane, keyChannels: a.spec.keyChannels, valueChannels: skip.channels)
     }
 
     /// On entry `outputGrad` holds dL/d output. Leaves dL/d input in `inputGrad` and the skip-source
     /// gradients in each skip's `gradSource`.
     func backward(arena: Arena, col: Slice) {
-        for si in stride(from: stages.count - 1, through: 0, by: -1) {
-            let stage = stages[si]
-            let (d, dGrad) = stageInput(si)
-            for li in stride(from: stage.layers.count - 1, through: 0, by: -1) {
-                let l = stage.layers[li]
-                if li == 0, let skip = stage.skip {
-                    normalizeAndActivateBackward(l, arena: arena)
-                    skipLayerBackward(l, skip: skip, d: d, dGrad: dGrad, arena: arena, col: col)
-                } else {
-                    let input = li == 0 ? d : stage.layers[li - 1].out
-                    let gradInput = li == 0 ? dGrad : stage.layers[li - 1].grad
-                    convLayerBackward(l, arena: arena, input: arena[input], gradInput: arena[gradInput], col: col)
-                }
-            }
-            if stage.upsampled.count > 0 {
-                let prev = stages[si - 1].layers.last!
-                upsampleNearest2xBackward(gradY: arena[stage.upsampledGrad], gradX: arena[prev.grad], planes: prev.spec.outChannels * frames,
-                                          height: prev.spec.outSize, width: prev.spec.outSize)
+        for layer in layers.reversed() {
+            switch layer {
+            case .upsample(let u):
+                upsampleNearest2xBackward(gradY: arena[u.gradY], gradX: arena[u.gradX], planes: u.planes, height: u.height, width: u.width)
+            case .conv(let l):
+                convLayerBackward(l, arena: arena, col: col)
+            case .skipConv(let s):
+                normalizeAndActivateBackward(s.layer, arena: arena)
+                skipLayerBackward(s, arena: arena, col: col)
             }
         }
     }
 
-    private func skipLayerBackward(_ l: ConvLayerPlan, skip: SkipPlan, d: Slice, dGrad: Slice, arena: Arena, col: Slice) {
-        let ch = skip.channels, gradPre = UnsafePointer(arena[l.grad])
-        let sourceOf = UnsafePointer(arena[self.sourceOf])
-        // Source block: sum the gradients of every frame that read a source, then one backward per source.
-        scatterFramesSum(perStep: gradPre, shared: arena[skip.gradShared], sourceOf: sourceOf, channels: l.spec.outChannels,
-                         frames: frames, sourceFrames: sourceFrames, plane: l.outPlane)
-        convBlockBackward(l.spec, arena: arena, gradY: arena[skip.gradShared], x: arena[skip.source], channelOffset: ch, channelCount: ch,
-                          opFrames: sourceFrames, weight: l.weight, gradWeight: l.gradWeight, gradBias: nil, gradX: arena[skip.gradSource], col: col)
-        convBlockBackward(l.spec, arena: arena, gradY: gradPre, x: arena[d], channelOffset: 0, channelCount: ch, opFrames: frames,
-                          weight: l.weight, gradWeight: l.gradWeight, gradBias: l.convGradBias, gradX: arena[dGrad], col: col)
-        guard let a = skip.aligner else { return }
-        let e = a.spec.keyChannels, plane = skip.plane
-        convBlockBackward(l.spec, arena: arena, gradY: gradPre, x: arena[a.z], channelOffset: 2 * ch, channelCount: ch, opFrames: frames,
-                          weight: l.weight, gradWeight: l.gradWeight, gradBias: nil, gradX: arena[a.gradZ], col: col)
-        arena.zero(a.gradK); arena.zero(a.gradV)
-        profiled("\(a.spec.name) attention bwd", flops: 4 * Double(frames) * Double(plane * plane) * Double(e + ch)) {
-            alignerAttentionBackward(gradZ: arena[a.gradZ], q: arena[a.q], k: arena[a.k], v: arena[a.v], attention: arena[a.attention],
-                                     gradQ: arena[a.gradQ], gradK: arena[a.gradK], gradV: arena[a.gradV], scratch: arena[a.scratch],
-                                     keyFrame: sourceOf, shape: alignerShape(a, skip), valueFromQueryFrame: a.valueFromDecoder)
+    private func skipLayerForward(_ s: SkipLayerPlan, arena: Arena, col: Slice) {
+        let l = s.layer, sourceOf = UnsafePointer(arena[self.sourceOf])
+        // [d; …]: the decoder block, with the bias.
+        convBlockForward(l.conv, arena: arena, col: col)
+        // […; skip; …]: once per source frame, then added to every frame that reads it.
+        convBlockForward(s.sourceBlock, arena: arena, col: col)
+        gatherFramesAdd(shared: arena[s.shared], perStep: arena[l.preSlice], sourceOf: sourceOf, channels: l.spec.outChannels,
+                        frames: frames, sourceFrames: sourceFrames, plane: l.outPlane)
+        guard let a = s.aligner, let alignedBlock = s.alignedBlock else { return }
+        conv1x1LayerForward(a.query, arena: arena)
+        conv1x1LayerForward(a.key, arena: arena)
+        conv1x1LayerForward(a.value, arena: arena)
+        let shape = a.shape
+        profiled("\(a.spec.name) attention fwd", flops: 2 * Double(frames) * Double(shape.plane * shape.plane) * Double(shape.keyChannels + shape.valueChannels)) {
+            alignerAttentionForward(q: arena[a.query.y], k: arena[a.key.y], v: arena[a.value.y], attention: arena[a.attention], z: arena[a.z],
+                                    keyFrame: sourceOf, shape: shape, valueFromQueryFrame: a.valueFromDecoder)
         }
-        conv1x1Backward(gradY: arena[a.gradQ], x: arena[d], weight: arena[a.wq], gradX: arena[dGrad], gradWeight: arena[a.gwq], gradBias: arena[a.gbq],
-                        inChannels: ch, outChannels: e, columns: frames * plane, accumulateParams: true, accumulateGradX: true)
-        conv1x1Backward(gradY: arena[a.gradK], x: arena[skip.source], weight: arena[a.wk], gradX: arena[skip.gradSource], gradWeight: arena[a.gwk],
-                        gradBias: arena[a.gbk], inChannels: ch, outChannels: e, columns: sourceFrames * plane, accumulateParams: true, accumulateGradX: true)
-        if a.valueFromDecoder {
-            conv1x1Backward(gradY: arena[a.gradV], x: arena[d], weight: arena[a.wv], gradX: arena[dGrad], gradWeight: arena[a.gwv], gradBias: arena[a.gbv],
-                            inChannels: ch, outChannels: ch, columns: frames * plane, accumulateParams: true, accumulateGradX: true)
-        } else {
-            conv1x1Backward(gradY: arena[a.gradV], x: arena[skip.source], weight: arena[a.wv], gradX: arena[skip.gradSource], gradWeight: arena[a.gwv],
-                            gradBias: arena[a.gbv], inChannels: ch, outChannels: ch, columns: sourceFrames * plane, accumulateParams: true, accumulateGradX: true)
-        }
+        // […; Z]: per frame.
+        convBlockForward(alignedBlock, arena: arena, col: col)
     }
+
+    private func skipLayerBackward(_ s: SkipLayerPlan, arena: Arena, col: Slice) {
+        let l = s.layer, sourceOf = UnsafePointer(arena[self.sourceOf])
+        // Source block: sum the gradients of every frame that read a source, then one backward per source.
+        scatterFramesSum(perStep: arena[l.grad], shared: arena[s.gradShared], sourceOf: sourceOf, channels: l.spec.outChannels,
+                         frames: frames, sourceFrames: sourceFrames, plane: l.outPlane)
+        convBlockBackward(s.sourceBlock, arena: arena, col: col)
+        convBlockBackward(l.conv, arena: arena, col: col)
+        guard let a = s.aligner, let alignedBlock = s.alignedBlock else { return }
+        convBlockBackward(alignedBlock, arena: arena, col: col)
+        arena.zero(a.key.gradY); arena.zero(a.value.gradY)
+        let shape = a.shape
+        profiled("\(a.spec.name) attention bwd", flops: 4 * Double(frames) * Double(shape.plane * shape.plane) * Double(shape.keyChannels + shape.valueChannels)) {
+            alignerAttentionBackward(gradZ: arena[a.gradZ], q: arena[a.query.y], k: arena[a.key.y], v: arena[a.value.y], attention: arena[a.attention],
+                                     gradQ: arena[a.query.gradY], gradK: arena[a.key.gradY], gradV: arena[a.value.gradY], scratch: arena[a.scratch],
+                                     keyFrame: sourceOf, shape: shape, valueFromQueryFrame: a.valueFromDecoder)
+        }
+        conv1x1LayerBackward(a.query, arena: arena)
+        conv1x1LayerBackward(a.key, arena: arena)
+        conv1x1LayerBackward(a.value, arena: arena)
+    }
+}
+
+extension SkipLayerPlan {
+    /// Plans the layer reading [d; skip] (and Z when level ℓ has an aligner) from `d`, the decoder's map.
+    init(_ net: Network, _ spec: ConvLayerSpec, level: Int, frames: Int, groups: Int, sourceFrames: Int, d: Slice, gradD: Slice, sourceOf: IntSlice,
+         layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool, replicas: BatchNormReplicas?) {
+        let c = net.config, ch = c.skipChannels[level], plane = spec.inSize * spec.inSize
+        func grad(_ n: Int) -> Slice { needsGrad ? planner.floats(n) : .empty }
+        var noCache = 0
+        let layer = ConvLayerPlan(spec, frames: frames, groups: groups, input: d, gradInput: gradD, inputChannels: ch, layout: layout,
+                                  planner: &planner, needsGrad: needsGrad, cacheBudget: &noCache, replicas: replicas)
+        let sharedCount = spec.outChannels * sourceFrames * layer.outPlane
+        let source = planner.floats(ch * sourceFrames * plane), gradSource = grad(ch * sourceFrames * plane)
+        let shared = planner.floats(sharedCount), gradShared = grad(sharedCount)
+        self.layer = layer; self.level = level; channels = ch; self.plane = plane
+        self.source = source; self.gradSource = gradSource; self.shared = shared; self.gradShared = gradShared
+        sourceBlock = ConvBlock(spec, label: "\(spec.convName) skip-block", channelOffset: ch, channelCount: ch, frames: sourceFrames,
+                                x: source, gradX: gradSource, y: shared, gradY: gradShared, accumulate: false,
+                                weight: layer.weight, gradWeight: layer.gradWeight, bias: nil, gradBias: nil, cacheBudget: &noCache, planner: &planner)
+        guard let a = net.aligners.first(where: { $0.level == level }) else {
+            aligner = nil; alignedBlock = nil
+            return
+        }
+        let e = a.keyChannels, name = a.name, fromDecoder = c.alignerValue == .decoder
+        func conv1x1(_ part: String, x: Slice, gradX: Slice, outChannels: Int, frames: Int) -> Conv1x1Plan {
+            let n = outChannels * frames * plane
+            return Conv1x1Plan(x: x, gradX: gradX, y: planner.floats(n), gradY: grad(n),
+                               weight: layout.slice("\(name).\(part).weight"), bias: layout.slice("\(name).\(part).bias"),
+                               gradWeight: layout.gradient("\(name).\(part).weight"), gradBias: layout.gradient("\(name).\(part).bias"),
+                               inChannels: ch, outChannels: outChannels, columns: frames * plane)
+        }
+        let query = conv1x1("q", x: d, gradX: gradD, outChannels: e, frames: frames)
+        let key = conv1x1("k", x: source, gradX: gradSource, outChannels: e, frames: sourceFrames)
+        let value = fromDecoder ? conv1x1("v", x: d, gradX: gradD, outChannels: ch, frames: frames)
+                                : conv1x1("v", x: source, gradX: gradSource, outChannels: ch, frames: sourceFrames)
+        let z = planner.floats(ch * frames * plane), gradZ = grad(ch * frames * plane)
+        aligner = AlignerPlan(spec: a, query: query, key: key, value: value, attention: planner.floats(frames * plane * plane), z: z, gradZ: gradZ,
+                              scratch: grad(plane * plane),
+                              shape: AlignerShape(queryFrames: frames, keyFrames: sourceFrames, plane: plane, keyChannels: e, valueChannels: ch),
+                              valueFromDecoder: fromDecoder)
+        alignedBlock = ConvBlock(spec, label: "\(spec.convName) Z-block", channelOffset: 2 * ch, channelCount: ch, frames: frames,
+                                 x: z, gradX: gradZ, y: layer.preSlice, gradY: layer.grad, accumulate: true,
+                                 weight: layer.weight, gradWeight: layer.gradWeight, bias: nil, gradBias: nil, cacheBudget: &noCache, planner: &planner)
+    }
+}
+
+func conv1x1LayerForward(_ p: Conv1x1Plan, arena: Arena) {
+    conv1x1Forward(x: arena[p.x], weight: arena[p.weight], bias: arena[p.bias], y: arena[p.y], inChannels: p.inChannels, outChannels: p.outChannels,
+                   columns: p.columns)
+}
+
+/// Parameter gradients and gradX accumulate.
+func conv1x1LayerBackward(_ p: Conv1x1Plan, arena: Arena) {
+    conv1x1Backward(gradY: arena[p.gradY], x: arena[p.x], weight: arena[p.weight], gradX: arena[p.gradX], gradWeight: arena[p.gradWeight],
+                    gradBias: arena[p.gradBias], inChannels: p.inChannels, outChannels: p.outChannels, columns: p.columns,
+                    accumulateParams: true, accumulateGradX: true)
 }

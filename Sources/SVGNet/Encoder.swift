@@ -2,99 +2,98 @@
 // BatchNorm statistics per time step (T groups of B); generation runs it per step over N·B frames
 // (N groups of B, one per sample).
 //   input:  C × (frames·64²)
-//   stage s (0…3) output = skip h_{s+1};  stage 4 output = h, gDim × frames
+//   stage s (0…3) output = skip level 3 − s (level 0 is the smallest map);  stage 4 output = h, gDim × frames
+// The layers form one list, each wired to its input and input gradient when the plan is built: forward runs
+// it in order, backward in reverse.
 import Kernels
 
+/// A 2×2 max-pool over `planes` planes of height × width (VGG-64's stages 1–4).
+struct MaxPoolPlan {
+    let x, gradX, y, gradY: Slice
+    let argmax: IntSlice
+    let planes, height, width: Int
+}
+
 struct EncoderPlan {
-    struct Stage {
-        var pooled: Slice            // max-pooled input of the stage (pooling stages only)
-        var pooledGrad: Slice
-        var argmax: IntSlice
-        var layers: [ConvLayerPlan]
+    enum Layer {
+        case maxPool(MaxPoolPlan)
+        case conv(ConvLayerPlan)
     }
     let frames: Int
     let groups: Int
-    let input: Slice
-    let stages: [Stage]
     let channels: Int
+    let input: Slice
+    let layers: [Layer]
+    /// Skip level ℓ's map (the output of stage 3 − ℓ) and its gradient, by level.
+    let skips: [(value: Slice, grad: Slice)]
+    /// The vector h (gDim × frames) and its gradient.
+    let vector, vectorGrad: Slice
+    /// For each layer, the skip level its output is, if any: backward adds the decoder's gradient of that
+    /// skip to the layer's output gradient before running the layer.
+    let skipLevelOfLayer: [Int?]
+    /// Floats of shared workspace the layers need.
+    let workspaceCount: Int
 
     /// `colCacheBudget`: floats of im2col results the plan may keep from forward for backward, given to
-    /// layers in order while they fit (all of DCGAN-64 at batch 16: ~116M floats; VGG's big layers do not).
+    /// layers in order while they fit (all of DCGAN-64 at batch 16; VGG's big layers do not).
     init(_ net: Network, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
          colCacheBudget: Int = 0, replicas: BatchNormReplicas? = nil) {
         self.frames = frames; self.groups = groups
         var budget = colCacheBudget
         channels = net.config.channels
-        input = planner.floats(channels * frames * 64 * 64)
-        var stages: [Stage] = []
-        for s in net.encoder {
-            let first = s.layers[0]
-            let pooledCount = s.pool ? first.inChannels * frames * first.inSize * first.inSize : 0
-            let pooled = planner.floats(pooledCount)
-            let pooledGrad = needsGrad ? planner.floats(pooledCount) : .empty
-            let argmax = planner.ints(pooledCount)
-            let layers = s.layers.map { spec -> ConvLayerPlan in
-                let size = ConvLayerPlan.cachedColCount(spec, opFrames: frames)
-                let cache = needsGrad && !spec.transposed && size <= budget
-                if cache { budget -= size }
-                return ConvLayerPlan(spec, frames: frames, groups: groups, layout: layout, planner: &planner, needsGrad: needsGrad, cacheColumns: cache,
-                                     replicas: replicas)
+        input = planner.floats(channels * frames * framePixels)
+        func grad(_ n: Int) -> Slice { needsGrad ? planner.floats(n) : .empty }
+        var layers: [Layer] = [], skipLevelOfLayer: [Int?] = []
+        var skips = [(value: Slice, grad: Slice)](repeating: (.empty, .empty), count: net.encoder.count - 1)
+        var x = input, gradX = Slice.empty, xChannels = channels, xSize = 64   // the data needs no gradient
+        for (s, stage) in net.encoder.enumerated() {
+            if stage.pool {
+                let planes = xChannels * frames, count = planes * xSize * xSize / 4
+                let y = planner.floats(count)
+                let pool = MaxPoolPlan(x: x, gradX: gradX, y: y, gradY: grad(count), argmax: planner.ints(count), planes: planes,
+                                       height: xSize, width: xSize)
+                layers.append(.maxPool(pool)); skipLevelOfLayer.append(nil)
+                (x, gradX, xSize) = (pool.y, pool.gradY, xSize / 2)
             }
-            stages.append(Stage(pooled: pooled, pooledGrad: pooledGrad, argmax: argmax, layers: layers))
+            for spec in stage.layers {
+                let l = ConvLayerPlan(spec, frames: frames, groups: groups, input: x, gradInput: gradX, layout: layout, planner: &planner,
+                                      needsGrad: needsGrad, cacheBudget: &budget, replicas: replicas)
+                layers.append(.conv(l)); skipLevelOfLayer.append(nil)
+                (x, gradX, xChannels, xSize) = (l.out, l.grad, spec.outChannels, spec.outSize)
+            }
+            if s < skips.count {
+                let level = skips.count - 1 - s
+                skips[level] = (x, gradX)
+                skipLevelOfLayer[skipLevelOfLayer.count - 1] = level
+            }
         }
-        self.stages = stages
-    }
-
-    /// Output of stage s (the skip h_{s+1} for s < 4, the vector h for s = 4) and its gradient.
-    func output(_ s: Int) -> Slice { stages[s].layers.last!.out }
-    func outputGrad(_ s: Int) -> Slice { stages[s].layers.last!.grad }
-    var vector: Slice { output(stages.count - 1) }
-    var vectorGrad: Slice { outputGrad(stages.count - 1) }
-
-    static func colCount(_ net: Network, frames: Int) -> Int {
-        net.encoder.flatMap(\.layers).map { ConvLayerPlan.colCount($0, channelBlock: $0.inChannels, opFrames: frames) }.max()!
+        (vector, vectorGrad) = (x, gradX)
+        self.layers = layers; self.skips = skips; self.skipLevelOfLayer = skipLevelOfLayer
+        workspaceCount = layers.map { if case .conv(let l) = $0 { l.conv.workspaceCount } else { 0 } }.max()!
     }
 
     func forward(arena: Arena, col: Slice, mode: BatchNormMode, updateRunningStatistics: Bool) {
-        var input = UnsafePointer(arena[self.input])
-        for (si, stage) in stages.enumerated() {
-            if stage.pooled.count > 0 {
-                let prev = stages[si - 1].layers.last!
-                maxPool2dForward(x: input, y: arena[stage.pooled], argmax: arena[stage.argmax],
-                                 planes: prev.spec.outChannels * frames, height: prev.spec.outSize, width: prev.spec.outSize)
-                input = UnsafePointer(arena[stage.pooled])
-            }
-            for l in stage.layers {
-                convLayerForward(l, arena: arena, input: input, col: col, mode: mode, updateRunningStatistics: updateRunningStatistics)
-                input = UnsafePointer(arena[l.out])
+        for layer in layers {
+            switch layer {
+            case .maxPool(let p):
+                maxPool2dForward(x: arena[p.x], y: arena[p.y], argmax: arena[p.argmax], planes: p.planes, height: p.height, width: p.width)
+            case .conv(let l):
+                convLayerForward(l, arena: arena, col: col, mode: mode, updateRunningStatistics: updateRunningStatistics)
             }
         }
     }
 
-    /// On entry the gradient of h (stage 4) is in place; `addSkipGradient(s)` is called once the gradient
-    /// of stage s's output has been written by the stage above, so the decoder's skip gradients can be added.
+    /// On entry the gradient of h is in place; `addSkipGradient(ℓ)` is called once the gradient of skip level
+    /// ℓ's map has been written by the layers above it, to add the decoder's gradient of that skip.
     func backward(arena: Arena, col: Slice, addSkipGradient: (Int) -> Void) {
-        for si in stride(from: stages.count - 1, through: 0, by: -1) {
-            let stage = stages[si]
-            if si < stages.count - 1 { addSkipGradient(si) }
-            for li in stride(from: stage.layers.count - 1, through: 0, by: -1) {
-                let l = stage.layers[li]
-                let input: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?
-                if li > 0 {
-                    input = UnsafePointer(arena[stage.layers[li - 1].out]); gradInput = arena[stage.layers[li - 1].grad]
-                } else if stage.pooled.count > 0 {
-                    input = UnsafePointer(arena[stage.pooled]); gradInput = arena[stage.pooledGrad]
-                } else if si > 0 {
-                    input = UnsafePointer(arena[stages[si - 1].layers.last!.out]); gradInput = arena[stages[si - 1].layers.last!.grad]
-                } else {
-                    input = UnsafePointer(arena[self.input]); gradInput = nil   // the data needs no gradient
-                }
-                convLayerBackward(l, arena: arena, input: input, gradInput: gradInput, col: col)
-            }
-            if stage.pooled.count > 0 {
-                let prev = stages[si - 1].layers.last!
-                maxPool2dBackward(gradY: arena[stage.pooledGrad], argmax: arena[stage.argmax], gradX: arena[prev.grad],
-                                  planes: prev.spec.outChannels * frames, height: prev.spec.outSize, width: prev.spec.outSize)
+        for i in layers.indices.reversed() {
+            if let level = skipLevelOfLayer[i] { addSkipGradient(level) }
+            switch layers[i] {
+            case .maxPool(let p):
+                maxPool2dBackward(gradY: arena[p.gradY], argmax: arena[p.argmax], gradX: arena[p.gradX], planes: p.planes, height: p.height,
+                                  width: p.width)
+            case .conv(let l):
+                convLayerBackward(l, arena: arena, col: col)
             }
         }
     }

@@ -36,14 +36,17 @@ public final class Generator {
     /// activations, the aligners' attention among them, still hold that step.
     public var afterDecoding: ((Int) -> Void)? = nil
 
-    let encoder: EncoderPlan             // generated frames: M = N·B, N groups
-    let conditionEncoder: EncoderPlan    // ground-truth frames: B, one group
+    /// The network's plans (ModelPlan.swift): the encoder over the generated frames (M = N·B, N groups), the
+    /// condition encoder over the ground-truth frames (B, one group), the decoder over M frames reading B sources.
+    let plan: ModelPlan
+    var encoder: EncoderPlan { plan.encoder }
+    var conditionEncoder: EncoderPlan { plan.conditionEncoder! }
+    var decoder: DecoderPlan { plan.decoder }
+    var posterior: [LSTMPlan] { plan.posterior }
+    var prior: [LSTMPlan] { plan.prior }
+    var predictor: LSTMPlan { plan.predictor }
+    var col: Slice { plan.col }
     let conditionRows: Slice             // B × gDim
-    let decoder: DecoderPlan
-    let posterior: [LSTMPlan]
-    let prior: [LSTMPlan]
-    let predictor: LSTMPlan
-    let col: Slice
     let hRows: Slice                 // M × gDim: h of the current input
     let targetRows: Slice            // M × gDim: h of the next ground-truth frame (conditioning steps)
     let z: Slice                     // M × zDim
@@ -58,16 +61,11 @@ public final class Generator {
         self.config = config; self.samples = samples; network = net
         let B = config.batch, M = samples * B, steps = config.frameCount - 1
         var planner = ArenaPlanner()
-        let layout = ParameterLayout(net, planner: &planner, withOptimizer: false)
-        self.layout = layout
-        encoder = EncoderPlan(net, frames: M, groups: samples, layout: layout, planner: &planner, needsGrad: false)
-        conditionEncoder = EncoderPlan(net, frames: B, groups: 1, layout: layout, planner: &planner, needsGrad: false)
+        let shape = PlanShape(encoderFrames: M, encoderGroups: samples, decoderFrames: M, decoderGroups: samples, sourceFrames: B,
+                              lstmSteps: steps, lstmBatch: M, conditionFrames: B)
+        plan = ModelPlan(net, shape: shape, needsGrad: false, planner: &planner)
+        layout = plan.layout
         conditionRows = planner.floats(B * config.gDim)
-        decoder = DecoderPlan(net, frames: M, groups: samples, sourceFrames: B, layout: layout, planner: &planner, needsGrad: false)
-        posterior = net.posterior.map { LSTMPlan($0, steps: steps, batch: M, layout: layout, planner: &planner, needsGrad: false) }
-        prior = net.prior.map { LSTMPlan($0, steps: steps, batch: M, layout: layout, planner: &planner, needsGrad: false) }
-        predictor = LSTMPlan(net.predictor, steps: steps, batch: M, layout: layout, planner: &planner, needsGrad: false)
-        col = planner.floats(max(EncoderPlan.colCount(net, frames: M), DecoderPlan.colCount(net, frames: M, sourceFrames: B)))
         hRows = planner.floats(M * config.gDim); targetRows = planner.floats(M * config.gDim)
         z = planner.floats(M * config.zDim)
         eps = (0..<steps).map { _ in (0..<config.groups).map { _ in planner.floats(M * config.groupDim) } }
@@ -135,19 +133,15 @@ public final class Generator {
             encoder.forward(arena: a, col: col, mode: batchNorm, updateRunningStatistics: false)
             transpose(a[encoder.vector], a[rows], rows: gDim, columns: M)
         }
-        func gaussianInput(_ m: LSTMPlan, step: Int, h: Slice, groupsBefore j: Int) {
-            for r in 0..<M {
-                let dst = a[m.input] + (step * M + r) * m.spec.inFeatures
-                dst.update(from: a[h] + r * gDim, count: gDim)
-                if j > 0 { (dst + gDim).update(from: a[z] + r * c.zDim, count: j * d) }
-            }
+        /// Input rows of `step` for module m: [h; z^1 … z^{j−1}] (the predictor: all of z).
+        func input(_ m: LSTMPlan, step: Int, h: Slice) {
+            lstmInputForward(m, arena: a, rows: step * M ..< (step + 1) * M, h: a[h], hWidth: gDim, z: a[z], zStride: c.zDim)
         }
         func sample(_ m: LSTMPlan, step: Int, group j: Int) {
-            for r in 0..<M {
-                let row = step * M + r
-                let zr = a[z] + r * c.zDim + j * d
-                if zeroGroup == j { zr.update(repeating: 0, count: d); continue }
-                reparameterizeForward(mu: a[m.mu] + row * d, logvar: a[m.logvar] + row * d, eps: a[eps[step][j]] + r * d, z: zr, count: d)
+            if zeroGroup == j {
+                for r in 0..<M { (a[z] + r * c.zDim + j * d).update(repeating: 0, count: d) }
+            } else {
+                sampleLatent(m, arena: a, rows: step * M ..< (step + 1) * M, eps: a[eps[step][j]], z: a[z] + j * d, zStride: c.zDim)
             }
         }
 
@@ -158,32 +152,28 @@ public final class Generator {
             if i < c.nPast {
                 // Skip sources: the B sequences' frame i − 1, read by every sample (before the target
                 // encoding below overwrites the condition encoder's maps).
-                for level in 0..<4 {
+                for level in 0..<decoder.skips.count {
                     let skip = decoder.skip(level: level)
-                    a[skip.source].update(from: a[conditionEncoder.output(3 - level)], count: skip.source.count)
+                    a[skip.source].update(from: a[conditionEncoder.skips[level].value], count: skip.source.count)
                 }
                 encodeGroundTruth(i, into: targetRows)
                 for j in 0..<G {
-                    gaussianInput(posterior[j], step: step, h: targetRows, groupsBefore: j)
+                    input(posterior[j], step: step, h: targetRows)
                     posterior[j].forwardStep(step, arena: a)
                     sample(posterior[j], step: step, group: j)
                 }
                 for j in 0..<G {
-                    gaussianInput(prior[j], step: step, h: hRows, groupsBefore: j)
+                    input(prior[j], step: step, h: hRows)
                     prior[j].forwardStep(step, arena: a)
                 }
             } else {
                 for j in 0..<G {
-                    gaussianInput(prior[j], step: step, h: hRows, groupsBefore: j)
+                    input(prior[j], step: step, h: hRows)
                     prior[j].forwardStep(step, arena: a)
                     sample(prior[j], step: step, group: j)
                 }
             }
-            for r in 0..<M {
-                let dst = a[predictor.input] + (step * M + r) * (gDim + c.zDim)
-                dst.update(from: a[hRows] + r * gDim, count: gDim)
-                (dst + gDim).update(from: a[z] + r * c.zDim, count: c.zDim)
-            }
+            input(predictor, step: step, h: hRows)
             predictor.forwardStep(step, arena: a)
             if i >= c.nPast {
                 transpose(a[predictor.output] + step * M * gDim, a[decoder.input], rows: M, columns: gDim)

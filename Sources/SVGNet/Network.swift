@@ -29,7 +29,7 @@ public struct ConvLayerSpec: Sendable {
     public var inSize: Int               // input map is inSize × inSize
     /// The activation applied after the conv (and BatchNorm).
     public var activation: Activation
-    /// Direct or Winograd (ConvLayer.swift's winogradGeometry); an execution choice, not a model property.
+    /// Direct or Winograd (ConvBlock.swift's winogradGeometry); an execution choice, not a model property.
     public var algorithm: ConvolutionAlgorithm = .automatic
 
     /// Side of the square output map, by the Conv2d or ConvTranspose2d size rule.

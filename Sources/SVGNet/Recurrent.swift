@@ -146,3 +146,51 @@ struct LSTMPlan {
                        accumulateParams: true, accumulateGradX: false)
     }
 }
+
+// MARK: the inputs and samples of the recurrent modules, shared by the training and generation schedules
+
+/// Input rows `rows` of `m` as [h; z]: row r is `hWidth` values of h, then the first inFeatures − hWidth
+/// values of z's row (row stride `zStride`): a Gaussian LSTM of group j reads z^1 … z^{j−1}, the frame
+/// predictor all of z. `h` and `z` point at the rows for `rows.lowerBound`.
+func lstmInputForward(_ m: LSTMPlan, arena: Arena, rows: Range<Int>, h: UnsafePointer<Float>, hWidth: Int, z: UnsafePointer<Float>, zStride: Int) {
+    let width = m.spec.inFeatures, zWidth = width - hWidth
+    for (k, r) in rows.enumerated() {
+        let dst = arena[m.input] + r * width
+        dst.update(from: h + k * hWidth, count: hWidth)
+        if zWidth > 0 { (dst + hWidth).update(from: z + k * zStride, count: zWidth) }
+    }
+}
+
+/// Backward of lstmInputForward: adds each input row's gradient into gradH and gradZ.
+func lstmInputBackward(_ m: LSTMPlan, arena: Arena, rows: Range<Int>, gradH: UnsafeMutablePointer<Float>, hWidth: Int,
+                       gradZ: UnsafeMutablePointer<Float>, zStride: Int) {
+    let width = m.spec.inFeatures, zWidth = width - hWidth
+    for (k, r) in rows.enumerated() {
+        let g = UnsafePointer(arena[m.gradInput] + r * width)
+        addInto(gradH + k * hWidth, g, hWidth)
+        if zWidth > 0 { addInto(gradZ + k * zStride, g + hWidth, zWidth) }
+    }
+}
+
+/// z = mu + exp(logvar / 2)·ε for head rows `rows` of a Gaussian LSTM; `eps` and `z` point at the rows for
+/// `rows.lowerBound` (z's row stride `zStride`: one group's columns of the z matrix).
+func sampleLatent(_ m: LSTMPlan, arena: Arena, rows: Range<Int>, eps: UnsafePointer<Float>, z: UnsafeMutablePointer<Float>, zStride: Int) {
+    let d = m.spec.outputs
+    for (k, r) in rows.enumerated() {
+        reparameterizeForward(mu: arena[m.mu] + r * d, logvar: arena[m.logvar] + r * d, eps: eps + k * d, z: z + k * zStride, count: d)
+    }
+}
+
+/// Backward of sampleLatent over the same rows: writes dL/d mu and dL/d logvar from dL/d z.
+func sampleLatentBackward(_ m: LSTMPlan, arena: Arena, rows: Range<Int>, eps: UnsafePointer<Float>, gradZ: UnsafePointer<Float>, zStride: Int) {
+    let d = m.spec.outputs
+    for (k, r) in rows.enumerated() {
+        reparameterizeBackward(gradZ: gradZ + k * zStride, logvar: arena[m.logvar] + r * d, eps: eps + k * d,
+                               gradMu: arena[m.gradMu] + r * d, gradLogvar: arena[m.gradLogvar] + r * d, count: d)
+    }
+}
+
+@inline(__always)
+func addInto(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    for i in 0..<n { dst[i] += src[i] }
+}

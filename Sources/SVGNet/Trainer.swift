@@ -42,12 +42,14 @@ public final class Trainer {
     /// When false, `step` leaves ε as the caller filled it (`posteriorNoise(group:)`) instead of drawing it.
     public var drawNoise = true
 
-    let encoder: EncoderPlan
-    let decoder: DecoderPlan
-    let posterior: [LSTMPlan]
-    let prior: [LSTMPlan]
-    let predictor: LSTMPlan
-    let col: Slice
+    /// The network's plans (ModelPlan.swift) at this schedule's shape.
+    let plan: ModelPlan
+    var encoder: EncoderPlan { plan.encoder }
+    var decoder: DecoderPlan { plan.decoder }
+    var posterior: [LSTMPlan] { plan.posterior }
+    var prior: [LSTMPlan] { plan.prior }
+    var predictor: LSTMPlan { plan.predictor }
+    var col: Slice { plan.col }
     let hRows, gradHRows: Slice            // (T·B) × gDim
     let z, gradZ: Slice                     // rows × zDim, rows = (T−1)·B
     let eps: [Slice]                        // per group: rows × d
@@ -82,18 +84,12 @@ public final class Trainer {
         let steps = T - 1, rows = steps * B, sourceFrames = (config.nPast - 1) * B
         let bnReplicas = replicas.map { BatchNormReplicas(group: $0, framesPerGroup: config.batch) }
         var planner = ArenaPlanner()
-        let layout = ParameterLayout(net, planner: &planner)
-        self.layout = layout
         // Keeping the encoder's im2col results for backward saves one pass per layer; the default 128M
         // floats (512 MiB) covers DCGAN-64 at batch 16.
-        encoder = EncoderPlan(net, frames: T * B, groups: T, layout: layout, planner: &planner, needsGrad: true, colCacheBudget: colCacheBudget,
-                              replicas: bnReplicas)
-        decoder = DecoderPlan(net, frames: rows, groups: steps, sourceFrames: sourceFrames, layout: layout, planner: &planner, needsGrad: true,
-                              replicas: bnReplicas)
-        posterior = net.posterior.map { LSTMPlan($0, steps: steps, batch: B, layout: layout, planner: &planner, needsGrad: true) }
-        prior = net.prior.map { LSTMPlan($0, steps: steps, batch: B, layout: layout, planner: &planner, needsGrad: true) }
-        predictor = LSTMPlan(net.predictor, steps: steps, batch: B, layout: layout, planner: &planner, needsGrad: true)
-        col = planner.floats(max(EncoderPlan.colCount(net, frames: T * B), DecoderPlan.colCount(net, frames: rows, sourceFrames: sourceFrames)))
+        let shape = PlanShape(encoderFrames: T * B, encoderGroups: T, decoderFrames: rows, decoderGroups: steps, sourceFrames: sourceFrames,
+                              lstmSteps: steps, lstmBatch: B)
+        plan = ModelPlan(net, shape: shape, needsGrad: true, planner: &planner, colCacheBudget: colCacheBudget, replicas: bnReplicas)
+        layout = plan.layout
         hRows = planner.floats(T * B * config.gDim); gradHRows = planner.floats(T * B * config.gDim)
         z = planner.floats(rows * config.zDim); gradZ = planner.floats(rows * config.zDim)
         eps = (0..<config.groups).map { _ in planner.floats(rows * config.groupDim) }
@@ -118,7 +114,7 @@ public final class Trainer {
     /// and the two losses. Zero without replicas.
     public var allreducePerStep: (calls: Int, floats: Int, doubles: Int) {
         guard replicas != nil else { return (0, 0, 0) }
-        let layers = (encoder.stages.flatMap(\.layers) + decoder.stages.flatMap(\.layers)).filter { $0.replicas != nil }
+        let layers = plan.convLayers.filter { $0.replicas != nil }
         return (3 * layers.count + 2, layout.grads.count, layers.reduce(2) { $0 + 4 * $1.groups * $1.spec.outChannels })
     }
     /// ε of latent group `group` for every prediction step: ((T−1)·b) × groupDim floats, row (i−1)·b + k for
@@ -172,38 +168,29 @@ public final class Trainer {
         encoder.forward(arena: a, col: col, mode: .batchStatistics, updateRunningStatistics: true)
         transpose(a[encoder.vector], a[hRows], rows: gDim, columns: T * B)
         // Skip sources: frames 0 … nPast−2 of every skip level.
-        for level in 0..<4 {
-            let skip = decoder.skip(level: level), stage = 3 - level
-            copyFrameRange(src: a[encoder.output(stage)], srcFrames: T * B, first: 0, dst: a[skip.source], frames: S,
+        for level in 0..<decoder.skips.count {
+            let skip = decoder.skip(level: level)
+            copyFrameRange(src: a[encoder.skips[level].value], srcFrames: T * B, first: 0, dst: a[skip.source], frames: S,
                            channels: skip.channels, plane: skip.plane)
         }
 
         // Posterior q(z_i | x_{≤i}), group by group: group j reads [h[i]; z^1 … z^{j−1}]
         // (MODEL.md "Hierarchical latent").
         if drawNoise { drawPosteriorNoise() }
-        for j in 0..<G {
-            let m = posterior[j]
-            fillGaussianInput(m, frameOffset: 1, groupsBefore: j)
+        let hTarget = UnsafePointer(a[hRows] + B * gDim), hPrevious = UnsafePointer(a[hRows])   // h[i] and h[i − 1] for step i = 1
+        for (j, m) in posterior.enumerated() {
+            lstmInputForward(m, arena: a, rows: 0..<rows, h: hTarget, hWidth: gDim, z: a[z], zStride: c.zDim)
             for i in 0..<steps { m.forwardStep(i, arena: a) }
             // z^j goes into column block j of the z matrix, which the prior and the predictor read.
-            let noise = a[eps[j]]
-            for r in 0..<rows {
-                reparameterizeForward(mu: a[m.mu] + r * d, logvar: a[m.logvar] + r * d, eps: noise + r * d,
-                                      z: a[z] + r * c.zDim + j * d, count: d)
-            }
+            sampleLatent(m, arena: a, rows: 0..<rows, eps: a[eps[j]], z: a[z] + j * d, zStride: c.zDim)
         }
         // Prior p(z_i | x_{<i}), fed the posterior's samples of the earlier groups.
-        for j in 0..<G {
-            let m = prior[j]
-            fillGaussianInput(m, frameOffset: 0, groupsBefore: j)
+        for m in prior {
+            lstmInputForward(m, arena: a, rows: 0..<rows, h: hPrevious, hWidth: gDim, z: a[z], zStride: c.zDim)
             for i in 0..<steps { m.forwardStep(i, arena: a) }
         }
         // Frame predictor on [h[i−1]; z_i].
-        for r in 0..<rows {
-            let dst = a[predictor.input] + r * (gDim + c.zDim)
-            dst.update(from: a[hRows] + r * gDim, count: gDim)
-            (dst + gDim).update(from: a[z] + r * c.zDim, count: c.zDim)
-        }
+        lstmInputForward(predictor, arena: a, rows: 0..<rows, h: hPrevious, hWidth: gDim, z: a[z], zStride: c.zDim)
         for i in 0..<steps { predictor.forwardStep(i, arena: a) }
 
         // Decode every prediction at once.
@@ -231,11 +218,8 @@ public final class Trainer {
         transpose(a[decoder.inputGrad], a[predictor.gradOutput], rows: gDim, columns: rows)
         predictor.backward(arena: a)
         a.zero(gradHRows); a.zero(gradZ)
-        for r in 0..<rows {
-            let g = a[predictor.gradInput] + r * (gDim + c.zDim)
-            addInto(a[gradHRows] + r * gDim, g, gDim)
-            addInto(a[gradZ] + r * c.zDim, g + gDim, c.zDim)
-        }
+        let gradHTarget = a[gradHRows] + B * gDim, gradHPrevious = a[gradHRows]
+        lstmInputBackward(predictor, arena: a, rows: 0..<rows, gradH: gradHPrevious, hWidth: gDim, gradZ: a[gradZ], zStride: c.zDim)
         for j in 0..<G {
             klDiagonalGaussianBackward(muQ: a[posterior[j].mu], logvarQ: a[posterior[j].logvar],
                                        muP: a[prior[j].mu], logvarP: a[prior[j].logvar],
@@ -243,23 +227,21 @@ public final class Trainer {
                                        gradMuP: a[prior[j].gradMu], gradLogvarP: a[prior[j].gradLogvar],
                                        count: rows * d, batch: globalB, scale: c.beta)
         }
-        for j in 0..<G {
-            prior[j].backward(arena: a)
-            scatterGaussianInputGradient(prior[j], frameOffset: 0, groupsBefore: j)
+        for m in prior {
+            m.backward(arena: a)
+            lstmInputBackward(m, arena: a, rows: 0..<rows, gradH: gradHPrevious, hWidth: gDim, gradZ: a[gradZ], zStride: c.zDim)
         }
+        // The later groups' gradients reach z^j first: the posterior backward runs from the last group.
         for j in stride(from: G - 1, through: 0, by: -1) {
             let m = posterior[j]
-            for r in 0..<rows {
-                reparameterizeBackward(gradZ: a[gradZ] + r * c.zDim + j * d, logvar: a[m.logvar] + r * d, eps: a[eps[j]] + r * d,
-                                       gradMu: a[m.gradMu] + r * d, gradLogvar: a[m.gradLogvar] + r * d, count: d)
-            }
+            sampleLatentBackward(m, arena: a, rows: 0..<rows, eps: a[eps[j]], gradZ: a[gradZ] + j * d, zStride: c.zDim)
             m.backward(arena: a)
-            scatterGaussianInputGradient(m, frameOffset: 1, groupsBefore: j)
+            lstmInputBackward(m, arena: a, rows: 0..<rows, gradH: gradHTarget, hWidth: gDim, gradZ: a[gradZ], zStride: c.zDim)
         }
         transpose(a[gradHRows], a[encoder.vectorGrad], rows: T * B, columns: gDim)
-        encoder.backward(arena: a, col: col) { stage in
-            let skip = self.decoder.skip(level: 3 - stage)
-            addFrameRange(compact: a[skip.gradSource], frames: S, into: a[self.encoder.outputGrad(stage)], bigFrames: T * B, first: 0,
+        encoder.backward(arena: a, col: col) { level in
+            let skip = self.decoder.skip(level: level)
+            addFrameRange(compact: a[skip.gradSource], frames: S, into: a[self.encoder.skips[level].grad], bigFrames: T * B, first: 0,
                           channels: skip.channels, plane: skip.plane)
         }
         if let r = replicas {
@@ -287,29 +269,4 @@ public final class Trainer {
             }
         }
     }
-
-    /// Input rows of a Gaussian LSTM for every prediction step i: [h[i − 1 + frameOffset]; z_i^1 … z_i^j]
-    /// (frameOffset 1: the posterior reads the target frame; 0: the prior reads the previous frame).
-    private func fillGaussianInput(_ m: LSTMPlan, frameOffset: Int, groupsBefore j: Int) {
-        let a = arena, gDim = config.gDim, d = config.groupDim, rows = m.steps * m.batch, width = m.spec.inFeatures
-        for r in 0..<rows {
-            let dst = a[m.input] + r * width
-            dst.update(from: a[hRows] + (r + frameOffset * localBatch) * gDim, count: gDim)
-            if j > 0 { (dst + gDim).update(from: a[z] + r * config.zDim, count: j * d) }
-        }
-    }
-
-    private func scatterGaussianInputGradient(_ m: LSTMPlan, frameOffset: Int, groupsBefore j: Int) {
-        let a = arena, gDim = config.gDim, d = config.groupDim, rows = m.steps * m.batch, width = m.spec.inFeatures
-        for r in 0..<rows {
-            let g = a[m.gradInput] + r * width
-            addInto(a[gradHRows] + (r + frameOffset * localBatch) * gDim, g, gDim)
-            if j > 0 { addInto(a[gradZ] + r * config.zDim, g + gDim, j * d) }
-        }
-    }
-}
-
-@inline(__always)
-func addInto(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
-    for i in 0..<n { dst[i] += src[i] }
 }

@@ -68,7 +68,7 @@ struct Evaluate: ParsableCommand {
         let config = models[0].config
         let sequences = try self.sequences ?? VideoSource(dataOptions, length: (sampling.nPast ?? config.nPast) + (sampling.nFuture ?? config.nFuture),
                                                           needTrain: false).count(.test) ?? 100
-        let N = counts.max()!, B = min(sampling.batch, sequences)
+        let B = min(sampling.batch, sequences)
         // Every model is read and checked (on a one-sample generator) before the first sample is drawn; each
         // model's full generator exists only while it runs.
         var shapes: [ModelConfiguration] = []
@@ -90,7 +90,7 @@ struct Evaluate: ParsableCommand {
 
     private func evaluate(_ plan: Plan, world: MPIWorld?) throws {
         let (models, names, sequences, counts, horizonList, c, test) = (plan.models, plan.names, plan.sequences, plan.counts, plan.horizons, plan.config, plan.test)
-        let N = counts.max()!, B = min(sampling.batch, sequences)
+        let B = min(sampling.batch, sequences)
         let root = (world?.rank ?? 0) == 0
         let started = Date()
         let workspace = SSIMWorkspace(height: 64, width: 64)

@@ -1,0 +1,64 @@
+// The network's plans over one arena, built by one function for the training and the generation schedule
+// (MODEL.md "Training step", "Generation"): the parameter layout, the encoder, the decoder with its skips and
+// aligners, the posterior and prior Gaussian LSTMs, the frame predictor and the shared conv workspace.
+// The schedules differ only in how many frames each part runs over, which `PlanShape` says, and in the
+// loops they run over these plans.
+import Kernels
+
+/// How many frames each part of the network runs over in one schedule.
+struct PlanShape {
+    /// Frames the encoder runs over at once, and its BatchNorm groups.
+    var encoderFrames, encoderGroups: Int
+    /// Frames the decoder runs over at once, its BatchNorm groups, and the distinct skip-source frames.
+    var decoderFrames, decoderGroups, sourceFrames: Int
+    /// Steps the LSTMs are unrolled for, and rows per step.
+    var lstmSteps, lstmBatch: Int
+    /// Frames of a second encoder over the ground truth alone (generation's conditioning frames), or 0.
+    var conditionFrames = 0
+}
+
+struct ModelPlan {
+    let layout: ParameterLayout
+    let encoder: EncoderPlan
+    /// Generation's encoder of the ground-truth frames, once per sequence (nil in training).
+    let conditionEncoder: EncoderPlan?
+    let decoder: DecoderPlan
+    let posterior: [LSTMPlan]
+    let prior: [LSTMPlan]
+    let predictor: LSTMPlan
+    /// The conv layers' shared workspace: im2col columns or Winograd transforms, one layer at a time.
+    let col: Slice
+
+    /// `needsGrad`: plan gradients and Adam moments (training). `colCacheBudget`: floats of encoder im2col
+    /// results kept from forward for backward. `replicas`: BatchNorm statistics over every replica's frames.
+    init(_ net: Network, shape: PlanShape, needsGrad: Bool, planner: inout ArenaPlanner, colCacheBudget: Int = 0,
+         replicas: BatchNormReplicas? = nil) {
+        let layout = ParameterLayout(net, planner: &planner, withOptimizer: needsGrad)
+        self.layout = layout
+        encoder = EncoderPlan(net, frames: shape.encoderFrames, groups: shape.encoderGroups, layout: layout, planner: &planner, needsGrad: needsGrad,
+                              colCacheBudget: colCacheBudget, replicas: replicas)
+        conditionEncoder = shape.conditionFrames == 0 ? nil
+            : EncoderPlan(net, frames: shape.conditionFrames, groups: 1, layout: layout, planner: &planner, needsGrad: false)
+        decoder = DecoderPlan(net, frames: shape.decoderFrames, groups: shape.decoderGroups, sourceFrames: shape.sourceFrames, layout: layout,
+                              planner: &planner, needsGrad: needsGrad, replicas: replicas)
+        func lstm(_ spec: LSTMModuleSpec) -> LSTMPlan {
+            LSTMPlan(spec, steps: shape.lstmSteps, batch: shape.lstmBatch, layout: layout, planner: &planner, needsGrad: needsGrad)
+        }
+        posterior = net.posterior.map(lstm)
+        prior = net.prior.map(lstm)
+        predictor = lstm(net.predictor)
+        col = planner.floats(max(encoder.workspaceCount, decoder.workspaceCount, conditionEncoder?.workspaceCount ?? 0))
+    }
+
+    /// The conv and BatchNorm layers of the encoder and decoder, in order.
+    var convLayers: [ConvLayerPlan] {
+        encoder.layers.compactMap { if case .conv(let l) = $0 { l } else { nil } }
+            + decoder.layers.compactMap {
+                switch $0 {
+                case .conv(let l): l
+                case .skipConv(let s): s.layer
+                case .upsample: nil
+                }
+            }
+    }
+}
