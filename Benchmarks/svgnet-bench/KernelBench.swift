@@ -6,9 +6,9 @@
 import Kernels
 
 let batch = 16
-let encoderFrames = 240   // F = 15 time steps × 16
-let decoderFrames = 224   // D = 14 prediction steps × 16
-let sourceFrames = 64     // S = (nPast − 1) × 16 distinct skip sources
+let encoderFrames = 240 // F = 15 time steps × 16
+let decoderFrames = 224 // D = 14 prediction steps × 16
+let sourceFrames = 64 // S = (nPast − 1) × 16 distinct skip sources
 
 /// 2·M·N·K.
 func gemmFlops(_ m: Int, _ n: Int, _ k: Int) -> Double { 2 * Double(m) * Double(n) * Double(k) }
@@ -24,8 +24,10 @@ func timeSgemm2048(reps: Int, warmup: Int = 1) -> [Double] {
 
 func machineCeilings(reps: Int) -> (Ceilings, [Row]) {
     var rows: [Row] = []
-    rows.append(Row(section: "ceiling", name: "sgemm 2048³", shape: "M=N=K=2048 NN", times: timeSgemm2048(reps: reps),
-                    flops: gemmFlops(2048, 2048, 2048)))
+    rows.append(
+        Row(
+            section: "ceiling", name: "sgemm 2048³", shape: "M=N=K=2048 NN", times: timeSgemm2048(reps: reps),
+            flops: gemmFlops(2048, 2048, 2048)))
     // Copy bandwidth: 64 Mi floats (256 MiB) each way, far beyond cache; counts read + write bytes.
     let count = 64 << 20
     let src = Buffer(count, seed: 3), dst = Buffer(count, scale: 0)
@@ -42,10 +44,13 @@ func machineCeilings(reps: Int) -> (Ceilings, [Row]) {
 /// contract is that the forward left it there (the model recomputes it: see the note). Every conv here
 /// is followed by BatchNorm, whose backward sums the bias gradient (the BN rows), so the backward, as the
 /// model calls it, has none to compute.
-func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, stride: Int, padding: Int,
-                 frames: Int, gradInput: Bool, reps: Int) -> [Row] {
-    let g = ConvGeometry(channels: cin, frames: frames, height: size, width: size, kernelH: kernel, kernelW: kernel,
-                         stride: stride, padding: padding)
+func benchConv2d(
+    _ name: String, cin: Int, cout: Int, size: Int, kernel: Int, stride: Int, padding: Int,
+    frames: Int, gradInput: Bool, reps: Int
+) -> [Row] {
+    let g = ConvGeometry(
+        channels: cin, frames: frames, height: size, width: size, kernelH: kernel, kernelW: kernel,
+        stride: stride, padding: padding)
     let m = cout, n = g.colColumns, k = g.colRows
     let x = Buffer(g.imageCount, seed: 11), w = Buffer(m * k, scale: 0.02, seed: 12), bias = Buffer(m, scale: 0.1, seed: 13)
     let y = Buffer(m * n, scale: 0), col = Buffer(g.colCount, scale: 0)
@@ -58,27 +63,37 @@ func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, st
     } reference: {
         gemm(transA: false, transB: false, m: m, n: n, k: k, a: w.p, lda: k, b: col.p, ldb: n, c: y.p, ldc: n)
     }
-    rows.append(Row(section: "kernels", name: "\(name) conv fwd", shape: shape + " [GEMM \(m)×\(n)×\(k)]", pairs: forward,
-                    flops: gemmFlops(m, n, k)))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) conv fwd", shape: shape + " [GEMM \(m)×\(n)×\(k)]", pairs: forward,
+            flops: gemmFlops(m, n, k)))
     let im2colTimes = measure(reps: reps) { convColumns(x.p, col.p, g) }
-    rows.append(Row(section: "kernels", name: "\(name) im2col", shape: shape, times: im2colTimes,
-                    bytes: Double(4 * (g.imageCount + g.colCount)), note: "part of the fwd row; training keeps col for the bwd (encoder col cache)"))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) im2col", shape: shape, times: im2colTimes,
+            bytes: Double(4 * (g.imageCount + g.colCount)), note: "part of the fwd row; training keeps col for the bwd (encoder col cache)"))
 
     let backward = measurePair(reps: reps, setup: { convColumns(x.p, col.p, g) }) {
-        conv2dBackward(gradY: gy.p, col: col.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: nil,
-                       geometry: g, outChannels: m)
+        conv2dBackward(
+            gradY: gy.p, col: col.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: nil,
+            geometry: g, outChannels: m)
     } reference: {
         gemm(transA: false, transB: true, m: m, n: k, k: n, a: gy.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: k)
         if gradInput { gemm(transA: true, transB: false, m: k, n: n, k: m, a: w.p, lda: k, b: gy.p, ldb: n, c: col.p, ldc: n) }
     }
     let products = gradInput ? 2.0 : 1.0
-    rows.append(Row(section: "kernels", name: "\(name) conv bwd" + (gradInput ? "" : " (no gX)"), shape: shape,
-                    pairs: backward, flops: products * gemmFlops(m, n, k)))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) conv bwd" + (gradInput ? "" : " (no gX)"), shape: shape,
+            pairs: backward, flops: products * gemmFlops(m, n, k)))
 
     // The Winograd path the model takes at this shape (ConvLayer.swift), against the same direct GEMMs:
     // FLOPs are the direct convolution's (the useful ones), so a ratio above 1 is the saving.
-    guard winogradApplies(kernel: kernel, stride: stride, padding: padding, convOutHeight: g.outHeight, convOutWidth: g.outWidth,
-                          inChannels: cin, outChannels: cout, frames: frames) else { return rows }
+    guard
+        winogradApplies(
+            kernel: kernel, stride: stride, padding: padding, convOutHeight: g.outHeight, convOutWidth: g.outWidth,
+            inChannels: cin, outChannels: cout, frames: frames)
+    else { return rows }
     let wg = WinogradGeometry(inChannels: cin, outChannels: cout, frames: frames, outHeight: g.outHeight, outWidth: g.outWidth)
     let ws = Buffer(wg.workspaceCount, scale: 0), scratch = ws.p + wg.transformedInputCount
     let wForward = measurePair(reps: reps) {
@@ -86,32 +101,44 @@ func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, st
     } reference: {
         gemm(transA: false, transB: false, m: m, n: n, k: k, a: w.p, lda: k, b: col.p, ldb: n, c: y.p, ldc: n)
     }
-    rows.append(Row(section: "kernels", name: "\(name) conv fwd Winograd", shape: shape + " [9 GEMMs \(m)×\(wg.tiles)×\(4 * cin)]",
-                    pairs: wForward, flops: gemmFlops(m, n, k), note: "F(2×2, 2×2); direct FLOPs and direct GEMM"))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) conv fwd Winograd", shape: shape + " [9 GEMMs \(m)×\(wg.tiles)×\(4 * cin)]",
+            pairs: wForward, flops: gemmFlops(m, n, k), note: "F(2×2, 2×2); direct FLOPs and direct GEMM"))
     let wBackward = measurePair(reps: reps, setup: { winogradInputTransform(x.p, ws.p, wg) }) {
-        winogradConv2dBackward(gradY: gy.p, transformedInput: ws.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: nil,
-                               scratch: scratch, geometry: wg)
+        winogradConv2dBackward(
+            gradY: gy.p, transformedInput: ws.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: nil,
+            scratch: scratch, geometry: wg)
     } reference: {
         gemm(transA: false, transB: true, m: m, n: k, k: n, a: gy.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: k)
         if gradInput { gemm(transA: true, transB: false, m: k, n: n, k: m, a: w.p, lda: k, b: gy.p, ldb: n, c: col.p, ldc: n) }
     }
-    rows.append(Row(section: "kernels", name: "\(name) conv bwd Winograd" + (gradInput ? "" : " (no gX)"), shape: shape,
-                    pairs: wBackward, flops: products * gemmFlops(m, n, k), note: "F(2×2, 2×2); direct FLOPs and direct GEMMs"))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) conv bwd Winograd" + (gradInput ? "" : " (no gX)"), shape: shape,
+            pairs: wBackward, flops: products * gemmFlops(m, n, k), note: "F(2×2, 2×2); direct FLOPs and direct GEMMs"))
     let k4 = 4 * cin, t = wg.tiles
     let gemms = measure(reps: reps) {
         for xi in 0..<9 {
-            gemm(transA: false, transB: false, m: m, n: t, k: k4, a: scratch + wg.transformedOutputCount + xi * m * k4, lda: k4,
-                 b: ws.p + xi * k4 * t, ldb: t, c: scratch + xi * m * t, ldc: t)
+            gemm(
+                transA: false, transB: false, m: m, n: t, k: k4, a: scratch + wg.transformedOutputCount + xi * m * k4, lda: k4,
+                b: ws.p + xi * k4 * t, ldb: t, c: scratch + xi * m * t, ldc: t)
         }
     }
-    rows.append(Row(section: "kernels", name: "\(name) Winograd 9 GEMMs", shape: shape + " [9 × \(m)×\(t)×\(k4)]", times: gemms,
-                    flops: 9 * gemmFlops(m, t, k4), note: "the fwd row's GEMMs, their own FLOPs"))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) Winograd 9 GEMMs", shape: shape + " [9 × \(m)×\(t)×\(k4)]", times: gemms,
+            flops: 9 * gemmFlops(m, t, k4), note: "the fwd row's GEMMs, their own FLOPs"))
     let inputTransform = measure(reps: reps) { winogradInputTransform(x.p, ws.p, wg) }
-    rows.append(Row(section: "kernels", name: "\(name) Winograd Bᵀ[x]", shape: shape, times: inputTransform,
-                    bytes: Double(4 * (g.imageCount + wg.transformedInputCount)), note: "input transform, part of the fwd row"))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) Winograd Bᵀ[x]", shape: shape, times: inputTransform,
+            bytes: Double(4 * (g.imageCount + wg.transformedInputCount)), note: "input transform, part of the fwd row"))
     let outputTransform = measure(reps: reps) { winogradOutputTransform(scratch, y.p, wg, bias: bias.p) }
-    rows.append(Row(section: "kernels", name: "\(name) Winograd Aᵀ[Y~]", shape: shape, times: outputTransform,
-                    bytes: Double(4 * (m * n + wg.transformedOutputCount)), note: "output transform, part of the fwd row"))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) Winograd Aᵀ[Y~]", shape: shape, times: outputTransform,
+            bytes: Double(4 * (m * n + wg.transformedOutputCount)), note: "output transform, part of the fwd row"))
     return rows
 }
 
@@ -119,11 +146,14 @@ func benchConv2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, st
 /// grad weight GEMM [+ grad bias]). `cin` is the block of input channels this call uses (the skip split).
 /// `gradBias`: the layer computes its own bias gradient, as upc5 (no BatchNorm after it) does; for the
 /// others BatchNorm's backward sums it, and the skip half has none.
-func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel: Int, stride: Int, padding: Int,
-                          frames: Int, gradBias: Bool, reps: Int, note: String = "") -> [Row] {
-    let g = convTranspose2dOutputGeometry(inChannels: cin, outChannels: cout, frames: frames, height: size, width: size,
-                                          kernel: kernel, stride: stride, padding: padding)
-    let m = g.colRows, n = g.colColumns   // GEMM Wᵀ·x: (Cout·k²) × (frames·H·W), inner Cin
+func benchConvTranspose2d(
+    _ name: String, cin: Int, cout: Int, size: Int, kernel: Int, stride: Int, padding: Int,
+    frames: Int, gradBias: Bool, reps: Int, note: String = ""
+) -> [Row] {
+    let g = convTranspose2dOutputGeometry(
+        inChannels: cin, outChannels: cout, frames: frames, height: size, width: size,
+        kernel: kernel, stride: stride, padding: padding)
+    let m = g.colRows, n = g.colColumns // GEMM Wᵀ·x: (Cout·k²) × (frames·H·W), inner Cin
     let inCount = cin * n, outCount = g.imageCount
     let x = Buffer(inCount, seed: 21), w = Buffer(cin * m, scale: 0.02, seed: 22), bias = Buffer(cout, scale: 0.1, seed: 23)
     let y = Buffer(outCount, scale: 0), col = Buffer(g.colCount, scale: 0)
@@ -136,23 +166,33 @@ func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel
     } reference: {
         gemm(transA: true, transB: false, m: m, n: n, k: cin, a: w.p, lda: m, b: x.p, ldb: n, c: col.p, ldc: n)
     }
-    rows.append(Row(section: "kernels", name: "\(name) convT fwd", shape: shape + " [GEMM \(m)×\(n)×\(cin)]", pairs: forward,
-                    flops: gemmFlops(m, n, cin), note: note))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) convT fwd", shape: shape + " [GEMM \(m)×\(n)×\(cin)]", pairs: forward,
+            flops: gemmFlops(m, n, cin), note: note))
     let col2imTimes = measure(reps: reps) { convColumnsAdjoint(col.p, y.p, g, bias: bias.p) }
-    rows.append(Row(section: "kernels", name: "\(name) col2im", shape: shape, times: col2imTimes,
-                    bytes: Double(4 * (g.imageCount + g.colCount)), note: "the forward's pass after its GEMM"))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) col2im", shape: shape, times: col2imTimes,
+            bytes: Double(4 * (g.imageCount + g.colCount)), note: "the forward's pass after its GEMM"))
     let backward = measurePair(reps: reps) {
-        convTranspose2dBackward(gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gradBias ? gb.p : nil, col: col.p,
-                                inChannels: cin, outputGeometry: g)
+        convTranspose2dBackward(
+            gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gradBias ? gb.p : nil, col: col.p,
+            inChannels: cin, outputGeometry: g)
     } reference: {
         gemm(transA: false, transB: false, m: cin, n: n, k: m, a: w.p, lda: m, b: col.p, ldb: n, c: gx.p, ldc: n)
         gemm(transA: false, transB: true, m: cin, n: m, k: n, a: x.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: m)
     }
-    rows.append(Row(section: "kernels", name: "\(name) convT bwd", shape: shape, pairs: backward,
-                    flops: 2 * gemmFlops(m, n, cin), note: note))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) convT bwd", shape: shape, pairs: backward,
+            flops: 2 * gemmFlops(m, n, cin), note: note))
 
-    guard winogradApplies(kernel: kernel, stride: stride, padding: padding, convOutHeight: size, convOutWidth: size,
-                          inChannels: cout, outChannels: cin, frames: frames) else { return rows }
+    guard
+        winogradApplies(
+            kernel: kernel, stride: stride, padding: padding, convOutHeight: size, convOutWidth: size,
+            inChannels: cout, outChannels: cin, frames: frames)
+    else { return rows }
     let wg = WinogradGeometry(inChannels: cout, outChannels: cin, frames: frames, outHeight: size, outWidth: size)
     let ws = Buffer(wg.workspaceCount, scale: 0)
     let wForward = measurePair(reps: reps) {
@@ -160,26 +200,37 @@ func benchConvTranspose2d(_ name: String, cin: Int, cout: Int, size: Int, kernel
     } reference: {
         gemm(transA: true, transB: false, m: m, n: n, k: cin, a: w.p, lda: m, b: x.p, ldb: n, c: col.p, ldc: n)
     }
-    rows.append(Row(section: "kernels", name: "\(name) convT fwd Winograd", shape: shape + " [9 GEMMs \(4 * cout)×\(wg.tiles)×\(cin)]",
-                    pairs: wForward, flops: gemmFlops(m, n, cin), note: "F(2×2, 2×2); direct FLOPs and direct GEMM"))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) convT fwd Winograd", shape: shape + " [9 GEMMs \(4 * cout)×\(wg.tiles)×\(cin)]",
+            pairs: wForward, flops: gemmFlops(m, n, cin), note: "F(2×2, 2×2); direct FLOPs and direct GEMM"))
     let wBackward = measurePair(reps: reps) {
-        winogradConvTranspose2dBackward(gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gradBias ? gb.p : nil,
-                                        workspace: ws.p, geometry: wg)
+        winogradConvTranspose2dBackward(
+            gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gradBias ? gb.p : nil,
+            workspace: ws.p, geometry: wg)
     } reference: {
         gemm(transA: false, transB: false, m: cin, n: n, k: m, a: w.p, lda: m, b: col.p, ldb: n, c: gx.p, ldc: n)
         gemm(transA: false, transB: true, m: cin, n: m, k: n, a: x.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: m)
     }
-    rows.append(Row(section: "kernels", name: "\(name) convT bwd Winograd", shape: shape, pairs: wBackward,
-                    flops: 2 * gemmFlops(m, n, cin), note: "F(2×2, 2×2); direct FLOPs and direct GEMMs"))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) convT bwd Winograd", shape: shape, pairs: wBackward,
+            flops: 2 * gemmFlops(m, n, cin), note: "F(2×2, 2×2); direct FLOPs and direct GEMMs"))
     let inputTransform = measure(reps: reps) { winogradInputTransform(gy.p, ws.p, wg) }
-    rows.append(Row(section: "kernels", name: "\(name) Winograd Bᵀ[gy]", shape: shape, times: inputTransform,
-                    bytes: Double(4 * (outCount + wg.transformedInputCount)), note: "input transform, part of the bwd row"))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) Winograd Bᵀ[gy]", shape: shape, times: inputTransform,
+            bytes: Double(4 * (outCount + wg.transformedInputCount)), note: "input transform, part of the bwd row"))
     let inputAdjoint = measure(reps: reps) { winogradInputAdjoint(ws.p, y.p, wg, bias: bias.p) }
-    rows.append(Row(section: "kernels", name: "\(name) Winograd B[Z]", shape: shape, times: inputAdjoint,
-                    bytes: Double(4 * (outCount + wg.transformedInputCount)), note: "col2im's place, part of the fwd row"))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) Winograd B[Z]", shape: shape, times: inputAdjoint,
+            bytes: Double(4 * (outCount + wg.transformedInputCount)), note: "col2im's place, part of the fwd row"))
     let outputAdjoint = measure(reps: reps) { winogradOutputAdjoint(x.p, ws.p, wg) }
-    rows.append(Row(section: "kernels", name: "\(name) Winograd A[x]", shape: shape, times: outputAdjoint,
-                    bytes: Double(4 * (inCount + wg.transformedOutputCount)), note: "part of the fwd and bwd rows"))
+    rows.append(
+        Row(
+            section: "kernels", name: "\(name) Winograd A[x]", shape: shape, times: outputAdjoint,
+            bytes: Double(4 * (inCount + wg.transformedOutputCount)), note: "part of the fwd and bwd rows"))
     return rows
 }
 
@@ -199,25 +250,29 @@ func benchBatchNorm(_ name: String, channels: Int, groups: Int, plane: Int, reps
     let desc = "C \(channels) × \(groups) groups × \(batch) × \(plane) (\(shape.count / 1_000_000)M values)"
     let values = Double(shape.count)
     let f = measure(reps: reps) {
-        batchNorm2dTrainingForward(x: x.p, y: y.p, gamma: gamma.p, beta: beta.p, mean: mean.p, invStd: invStd.p,
-                                   runningMean: rm.p, runningVar: rv.p, leakySlope: leakyReLUSlope, shape: shape)
+        batchNorm2dTrainingForward(
+            x: x.p, y: y.p, gamma: gamma.p, beta: beta.p, mean: mean.p, invStd: invStd.p,
+            runningMean: rm.p, runningVar: rv.p, leakySlope: leakyReLUSlope, shape: shape)
     }
     let b = measure(reps: reps) {
-        batchNorm2dBackward(gradY: gy.p, x: x.p, gamma: gamma.p, mean: mean.p, invStd: invStd.p, gradX: gx.p,
-                            gradGamma: gg.p, gradBeta: gbeta.p, gradXSum: gbias.p, beta: beta.p, leakySlope: leakyReLUSlope, shape: shape)
+        batchNorm2dBackward(
+            gradY: gy.p, x: x.p, gamma: gamma.p, mean: mean.p, invStd: invStd.p, gradX: gx.p,
+            gradGamma: gg.p, gradBeta: gbeta.p, gradXSum: gbias.p, beta: beta.p, leakySlope: leakyReLUSlope, shape: shape)
     }
     return [
         Row(section: "kernels", name: "BN+LeakyReLU \(name) fwd", shape: desc, times: f, bytes: 8 * values, note: "bytes: read x, write y"),
-        Row(section: "kernels", name: "BN+LeakyReLU \(name) bwd", shape: desc, times: b, bytes: 12 * values, note: "bytes: read gy, x; write gx"),
+        Row(section: "kernels", name: "BN+LeakyReLU \(name) bwd", shape: desc, times: b, bytes: 12 * values, note: "bytes: read gy, x; write gx")
     ]
 }
 
 /// Elementwise activations in place, as the model runs them. Forward 8 B/value, backward 12 B/value.
 func benchActivations(reps: Int) -> [Row] {
     var rows: [Row] = []
-    func add(_ name: String, _ count: Int, _ where_: String,
-             _ forward: (UnsafeMutablePointer<Float>, Int) -> Void,
-             _ backward: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) {
+    func add(
+        _ name: String, _ count: Int, _ where_: String,
+        _ forward: (UnsafeMutablePointer<Float>, Int) -> Void,
+        _ backward: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+    ) {
         let x = Buffer(count, seed: 41), g = Buffer(count, seed: 42)
         let f = measure(reps: reps, setup: { x.fill(scale: 1, seed: 41) }) { forward(x.p, count) }
         let b = measure(reps: reps) { backward(g.p, x.p, count) }
@@ -226,13 +281,17 @@ func benchActivations(reps: Int) -> [Row] {
         rows.append(Row(section: "kernels", name: "\(name) bwd", shape: "\(count) values (\(where_))", times: b, bytes: 12 * Double(count), note: ns(b)))
     }
     let c1Out = 64 * encoderFrames * 32 * 32
-    add("LeakyReLU", c1Out, "c1 output", { leakyReLUForward(x: $0, y: $0, count: $1) },
+    add(
+        "LeakyReLU", c1Out, "c1 output", { leakyReLUForward(x: $0, y: $0, count: $1) },
         { leakyReLUBackward(gradY: $0, y: $1, gradX: $0, count: $2) })
-    add("Tanh", 128 * encoderFrames, "c5 output h", { tanhForward(x: $0, y: $0, count: $1) },
+    add(
+        "Tanh", 128 * encoderFrames, "c5 output h", { tanhForward(x: $0, y: $0, count: $1) },
         { tanhBackward(gradY: $0, y: $1, gradX: $0, count: $2) })
-    add("Tanh", c1Out, "at c1-output size, for GB/s", { tanhForward(x: $0, y: $0, count: $1) },
+    add(
+        "Tanh", c1Out, "at c1-output size, for GB/s", { tanhForward(x: $0, y: $0, count: $1) },
         { tanhBackward(gradY: $0, y: $1, gradX: $0, count: $2) })
-    add("Sigmoid", decoderFrames * 64 * 64, "upc5 output", { sigmoidForward(x: $0, y: $0, count: $1) },
+    add(
+        "Sigmoid", decoderFrames * 64 * 64, "upc5 output", { sigmoidForward(x: $0, y: $0, count: $1) },
         { sigmoidBackward(gradY: $0, y: $1, gradX: $0, count: $2) })
     return rows
 }
@@ -250,17 +309,19 @@ func benchLSTM(batch n: Int, inFeatures: Int, hidden: Int, reps: Int, note: Stri
     let gateGrad = Buffer(n * G, scale: 0)
     let shape = "batch \(n), in \(inFeatures), hidden \(hidden)"
     let f = measurePair(reps: reps) {
-        lstmCellForward(x: x.p, hPrev: hp.p, cPrev: cp.p, weightIH: wih.p, weightHH: whh.p, biasIH: bih.p, biasHH: bhh.p,
-                        gates: gates.p, c: c.p, h: h.p, batch: n, inFeatures: inFeatures, hidden: hidden)
+        lstmCellForward(
+            x: x.p, hPrev: hp.p, cPrev: cp.p, weightIH: wih.p, weightHH: whh.p, biasIH: bih.p, biasHH: bhh.p,
+            gates: gates.p, c: c.p, h: h.p, batch: n, inFeatures: inFeatures, hidden: hidden)
     } reference: {
         gemm(transA: false, transB: true, m: n, n: G, k: inFeatures, a: x.p, lda: inFeatures, b: wih.p, ldb: inFeatures, c: gates.p, ldc: G)
         gemm(transA: false, transB: true, m: n, n: G, k: hidden, a: hp.p, lda: hidden, b: whh.p, ldb: hidden, beta: 1, c: gates.p, ldc: G)
     }
     let b = measurePair(reps: reps) {
-        lstmCellBackward(gradH: gh.p, gradCNext: gcn.p, x: x.p, hPrev: hp.p, cPrev: cp.p, gates: gates.p, c: c.p,
-                         weightIH: wih.p, weightHH: whh.p, gradX: gx.p, gradHPrev: ghp.p, gradCPrev: gcp.p,
-                         gradWeightIH: gwih.p, gradWeightHH: gwhh.p, gradBiasIH: gbih.p, gradBiasHH: gbhh.p,
-                         gateGrad: gateGrad.p, batch: n, inFeatures: inFeatures, hidden: hidden)
+        lstmCellBackward(
+            gradH: gh.p, gradCNext: gcn.p, x: x.p, hPrev: hp.p, cPrev: cp.p, gates: gates.p, c: c.p,
+            weightIH: wih.p, weightHH: whh.p, gradX: gx.p, gradHPrev: ghp.p, gradCPrev: gcp.p,
+            gradWeightIH: gwih.p, gradWeightHH: gwhh.p, gradBiasIH: gbih.p, gradBiasHH: gbhh.p,
+            gateGrad: gateGrad.p, batch: n, inFeatures: inFeatures, hidden: hidden)
     } reference: {
         gemm(transA: true, transB: false, m: G, n: inFeatures, k: n, a: gateGrad.p, lda: G, b: x.p, ldb: inFeatures, c: gwih.p, ldc: inFeatures)
         gemm(transA: true, transB: false, m: G, n: hidden, k: n, a: gateGrad.p, lda: G, b: hp.p, ldb: hidden, c: gwhh.p, ldc: hidden)
@@ -270,7 +331,7 @@ func benchLSTM(batch n: Int, inFeatures: Int, hidden: Int, reps: Int, note: Stri
     let fwdFlops = gemmFlops(n, G, inFeatures) + gemmFlops(n, G, hidden)
     return [
         Row(section: "kernels", name: "LSTMCell fwd", shape: shape, pairs: f, flops: fwdFlops, note: note),
-        Row(section: "kernels", name: "LSTMCell bwd", shape: shape, pairs: b, flops: 2 * fwdFlops, note: note),
+        Row(section: "kernels", name: "LSTMCell bwd", shape: shape, pairs: b, flops: 2 * fwdFlops, note: note)
     ]
 }
 
@@ -285,8 +346,9 @@ func benchLinear(batch n: Int, inFeatures: Int, outFeatures: Int, reps: Int, not
         gemm(transA: false, transB: true, m: n, n: outFeatures, k: inFeatures, a: x.p, lda: inFeatures, b: w.p, ldb: inFeatures, c: y.p, ldc: outFeatures)
     }
     let b = measurePair(reps: reps) {
-        linearBackward(gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gb.p,
-                       batch: n, inFeatures: inFeatures, outFeatures: outFeatures)
+        linearBackward(
+            gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gb.p,
+            batch: n, inFeatures: inFeatures, outFeatures: outFeatures)
     } reference: {
         gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: n, a: gy.p, lda: outFeatures, b: x.p, ldb: inFeatures, c: gw.p, ldc: inFeatures)
         gemm(transA: false, transB: false, m: n, n: inFeatures, k: outFeatures, a: gy.p, lda: outFeatures, b: w.p, ldb: inFeatures, c: gx.p, ldc: inFeatures)
@@ -294,7 +356,7 @@ func benchLinear(batch n: Int, inFeatures: Int, outFeatures: Int, reps: Int, not
     let fl = gemmFlops(n, outFeatures, inFeatures)
     return [
         Row(section: "kernels", name: "Linear fwd", shape: shape, pairs: f, flops: fl, note: note),
-        Row(section: "kernels", name: "Linear bwd", shape: shape, pairs: b, flops: 2 * fl, note: note),
+        Row(section: "kernels", name: "Linear bwd", shape: shape, pairs: b, flops: 2 * fl, note: note)
     ]
 }
 
@@ -320,9 +382,15 @@ func benchAligner(frames: Int, reps: Int) -> [Row] {
     }
     // The reference GEMM wrote raw scores into `attention`; restore a real softmax before the backward.
     alignerAttentionForward(q: q.p, k: k.p, v: v.p, attention: attention.p, z: z.p, keyFrame: nil, shape: shape)
-    let b = measurePair(reps: reps, setup: { gk.p.update(repeating: 0, count: e * l); gv.p.update(repeating: 0, count: c * l) }) {
-        alignerAttentionBackward(gradZ: gz.p, q: q.p, k: k.p, v: v.p, attention: attention.p, gradQ: gq.p, gradK: gk.p, gradV: gv.p,
-                                 scratch: scratch.p, keyFrame: nil, shape: shape)
+    let b = measurePair(
+        reps: reps,
+        setup: {
+            gk.p.update(repeating: 0, count: e * l); gv.p.update(repeating: 0, count: c * l)
+        }
+    ) {
+        alignerAttentionBackward(
+            gradZ: gz.p, q: q.p, k: k.p, v: v.p, attention: attention.p, gradQ: gq.p, gradK: gk.p, gradV: gv.p,
+            scratch: scratch.p, keyFrame: nil, shape: shape)
     } reference: {
         for fr in 0..<frames {
             let a = attention.p + fr * p * p, g = gz.p + fr * p
@@ -334,16 +402,20 @@ func benchAligner(frames: Int, reps: Int) -> [Row] {
     }
     let pp = Double(p) * Double(p) * Double(frames)
     return [
-        Row(section: "kernels", name: "aligner attention fwd", shape: desc, pairs: f, flops: 2 * pp * Double(e + c),
+        Row(
+            section: "kernels", name: "aligner attention fwd", shape: desc, pairs: f, flops: 2 * pp * Double(e + c),
             note: "softmax not counted"),
-        Row(section: "kernels", name: "aligner attention bwd", shape: desc, pairs: b, flops: 2 * pp * Double(2 * c + 2 * e),
-            note: "softmax Jacobian not counted"),
+        Row(
+            section: "kernels", name: "aligner attention bwd", shape: desc, pairs: b, flops: 2 * pp * Double(2 * c + 2 * e),
+            note: "softmax Jacobian not counted")
     ]
 }
 
 /// The kernel table's sections in the order they run; `--kernels` picks some of them.
-let kernelSectionNames = ["c1", "c2", "c3", "c4", "c5", "upc1", "upc2", "upc3", "upc4", "upc5",
-                          "BatchNorm", "activations", "LSTM", "Linear", "aligner", "vgg"]
+let kernelSectionNames = [
+    "c1", "c2", "c3", "c4", "c5", "upc1", "upc2", "upc3", "upc4", "upc5",
+    "BatchNorm", "activations", "LSTM", "Linear", "aligner", "vgg"
+]
 
 func runKernelSection(reps: Int, ceilings: Ceilings, sections: Set<String>?, log: (String) -> Void) -> [Row] {
     var rows: [Row] = []
@@ -365,25 +437,27 @@ func runKernelSection(reps: Int, ceilings: Ceilings, sections: Set<String>?, log
     let stages = [("upc2", 512, 256, 4), ("upc3", 256, 128, 8), ("upc4", 128, 64, 16), ("upc5", 64, 1, 32)]
     for (name, half, cout, size) in stages {
         section(name) {
-            benchConvTranspose2d(name + " d-half", cin: half, cout: cout, size: size, kernel: 4, stride: 2, padding: 1, frames: D,
-                                 gradBias: name == "upc5", reps: reps, note: "decoder-map half, D frames")
-            + benchConvTranspose2d(name + " skip-half", cin: half, cout: cout, size: size, kernel: 4, stride: 2, padding: 1, frames: S,
-                                   gradBias: false, reps: reps, note: "skip half, S source frames")
+            benchConvTranspose2d(
+                name + " d-half", cin: half, cout: cout, size: size, kernel: 4, stride: 2, padding: 1, frames: D,
+                gradBias: name == "upc5", reps: reps, note: "decoder-map half, D frames")
+                + benchConvTranspose2d(
+                    name + " skip-half", cin: half, cout: cout, size: size, kernel: 4, stride: 2, padding: 1, frames: S,
+                    gradBias: false, reps: reps, note: "skip half, S source frames")
         }
     }
     section("BatchNorm") {
         benchBatchNorm("c1 out", channels: 64, groups: 15, plane: 32 * 32, reps: reps)
-        + benchBatchNorm("c2 out", channels: 128, groups: 15, plane: 16 * 16, reps: reps)
-        + benchBatchNorm("upc4 out", channels: 64, groups: 14, plane: 32 * 32, reps: reps)
+            + benchBatchNorm("c2 out", channels: 128, groups: 15, plane: 16 * 16, reps: reps)
+            + benchBatchNorm("upc4 out", channels: 64, groups: 14, plane: 32 * 32, reps: reps)
     }
     section("activations") { benchActivations(reps: reps) }
     section("LSTM") {
         benchLSTM(batch: 16, inFeatures: 256, hidden: 256, reps: max(reps, 20), note: "training: one step of batch 16")
-        + benchLSTM(batch: 100, inFeatures: 256, hidden: 256, reps: max(reps, 20), note: "generation: 100 samples")
+            + benchLSTM(batch: 100, inFeatures: 256, hidden: 256, reps: max(reps, 20), note: "generation: 100 samples")
     }
     section("Linear") {
         benchLinear(batch: 16, inFeatures: 138, outFeatures: 256, reps: max(reps, 20), note: "predictor embed, one step")
-        + benchLinear(batch: 224, inFeatures: 138, outFeatures: 256, reps: max(reps, 20), note: "same, all 14 steps at once")
+            + benchLinear(batch: 224, inFeatures: 138, outFeatures: 256, reps: max(reps, 20), note: "same, all 14 steps at once")
     }
     section("aligner") { benchAligner(frames: 16, reps: reps) }
     section("vgg") {

@@ -1,8 +1,8 @@
 // Timing, buffers, peak-memory probes and the result row shared by every section.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import Kernels
 
@@ -30,8 +30,10 @@ func measure(reps: Int, warmup: Int = 1, setup: () -> Void = {}, _ body: () -> V
 /// A kernel and the bare GEMM(s) it is built on, timed call by call in turn (after `warmup` untimed
 /// pairs), so the shared machine's drift falls on both alike and each pair gives its own ratio. `setup`
 /// runs, untimed, before every call of either.
-func measurePair(reps: Int, warmup: Int = 1, setup: () -> Void = {}, _ kernel: () -> Void,
-                 reference: () -> Void) -> [(kernel: Double, reference: Double)] {
+func measurePair(
+    reps: Int, warmup: Int = 1, setup: () -> Void = {}, _ kernel: () -> Void,
+    reference: () -> Void
+) -> [(kernel: Double, reference: Double)] {
     for _ in 0..<warmup { setup(); kernel(); setup(); reference() }
     var pairs: [(kernel: Double, reference: Double)] = []
     for _ in 0..<reps {
@@ -60,7 +62,7 @@ final class Buffer {
     let count: Int
     init(_ count: Int, scale: Float = 1, seed: UInt64 = 0x9E3779B97F4A7C15) {
         self.count = max(count, 1)
-        pointer = allocateFloats(self.count)   // the arena's kind of memory, so kernels run as in the model
+        pointer = allocateFloats(self.count) // the arena's kind of memory, so kernels run as in the model
         fill(scale: scale, seed: seed)
     }
     func fill(scale: Float, seed: UInt64) {
@@ -110,8 +112,8 @@ struct Row {
     var name: String
     var shape: String
     var times: [Double]
-    var flops: Double? = nil            // useful floating-point operations per call
-    var bytes: Double? = nil            // compulsory memory traffic per call
+    var flops: Double? = nil // useful floating-point operations per call
+    var bytes: Double? = nil // compulsory memory traffic per call
     var referenceSeconds: Double? = nil // median of the bare OpenBLAS GEMM(s) the kernel is built on, same shapes
     /// ÷GEMM of each (kernel, reference) pair timed in turn (measurePair), sorted.
     var pairRatios: [Double]? = nil
@@ -143,14 +145,15 @@ extension Row {
     /// A compute-bound kernel row from measurePair's pairs (the kernel and its GEMMs do the same useful
     /// FLOPs, so each pair's ÷GEMM is reference time ÷ kernel time).
     init(section: String, name: String, shape: String, pairs: [(kernel: Double, reference: Double)], flops: Double, note: String = "") {
-        self.init(section: section, name: name, shape: shape, times: pairs.map(\.kernel).sorted(), flops: flops,
-                  referenceSeconds: median(pairs.map(\.reference).sorted()),
-                  pairRatios: pairs.map { $0.reference / $0.kernel }.sorted(), note: note)
+        self.init(
+            section: section, name: name, shape: shape, times: pairs.map(\.kernel).sorted(), flops: flops,
+            referenceSeconds: median(pairs.map(\.reference).sorted()),
+            pairRatios: pairs.map { $0.reference / $0.kernel }.sorted(), note: note)
     }
 }
 
 /// The machine ceilings measured in this run, used for the "of peak" columns.
 struct Ceilings {
-    var sgemmGflops: Double = 0     // large square sgemm
-    var copyGBps: Double = 0        // large memory copy (read + write bytes)
+    var sgemmGflops: Double = 0 // large square sgemm
+    var copyGBps: Double = 0 // large memory copy (read + write bytes)
 }

@@ -16,7 +16,7 @@ func convProductFlops(_ l: ConvLayerSpec, cin: Int, frames: Int) -> Double {
 /// source frames), aligner-output block over `decoderFrames`.
 struct ScheduleFlops {
     var conv = 0.0
-    var aligner = 0.0      // attention GEMMs and the aligner's 1×1 convolutions
+    var aligner = 0.0 // attention GEMMs and the aligner's 1×1 convolutions
     var total: Double { conv + aligner }
 }
 
@@ -80,12 +80,13 @@ func generationFlops(_ c: ModelConfiguration, samples: Int) throws -> ScheduleFl
     let generated = encoderFlops(net, frames: M, training: false)
     let groundTruth = encoderFlops(net, frames: B, training: false)
     let d = decoderFlops(net, decoderFrames: M, skipFrames: B, training: false)
-    return ScheduleFlops(conv: Double(c.nFuture - 1) * generated.conv + Double(2 * c.nPast - 1) * groundTruth.conv + Double(c.nFuture) * d.conv,
-                         aligner: Double(c.nFuture) * d.aligner)
+    return ScheduleFlops(
+        conv: Double(c.nFuture - 1) * generated.conv + Double(2 * c.nPast - 1) * groundTruth.conv + Double(c.nFuture) * d.conv,
+        aligner: Double(c.nFuture) * d.aligner)
 }
 
 struct ModelCase {
-    var key: String          // JSON name, shared with pytorch_peer.py
+    var key: String // JSON name, shared with pytorch_peer.py
     var config: ModelConfiguration
 }
 
@@ -108,7 +109,8 @@ func vggSVGLP() -> ModelConfiguration {
 }
 
 func describe(_ c: ModelConfiguration) -> String {
-    "\(c.backbone.rawValue) B\(c.batch) \(c.nPast)+\(c.nFuture) z\(c.zDim) G\(c.groups)" + (c.alignerLevels.isEmpty ? "" : " al\(c.alignerLevels.map(String.init).joined())")
+    "\(c.backbone.rawValue) B\(c.batch) \(c.nPast)+\(c.nFuture) z\(c.zDim) G\(c.groups)"
+        + (c.alignerLevels.isEmpty ? "" : " al\(c.alignerLevels.map(String.init).joined())")
 }
 
 /// Repeats `body` up to `runs` times after one warm-up (which also faults the arena's pages in), but stops
@@ -117,7 +119,8 @@ func describe(_ c: ModelConfiguration) -> String {
 /// measured again, so each run's rate is divided by the ceiling of its own moment (the machine is shared
 /// and its sgemm rate drifts by ±20% over minutes).
 func measureLong(runs: Int, longRun: Double, flops: Double, _ body: () -> Void)
-    -> (times: [Double], peakRatios: [Double], peakRSS: Int, note: String) {
+    -> (times: [Double], peakRatios: [Double], peakRSS: Int, note: String)
+{
     let w0 = now(); body(); let warm = now() - w0
     let rss = peakRSSBytes()
     var times: [Double] = [], ratios: [Double] = []
@@ -144,13 +147,15 @@ func syntheticFrames(_ count: Int, seed: UInt64) -> Buffer {
 /// `models`: which of svglp, hafsvg4, vgg64 to run (nil: all).
 func selected(_ key: String, _ models: Set<String>?) -> Bool {
     guard let models else { return true }
-    return models.contains(String(key.split(separator: ".")[1]))   // train.svglp, train.vgg64.svglp → svglp, vgg64
+    return models.contains(String(key.split(separator: ".")[1])) // train.svglp, train.vgg64.svglp → svglp, vgg64
 }
 
 func runTrainSection(runs: Int, models: Set<String>?, convolution: ConvolutionAlgorithm, ceilings: Ceilings, log: (String) -> Void) throws -> [Row] {
     var rows: [Row] = []
-    let cases = [ModelCase(key: "train.svglp", config: svgLP()), ModelCase(key: "train.hafsvg4", config: hafSVG4()),
-                 ModelCase(key: "train.vgg64.svglp", config: vggSVGLP())]
+    let cases = [
+        ModelCase(key: "train.svglp", config: svgLP()), ModelCase(key: "train.hafsvg4", config: hafSVG4()),
+        ModelCase(key: "train.vgg64.svglp", config: vggSVGLP())
+    ]
     for mc in cases where selected(mc.key, models) {
         log(mc.key)
         let c = mc.config
@@ -164,9 +169,11 @@ func runTrainSection(runs: Int, models: Set<String>?, convolution: ConvolutionAl
             return measureLong(runs: runs, longRun: 30, flops: flops.total) { _ = trainer.step(frames.p) }
         }()
         let flopNote = flops.aligner > 0 ? "; GFLOP = conv \(fixed(flops.conv / 1e9, 1)) + aligner \(fixed(flops.aligner / 1e9, 1))" : ""
-        rows.append(Row(section: "train", name: mc.key + " step", shape: describe(c), times: times, flops: flops.total,
-                        arenaBytes: arenaBytes, peakRSS: rss, peakRatios: ratios,
-                        note: note + flopNote + (peakReset ? "" : "; peak RSS is process-wide (clear_refs refused)")))
+        rows.append(
+            Row(
+                section: "train", name: mc.key + " step", shape: describe(c), times: times, flops: flops.total,
+                arenaBytes: arenaBytes, peakRSS: rss, peakRatios: ratios,
+                note: note + flopNote + (peakReset ? "" : "; peak RSS is process-wide (clear_refs refused)")))
     }
     return rows
 }
@@ -201,9 +208,11 @@ func runSampleSection(runs: Int, models: Set<String>?, convolution: ConvolutionA
             arenaBytes = generator.arenaBytes
             return measureLong(runs: runs, longRun: 30, flops: flops.total) { generator.generate(frames.p) }
         }()
-        rows.append(Row(section: "sample", name: mc.key + " generate", shape: describe(c) + " ×\(samples) samples", times: times,
-                        flops: flops.total, arenaBytes: arenaBytes, peakRSS: rss, peakRatios: ratios,
-                        note: note + (peakReset ? "" : "; peak RSS is process-wide")))
+        rows.append(
+            Row(
+                section: "sample", name: mc.key + " generate", shape: describe(c) + " ×\(samples) samples", times: times,
+                flops: flops.total, arenaBytes: arenaBytes, peakRSS: rss, peakRatios: ratios,
+                note: note + (peakReset ? "" : "; peak RSS is process-wide")))
     }
     return rows
 }

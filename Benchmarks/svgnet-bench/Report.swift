@@ -37,9 +37,11 @@ func formatBytes(_ b: Int) -> String {
 /// Kernel rows: time, FLOP rate, rate of the bare GEMM(s), their ratio, share of the sgemm ceiling,
 /// or GB/s and share of the copy bandwidth for memory-bound rows.
 func printKernelTable(_ rows: [Row], _ ceilings: Ceilings) {
-    let header = [pad("kernel", 30), pad("shape", 44), pad("median", 12, right: true), pad("spread", 8, right: true),
-                  pad("GFLOP", 9, right: true), pad("GFLOP/s", 8, right: true), pad("GEMM GF/s", 10, right: true),
-                  pad("÷GEMM", 6, right: true), pad("range", 9, right: true), pad("÷peak", 6, right: true), pad("GB/s", 7, right: true), pad("÷copy", 6, right: true)]
+    let header = [
+        pad("kernel", 30), pad("shape", 44), pad("median", 12, right: true), pad("spread", 8, right: true),
+        pad("GFLOP", 9, right: true), pad("GFLOP/s", 8, right: true), pad("GEMM GF/s", 10, right: true),
+        pad("÷GEMM", 6, right: true), pad("range", 9, right: true), pad("÷peak", 6, right: true), pad("GB/s", 7, right: true), pad("÷copy", 6, right: true)
+    ]
     print(header.joined(separator: " "))
     for r in rows {
         let spread = r.times.count > 1 ? fixed((r.times.last! - r.times.first!) / r.seconds * 100, 0) + "%" : "-"
@@ -52,7 +54,7 @@ func printKernelTable(_ rows: [Row], _ ceilings: Ceilings) {
             pad(r.pairRatios.map { $0.isEmpty ? "" : fixed($0.first!, 2) + "–" + fixed($0.last!, 2) } ?? "", 9, right: true),
             pad(r.gflops.map { fixed($0 / ceilings.sgemmGflops, 2) } ?? "", 6, right: true),
             pad(r.gbps.map { fixed($0, 1) } ?? "", 7, right: true),
-            pad(r.gbps.map { fixed($0 / ceilings.copyGBps, 2) } ?? "", 6, right: true),
+            pad(r.gbps.map { fixed($0 / ceilings.copyGBps, 2) } ?? "", 6, right: true)
         ]
         print(cols.joined(separator: " ") + (r.note.isEmpty ? "" : "  " + r.note))
     }
@@ -60,9 +62,11 @@ func printKernelTable(_ rows: [Row], _ ceilings: Ceilings) {
 
 /// End-to-end rows: seconds, spread, arena, peak RSS, useful FLOPs and rate.
 func printModelTable(_ rows: [Row], _ ceilings: Ceilings) {
-    let header = [pad("run", 34), pad("shape", 40), pad("median", 10, right: true), pad("min–max", 17, right: true), pad("n", 2, right: true),
-                  pad("arena", 10, right: true), pad("peak RSS", 10, right: true), pad("GFLOP", 8, right: true),
-                  pad("GFLOP/s", 8, right: true), pad("÷peak", 6, right: true), pad("per run", 10, right: true)]
+    let header = [
+        pad("run", 34), pad("shape", 40), pad("median", 10, right: true), pad("min–max", 17, right: true), pad("n", 2, right: true),
+        pad("arena", 10, right: true), pad("peak RSS", 10, right: true), pad("GFLOP", 8, right: true),
+        pad("GFLOP/s", 8, right: true), pad("÷peak", 6, right: true), pad("per run", 10, right: true)
+    ]
     print(header.joined(separator: " "))
     for r in rows {
         let cols = [
@@ -72,7 +76,7 @@ func printModelTable(_ rows: [Row], _ ceilings: Ceilings) {
             pad(r.flops.map { fixed($0 / 1e9, 1) } ?? "", 8, right: true),
             pad(r.gflops.map { fixed($0, 1) } ?? "", 8, right: true),
             pad(r.ratioToPeak(ceilings).map { fixed($0, 2) } ?? "", 6, right: true),
-            pad(r.peakRatios.map { $0.isEmpty ? "" : fixed($0.first!, 2) + "–" + fixed($0.last!, 2) } ?? "", 10, right: true),
+            pad(r.peakRatios.map { $0.isEmpty ? "" : fixed($0.first!, 2) + "–" + fixed($0.last!, 2) } ?? "", 10, right: true)
         ]
         print(cols.joined(separator: " ") + (r.note.isEmpty ? "" : "  " + r.note))
     }
@@ -106,7 +110,7 @@ func jsonDocument(_ rows: [Row], _ ceilings: Ceilings, threads: Int) -> String {
             "\"flop\": \(jsonNumber(r.flops))", "\"gflops\": \(jsonNumber(r.gflops))",
             "\"bytes\": \(jsonNumber(r.bytes))", "\"gbps\": \(jsonNumber(r.gbps))",
             "\"gemm_ref_gflops\": \(jsonNumber(r.referenceGflops))", "\"ratio_to_gemm\": \(jsonNumber(r.ratioToReference))",
-            "\"ratio_to_peak\": \(jsonNumber(r.ratioToPeak(ceilings)))",
+            "\"ratio_to_peak\": \(jsonNumber(r.ratioToPeak(ceilings)))"
         ]
         if let p = r.pairRatios { fields.append("\"ratio_to_gemm_pairs\": [\(p.map { String($0) }.joined(separator: ", "))]") }
         if let p = r.peakRatios { fields.append("\"ratio_to_peak_runs\": [\(p.map { String($0) }.joined(separator: ", "))]") }
@@ -116,15 +120,15 @@ func jsonDocument(_ rows: [Row], _ ceilings: Ceilings, threads: Int) -> String {
         lines.append("    {" + fields.joined(separator: ", ") + "}")
     }
     return """
-    {
-      "tool": "svgnet-bench",
-      "threads": \(threads),
-      "sgemm_peak_gflops": \(jsonNumber(ceilings.sgemmGflops)),
-      "copy_gbps": \(jsonNumber(ceilings.copyGBps)),
-      "rows": [
-    \(lines.joined(separator: ",\n"))
-      ]
-    }
+        {
+          "tool": "svgnet-bench",
+          "threads": \(threads),
+          "sgemm_peak_gflops": \(jsonNumber(ceilings.sgemmGflops)),
+          "copy_gbps": \(jsonNumber(ceilings.copyGBps)),
+          "rows": [
+        \(lines.joined(separator: ",\n"))
+          ]
+        }
 
-    """
+        """
 }

@@ -3,7 +3,7 @@
 // See Docs/PERFORMANCE.md for what every column means and the results on the reference machine.
 import ArgumentParser
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import Kernels
 import SVGNet
@@ -45,7 +45,8 @@ struct Bench: ParsableCommand {
             throw ValidationError("--models: expected svglp, hafsvg4 or vgg64, got \(models.names.sorted().joined(separator: ","))")
         }
         if let kernels, !kernels.names.isSubset(of: kernelSectionNames) {
-            throw ValidationError("--kernels: expected some of \(kernelSectionNames.joined(separator: ", ")), got \(kernels.names.sorted().joined(separator: ","))")
+            throw ValidationError(
+                "--kernels: expected some of \(kernelSectionNames.joined(separator: ", ")), got \(kernels.names.sorted().joined(separator: ","))")
         }
         if let n = threads, n < 1 { throw ValidationError("--threads: expected a positive integer, got \(n)") }
         if let n = runs, n < 1 { throw ValidationError("--runs: expected a positive integer, got \(n)") }
@@ -107,9 +108,17 @@ func runBenchmark(_ options: Bench) {
 
     do {
         var modelRows: [Row] = []
-        if (options.only?.names ?? Bench.sections).contains("train") { modelRows += try runTrainSection(runs: modelRuns, models: options.models?.names, convolution: options.convolution, ceilings: ceilings, log: progress) }
-        if (options.only?.names ?? Bench.sections).contains("sample") { modelRows += try runSampleSection(runs: modelRuns, models: options.models?.names, convolution: options.convolution, ceilings: ceilings, log: progress) }
-        if (options.only?.names ?? Bench.sections).contains("profile") { try runProfileSection(models: options.models?.names, convolution: options.convolution, ceilings: ceilings, log: progress) }
+        if (options.only?.names ?? Bench.sections).contains("train") {
+            modelRows += try runTrainSection(
+                runs: modelRuns, models: options.models?.names, convolution: options.convolution, ceilings: ceilings, log: progress)
+        }
+        if (options.only?.names ?? Bench.sections).contains("sample") {
+            modelRows += try runSampleSection(
+                runs: modelRuns, models: options.models?.names, convolution: options.convolution, ceilings: ceilings, log: progress)
+        }
+        if (options.only?.names ?? Bench.sections).contains("profile") {
+            try runProfileSection(models: options.models?.names, convolution: options.convolution, ceilings: ceilings, log: progress)
+        }
         if !modelRows.isEmpty {
             print("## end to end (median of up to \(modelRuns) runs after 1 warm-up)")
             printModelTable(modelRows, ceilings)

@@ -13,7 +13,8 @@ public func replay(_ arguments: [String], _ check: (Data) -> Void) {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             FileHandle.standardError.write(Data("\(path): no such file\n".utf8)); exit(1)
         }
-        let files = isDirectory.boolValue
+        let files =
+            isDirectory.boolValue
             ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { "\(path)/\($0)" } : [path]
         for file in files { if let data = FileManager.default.contents(atPath: file) { check(data); count += 1 } }
     }
@@ -36,37 +37,39 @@ public func scratchFile(_ name: String, _ data: Data) -> String {
 }
 
 #if FUZZING
-@_silgen_name("LLVMFuzzerRunDriver")
-private func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
-                                 _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                                 _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+    @_silgen_name("LLVMFuzzerRunDriver")
+    private func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt
 
-nonisolated(unsafe) private var target: ((Data) -> Void)?
+    nonisolated(unsafe) private var target: ((Data) -> Void)?
 
-/// Hands the process to libFuzzer (its command-line flags are the process's), which calls `check` with
-/// every input it tries. SwiftPM links the target's own `main` as the program's, so libFuzzer's driver is
-/// entered from there rather than from libFuzzer's main.
-public func runFuzzer(_ check: @escaping (Data) -> Void) -> Never {
-    target = check
-    var argc = CommandLine.argc
-    var argv = CommandLine.unsafeArgv
-    exit(LLVMFuzzerRunDriver(&argc, &argv) { bytes, size in LLVMFuzzerTestOneInput(bytes, size) })
-}
+    /// Hands the process to libFuzzer (its command-line flags are the process's), which calls `check` with
+    /// every input it tries. SwiftPM links the target's own `main` as the program's, so libFuzzer's driver is
+    /// entered from there rather than from libFuzzer's main.
+    public func runFuzzer(_ check: @escaping (Data) -> Void) -> Never {
+        target = check
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { bytes, size in LLVMFuzzerTestOneInput(bytes, size) })
+    }
 
-/// libFuzzer's runtime names this symbol (its own main, unused here, calls it); it runs the target's check.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func LLVMFuzzerTestOneInput(_ bytes: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    target!(size == 0 ? Data() : Data(bytes: bytes!, count: size))
-    return 0
-}
+    /// libFuzzer's runtime names this symbol (its own main, unused here, calls it); it runs the target's check.
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func LLVMFuzzerTestOneInput(_ bytes: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+        target!(size == 0 ? Data() : Data(bytes: bytes!, count: size))
+        return 0
+    }
 #endif
 
 /// The entry of every fuzz target: libFuzzer in a fuzzing build, a replay of the argument files otherwise.
 public func fuzzTargetMain(_ check: @escaping (Data) -> Void) -> Never {
     #if FUZZING
-    runFuzzer(check)
+        runFuzzer(check)
     #else
-    replay(CommandLine.arguments, check)
-    exit(0)
+        replay(CommandLine.arguments, check)
+        exit(0)
     #endif
 }

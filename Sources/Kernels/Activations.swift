@@ -9,11 +9,11 @@
 // buffer need not be kept; for LeakyReLU and ReLU (slope > 0) the sign of y is the sign of x.
 // Every function may run in place: forward with y == x, backward with gradX == gradY.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The backbones' LeakyReLU slope (DCGAN and VGG, MODEL.md "Backbones").
@@ -37,8 +37,10 @@ public func leakyReLUForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Fl
 
 /// LeakyReLU's backward from the forward's output: gradX = y > 0 ? gradY : slope·gradY (valid for slope > 0,
 /// where y has x's sign). May run in place (gradX == gradY).
-public func leakyReLUBackward(gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>,
-                              count: Int, slope: Float = leakyReLUSlope) {
+public func leakyReLUBackward(
+    gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>,
+    count: Int, slope: Float = leakyReLUSlope
+) {
     parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: y, y: gradX, gradY: gradY, slope: slope)) { raw, lo, hi in
         let a = arguments(raw, as: ElementwiseArguments.self), gy = a.gradY!
         for i in lo..<hi { let g = gy[i]; a.y[i] = a.x[i] > 0 ? g : a.slope * g }

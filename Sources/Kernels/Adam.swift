@@ -8,9 +8,9 @@
 // eps is added after the bias correction of sqrt(v), as PyTorch does; the textbook form (eps inside
 // m̂/(sqrt(v̂) + eps) with v̂ = v/bc2) is the same thing, but adding eps to sqrt(v) before dividing is not.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Adam's hyperparameters (PyTorch's names; no weight decay). The defaults are the training defaults of
@@ -37,9 +37,11 @@ public struct AdamHyperparameters: Sendable {
 /// One Adam update of `count` parameters in place, torch.optim.Adam's rule: updates the moments `m` and `v`
 /// and `params` from `grads`. `step` is this update's 1-based index (precondition); any split over the cores
 /// gives the same bits.
-public func adamStep(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
-                     m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-                     count: Int, step: Int, hyper: AdamHyperparameters) {
+public func adamStep(
+    params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+    m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+    count: Int, step: Int, hyper: AdamHyperparameters
+) {
     precondition(step >= 1, "Adam step count is 1-based")
     // PyTorch holds lr and the betas as Python doubles (0.999) and forms 1 − β2 and β2^t in Double.
     // From Float(0.999) instead, 1 − β2 comes out 1.3e-5 too small (cancellation), which shifts v and
@@ -50,8 +52,9 @@ public func adamStep(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<F
     // The per-element arithmetic is Float with each scalar rounded once, as PyTorch's CPU kernels do.
     let stepSize = Float(lr / bc1), bc2Sqrt = Float(bc2.squareRoot()), eps = hyper.eps
     let beta1 = Float(b1), beta2 = Float(b2), oneMinusB1 = Float(1 - b1), oneMinusB2 = Float(1 - b2)
-    let args = AdamArguments(params: params, grads: grads, m: m, v: v, stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: eps,
-                             beta1: beta1, beta2: beta2, oneMinusB1: oneMinusB1, oneMinusB2: oneMinusB2)
+    let args = AdamArguments(
+        params: params, grads: grads, m: m, v: v, stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: eps,
+        beta1: beta1, beta2: beta2, oneMinusB1: oneMinusB1, oneMinusB2: oneMinusB2)
     // Each element's update reads only that element: any split over the cores gives the same bits.
     parallelFor(count, minimumPerWorker: valuesPerWorker, args) { raw, lo, hi in
         let a = arguments(raw, as: AdamArguments.self)

@@ -26,9 +26,9 @@
 // Memory: `attention` holds queryFrames·P² floats (4 MB per frame at P = 1024). The softmax's row
 // reductions run in Float with per-lane Kahan compensation, since rows are up to 4096 long.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Sizes of one feature-aligner attention call: frames, plane P = H·W and channel counts (file header).
@@ -77,11 +77,13 @@ public func alignerAttentionForward(
         if !valueFromQueryFrame { while f + run < shape.queryFrames && sourceFrame(f + run, keyFrame) == s { run += 1 } }
         let vs = valueFromQueryFrame ? f : s
         let a = attention + f * p * p
-        gemm(transA: true, transB: false, m: run * p, n: p, k: e,
-             a: q + f * p, lda: ldq, b: k + s * p, ldb: ldk, beta: 0, c: a, ldc: p)
+        gemm(
+            transA: true, transB: false, m: run * p, n: p, k: e,
+            a: q + f * p, lda: ldq, b: k + s * p, ldb: ldk, beta: 0, c: a, ldc: p)
         softmaxRows(a, rows: run * p, columns: p)
-        gemm(transA: false, transB: true, m: c, n: run * p, k: p,
-             a: v + vs * p, lda: ldv, b: a, ldb: p, beta: 0, c: z + f * p, ldc: ldq)
+        gemm(
+            transA: false, transB: true, m: c, n: run * p, k: p,
+            a: v + vs * p, lda: ldv, b: a, ldb: p, beta: 0, c: z + f * p, ldc: ldq)
         f += run
     }
 }
@@ -102,15 +104,19 @@ public func alignerAttentionBackward(
         let s = sourceFrame(f, keyFrame)
         let vs = valueFromQueryFrame ? f : s
         let a = attention + f * p * p, gz = gradZ + f * p
-        gemm(transA: false, transB: false, m: c, n: p, k: p,
-             a: gz, lda: ldq, b: a, ldb: p, beta: 1, c: gradV + vs * p, ldc: ldv)
-        gemm(transA: true, transB: false, m: p, n: p, k: c,
-             a: gz, lda: ldq, b: v + vs * p, ldb: ldv, beta: 0, c: scratch, ldc: p)
+        gemm(
+            transA: false, transB: false, m: c, n: p, k: p,
+            a: gz, lda: ldq, b: a, ldb: p, beta: 1, c: gradV + vs * p, ldc: ldv)
+        gemm(
+            transA: true, transB: false, m: p, n: p, k: c,
+            a: gz, lda: ldq, b: v + vs * p, ldb: ldv, beta: 0, c: scratch, ldc: p)
         softmaxBackwardRows(a, scratch, rows: p, columns: p)
-        gemm(transA: false, transB: true, m: e, n: p, k: p,
-             a: k + s * p, lda: ldk, b: scratch, ldb: p, beta: 0, c: gradQ + f * p, ldc: ldq)
-        gemm(transA: false, transB: false, m: e, n: p, k: p,
-             a: q + f * p, lda: ldq, b: scratch, ldb: p, beta: 1, c: gradK + s * p, ldc: ldk)
+        gemm(
+            transA: false, transB: true, m: e, n: p, k: p,
+            a: k + s * p, lda: ldk, b: scratch, ldb: p, beta: 0, c: gradQ + f * p, ldc: ldq)
+        gemm(
+            transA: false, transB: false, m: e, n: p, k: p,
+            a: q + f * p, lda: ldq, b: scratch, ldb: p, beta: 1, c: gradK + s * p, ldc: ldk)
     }
 }
 
@@ -122,15 +128,17 @@ private func sourceFrame(_ f: Int, _ keyFrame: UnsafePointer<Int32>?) -> Int {
 // An out-of-range source frame would make sgemm read or write outside the caller's buffers, so the
 // mapping is checked in release builds too; it is queryFrames integers, nothing next to the GEMMs.
 private func validate(_ keyFrame: UnsafePointer<Int32>?, _ shape: AlignerShape) {
-    precondition(shape.queryFrames >= 0 && shape.keyFrames >= 0 && shape.plane >= 0
-                 && shape.keyChannels >= 0 && shape.valueChannels >= 0, "negative aligner dimension: \(shape)")
+    precondition(
+        shape.queryFrames >= 0 && shape.keyFrames >= 0 && shape.plane >= 0
+            && shape.keyChannels >= 0 && shape.valueChannels >= 0, "negative aligner dimension: \(shape)")
     guard let keyFrame else {
         precondition(shape.keyFrames == shape.queryFrames, "identity keyFrame needs keyFrames == queryFrames: \(shape)")
         return
     }
     for f in 0..<shape.queryFrames {
-        precondition(keyFrame[f] >= 0 && Int(keyFrame[f]) < shape.keyFrames,
-                     "keyFrame[\(f)] = \(keyFrame[f]) outside 0..<\(shape.keyFrames)")
+        precondition(
+            keyFrame[f] >= 0 && Int(keyFrame[f]) < shape.keyFrames,
+            "keyFrame[\(f)] = \(keyFrame[f]) outside 0..<\(shape.keyFrames)")
     }
 }
 

@@ -32,8 +32,9 @@ public struct BatchNormShape: Sendable, Equatable {
 
     /// Creates a shape; every size must be positive (precondition).
     public init(channels: Int, groups: Int, framesPerGroup: Int, plane: Int) {
-        precondition(channels > 0 && groups > 0 && framesPerGroup > 0 && plane > 0,
-                     "BatchNormShape: every size must be positive")
+        precondition(
+            channels > 0 && groups > 0 && framesPerGroup > 0 && plane > 0,
+            "BatchNormShape: every size must be positive")
         self.channels = channels; self.groups = groups; self.framesPerGroup = framesPerGroup; self.plane = plane
     }
 
@@ -74,23 +75,26 @@ public func batchNorm2dTrainingForward(
     replicas: CrossReplicaStatistics? = nil
 ) {
     if let replicas {
-        batchNorm2dTrainingForwardAcrossReplicas(x: x, y: y, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: runningMean,
-                                                 runningVar: runningVar, momentum: momentum, eps: eps, leakySlope: leakySlope,
-                                                 shape: shape, replicas: replicas)
+        batchNorm2dTrainingForwardAcrossReplicas(
+            x: x, y: y, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: runningMean,
+            runningVar: runningVar, momentum: momentum, eps: eps, leakySlope: leakySlope,
+            shape: shape, replicas: replicas)
         return
     }
     let m = shape.groupRun, columns = shape.columns, channels = shape.channels
     // The unbiased variance of one value is undefined; PyTorch refuses such a batch in training too.
-    precondition(m > 1 || runningVar == nil,
-                 "batchNorm2dTrainingForward: a group of one value per channel has no unbiased variance")
+    precondition(
+        m > 1 || runningVar == nil,
+        "batchNorm2dTrainingForward: a group of one value per channel has no unbiased variance")
     struct Arguments {
         var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
         var mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>
         var runningMean: UnsafeMutablePointer<Float>?, runningVar: UnsafeMutablePointer<Float>?
         var momentum: Float, eps: Float, leakySlope: Float?, shape: BatchNormShape
     }
-    let args = Arguments(x: x, y: y, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: runningMean,
-                         runningVar: runningVar, momentum: momentum, eps: eps, leakySlope: leakySlope, shape: shape)
+    let args = Arguments(
+        x: x, y: y, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: runningMean,
+        runningVar: runningVar, momentum: momentum, eps: eps, leakySlope: leakySlope, shape: shape)
     // Channels are independent: each worker owns whole channels (their rows, statistics and running stats).
     parallelFor(channels, minimumPerWorker: max(1, 16_384 / max(columns, 1)), args) { raw, lo, hi in
         let a = arguments(raw, as: Arguments.self)
@@ -105,9 +109,10 @@ public func batchNorm2dTrainingForward(
                 let src = x + offset, dst = y + offset
                 let mu = blockedSum(src, count: m) / Double(m)
                 let variance = blockedSquaredDeviation(src, count: m, mean: mu) / Double(m)
-                normalizeGroup(src, dst, count: m, mean: mu, variance: variance, unbiasing: unbiasing, gamma: g0, beta: b0, eps: eps,
-                               momentum: momentum, leakySlope: a.leakySlope, savedMean: mean + g * channels + c,
-                               savedInvStd: invStd + g * channels + c, runningMean: runningMean.map { $0 + c }, runningVar: runningVar.map { $0 + c })
+                normalizeGroup(
+                    src, dst, count: m, mean: mu, variance: variance, unbiasing: unbiasing, gamma: g0, beta: b0, eps: eps,
+                    momentum: momentum, leakySlope: a.leakySlope, savedMean: mean + g * channels + c,
+                    savedInvStd: invStd + g * channels + c, runningMean: runningMean.map { $0 + c }, runningVar: runningVar.map { $0 + c })
             }
         }
     }
@@ -125,14 +130,16 @@ public func batchNorm2dInferenceForward(
         var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
         var runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>, eps: Float, leakySlope: Float?, columns: Int
     }
-    let args = Arguments(x: x, y: y, gamma: gamma, beta: beta, runningMean: runningMean, runningVar: runningVar, eps: eps,
-                         leakySlope: leakySlope, columns: shape.columns)
+    let args = Arguments(
+        x: x, y: y, gamma: gamma, beta: beta, runningMean: runningMean, runningVar: runningVar, eps: eps,
+        leakySlope: leakySlope, columns: shape.columns)
     parallelFor(shape.channels, minimumPerWorker: max(1, 16_384 / max(shape.columns, 1)), args) { raw, lo, hi in
         let a = arguments(raw, as: Arguments.self)
         for c in lo..<hi {
             let scale = a.gamma[c] * Float(1 / (Double(a.runningVar[c]) + Double(a.eps)).squareRoot())
-            normalizeRun(a.x + c * a.columns, a.y + c * a.columns, count: a.columns, mean: a.runningMean[c], scale: scale,
-                         shift: a.beta[c], leakySlope: a.leakySlope)
+            normalizeRun(
+                a.x + c * a.columns, a.y + c * a.columns, count: a.columns, mean: a.runningMean[c], scale: scale,
+                shift: a.beta[c], leakySlope: a.leakySlope)
         }
     }
 }
@@ -141,10 +148,12 @@ public func batchNorm2dInferenceForward(
 /// forward: saves μ and s = 1/√(σ² + eps) for the backward, normalises the run, and moves the running
 /// statistics (the variance unbiased by `unbiasing` = M/(M − 1)).
 @inline(__always)
-private func normalizeGroup(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count m: Int, mean mu: Double, variance: Double,
-                            unbiasing: Double, gamma: Float, beta: Float, eps: Float, momentum: Float, leakySlope: Float?,
-                            savedMean: UnsafeMutablePointer<Float>, savedInvStd: UnsafeMutablePointer<Float>,
-                            runningMean: UnsafeMutablePointer<Float>?, runningVar: UnsafeMutablePointer<Float>?) {
+private func normalizeGroup(
+    _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count m: Int, mean mu: Double, variance: Double,
+    unbiasing: Double, gamma: Float, beta: Float, eps: Float, momentum: Float, leakySlope: Float?,
+    savedMean: UnsafeMutablePointer<Float>, savedInvStd: UnsafeMutablePointer<Float>,
+    runningMean: UnsafeMutablePointer<Float>?, runningVar: UnsafeMutablePointer<Float>?
+) {
     let muF = Float(mu)
     let sF = Float(1 / (variance + Double(eps)).squareRoot())
     savedMean.pointee = muF
@@ -160,8 +169,10 @@ private func normalizeGroup(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePoi
 /// follows every BatchNorm of the backbones rides along this pass instead of making its own.
 /// Reading src[i] before writing dst[i] makes dst == src safe.
 @inline(__always)
-private func normalizeRun(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count m: Int,
-                          mean: Float, scale: Float, shift: Float, leakySlope: Float?) {
+private func normalizeRun(
+    _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count m: Int,
+    mean: Float, scale: Float, shift: Float, leakySlope: Float?
+) {
     if let slope = leakySlope {
         for i in 0..<m { let v = (src[i] - mean) * scale + shift; dst[i] = v > 0 ? v : slope * v }
     } else {
@@ -194,8 +205,9 @@ public func batchNorm2dBackward(
         var sums: UnsafeMutablePointer<Double>?, globalRun: Int
 
         func gate(_ g: Int, _ c: Int) -> LeakyReLUGate {
-            LeakyReLUGate(mean: mean[g * shape.channels + c], scale: gamma[c] * invStd[g * shape.channels + c],
-                          shift: beta?[c] ?? 0, slope: leakySlope ?? 1)
+            LeakyReLUGate(
+                mean: mean[g * shape.channels + c], scale: gamma[c] * invStd[g * shape.channels + c],
+                shift: beta?[c] ?? 0, slope: leakySlope ?? 1)
         }
         /// (Σ gy, Σ gy·x̂) over this replica's run of (g, c).
         func runSums(_ g: Int, _ c: Int) -> (Double, Double) {
@@ -232,17 +244,21 @@ public func batchNorm2dBackward(
             }
         }
         func store(_ c: Int, gradGammaValue: Double, gradBetaValue: Double) {
-            if accumulateParams { gradGamma[c] += Float(gradGammaValue); gradBeta[c] += Float(gradBetaValue) }
-            else { gradGamma[c] = Float(gradGammaValue); gradBeta[c] = Float(gradBetaValue) }
+            if accumulateParams {
+                gradGamma[c] += Float(gradGammaValue); gradBeta[c] += Float(gradBetaValue)
+            } else {
+                gradGamma[c] = Float(gradGammaValue); gradBeta[c] = Float(gradBetaValue)
+            }
         }
         func store(_ c: Int, gradXSumValue: Float) {
             guard let s = gradXSum else { return }
             if accumulateParams { s[c] += gradXSumValue } else { s[c] = gradXSumValue }
         }
     }
-    var args = Arguments(gradY: gradY, x: x, gamma: gamma, mean: mean, invStd: invStd, gradX: gradX, gradGamma: gradGamma,
-                         gradBeta: gradBeta, gradXSum: gradXSum, beta: beta, leakySlope: leakySlope, shape: shape,
-                         accumulateParams: accumulateParams, sums: nil, globalRun: shape.groupRun)
+    var args = Arguments(
+        gradY: gradY, x: x, gamma: gamma, mean: mean, invStd: invStd, gradX: gradX, gradGamma: gradGamma,
+        gradBeta: gradBeta, gradXSum: gradXSum, beta: beta, leakySlope: leakySlope, shape: shape,
+        accumulateParams: accumulateParams, sums: nil, globalRun: shape.groupRun)
     let grain = max(1, 16_384 / max(columns, 1))
     guard let replicas else {
         // One pass per channel: its sums, then its gradX, while the run is still in cache.
@@ -308,8 +324,9 @@ private func batchNorm2dTrainingForwardAcrossReplicas(
     momentum: Float, eps: Float, leakySlope: Float?, shape: BatchNormShape, replicas: CrossReplicaStatistics
 ) {
     let globalRun = replicas.framesPerGroup * shape.plane, gc = shape.groups * shape.channels
-    precondition(globalRun > 1 || runningVar == nil,
-                 "batchNorm2dTrainingForward: a group of one value per channel has no unbiased variance")
+    precondition(
+        globalRun > 1 || runningVar == nil,
+        "batchNorm2dTrainingForward: a group of one value per channel has no unbiased variance")
     struct Arguments {
         var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
         var mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>
@@ -318,9 +335,10 @@ private func batchNorm2dTrainingForwardAcrossReplicas(
         var sums: UnsafeMutablePointer<Double>, deviations: UnsafeMutablePointer<Double>, globalRun: Int
         func run(_ g: Int, _ c: Int) -> UnsafePointer<Float> { x + c * shape.columns + g * shape.groupRun }
     }
-    let args = Arguments(x: x, y: y, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: runningMean,
-                         runningVar: runningVar, momentum: momentum, eps: eps, leakySlope: leakySlope, shape: shape,
-                         sums: replicas.scratch, deviations: replicas.scratch + gc, globalRun: globalRun)
+    let args = Arguments(
+        x: x, y: y, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: runningMean,
+        runningVar: runningVar, momentum: momentum, eps: eps, leakySlope: leakySlope, shape: shape,
+        sums: replicas.scratch, deviations: replicas.scratch + gc, globalRun: globalRun)
     let grain = max(1, 16_384 / max(shape.columns, 1))
     parallelFor(shape.channels, minimumPerWorker: grain, args) { raw, lo, hi in
         let a = arguments(raw, as: Arguments.self)
@@ -343,10 +361,11 @@ private func batchNorm2dTrainingForwardAcrossReplicas(
         for c in lo..<hi {
             for g in 0..<a.shape.groups {
                 let k = g * a.shape.channels + c, offset = c * a.shape.columns + g * a.shape.groupRun
-                normalizeGroup(a.x + offset, a.y + offset, count: a.shape.groupRun, mean: a.sums[k] / Double(a.globalRun),
-                               variance: a.deviations[k] / Double(a.globalRun), unbiasing: unbiasing, gamma: a.gamma[c], beta: a.beta[c],
-                               eps: a.eps, momentum: a.momentum, leakySlope: a.leakySlope, savedMean: a.mean + k, savedInvStd: a.invStd + k,
-                               runningMean: a.runningMean.map { $0 + c }, runningVar: a.runningVar.map { $0 + c })
+                normalizeGroup(
+                    a.x + offset, a.y + offset, count: a.shape.groupRun, mean: a.sums[k] / Double(a.globalRun),
+                    variance: a.deviations[k] / Double(a.globalRun), unbiasing: unbiasing, gamma: a.gamma[c], beta: a.beta[c],
+                    eps: a.eps, momentum: a.momentum, leakySlope: a.leakySlope, savedMean: a.mean + k, savedInvStd: a.invStd + k,
+                    runningMean: a.runningMean.map { $0 + c }, runningVar: a.runningVar.map { $0 + c })
             }
         }
     }

@@ -10,17 +10,21 @@
 // two halves cannot share one buffer.
 
 /// out = [a; b] along channels: a's `aChannels` rows, then b's `bChannels` rows, each `columns` long.
-public func concatChannelsForward(a: UnsafePointer<Float>, aChannels: Int, b: UnsafePointer<Float>, bChannels: Int,
-                                  out: UnsafeMutablePointer<Float>, columns: Int) {
+public func concatChannelsForward(
+    a: UnsafePointer<Float>, aChannels: Int, b: UnsafePointer<Float>, bChannels: Int,
+    out: UnsafeMutablePointer<Float>, columns: Int
+) {
     out.update(from: a, count: aChannels * columns)
     (out + aChannels * columns).update(from: b, count: bChannels * columns)
 }
 
 /// Splits gradOut back into gradA (its first `aChannels` rows) and gradB (the rest), overwriting or, with
 /// `accumulate`, adding; nil skips that part.
-public func concatChannelsBackward(gradOut: UnsafePointer<Float>, gradA: UnsafeMutablePointer<Float>?, aChannels: Int,
-                                   gradB: UnsafeMutablePointer<Float>?, bChannels: Int, columns: Int,
-                                   accumulate: Bool = false) {
+public func concatChannelsBackward(
+    gradOut: UnsafePointer<Float>, gradA: UnsafeMutablePointer<Float>?, aChannels: Int,
+    gradB: UnsafeMutablePointer<Float>?, bChannels: Int, columns: Int,
+    accumulate: Bool = false
+) {
     func route(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
         if accumulate {
             for i in 0..<n { dst[i] += src[i] }

@@ -15,8 +15,9 @@ public func conv1x1Forward(
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     y: UnsafeMutablePointer<Float>, inChannels: Int, outChannels: Int, columns: Int
 ) {
-    gemm(transA: false, transB: false, m: outChannels, n: columns, k: inChannels,
-         a: weight, lda: inChannels, b: x, ldb: columns, beta: 0, c: y, ldc: columns)
+    gemm(
+        transA: false, transB: false, m: outChannels, n: columns, k: inChannels,
+        a: weight, lda: inChannels, b: x, ldb: columns, beta: 0, c: y, ldc: columns)
     if let bias { addRowBias(y, bias, rows: outChannels, columns: columns) }
 }
 
@@ -29,13 +30,15 @@ public func conv1x1Backward(
     inChannels: Int, outChannels: Int, columns: Int,
     accumulateParams: Bool = false, accumulateGradX: Bool = false
 ) {
-    gemm(transA: false, transB: true, m: outChannels, n: inChannels, k: columns,
-         a: gradY, lda: columns, b: x, ldb: columns,
-         beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: inChannels)
+    gemm(
+        transA: false, transB: true, m: outChannels, n: inChannels, k: columns,
+        a: gradY, lda: columns, b: x, ldb: columns,
+        beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: inChannels)
     if let gradBias { sumRows(gradY, into: gradBias, rows: outChannels, columns: columns, accumulate: accumulateParams) }
     if let gradX {
-        gemm(transA: true, transB: false, m: inChannels, n: columns, k: outChannels,
-             a: weight, lda: inChannels, b: gradY, ldb: columns,
-             beta: accumulateGradX ? 1 : 0, c: gradX, ldc: columns)
+        gemm(
+            transA: true, transB: false, m: inChannels, n: columns, k: outChannels,
+            a: weight, lda: inChannels, b: gradY, ldb: columns,
+            beta: accumulateGradX ? 1 : 0, c: gradX, ldc: columns)
     }
 }

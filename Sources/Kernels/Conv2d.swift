@@ -21,9 +21,10 @@ public func conv2dForward(
     // With a bias, y starts as the bias rows and the GEMM accumulates onto them: sgemm with β = 0 would
     // spend a pass zeroing y first, and adding the bias afterwards would be another pass over y.
     if let bias, !accumulate { fillRows(y, bias, rows: outChannels, columns: n) }
-    gemm(transA: false, transB: frameMajor, m: outChannels, n: n, k: g.colRows,
-         a: weight, lda: weightStride ?? g.colRows, b: col, ldb: frameMajor ? g.colRows : n,
-         beta: accumulate || bias != nil ? 1 : 0, c: y, ldc: n)
+    gemm(
+        transA: false, transB: frameMajor, m: outChannels, n: n, k: g.colRows,
+        a: weight, lda: weightStride ?? g.colRows, b: col, ldb: frameMajor ? g.colRows : n,
+        beta: accumulate || bias != nil ? 1 : 0, c: y, ldc: n)
     if let bias, accumulate { addRowBias(y, bias, rows: outChannels, columns: n) }
 }
 
@@ -36,15 +37,17 @@ public func conv2dBackward(
     geometry g: ConvGeometry, outChannels: Int, weightStride: Int? = nil, accumulateParams: Bool = false
 ) {
     let n = g.colColumns, k = g.colRows, ldw = weightStride ?? k, frameMajor = colIsFrameMajor(g)
-    gemm(transA: false, transB: !frameMajor, m: outChannels, n: k, k: n,
-         a: gradY, lda: n, b: col, ldb: frameMajor ? k : n,
-         beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: ldw)
+    gemm(
+        transA: false, transB: !frameMajor, m: outChannels, n: k, k: n,
+        a: gradY, lda: n, b: col, ldb: frameMajor ? k : n,
+        beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: ldw)
     if let gradBias { sumRows(gradY, into: gradBias, rows: outChannels, columns: n, accumulate: accumulateParams) }
     guard let gradX else { return }
     // col is no longer needed, and the input gradient is the transposed convolution of gradY with the same
     // weight: col2im(Wᵀ · gradY), in chunks of frames where colChunkFrames says so (ConvTranspose2d.swift).
-    convTranspose2dForward(x: gradY, weight: weight, bias: nil, y: gradX, col: col, inChannels: outChannels,
-                           outputGeometry: g, weightStride: ldw)
+    convTranspose2dForward(
+        x: gradY, weight: weight, bias: nil, y: gradX, col: col, inChannels: outChannels,
+        outputGeometry: g, weightStride: ldw)
 }
 
 private struct RowArguments {
@@ -53,8 +56,10 @@ private struct RowArguments {
 
 /// y[r][j] += bias[r]; rows split over the cores.
 public func addRowBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, columns: Int) {
-    parallelFor(rows, minimumPerWorker: max(1, 65_536 / max(columns, 1)),
-                RowArguments(x: y, vector: UnsafeMutablePointer(mutating: bias), columns: columns, accumulate: false)) { raw, lo, hi in
+    parallelFor(
+        rows, minimumPerWorker: max(1, 65_536 / max(columns, 1)),
+        RowArguments(x: y, vector: UnsafeMutablePointer(mutating: bias), columns: columns, accumulate: false)
+    ) { raw, lo, hi in
         let a = arguments(raw, as: RowArguments.self)
         for r in lo..<hi {
             let b = a.vector[r], row = a.x + r * a.columns
@@ -65,8 +70,10 @@ public func addRowBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<F
 
 /// y[r][j] = value[r]; rows split over the cores.
 public func fillRows(_ y: UnsafeMutablePointer<Float>, _ value: UnsafePointer<Float>, rows: Int, columns: Int) {
-    parallelFor(rows, minimumPerWorker: max(1, 65_536 / max(columns, 1)),
-                RowArguments(x: y, vector: UnsafeMutablePointer(mutating: value), columns: columns, accumulate: false)) { raw, lo, hi in
+    parallelFor(
+        rows, minimumPerWorker: max(1, 65_536 / max(columns, 1)),
+        RowArguments(x: y, vector: UnsafeMutablePointer(mutating: value), columns: columns, accumulate: false)
+    ) { raw, lo, hi in
         let a = arguments(raw, as: RowArguments.self)
         for r in lo..<hi { (a.x + r * a.columns).update(repeating: a.vector[r], count: a.columns) }
     }
@@ -75,8 +82,10 @@ public func fillRows(_ y: UnsafeMutablePointer<Float>, _ value: UnsafePointer<Fl
 /// out[r] (+)= Σ_j x[r][j], summed in Double (eight lanes, Reductions.swift) so long rows (N·H·W up to
 /// ~10⁶) keep Float accuracy; rows split over the cores.
 public func sumRows(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int, columns: Int, accumulate: Bool) {
-    parallelFor(rows, minimumPerWorker: max(1, 65_536 / max(columns, 1)),
-                RowArguments(x: UnsafeMutablePointer(mutating: x), vector: out, columns: columns, accumulate: accumulate)) { raw, lo, hi in
+    parallelFor(
+        rows, minimumPerWorker: max(1, 65_536 / max(columns, 1)),
+        RowArguments(x: UnsafeMutablePointer(mutating: x), vector: out, columns: columns, accumulate: accumulate)
+    ) { raw, lo, hi in
         let a = arguments(raw, as: RowArguments.self)
         for r in lo..<hi {
             let s = blockedSum(a.x + r * a.columns, count: a.columns)

@@ -80,31 +80,40 @@ public func winogradConvTranspose2dBackward(
 // MARK: the nine products, one per transformed point ξ
 
 /// out[ξ] (M × T) = W~[ξ] (M × 4C) · input[ξ] (4C × T).
-private func pointProducts(_ weight: UnsafePointer<Float>, _ input: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                           _ g: WinogradGeometry) {
+private func pointProducts(
+    _ weight: UnsafePointer<Float>, _ input: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+    _ g: WinogradGeometry
+) {
     let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
     for xi in 0..<9 {
-        gemm(transA: false, transB: false, m: m, n: t, k: k4, a: weight + xi * m * k4, lda: k4,
-             b: input + xi * k4 * t, ldb: t, beta: 0, c: out + xi * m * t, ldc: t)
+        gemm(
+            transA: false, transB: false, m: m, n: t, k: k4, a: weight + xi * m * k4, lda: k4,
+            b: input + xi * k4 * t, ldb: t, beta: 0, c: out + xi * m * t, ldc: t)
     }
 }
 
 /// out[ξ] (4C × T) = W~[ξ]ᵀ (4C × M) · outputSide[ξ] (M × T).
-private func pointProductsTransposed(_ weight: UnsafePointer<Float>, _ outputSide: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                                     _ g: WinogradGeometry) {
+private func pointProductsTransposed(
+    _ weight: UnsafePointer<Float>, _ outputSide: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+    _ g: WinogradGeometry
+) {
     let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
     for xi in 0..<9 {
-        gemm(transA: true, transB: false, m: k4, n: t, k: m, a: weight + xi * m * k4, lda: k4,
-             b: outputSide + xi * m * t, ldb: t, beta: 0, c: out + xi * k4 * t, ldc: t)
+        gemm(
+            transA: true, transB: false, m: k4, n: t, k: m, a: weight + xi * m * k4, lda: k4,
+            b: outputSide + xi * m * t, ldb: t, beta: 0, c: out + xi * k4 * t, ldc: t)
     }
 }
 
 /// gradW~[ξ] (M × 4C) = outputSide[ξ] (M × T) · inputSide[ξ]ᵀ (T × 4C).
-private func pointWeightGradients(_ outputSide: UnsafePointer<Float>, _ inputSide: UnsafePointer<Float>, _ gradW: UnsafeMutablePointer<Float>,
-                                  _ g: WinogradGeometry) {
+private func pointWeightGradients(
+    _ outputSide: UnsafePointer<Float>, _ inputSide: UnsafePointer<Float>, _ gradW: UnsafeMutablePointer<Float>,
+    _ g: WinogradGeometry
+) {
     let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
     for xi in 0..<9 {
-        gemm(transA: false, transB: true, m: m, n: k4, k: t, a: outputSide + xi * m * t, lda: t,
-             b: inputSide + xi * k4 * t, ldb: t, beta: 0, c: gradW + xi * m * k4, ldc: k4)
+        gemm(
+            transA: false, transB: true, m: m, n: k4, k: t, a: outputSide + xi * m * t, lda: t,
+            b: inputSide + xi * k4 * t, ldb: t, beta: 0, c: gradW + xi * m * k4, ldc: k4)
     }
 }

@@ -13,13 +13,16 @@
 /// The geometry of a transposed conv's output image (Ho = (H − 1)·stride − 2·padding + kernel), as the
 /// Conv2d over it that maps back to the H × W input; the transposed-conv kernels take it as
 /// `outputGeometry`. Stops with a precondition failure when the output is empty or the conv does not invert.
-public func convTranspose2dOutputGeometry(inChannels: Int, outChannels: Int, frames: Int, height: Int, width: Int,
-                                          kernel: Int, stride: Int, padding: Int) -> ConvGeometry {
+public func convTranspose2dOutputGeometry(
+    inChannels: Int, outChannels: Int, frames: Int, height: Int, width: Int,
+    kernel: Int, stride: Int, padding: Int
+) -> ConvGeometry {
     let ho = (height - 1) * stride - 2 * padding + kernel
     let wo = (width - 1) * stride - 2 * padding + kernel
     precondition(ho > 0 && wo > 0, "ConvTranspose2d: output \(ho)×\(wo) is empty")
-    let g = ConvGeometry(channels: outChannels, frames: frames, height: ho, width: wo,
-                         kernelH: kernel, kernelW: kernel, stride: stride, padding: padding)
+    let g = ConvGeometry(
+        channels: outChannels, frames: frames, height: ho, width: wo,
+        kernelH: kernel, kernelW: kernel, stride: stride, padding: padding)
     precondition(g.outHeight == height && g.outWidth == width, "ConvTranspose2d: geometry does not invert")
     return g
 }
@@ -36,11 +39,13 @@ public func convTranspose2dForward(
     let n = g.colColumns, k = g.colRows, ldw = weightStride ?? k, frameMajor = colIsFrameMajor(g)
     forEachColChunk(g, inner: inChannels) { frames, first, columns in
         if frameMajor {
-            gemm(transA: true, transB: false, m: columns, n: k, k: inChannels,
-                 a: x + first, lda: n, b: weight, ldb: ldw, beta: 0, c: col, ldc: k)
+            gemm(
+                transA: true, transB: false, m: columns, n: k, k: inChannels,
+                a: x + first, lda: n, b: weight, ldb: ldw, beta: 0, c: col, ldc: k)
         } else {
-            gemm(transA: true, transB: false, m: k, n: columns, k: inChannels,
-                 a: weight, lda: ldw, b: x + first, ldb: n, beta: 0, c: col, ldc: columns)
+            gemm(
+                transA: true, transB: false, m: k, n: columns, k: inChannels,
+                a: weight, lda: ldw, b: x + first, ldb: n, beta: 0, c: col, ldc: columns)
         }
         // The bias rides along the col2im pass.
         convColumnsAdjoint(col, y, g, accumulate: accumulate, bias: bias, frames: frames)
@@ -58,11 +63,13 @@ public func convTranspose2dBackward(
     let n = g.colColumns, k = g.colRows, frameMajor = colIsFrameMajor(g)
     convColumns(gradY, col, g)
     if let gradX {
-        gemm(transA: false, transB: frameMajor, m: inChannels, n: n, k: k,
-             a: weight, lda: k, b: col, ldb: frameMajor ? k : n, beta: 0, c: gradX, ldc: n)
+        gemm(
+            transA: false, transB: frameMajor, m: inChannels, n: n, k: k,
+            a: weight, lda: k, b: col, ldb: frameMajor ? k : n, beta: 0, c: gradX, ldc: n)
     }
-    gemm(transA: false, transB: !frameMajor, m: inChannels, n: k, k: n,
-         a: x, lda: n, b: col, ldb: frameMajor ? k : n, beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: k)
+    gemm(
+        transA: false, transB: !frameMajor, m: inChannels, n: k, k: n,
+        a: x, lda: n, b: col, ldb: frameMajor ? k : n, beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: k)
     if let gradBias {
         sumRows(gradY, into: gradBias, rows: g.channels, columns: g.frames * g.height * g.width, accumulate: accumulateParams)
     }

@@ -8,8 +8,10 @@
 
 /// perStep[c][f] += shared[c][sourceOf[f]] for each of `frames` frames of `plane` floats: adds a per-source
 /// contribution to every step that reads that source.
-public func gatherFramesAdd(shared: UnsafePointer<Float>, perStep: UnsafeMutablePointer<Float>, sourceOf: UnsafePointer<Int32>,
-                            channels: Int, frames: Int, sourceFrames: Int, plane: Int) {
+public func gatherFramesAdd(
+    shared: UnsafePointer<Float>, perStep: UnsafeMutablePointer<Float>, sourceOf: UnsafePointer<Int32>,
+    channels: Int, frames: Int, sourceFrames: Int, plane: Int
+) {
     for c in 0..<channels {
         let src = shared + c * sourceFrames * plane, dst = perStep + c * frames * plane
         for f in 0..<frames {
@@ -21,8 +23,10 @@ public func gatherFramesAdd(shared: UnsafePointer<Float>, perStep: UnsafeMutable
 
 /// The adjoint of gatherFramesAdd: shared[c][s] = Σ perStep[c][f] over the frames f with sourceOf[f] = s
 /// (overwrites `shared`).
-public func scatterFramesSum(perStep: UnsafePointer<Float>, shared: UnsafeMutablePointer<Float>, sourceOf: UnsafePointer<Int32>,
-                             channels: Int, frames: Int, sourceFrames: Int, plane: Int) {
+public func scatterFramesSum(
+    perStep: UnsafePointer<Float>, shared: UnsafeMutablePointer<Float>, sourceOf: UnsafePointer<Int32>,
+    channels: Int, frames: Int, sourceFrames: Int, plane: Int
+) {
     shared.update(repeating: 0, count: channels * sourceFrames * plane)
     for c in 0..<channels {
         let dst = shared + c * sourceFrames * plane, src = perStep + c * frames * plane
@@ -35,8 +39,10 @@ public func scatterFramesSum(perStep: UnsafePointer<Float>, shared: UnsafeMutabl
 
 /// dst[c][0 ..< count] = src[c][first·plane ..< first·plane + count] for every channel, where src rows
 /// hold `srcFrames` frames and dst rows `count / plane` frames: a contiguous range of frames, compacted.
-public func copyFrameRange(src: UnsafePointer<Float>, srcFrames: Int, first: Int, dst: UnsafeMutablePointer<Float>, frames: Int,
-                           channels: Int, plane: Int, accumulateInto: Bool = false) {
+public func copyFrameRange(
+    src: UnsafePointer<Float>, srcFrames: Int, first: Int, dst: UnsafeMutablePointer<Float>, frames: Int,
+    channels: Int, plane: Int, accumulateInto: Bool = false
+) {
     for c in 0..<channels {
         let s = src + (c * srcFrames + first) * plane, d = dst + c * frames * plane
         if accumulateInto { for p in 0..<(frames * plane) { d[p] += s[p] } } else { d.update(from: s, count: frames * plane) }
@@ -44,8 +50,10 @@ public func copyFrameRange(src: UnsafePointer<Float>, srcFrames: Int, first: Int
 }
 
 /// The adjoint of copyFrameRange: big[c][first·plane …] += compact[c][…].
-public func addFrameRange(compact: UnsafePointer<Float>, frames: Int, into big: UnsafeMutablePointer<Float>, bigFrames: Int, first: Int,
-                          channels: Int, plane: Int) {
+public func addFrameRange(
+    compact: UnsafePointer<Float>, frames: Int, into big: UnsafeMutablePointer<Float>, bigFrames: Int, first: Int,
+    channels: Int, plane: Int
+) {
     for c in 0..<channels {
         let s = compact + c * frames * plane, d = big + (c * bigFrames + first) * plane
         for p in 0..<(frames * plane) { d[p] += s[p] }

@@ -33,9 +33,10 @@ public func gemmStridedBatched(
     batchCount: Int
 ) {
     for i in 0..<batchCount {
-        gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-             a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
-             beta: beta, c: c + i * strideC, ldc: ldc)
+        gemm(
+            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+            a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
+            beta: beta, c: c + i * strideC, ldc: ldc)
     }
 }
 

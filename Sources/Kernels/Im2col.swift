@@ -32,10 +32,13 @@ public struct ConvGeometry: Sendable, Equatable {
 
     /// Creates a geometry; every size must be positive, the padding non-negative, and the kernel must fit the
     /// padded image (preconditions).
-    public init(channels: Int, frames: Int, height: Int, width: Int,
-                kernelH: Int, kernelW: Int, stride: Int = 1, padding: Int = 0) {
-        precondition(channels > 0 && frames > 0 && height > 0 && width > 0 && kernelH > 0 && kernelW > 0 && stride > 0 && padding >= 0,
-                     "ConvGeometry: every size must be positive (padding non-negative)")
+    public init(
+        channels: Int, frames: Int, height: Int, width: Int,
+        kernelH: Int, kernelW: Int, stride: Int = 1, padding: Int = 0
+    ) {
+        precondition(
+            channels > 0 && frames > 0 && height > 0 && width > 0 && kernelH > 0 && kernelW > 0 && stride > 0 && padding >= 0,
+            "ConvGeometry: every size must be positive (padding non-negative)")
         self.channels = channels; self.frames = frames; self.height = height; self.width = width
         self.kernelH = kernelH; self.kernelW = kernelW; self.stride = stride; self.padding = padding
         precondition(outHeight > 0 && outWidth > 0, "ConvGeometry: kernel \(kernelH)×\(kernelW) does not fit \(height)×\(width) with padding \(padding)")
@@ -58,7 +61,7 @@ public struct ConvGeometry: Sendable, Equatable {
 private struct Im2colArguments {
     var image: UnsafePointer<Float>, col: UnsafeMutablePointer<Float>, geometry: ConvGeometry, accumulate: Bool
     var bias: UnsafePointer<Float>? = nil
-    var frames: Range<Int>   // col2im's chunk (all frames elsewhere)
+    var frames: Range<Int> // col2im's chunk (all frames elsewhere)
 }
 
 /// Writes the column matrix of `image` into `col` (colRows × colColumns), zero where the kernel reads
@@ -162,7 +165,7 @@ private func im2colChannels(_ image: UnsafePointer<Float>, _ col: UnsafeMutableP
                 let row = col + ((c * g.kernelH + ki) * g.kernelW + kj) * nCols
                 // Output columns ow whose input column ow·s − p + kj lies inside [0, w).
                 let owLo = max(0, (p - kj + s - 1) / s)
-                let owHi = w - 1 + p - kj < 0 ? 0 : min(ow, (w - 1 + p - kj) / s + 1)   // exclusive
+                let owHi = w - 1 + p - kj < 0 ? 0 : min(ow, (w - 1 + p - kj) / s + 1) // exclusive
                 for n in 0..<g.frames {
                     let plane = image + (c * g.frames + n) * h * w
                     for y in 0..<oh {
@@ -191,11 +194,14 @@ private func im2colChannels(_ image: UnsafePointer<Float>, _ col: UnsafeMutableP
 /// pixel of channel c in the same pass (a transposed convolution's bias). `frames`: col holds only these
 /// frames' columns, frames.count·outH·outW of them (a chunk: forEachColChunk), and only these frames of
 /// the image are written; nil means all frames.
-public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, accumulate: Bool = false,
-                   bias: UnsafePointer<Float>? = nil, frames: Range<Int>? = nil) {
+public func col2im(
+    _ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, accumulate: Bool = false,
+    bias: UnsafePointer<Float>? = nil, frames: Range<Int>? = nil
+) {
     let frames = checkedFrames(frames, g)
-    let args = Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g, accumulate: accumulate,
-                               bias: bias, frames: frames)
+    let args = Im2colArguments(
+        image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g, accumulate: accumulate,
+        bias: bias, frames: frames)
     if isStride2Kernel4(g) {
         // One (channel, block of frames) per item: upc5 has one (or three) output channels.
         parallelFor(g.channels * stride2Blocks(g, frames), args) { raw, lo, hi in
@@ -215,8 +221,9 @@ public func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Fl
 @inline(__always)
 private func checkedFrames(_ frames: Range<Int>?, _ g: ConvGeometry) -> Range<Int> {
     guard let frames else { return 0..<g.frames }
-    precondition(frames.lowerBound >= 0 && frames.upperBound <= g.frames && !frames.isEmpty,
-                 "col2im: frames \(frames) outside 0..<\(g.frames)")
+    precondition(
+        frames.lowerBound >= 0 && frames.upperBound <= g.frames && !frames.isEmpty,
+        "col2im: frames \(frames) outside 0..<\(g.frames)")
     return frames
 }
 
@@ -228,13 +235,15 @@ private func checkedFrames(_ frames: Range<Int>?, _ g: ConvGeometry) -> Range<In
 /// line). Image row iy = 2y − 1 + ki, and within it column ix = 2x − 1 + kj:
 ///   even ix = 2u  ← kj 1 at x = u,  kj 3 at x = u − 1 (u ≥ 1)
 ///   odd  ix = 2u+1 ← kj 2 at x = u,  kj 0 at x = u + 1 (u + 1 < ow)
-private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
-                                  _ bias: UnsafePointer<Float>?, _ frames: Range<Int>, _ items: Range<Int>) {
+private func col2imStride2Kernel4(
+    _ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
+    _ bias: UnsafePointer<Float>?, _ frames: Range<Int>, _ items: Range<Int>
+) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = frames.count * oh * ow, f0 = frames.lowerBound
     let framesPerBlock = stride2FramesPerBlock(g), blocks = stride2Blocks(g, frames)
     for item in items {
         let c = item / blocks, n0 = f0 + (item % blocks) * framesPerBlock, n1 = min(frames.upperBound, n0 + framesPerBlock)
-        let block = image + (c * g.frames + n0) * h * w, count = (n1 - n0) * h * w   // a multiple of 8 (w = 2·ow, ow % 4 == 0)
+        let block = image + (c * g.frames + n0) * h * w, count = (n1 - n0) * h * w // a multiple of 8 (w = 2·ow, ow % 4 == 0)
         let b = SIMD8<Float>(repeating: bias?[c] ?? 0)
         if !accumulate {
             var i = 0; while i < count { store(b, block + i); i += 8 }
@@ -264,14 +273,15 @@ private func col2imStride2Kernel4(_ col: UnsafePointer<Float>, _ image: UnsafeMu
     }
 }
 
-private func col2imChannels(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
-                            _ bias: UnsafePointer<Float>?, _ frames: Range<Int>, _ channels: Range<Int>) {
+private func col2imChannels(
+    _ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ accumulate: Bool,
+    _ bias: UnsafePointer<Float>?, _ frames: Range<Int>, _ channels: Range<Int>
+) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, s = g.stride, p = g.padding
     let nCols = frames.count * oh * ow, f0 = frames.lowerBound
     for c in channels {
         let planes = image + (c * g.frames + f0) * h * w, b = bias?[c] ?? 0, count = frames.count * h * w
-        if !accumulate { planes.update(repeating: b, count: count) }
-        else if b != 0 { for i in 0..<count { planes[i] += b } }
+        if !accumulate { planes.update(repeating: b, count: count) } else if b != 0 { for i in 0..<count { planes[i] += b } }
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
                 let row = col + ((c * g.kernelH + ki) * g.kernelW + kj) * nCols
@@ -323,16 +333,20 @@ public func convColumns(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePoint
 /// The adjoint of convColumns: col2im, or image[c][n][t] (+)= colᵀ[n][(c, t)] (+ bias[c]), each pixel
 /// in exactly one col entry, so nothing is summed. `frames` as for col2im; a frame-major col is never
 /// chunked (colChunkFrames), so it takes all frames only.
-public func convColumnsAdjoint(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                               accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, frames: Range<Int>? = nil) {
+public func convColumnsAdjoint(
+    _ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+    accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, frames: Range<Int>? = nil
+) {
     guard colIsFrameMajor(g) else { col2im(col, image, g, accumulate: accumulate, bias: bias, frames: frames); return }
     precondition(checkedFrames(frames, g) == 0..<g.frames, "convColumnsAdjoint: a frame-major col holds all \(g.frames) frames")
-    let args = Im2colArguments(image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g,
-                               accumulate: accumulate, bias: bias, frames: 0..<g.frames)
+    let args = Im2colArguments(
+        image: UnsafePointer(image), col: UnsafeMutablePointer(mutating: col), geometry: g,
+        accumulate: accumulate, bias: bias, frames: 0..<g.frames)
     parallelFor(frameMajorBlocks(g), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        frameMajorPlanes(UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, lo..<hi, toCol: false,
-                         accumulate: a.accumulate, bias: a.bias)
+        frameMajorPlanes(
+            UnsafeMutablePointer(mutating: a.image), a.col, a.geometry, lo..<hi, toCol: false,
+            accumulate: a.accumulate, bias: a.bias)
     }
 }
 
@@ -346,8 +360,10 @@ private let frameMajorChannelsPerBlock = 8
 private func frameMajorBlocks(_ g: ConvGeometry) -> Int { (g.channels + frameMajorChannelsPerBlock - 1) / frameMajorChannelsPerBlock }
 
 /// Channel blocks `blocks` of colᵀ ← image planes (toCol), or image planes (+)= colᵀ (+ bias).
-private func frameMajorPlanes(_ image: UnsafeMutablePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                              _ blocks: Range<Int>, toCol: Bool, accumulate: Bool, bias: UnsafePointer<Float>?) {
+private func frameMajorPlanes(
+    _ image: UnsafeMutablePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+    _ blocks: Range<Int>, toCol: Bool, accumulate: Bool, bias: UnsafePointer<Float>?
+) {
     let plane = g.height * g.width, rowLength = g.colRows
     for block in blocks {
         let c0 = block * frameMajorChannelsPerBlock, c1 = min(g.channels, c0 + frameMajorChannelsPerBlock)

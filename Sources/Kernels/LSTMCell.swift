@@ -20,9 +20,9 @@
 // gradH and gradCNext element by element before writing gradHPrev and gradCPrev, so a time loop may
 // pass gradHPrev == gradH and gradCPrev == gradCNext (in place).
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One nn.LSTMCell step for `batch` rows (gate order i, f, g, o): writes the activated `gates` (N × 4H) for
@@ -35,10 +35,12 @@ public func lstmCellForward(
     batch: Int, inFeatures: Int, hidden: Int, ldx: Int? = nil
 ) {
     let H = hidden, G = 4 * hidden, ldx = ldx ?? inFeatures
-    gemm(transA: false, transB: true, m: batch, n: G, k: inFeatures,
-         a: x, lda: ldx, b: weightIH, ldb: inFeatures, beta: 0, c: gates, ldc: G)
-    gemm(transA: false, transB: true, m: batch, n: G, k: H,
-         a: hPrev, lda: H, b: weightHH, ldb: H, beta: 1, c: gates, ldc: G)
+    gemm(
+        transA: false, transB: true, m: batch, n: G, k: inFeatures,
+        a: x, lda: ldx, b: weightIH, ldb: inFeatures, beta: 0, c: gates, ldc: G)
+    gemm(
+        transA: false, transB: true, m: batch, n: G, k: H,
+        a: hPrev, lda: H, b: weightHH, ldb: H, beta: 1, c: gates, ldc: G)
     for n in 0..<batch {
         let a = gates + n * G
         for j in 0..<G { a[j] += biasIH[j] + biasHH[j] }
@@ -84,10 +86,12 @@ public func lstmCellBackward(
         }
     }
     let beta: Float = accumulateParams ? 1 : 0
-    gemm(transA: true, transB: false, m: G, n: inFeatures, k: batch,
-         a: gateGrad, lda: G, b: x, ldb: ldx, beta: beta, c: gradWeightIH, ldc: inFeatures)
-    gemm(transA: true, transB: false, m: G, n: H, k: batch,
-         a: gateGrad, lda: G, b: hPrev, ldb: H, beta: beta, c: gradWeightHH, ldc: H)
+    gemm(
+        transA: true, transB: false, m: G, n: inFeatures, k: batch,
+        a: gateGrad, lda: G, b: x, ldb: ldx, beta: beta, c: gradWeightIH, ldc: inFeatures)
+    gemm(
+        transA: true, transB: false, m: G, n: H, k: batch,
+        a: gateGrad, lda: G, b: hPrev, ldb: H, beta: beta, c: gradWeightHH, ldc: H)
     // Both biases enter the pre-activation identically, so they share one column sum.
     columnSumsInDouble(gateGrad, into: gradBiasIH, rows: batch, columns: G, ld: G, accumulate: accumulateParams)
     if accumulateParams {
@@ -96,11 +100,13 @@ public func lstmCellBackward(
         gradBiasHH.update(from: gradBiasIH, count: G)
     }
     if let gradX {
-        gemm(transA: false, transB: false, m: batch, n: inFeatures, k: G,
-             a: gateGrad, lda: G, b: weightIH, ldb: inFeatures, beta: 0, c: gradX, ldc: ldx)
+        gemm(
+            transA: false, transB: false, m: batch, n: inFeatures, k: G,
+            a: gateGrad, lda: G, b: weightIH, ldb: inFeatures, beta: 0, c: gradX, ldc: ldx)
     }
-    gemm(transA: false, transB: false, m: batch, n: H, k: G,
-         a: gateGrad, lda: G, b: weightHH, ldb: H, beta: 0, c: gradHPrev, ldc: H)
+    gemm(
+        transA: false, transB: false, m: batch, n: H, k: G,
+        a: gateGrad, lda: G, b: weightHH, ldb: H, beta: 0, c: gradHPrev, ldc: H)
 }
 
 @inline(__always)

@@ -16,8 +16,9 @@ public func linearForward(
     ldx: Int? = nil, ldy: Int? = nil
 ) {
     let ldx = ldx ?? inFeatures, ldy = ldy ?? outFeatures
-    gemm(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures,
-         a: x, lda: ldx, b: weight, ldb: inFeatures, beta: 0, c: y, ldc: ldy)
+    gemm(
+        transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures,
+        a: x, lda: ldx, b: weight, ldb: inFeatures, beta: 0, c: y, ldc: ldy)
     if let bias {
         for r in 0..<batch {
             let row = y + r * ldy
@@ -37,24 +38,28 @@ public func linearBackward(
     accumulateParams: Bool = false, accumulateGradX: Bool = false
 ) {
     let ldx = ldx ?? inFeatures, ldy = ldy ?? outFeatures
-    gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: batch,
-         a: gradY, lda: ldy, b: x, ldb: ldx,
-         beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: inFeatures)
+    gemm(
+        transA: true, transB: false, m: outFeatures, n: inFeatures, k: batch,
+        a: gradY, lda: ldy, b: x, ldb: ldx,
+        beta: accumulateParams ? 1 : 0, c: gradWeight, ldc: inFeatures)
     if let gradBias {
         columnSumsInDouble(gradY, into: gradBias, rows: batch, columns: outFeatures, ld: ldy, accumulate: accumulateParams)
     }
     if let gradX {
-        gemm(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures,
-             a: gradY, lda: ldy, b: weight, ldb: inFeatures,
-             beta: accumulateGradX ? 1 : 0, c: gradX, ldc: ldx)
+        gemm(
+            transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures,
+            a: gradY, lda: ldy, b: weight, ldb: inFeatures,
+            beta: accumulateGradX ? 1 : 0, c: gradX, ldc: ldx)
     }
 }
 
 /// out[j] (+)= Σ_r x[r][j]. The sum is in Double like `sumRows`; the column walk is strided, which
 /// is cheap because the row count here is a batch, not a spatial extent. Internal, with a name
 /// unlikely to clash, because other kernel files are written in parallel into this module.
-func columnSumsInDouble(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
-                       rows: Int, columns: Int, ld: Int, accumulate: Bool) {
+func columnSumsInDouble(
+    _ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+    rows: Int, columns: Int, ld: Int, accumulate: Bool
+) {
     for j in 0..<columns {
         var s: Double = 0
         for r in 0..<rows { s += Double(x[r * ld + j]) }

@@ -16,9 +16,9 @@
 // Nothing is cached; the backward recomputes from its inputs. Sums are in Double because a loss over
 // many thousands of pixels must not lose the small per-pixel terms.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Σ (pred − target)² / divisor over `count` values, summed in Double.
@@ -32,17 +32,21 @@ public func mseForward(pred: UnsafePointer<Float>, target: UnsafePointer<Float>,
 }
 
 /// gradPred is overwritten with the gradient of scale·L.
-public func mseBackward(pred: UnsafePointer<Float>, target: UnsafePointer<Float>, gradPred: UnsafeMutablePointer<Float>,
-                        count: Int, divisor: Double, scale: Float = 1) {
+public func mseBackward(
+    pred: UnsafePointer<Float>, target: UnsafePointer<Float>, gradPred: UnsafeMutablePointer<Float>,
+    count: Int, divisor: Double, scale: Float = 1
+) {
     let factor = Float(2 * Double(scale) / divisor)
     for k in 0..<count { gradPred[k] = factor * (pred[k] - target[k]) }
 }
 
 /// KL(q‖p) between diagonal Gaussians given by means and log-variances, summed over `count` values and
 /// divided by `batch`, in Double.
-public func klDiagonalGaussianForward(muQ: UnsafePointer<Float>, logvarQ: UnsafePointer<Float>,
-                                      muP: UnsafePointer<Float>, logvarP: UnsafePointer<Float>,
-                                      count: Int, batch: Int) -> Double {
+public func klDiagonalGaussianForward(
+    muQ: UnsafePointer<Float>, logvarQ: UnsafePointer<Float>,
+    muP: UnsafePointer<Float>, logvarP: UnsafePointer<Float>,
+    count: Int, batch: Int
+) -> Double {
     var s: Double = 0
     for k in 0..<count {
         let lvq = Double(logvarQ[k]), lvp = Double(logvarP[k]), dm = Double(muQ[k]) - Double(muP[k])
@@ -53,11 +57,13 @@ public func klDiagonalGaussianForward(muQ: UnsafePointer<Float>, logvarQ: Unsafe
 
 /// All four gradients of scale·KL are overwritten. Computed per element in Double: exp(lvq − lvp)
 /// of a badly matched prior is large, and these arrays are small (B × d per step).
-public func klDiagonalGaussianBackward(muQ: UnsafePointer<Float>, logvarQ: UnsafePointer<Float>,
-                                       muP: UnsafePointer<Float>, logvarP: UnsafePointer<Float>,
-                                       gradMuQ: UnsafeMutablePointer<Float>, gradLogvarQ: UnsafeMutablePointer<Float>,
-                                       gradMuP: UnsafeMutablePointer<Float>, gradLogvarP: UnsafeMutablePointer<Float>,
-                                       count: Int, batch: Int, scale: Float) {
+public func klDiagonalGaussianBackward(
+    muQ: UnsafePointer<Float>, logvarQ: UnsafePointer<Float>,
+    muP: UnsafePointer<Float>, logvarP: UnsafePointer<Float>,
+    gradMuQ: UnsafeMutablePointer<Float>, gradLogvarQ: UnsafeMutablePointer<Float>,
+    gradMuP: UnsafeMutablePointer<Float>, gradLogvarP: UnsafeMutablePointer<Float>,
+    count: Int, batch: Int, scale: Float
+) {
     let w = Double(scale) / Double(batch)
     for k in 0..<count {
         let lvq = Double(logvarQ[k]), lvp = Double(logvarP[k]), dm = Double(muQ[k]) - Double(muP[k])
@@ -71,15 +77,19 @@ public func klDiagonalGaussianBackward(muQ: UnsafePointer<Float>, logvarQ: Unsaf
 }
 
 /// z = μ + exp(½·logvar)·ε over `count` values.
-public func reparameterizeForward(mu: UnsafePointer<Float>, logvar: UnsafePointer<Float>, eps: UnsafePointer<Float>,
-                                  z: UnsafeMutablePointer<Float>, count: Int) {
+public func reparameterizeForward(
+    mu: UnsafePointer<Float>, logvar: UnsafePointer<Float>, eps: UnsafePointer<Float>,
+    z: UnsafeMutablePointer<Float>, count: Int
+) {
     for k in 0..<count { z[k] = mu[k] + expf(0.5 * logvar[k]) * eps[k] }
 }
 
 /// The reparameterisation's backward: gradMu += gradZ and gradLogvar += gradZ·ε·½·exp(½·logvar). Both
 /// accumulate, since the KL backward writes them first.
-public func reparameterizeBackward(gradZ: UnsafePointer<Float>, logvar: UnsafePointer<Float>, eps: UnsafePointer<Float>,
-                                   gradMu: UnsafeMutablePointer<Float>, gradLogvar: UnsafeMutablePointer<Float>, count: Int) {
+public func reparameterizeBackward(
+    gradZ: UnsafePointer<Float>, logvar: UnsafePointer<Float>, eps: UnsafePointer<Float>,
+    gradMu: UnsafeMutablePointer<Float>, gradLogvar: UnsafeMutablePointer<Float>, count: Int
+) {
     for k in 0..<count {
         let gz = gradZ[k]
         gradMu[k] += gz

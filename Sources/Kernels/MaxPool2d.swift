@@ -10,8 +10,10 @@
 
 /// 2×2, stride-2 max pooling of `planes` independent H × W planes into planes × (H/2) × (W/2), recording in
 /// `argmax` the index within the plane of each value taken (first maximum wins, NaN propagates).
-public func maxPool2dForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
-                             planes: Int, height: Int, width: Int) {
+public func maxPool2dForward(
+    x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
+    planes: Int, height: Int, width: Int
+) {
     precondition(height >= 2 && width >= 2, "maxPool2dForward: a 2×2 window needs at least 2×2 pixels")
     let outH = height / 2, outW = width / 2
     for p in 0..<planes {
@@ -36,8 +38,10 @@ public func maxPool2dForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Fl
 }
 
 /// Max pooling's backward: zeroes gradX, then routes each gradY value to the input position in `argmax`.
-public func maxPool2dBackward(gradY: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, gradX: UnsafeMutablePointer<Float>,
-                              planes: Int, height: Int, width: Int) {
+public func maxPool2dBackward(
+    gradY: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, gradX: UnsafeMutablePointer<Float>,
+    planes: Int, height: Int, width: Int
+) {
     let outH = height / 2, outW = width / 2
     gradX.update(repeating: 0, count: planes * height * width)
     for p in 0..<planes {

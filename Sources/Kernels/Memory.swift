@@ -5,7 +5,7 @@
 // row. Debian's default transparent-huge-page mode is "madvise": a block gets 2 MiB pages only if it
 // asks, and malloc never asks.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The size of a Linux transparent huge page, 2 MiB; allocateFloats aligns to it.
@@ -17,9 +17,9 @@ public func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
     let byteCount = max(count, 1) * 4
     let raw = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: hugePageBytes)
     #if os(Linux)
-    // Advice only: where the kernel refuses (THP "never", no free huge pages) the block keeps 4 KiB pages.
-    let whole = byteCount / hugePageBytes * hugePageBytes
-    if whole > 0 { _ = madvise(raw, whole, MADV_HUGEPAGE) }
+        // Advice only: where the kernel refuses (THP "never", no free huge pages) the block keeps 4 KiB pages.
+        let whole = byteCount / hugePageBytes * hugePageBytes
+        if whole > 0 { _ = madvise(raw, whole, MADV_HUGEPAGE) }
     #endif
     return raw.bindMemory(to: Float.self, capacity: max(count, 1))
 }

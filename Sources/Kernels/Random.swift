@@ -12,9 +12,9 @@
 // and are rounded to Float, so they agree across machines unless two libms differ in a last Double
 // bit exactly at a Float rounding boundary.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Seeded xoshiro256** generator for initialisation, the noise ε and data sampling; its state alone

@@ -53,8 +53,10 @@ public struct LeakyReLUGate {
 
 /// (Σ g'[i], Σ g'[i]·(x[i] − mean)) with g' = gate.apply(g[i], x[i]), in Double throughout (BatchNorm's
 /// backward sums; a gate of slope 1 leaves g as it is).
-public func blockedSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, mean: Double,
-                                     gate: LeakyReLUGate) -> (Double, Double) {
+public func blockedSumAndCenteredDot(
+    _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, mean: Double,
+    gate: LeakyReLUGate
+) -> (Double, Double) {
     var accG = DoubleLanes(), accD = DoubleLanes(), i = 0
     let m = DoubleLanes(repeating: mean)
     while i + 8 <= n {

@@ -4,8 +4,10 @@
 // Backward gradX[p][i][j] = Σ_{a,b} gradY[p][2i+a][2j+b]   (the adjoint; nothing is cached)
 
 /// Nearest-neighbour ×2 upsampling of `planes` H × W planes into planes × 2H × 2W.
-public func upsampleNearest2xForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                                     planes: Int, height: Int, width: Int) {
+public func upsampleNearest2xForward(
+    x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+    planes: Int, height: Int, width: Int
+) {
     let outW = 2 * width
     for p in 0..<planes {
         let src = x + p * height * width, dst = y + p * 4 * height * width
@@ -23,8 +25,10 @@ public func upsampleNearest2xForward(x: UnsafePointer<Float>, y: UnsafeMutablePo
 }
 
 /// The adjoint of the ×2 upsampling: each gradX value is the sum of its 2×2 block of gradY (overwritten).
-public func upsampleNearest2xBackward(gradY: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>,
-                                      planes: Int, height: Int, width: Int) {
+public func upsampleNearest2xBackward(
+    gradY: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>,
+    planes: Int, height: Int, width: Int
+) {
     let outW = 2 * width
     for p in 0..<planes {
         let src = gradY + p * 4 * height * width, dst = gradX + p * height * width

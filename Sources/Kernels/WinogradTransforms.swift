@@ -33,8 +33,9 @@ public struct WinogradGeometry: Sendable, Equatable {
     /// Creates a geometry; every size must be positive and the output plane a whole number of 2×2 tiles
     /// (preconditions).
     public init(inChannels: Int, outChannels: Int, frames: Int, outHeight: Int, outWidth: Int) {
-        precondition(inChannels > 0 && outChannels > 0 && frames > 0 && outHeight > 0 && outWidth > 0,
-                     "WinogradGeometry: every size must be positive")
+        precondition(
+            inChannels > 0 && outChannels > 0 && frames > 0 && outHeight > 0 && outWidth > 0,
+            "WinogradGeometry: every size must be positive")
         precondition(outHeight % 2 == 0 && outWidth % 2 == 0, "WinogradGeometry: output \(outHeight)×\(outWidth) is not a whole number of 2×2 tiles")
         self.inChannels = inChannels; self.outChannels = outChannels; self.frames = frames
         self.outHeight = outHeight; self.outWidth = outWidth
@@ -69,9 +70,12 @@ public struct WinogradGeometry: Sendable, Equatable {
 /// OpenBLAS to run them well and the direct path costs next to nothing.
 /// `.winogradWhereShapeAllows` drops the channel and tile thresholds (tests run the path at small widths);
 /// `.direct` never takes it.
-public func winogradApplies(kernel: Int, stride: Int, padding: Int, convOutHeight: Int, convOutWidth: Int,
-                            inChannels: Int, outChannels: Int, frames: Int, algorithm: ConvolutionAlgorithm = .automatic) -> Bool {
-    let shape = kernel == 4 && stride == 2 && padding == 1 && convOutHeight % 2 == 0 && convOutWidth % 2 == 0
+public func winogradApplies(
+    kernel: Int, stride: Int, padding: Int, convOutHeight: Int, convOutWidth: Int,
+    inChannels: Int, outChannels: Int, frames: Int, algorithm: ConvolutionAlgorithm = .automatic
+) -> Bool {
+    let shape =
+        kernel == 4 && stride == 2 && padding == 1 && convOutHeight % 2 == 0 && convOutWidth % 2 == 0
         && convOutHeight > 0 && convOutWidth > 0 && 2 * convOutWidth <= winogradMaxInputWidth
     switch algorithm {
     case .direct: return false
@@ -121,7 +125,7 @@ public func winogradInputTransform(_ x: UnsafePointer<Float>, _ transformed: Uns
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
         let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
-        let pointStride = 4 * g.inChannels * tileCount   // between ξ and ξ + 1; rows k of one ξ are tileCount apart
+        let pointStride = 4 * g.inChannels * tileCount // between ξ and ξ + 1; rows k of one ξ are tileCount apart
         let rowLength = w + 2
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * rowLength) { buffer in
             let r = buffer.baseAddress!
@@ -164,12 +168,16 @@ public func winogradInputTransform(_ x: UnsafePointer<Float>, _ transformed: Uns
 
 /// x (+)= (B ⊗ B) of X~, summed where neighbouring tiles share input rows and columns, dropped where it
 /// falls on the padding, + bias[c]. Without `accumulate` each plane starts as bias[c] (or 0).
-public func winogradInputAdjoint(_ transformed: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
-                                 bias: UnsafePointer<Float>? = nil, accumulate: Bool = false) {
+public func winogradInputAdjoint(
+    _ transformed: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
+    bias: UnsafePointer<Float>? = nil, accumulate: Bool = false
+) {
     precondition(g.inWidth <= winogradMaxInputWidth, "winogradInputAdjoint: input width \(g.inWidth) > \(winogradMaxInputWidth)")
     let planes = g.inChannels * g.frames
-    parallelFor(planes, minimumPerWorker: 4,
-                TransformArguments(source: transformed, target: x, geometry: g, bias: bias, accumulate: accumulate)) { raw, lo, hi in
+    parallelFor(
+        planes, minimumPerWorker: 4,
+        TransformArguments(source: transformed, target: x, geometry: g, bias: bias, accumulate: accumulate)
+    ) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
         let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
@@ -218,11 +226,15 @@ public func winogradInputAdjoint(_ transformed: UnsafePointer<Float>, _ x: Unsaf
 // MARK: output: Y~ → y and its adjoint
 
 /// y (+)= (Aᵀ ⊗ Aᵀ) of Y~ (+ bias[m]); planes (m, frame) split over the cores.
-public func winogradOutputTransform(_ transformed: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
-                                    bias: UnsafePointer<Float>? = nil, accumulate: Bool = false) {
+public func winogradOutputTransform(
+    _ transformed: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
+    bias: UnsafePointer<Float>? = nil, accumulate: Bool = false
+) {
     let planes = g.outChannels * g.frames
-    parallelFor(planes, minimumPerWorker: 4,
-                TransformArguments(source: transformed, target: y, geometry: g, bias: bias, accumulate: accumulate)) { raw, lo, hi in
+    parallelFor(
+        planes, minimumPerWorker: 4,
+        TransformArguments(source: transformed, target: y, geometry: g, bias: bias, accumulate: accumulate)
+    ) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
         let wo = g.outWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
@@ -286,10 +298,14 @@ public func winogradOutputAdjoint(_ y: UnsafePointer<Float>, _ transformed: Unsa
 // MARK: weight: w → W~ and its adjoint
 
 /// W~[ξ][m][4c + π] = (G ⊗ G) of component π's 2×2 taps w[m][c][2a + rh][2b + rw].
-public func winogradWeightTransform(_ weight: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
-                                    weightStride: Int? = nil) {
-    parallelFor(g.outChannels, minimumPerWorker: 16,
-                TransformArguments(source: weight, target: transformed, geometry: g, weightStride: weightStride ?? 16 * g.inChannels)) { raw, lo, hi in
+public func winogradWeightTransform(
+    _ weight: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
+    weightStride: Int? = nil
+) {
+    parallelFor(
+        g.outChannels, minimumPerWorker: 16,
+        TransformArguments(source: weight, target: transformed, geometry: g, weightStride: weightStride ?? 16 * g.inChannels)
+    ) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
         let k4 = 4 * g.inChannels, pointStride = g.outChannels * k4
@@ -297,26 +313,33 @@ public func winogradWeightTransform(_ weight: UnsafePointer<Float>, _ transforme
             for c in 0..<g.inChannels {
                 let w = a.source + m * a.weightStride + 16 * c
                 let out = a.target + m * k4 + 4 * c
-                for rh in 0..<2 { for rw in 0..<2 {
-                    let g00 = w[rh * 4 + rw], g01 = w[rh * 4 + 2 + rw], g10 = w[(2 + rh) * 4 + rw], g11 = w[(2 + rh) * 4 + 2 + rw]
-                    // G along w: (g0, g0 + g1, g1) per row, then along h.
-                    let u0 = (g00, g00 + g01, g01), u1 = (g10, g10 + g11, g11)
-                    let o = out + 2 * rh + rw
-                    o[0] = u0.0; o[pointStride] = u0.1; o[2 * pointStride] = u0.2
-                    o[3 * pointStride] = u0.0 + u1.0; o[4 * pointStride] = u0.1 + u1.1; o[5 * pointStride] = u0.2 + u1.2
-                    o[6 * pointStride] = u1.0; o[7 * pointStride] = u1.1; o[8 * pointStride] = u1.2
-                } }
+                for rh in 0..<2 {
+                    for rw in 0..<2 {
+                        let g00 = w[rh * 4 + rw], g01 = w[rh * 4 + 2 + rw], g10 = w[(2 + rh) * 4 + rw], g11 = w[(2 + rh) * 4 + 2 + rw]
+                        // G along w: (g0, g0 + g1, g1) per row, then along h.
+                        let u0 = (g00, g00 + g01, g01), u1 = (g10, g10 + g11, g11)
+                        let o = out + 2 * rh + rw
+                        o[0] = u0.0; o[pointStride] = u0.1; o[2 * pointStride] = u0.2
+                        o[3 * pointStride] = u0.0 + u1.0; o[4 * pointStride] = u0.1 + u1.1; o[5 * pointStride] = u0.2 + u1.2
+                        o[6 * pointStride] = u1.0; o[7 * pointStride] = u1.1; o[8 * pointStride] = u1.2
+                    }
+                }
             }
         }
     }
 }
 
 /// gradWeight (+)= (Gᵀ ⊗ Gᵀ) of gradW~: the weight transform's adjoint.
-public func winogradWeightAdjoint(_ transformed: UnsafePointer<Float>, _ gradWeight: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
-                                  weightStride: Int? = nil, accumulate: Bool = false) {
-    parallelFor(g.outChannels, minimumPerWorker: 16,
-                TransformArguments(source: transformed, target: gradWeight, geometry: g, accumulate: accumulate,
-                                   weightStride: weightStride ?? 16 * g.inChannels)) { raw, lo, hi in
+public func winogradWeightAdjoint(
+    _ transformed: UnsafePointer<Float>, _ gradWeight: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
+    weightStride: Int? = nil, accumulate: Bool = false
+) {
+    parallelFor(
+        g.outChannels, minimumPerWorker: 16,
+        TransformArguments(
+            source: transformed, target: gradWeight, geometry: g, accumulate: accumulate,
+            weightStride: weightStride ?? 16 * g.inChannels)
+    ) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
         let k4 = 4 * g.inChannels, pointStride = g.outChannels * k4
@@ -324,20 +347,24 @@ public func winogradWeightAdjoint(_ transformed: UnsafePointer<Float>, _ gradWei
             for c in 0..<g.inChannels {
                 let gw = a.target + m * a.weightStride + 16 * c
                 let src = a.source + m * k4 + 4 * c
-                for rh in 0..<2 { for rw in 0..<2 {
-                    let s = src + 2 * rh + rw
-                    let v = (s[0], s[pointStride], s[2 * pointStride], s[3 * pointStride], s[4 * pointStride],
-                             s[5 * pointStride], s[6 * pointStride], s[7 * pointStride], s[8 * pointStride])
-                    // Gᵀ along h: rows (u0 + u1, u1 + u2), then along w the same.
-                    let r0 = (v.0 + v.3, v.1 + v.4, v.2 + v.5), r1 = (v.3 + v.6, v.4 + v.7, v.5 + v.8)
-                    let g00 = r0.0 + r0.1, g01 = r0.1 + r0.2, g10 = r1.0 + r1.1, g11 = r1.1 + r1.2
-                    let i00 = rh * 4 + rw, i01 = rh * 4 + 2 + rw, i10 = (2 + rh) * 4 + rw, i11 = (2 + rh) * 4 + 2 + rw
-                    if a.accumulate {
-                        gw[i00] += g00; gw[i01] += g01; gw[i10] += g10; gw[i11] += g11
-                    } else {
-                        gw[i00] = g00; gw[i01] = g01; gw[i10] = g10; gw[i11] = g11
+                for rh in 0..<2 {
+                    for rw in 0..<2 {
+                        let s = src + 2 * rh + rw
+                        let v = (
+                            s[0], s[pointStride], s[2 * pointStride], s[3 * pointStride], s[4 * pointStride],
+                            s[5 * pointStride], s[6 * pointStride], s[7 * pointStride], s[8 * pointStride]
+                        )
+                        // Gᵀ along h: rows (u0 + u1, u1 + u2), then along w the same.
+                        let r0 = (v.0 + v.3, v.1 + v.4, v.2 + v.5), r1 = (v.3 + v.6, v.4 + v.7, v.5 + v.8)
+                        let g00 = r0.0 + r0.1, g01 = r0.1 + r0.2, g10 = r1.0 + r1.1, g11 = r1.1 + r1.2
+                        let i00 = rh * 4 + rw, i01 = rh * 4 + 2 + rw, i10 = (2 + rh) * 4 + rw, i11 = (2 + rh) * 4 + 2 + rw
+                        if a.accumulate {
+                            gw[i00] += g00; gw[i01] += g01; gw[i10] += g10; gw[i11] += g11
+                        } else {
+                            gw[i00] = g00; gw[i01] = g01; gw[i10] = g10; gw[i11] = g11
+                        }
                     }
-                } }
+                }
             }
         }
     }

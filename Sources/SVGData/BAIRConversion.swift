@@ -58,7 +58,9 @@ public enum BAIRConversion {
         for candidate in [nested, directory] where splits.allSatisfy({ isDirectory(candidate + "/" + $0.rawValue) }) {
             return candidate
         }
-        throw DataError(directory, "no softmotion30_44k/train and softmotion30_44k/test folders (extract bair_robot_pushing_dataset_v0.tar here, or give its softmotion30_44k folder)")
+        throw DataError(
+            directory,
+            "no softmotion30_44k/train and softmotion30_44k/test folders (extract bair_robot_pushing_dataset_v0.tar here, or give its softmotion30_44k folder)")
     }
 
     /// Converts every record of `directory` (see `sourceRoot`) into `destination`, which must exist:
@@ -66,8 +68,10 @@ public enum BAIRConversion {
     /// and checks `isCancelled` between records. Throws `DataError` for the first bad file or record (its
     /// checksums, its Example, its frames), or `ConversionInterrupted`; what was written stays in
     /// `destination` for the caller to remove (`writeFolderAtomically` does).
-    public static func convert(from directory: String, into destination: String,
-                               progress: (String) -> Void = { _ in }, isCancelled: () -> Bool = { false }) throws -> Summary {
+    public static func convert(
+        from directory: String, into destination: String,
+        progress: (String) -> Void = { _ in }, isCancelled: () -> Bool = { false }
+    ) throws -> Summary {
         let root = try sourceRoot(directory)
         var work: [(DataSplit, String)] = []
         for split in splits {

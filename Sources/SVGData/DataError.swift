@@ -6,7 +6,7 @@
 //   beside it and renamed into place at the end.
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An error of a data reader or writer: the file or folder concerned and what is wrong with it.

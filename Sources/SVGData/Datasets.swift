@@ -294,9 +294,13 @@ public struct NPYDataset: VideoDataset, @unchecked Sendable {
             case .nthwc:
                 var stored = [Float](repeating: 0, count: length * frame)
                 NPY.decode(raw, header: header, elementOffset: index * storedLength * frame, into: &stored[...])
-                for t in 0..<length { for p in 0..<plane { for c in 0..<channels {
-                    out[t * frame + c * plane + p] = stored[t * frame + p * channels + c]
-                } } }
+                for t in 0..<length {
+                    for p in 0..<plane {
+                        for c in 0..<channels {
+                            out[t * frame + c * plane + p] = stored[t * frame + p * channels + c]
+                        }
+                    }
+                }
             }
         }
         if header.dtype == .float32, let bad = out.firstIndex(where: { !($0 >= 0 && $0 <= 1) }) {

@@ -47,7 +47,7 @@ public func writeGIF(_ path: String, frames: [Image], delayCentiseconds: Int, lo
             if status == GIF_ERROR { throw DataError(path, "cannot write GIF \(step) (giflib: \(gifMessage(gif.pointee.Error)))") }
         }
 
-        EGifSetGifVersion(gif, true)  // extension blocks need GIF89a
+        EGifSetGifVersion(gif, true) // extension blocks need GIF89a
         var colors = palette
         guard let map = colors.withUnsafeMutableBufferPointer({ GifMakeMapObject(256, $0.baseAddress) }) else {
             throw DataError(path, "cannot allocate the GIF palette")
@@ -68,8 +68,9 @@ public func writeGIF(_ path: String, frames: [Image], delayCentiseconds: Int, lo
         for (t, indices) in indexed.enumerated() {
             // Graphics control: packed = disposal 1 ("do not dispose") << 2, no transparency; delay; index.
             let control: [UInt8] = [1 << 2, UInt8(delayCentiseconds & 0xFF), UInt8(delayCentiseconds >> 8), 0]
-            try check(control.withUnsafeBytes { EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, 4, $0.baseAddress) },
-                      "frame \(t) delay")
+            try check(
+                control.withUnsafeBytes { EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, 4, $0.baseAddress) },
+                "frame \(t) delay")
             try check(EGifPutImageDesc(gif, 0, 0, Int32(width), Int32(height), false, nil), "frame \(t)")
             var row = [GifPixelType](repeating: 0, count: width)
             for y in 0..<height {
@@ -116,12 +117,16 @@ private func grayPalette() -> [GifColorType] {
 /// The 6×7×6 colour cube: entry 42r + 6g + b holds (255r/5, 255g/6, 255b/5) rounded.
 func colourCubePalette() -> [GifColorType] {
     var colors = [GifColorType](repeating: GifColorType(Red: 0, Green: 0, Blue: 0), count: 256)
-    for r in 0..<6 { for g in 0..<7 { for b in 0..<6 {
-        colors[42 * r + 6 * g + b] = GifColorType(
-            Red: UInt8((Double(r) * 255 / 5).rounded()),
-            Green: UInt8((Double(g) * 255 / 6).rounded()),
-            Blue: UInt8((Double(b) * 255 / 5).rounded()))
-    } } }
+    for r in 0..<6 {
+        for g in 0..<7 {
+            for b in 0..<6 {
+                colors[42 * r + 6 * g + b] = GifColorType(
+                    Red: UInt8((Double(r) * 255 / 5).rounded()),
+                    Green: UInt8((Double(g) * 255 / 6).rounded()),
+                    Blue: UInt8((Double(b) * 255 / 5).rounded()))
+            }
+        }
+    }
     return colors
 }
 

@@ -14,8 +14,9 @@ public struct Image: Sendable, Equatable {
 
     /// An image from its C·H·W pixels, channel planes in order (precondition on the count).
     public init(channels: Int, height: Int, width: Int, pixels: [Float]) {
-        precondition(pixels.count == channels * height * width,
-                     "Image: \(pixels.count) pixels for \(channels)×\(height)×\(width)")
+        precondition(
+            pixels.count == channels * height * width,
+            "Image: \(pixels.count) pixels for \(channels)×\(height)×\(width)")
         self.channels = channels
         self.height = height
         self.width = width
@@ -24,8 +25,9 @@ public struct Image: Sendable, Equatable {
 
     /// A black image.
     public init(channels: Int, height: Int, width: Int) {
-        self.init(channels: channels, height: height, width: width,
-                  pixels: [Float](repeating: 0, count: channels * height * width))
+        self.init(
+            channels: channels, height: height, width: width,
+            pixels: [Float](repeating: 0, count: channels * height * width))
     }
 
     /// The value at (channel, row, column).

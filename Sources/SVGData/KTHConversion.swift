@@ -39,8 +39,9 @@ public enum KTHConversion {
         let parts = base.split(separator: "_", omittingEmptySubsequences: false).map(String.init)
         func number(_ text: Substring) -> Int? { text.allSatisfy { $0.isASCII && $0.isNumber } ? Int(text) : nil }
         guard parts.count == 3, parts[0].hasPrefix("person"), parts[2].hasPrefix("d"),
-              let person = number(parts[0].dropFirst("person".count)), let scenario = number(parts[2].dropFirst()),
-              actions.contains(parts[1]) else { return nil }
+            let person = number(parts[0].dropFirst("person".count)), let scenario = number(parts[2].dropFirst()),
+            actions.contains(parts[1])
+        else { return nil }
         return VideoName(folder: base, person: person, action: parts[1], scenario: scenario)
     }
 
@@ -78,8 +79,10 @@ public enum KTHConversion {
     /// a KTH video's, a video found twice, a zip that cannot be read or fails its checks, or a video FFmpeg
     /// cannot decode (naming the frame); or `ConversionInterrupted`. What was written stays in `destination`
     /// for the caller to remove (`writeFolderAtomically` does).
-    public static func convert(from directory: String, into destination: String,
-                               progress: (String) -> Void = { _ in }, isCancelled: () -> Bool = { false }) throws -> Summary {
+    public static func convert(
+        from directory: String, into destination: String,
+        progress: (String) -> Void = { _ in }, isCancelled: () -> Bool = { false }
+    ) throws -> Summary {
         guard isDirectory(directory) else { throw DataError(directory, "no such KTH folder") }
         var videoFiles: [String] = [], zipFiles: [String] = [], sequenceLists: [String] = []
         try scan(directory, depth: 0, videos: &videoFiles, zips: &zipFiles, sequenceLists: &sequenceLists)
@@ -100,7 +103,8 @@ public enum KTHConversion {
             for entry in archive where entry.type == .file {
                 let components = entry.path.split(separator: "/").map(String.init)
                 guard let fileName = components.last, fileName.lowercased().hasSuffix(".avi"),
-                      !fileName.hasPrefix("."), !components.contains("__MACOSX") else { continue }
+                    !fileName.hasPrefix("."), !components.contains("__MACOSX")
+                else { continue }
                 guard let name = videoName(fileName) else { throw DataError(zip, "\(entry.path): \(notAKTHVideo)") }
                 try checkPerson(name, "\(zip): \(entry.path)")
                 if let other = videos[name.folder] {
@@ -132,8 +136,10 @@ public enum KTHConversion {
             }
             let folder = destination + "/" + video.name.action + "/" + video.name.folder
             try makeFolder(folder)
-            let frames = try decodeGrayVideo(at: path, name: video.origin.label, width: frameSide, height: frameSide,
-                                         framesPerSecond: framesPerSecond) { index, pixels in
+            let frames = try decodeGrayVideo(
+                at: path, name: video.origin.label, width: frameSide, height: frameSide,
+                framesPerSecond: framesPerSecond
+            ) { index, pixels in
                 if isCancelled() { throw ConversionInterrupted() }
                 try writePNG(folder + "/" + frameFileName(index + 1), width: frameSide, height: frameSide, channels: 1, bytes: pixels)
             }
@@ -212,7 +218,8 @@ public enum KTHConversion {
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value
         guard size == entry.uncompressedSize else {
-            throw DataError(zip, "\(entryPath): extracted \(size.map(String.init) ?? "?") bytes, the archive says \(entry.uncompressedSize); corrupt zip archive")
+            throw DataError(
+                zip, "\(entryPath): extracted \(size.map(String.init) ?? "?") bytes, the archive says \(entry.uncompressedSize); corrupt zip archive")
         }
     }
 

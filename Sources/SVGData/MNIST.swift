@@ -115,8 +115,10 @@ func readIDX(_ path: String, magic: Int, rank: Int) throws -> (dims: [Int], byte
     let dims = (0..<rank).map { bigEndianInt(at: 4 + 4 * $0) }
     guard let payload = checkedProduct(dims) else { throw DataError(path, "IDX dims \(dims) multiply past any file size") }
     guard bytes.count - headerSize == payload else {
-        throw DataError(path, "IDX dims \(dims) need \(payload) data bytes, the file has \(bytes.count - headerSize)"
-                        + (bytes.count - headerSize < payload ? " (truncated)" : ""))
+        throw DataError(
+            path,
+            "IDX dims \(dims) need \(payload) data bytes, the file has \(bytes.count - headerSize)"
+                + (bytes.count - headerSize < payload ? " (truncated)" : ""))
     }
     return (dims, Array(bytes[headerSize...]))
 }

@@ -89,7 +89,7 @@ public struct MovingMNIST: Sendable {
     /// The reference's motion for one digit: draws x, y, dx, dy, then bounces frame by frame.
     /// Element t is where the digit is drawn in frame t and the velocity that moves it to frame t + 1.
     public static func trajectory(length: Int, deterministic: Bool, rng: inout RandomGenerator) -> [DigitState] {
-        let span = canvasSize - digitSize   // 32: start positions 0..<32
+        let span = canvasSize - digitSize // 32: start positions 0..<32
         var x = rng.uniformInt(0...(span - 1))
         var y = rng.uniformInt(0...(span - 1))
         var dx = rng.uniformInt(-4...4)
@@ -121,8 +121,10 @@ public struct MovingMNIST: Sendable {
         if let done = resized[index] { return done }
         let digit = digits[index]
         let bytes = digit.pixels.map(byteFromUnit)
-        let out = resizeBilinearPillow(bytes, height: digit.height, width: digit.width,
-                                       toHeight: Self.digitSize, toWidth: Self.digitSize).map { Float($0) / 255 }
+        let out = resizeBilinearPillow(
+            bytes, height: digit.height, width: digit.width,
+            toHeight: Self.digitSize, toWidth: Self.digitSize
+        ).map { Float($0) / 255 }
         resized[index] = out
         return out
     }
@@ -188,7 +190,7 @@ private func pillowCoefficients(inSize: Int, outSize: Int) -> [(start: Int, weig
     let support = 1.0 * filterScale
     return (0..<outSize).map { i in
         let center = (Double(i) + 0.5) * scale
-        let first = max(Int(center - support + 0.5), 0)      // Int() truncates toward zero, like C's (int)
+        let first = max(Int(center - support + 0.5), 0) // Int() truncates toward zero, like C's (int)
         let last = min(Int(center + support + 0.5), inSize)
         var weights: [Double] = []
         for x in first..<last {

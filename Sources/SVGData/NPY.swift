@@ -104,8 +104,11 @@ public enum NPY {
             throw DataError(path, ".npy header has no 'fortran_order': \(text)")
         }
         guard fortran == "False" else {
-            throw DataError(path, fortran == "True" ? "Fortran-order .npy arrays are not supported (save in C order)"
-                                                    : "unreadable fortran_order \(fortran)")
+            throw DataError(
+                path,
+                fortran == "True"
+                    ? "Fortran-order .npy arrays are not supported (save in C order)"
+                    : "unreadable fortran_order \(fortran)")
         }
         guard let shapeText = dictValue(text, key: "shape"), shapeText.hasPrefix("("), shapeText.hasSuffix(")") else {
             throw DataError(path, ".npy header has no readable 'shape': \(text)")
@@ -159,8 +162,10 @@ public enum NPY {
         dict += String(repeating: " ", count: total - prefix - dict.utf8.count - 1) + "\n"
         var out = Data(magic + [version, 0])
         let length = dict.utf8.count
-        out.append(contentsOf: version == 1 ? [UInt8(length & 0xFF), UInt8(length >> 8)]
-                                            : (0..<4).map { UInt8((length >> (8 * $0)) & 0xFF) })
+        out.append(
+            contentsOf: version == 1
+                ? [UInt8(length & 0xFF), UInt8(length >> 8)]
+                : (0..<4).map { UInt8((length >> (8 * $0)) & 0xFF) })
         out.append(contentsOf: Array(dict.utf8))
         return out
     }

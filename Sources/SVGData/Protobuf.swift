@@ -204,7 +204,7 @@ private func decodeFeature(_ bytes: Data, into feature: inout TFFeature) throws 
                     let packed = try r.readLengthDelimited()
                     guard packed.count % 4 == 0 else { throw WireFormatError("packed FloatList of \(packed.count) bytes, not a multiple of 4") }
                     var p = ProtobufReader(packed)
-                    values.reserveCapacity(values.count + packed.count / 4)   // bounded by the bytes present
+                    values.reserveCapacity(values.count + packed.count / 4) // bounded by the bytes present
                     while !p.isAtEnd { values.append(Float(bitPattern: try p.readFixed32())) }
                 default: throw WireFormatError("FloatList.value has wire type \(wireType.rawValue), expected 5 or 2 (packed)")
                 }

@@ -30,7 +30,8 @@ public enum TFRecord {
                 }
                 // Compared as UInt64, so a length of 10¹⁹ is refused instead of overflowing Int.
                 guard length <= UInt64(remaining - 12), remaining - 12 - Int(length) >= 4 else {
-                    throw DataError(path, "\(label): truncated: the record claims \(length) bytes of data, \(remaining - 12) bytes are left for data and checksum")
+                    throw DataError(
+                        path, "\(label): truncated: the record claims \(length) bytes of data, \(remaining - 12) bytes are left for data and checksum")
                 }
                 let start = offset + 12, end = start + Int(length)
                 let storedDataCRC = littleEndianUInt32(UnsafeRawBufferPointer(rebasing: bytes[end..<end + 4]))

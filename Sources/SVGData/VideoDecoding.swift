@@ -20,8 +20,10 @@ import Foundation
 /// `DataError(name, "frame k: …")`, frames numbered from 1, for a file FFmpeg cannot open, a missing video
 /// stream or decoder, a damaged frame, or an AVI shorter than its RIFF header says.
 @discardableResult
-public func decodeGrayVideo(at path: String, name: String, width: Int, height: Int, framesPerSecond: Int,
-                            _ body: (_ index: Int, _ pixels: UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+public func decodeGrayVideo(
+    at path: String, name: String, width: Int, height: Int, framesPerSecond: Int,
+    _ body: (_ index: Int, _ pixels: UnsafeRawBufferPointer) throws -> Void
+) throws -> Int {
     _ = installFFmpegLog
     var format: UnsafeMutablePointer<AVFormatContext>? = nil
     var status = avformat_open_input(&format, path, nil, nil)
@@ -33,8 +35,10 @@ public func decodeGrayVideo(at path: String, name: String, width: Int, height: I
     var codec: UnsafePointer<AVCodec>? = nil
     let streamIndex = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0)
     guard streamIndex >= 0 else {
-        throw DataError(name, streamIndex == svgnet_averror_decoder_not_found()
-                        ? "no decoder for its video codec in this FFmpeg" : "no video stream")
+        throw DataError(
+            name,
+            streamIndex == svgnet_averror_decoder_not_found()
+                ? "no decoder for its video codec in this FFmpeg" : "no video stream")
     }
     let stream = format!.pointee.streams[Int(streamIndex)]!
     var context = avcodec_alloc_context3(codec)
@@ -74,7 +78,7 @@ public func decodeGrayVideo(at path: String, name: String, width: Int, height: I
             // of the frame before and one of the frame after, and so does this.
             var gap = 0
             let timestamp = frame!.pointee.best_effort_timestamp
-            if timestamp != Int64.min {   // AV_NOPTS_VALUE
+            if timestamp != Int64.min { // AV_NOPTS_VALUE
                 if let first = firstTimestamp {
                     let slot = Int((Double(timestamp - first) * secondsPerTick * Double(framesPerSecond)).rounded())
                     gap = max(0, slot - count)
@@ -180,7 +184,7 @@ private struct GrayScaler {
             let options: [(String, Int64)] = [
                 ("srcw", Int64(f.width)), ("srch", Int64(f.height)), ("src_format", Int64(f.format)),
                 ("dstw", Int64(width)), ("dsth", Int64(height)), ("dst_format", Int64(AV_PIX_FMT_RGB24.rawValue)),
-                ("sws_flags", Int64(SWS_BICUBIC)), ("src_range", fullRange ? 1 : 0), ("dst_range", 1),
+                ("sws_flags", Int64(SWS_BICUBIC)), ("src_range", fullRange ? 1 : 0), ("dst_range", 1)
             ]
             for (option, value) in options where av_opt_set_int(UnsafeMutableRawPointer(context), option, value, 0) < 0 {
                 throw DataError(name, "frame \(index): cannot configure the scaler (\(option))")
@@ -207,7 +211,7 @@ private struct GrayScaler {
         guard let descriptor = av_pix_fmt_desc_get(pixelFormat) else { return false }
         let flags = descriptor.pointee.flags
         let colour = flags & UInt64(AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL) != 0
-        return !colour && descriptor.pointee.nb_components <= 2   // gray, gray + alpha
+        return !colour && descriptor.pointee.nb_components <= 2 // gray, gray + alpha
     }
 
     mutating func release() {

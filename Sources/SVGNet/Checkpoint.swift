@@ -68,8 +68,10 @@ extension Trainer {
     /// configuration, `format`, `step` (Adam's count) and `rng` (the noise generator's four state words).
     /// `extra` adds metadata (the command-line tool records the run's seed, data and order there).
     public func saveCheckpoint(to path: String, extra: [String: String] = [:]) throws {
-        let state = ["format": Trainer.checkpointFormat, "step": String(stepCount),
-                     "rng": rng.stateWords.map { String($0) }.joined(separator: ",")]
+        let state = [
+            "format": Trainer.checkpointFormat, "step": String(stepCount),
+            "rng": rng.stateWords.map { String($0) }.joined(separator: ",")
+        ]
         var file = layout.export(arena: arena, metadata: config.metadata.merging(state) { _, b in b }.merging(extra) { a, _ in a })
         var order = layout.entries.map(\.spec.name)
         for e in layout.entries where e.spec.trainable {
@@ -91,9 +93,7 @@ extension Trainer {
         }
         let words = rngText.split(separator: ",").compactMap { UInt64($0) }
         guard words.count == 4 else { throw CheckpointError("\(path): corrupt rng state '\(rngText)'") }
-        var model = file
-        model.tensors = file.tensors.filter { !$0.key.hasPrefix("adam_m.") && !$0.key.hasPrefix("adam_v.") }
-        try layout.load(model, arena: arena, path: path)
+        try layout.load(file.withoutOptimizerState, arena: arena, path: path)
         for e in layout.entries where e.spec.trainable {
             for (prefix, block) in [("adam_m", layout.adamM), ("adam_v", layout.adamV)] {
                 let name = "\(prefix).\(e.spec.name)"
@@ -109,5 +109,19 @@ extension Trainer {
     private func momentSlice(_ name: String, _ block: Slice) -> Slice {
         let s = layout.slice(name)
         return Slice(offset: s.offset - layout.params.offset + block.offset, count: s.count)
+    }
+}
+
+extension SafetensorsFile {
+    /// The model part of the file: a training checkpoint without its Adam moments (`adam_m.…`, `adam_v.…`) and
+    /// its noise state, marked as a model file; any other file as it is. So every command that reads a model also reads a training checkpoint.
+    public var withoutOptimizerState: SafetensorsFile {
+        guard metadata["format"] == Trainer.checkpointFormat else { return self }
+        var model = self
+        model.tensors = tensors.filter { !$0.key.hasPrefix("adam_m.") && !$0.key.hasPrefix("adam_v.") }
+        // The training state goes with the moments; the step stays as a record of how long it trained.
+        model.metadata["format"] = "svgnet-1"
+        model.metadata["rng"] = nil
+        return model
     }
 }

@@ -130,7 +130,7 @@ public struct ModelConfiguration: Sendable, Equatable {
             "lr": String(learningRate),
             "nf": String(nf),
             "predictor_layers": String(predictorLayers),
-            "gaussian_layers": String(gaussianLayers),
+            "gaussian_layers": String(gaussianLayers)
         ]
     }
 

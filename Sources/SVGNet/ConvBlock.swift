@@ -49,8 +49,10 @@ struct ConvBlock {
 
     /// `cacheBudget`: floats of forward results the plan may still keep for backward; a non-transposed block
     /// with an input gradient to compute keeps its own when they fit, and takes them from the budget.
-    init(_ s: ConvLayerSpec, label: String, channelOffset: Int, channelCount: Int, frames: Int, x: Slice, gradX: Slice, y: Slice, gradY: Slice,
-         accumulate: Bool, weight: Slice, gradWeight: Slice, bias: Slice?, gradBias: Slice?, cacheBudget: inout Int, planner: inout ArenaPlanner) {
+    init(
+        _ s: ConvLayerSpec, label: String, channelOffset: Int, channelCount: Int, frames: Int, x: Slice, gradX: Slice, y: Slice, gradY: Slice,
+        accumulate: Bool, weight: Slice, gradWeight: Slice, bias: Slice?, gradBias: Slice?, cacheBudget: inout Int, planner: inout ArenaPlanner
+    ) {
         let kk = s.kernel * s.kernel
         self.label = label; outChannels = s.outChannels; self.channelCount = channelCount
         self.x = x; self.gradX = gradX; self.y = y; self.gradY = gradY; self.accumulate = accumulate
@@ -66,14 +68,16 @@ struct ConvBlock {
             workspaceCount = wg.workspaceCount
             cacheCount = wg.transformedInputCount
         } else if s.transposed {
-            let g = convTranspose2dOutputGeometry(inChannels: channelCount, outChannels: s.outChannels, frames: frames, height: s.inSize,
-                                                  width: s.inSize, kernel: s.kernel, stride: s.stride, padding: s.padding)
+            let g = convTranspose2dOutputGeometry(
+                inChannels: channelCount, outChannels: s.outChannels, frames: frames, height: s.inSize,
+                width: s.inSize, kernel: s.kernel, stride: s.stride, padding: s.padding)
             kernel = .transposedDirect(g)
             workspaceCount = g.colCount
             cacheCount = 0
         } else {
-            let g = ConvGeometry(channels: channelCount, frames: frames, height: s.inSize, width: s.inSize, kernelH: s.kernel, kernelW: s.kernel,
-                                 stride: s.stride, padding: s.padding)
+            let g = ConvGeometry(
+                channels: channelCount, frames: frames, height: s.inSize, width: s.inSize, kernelH: s.kernel, kernelW: s.kernel,
+                stride: s.stride, padding: s.padding)
             kernel = .direct(g)
             workspaceCount = g.colCount
             cacheCount = g.colCount
@@ -92,8 +96,11 @@ struct ConvBlock {
 /// of a conv from its output channels to its input channels.
 func winogradGeometry(_ s: ConvLayerSpec, channelBlock: Int, opFrames: Int) -> WinogradGeometry? {
     let (convIn, convOut, plane) = s.transposed ? (s.outChannels, channelBlock, s.inSize) : (channelBlock, s.outChannels, s.outSize)
-    guard winogradApplies(kernel: s.kernel, stride: s.stride, padding: s.padding, convOutHeight: plane, convOutWidth: plane,
-                          inChannels: convIn, outChannels: convOut, frames: opFrames, algorithm: s.algorithm) else { return nil }
+    guard
+        winogradApplies(
+            kernel: s.kernel, stride: s.stride, padding: s.padding, convOutHeight: plane, convOutWidth: plane,
+            inChannels: convIn, outChannels: convOut, frames: opFrames, algorithm: s.algorithm)
+    else { return nil }
     return WinogradGeometry(inChannels: convIn, outChannels: convOut, frames: opFrames, outHeight: plane, outWidth: plane)
 }
 
@@ -104,15 +111,18 @@ func convBlockForward(_ b: ConvBlock, arena: Arena, col: Slice) {
         let bias = b.bias.map { UnsafePointer(arena[$0]) }
         switch b.kernel {
         case .direct(let g):
-            conv2dForward(x: x, weight: w, bias: bias, y: y, col: arena[b.cache.count > 0 ? b.cache : col], geometry: g,
-                          outChannels: b.outChannels, weightStride: b.weightStride, accumulate: b.accumulate)
+            conv2dForward(
+                x: x, weight: w, bias: bias, y: y, col: arena[b.cache.count > 0 ? b.cache : col], geometry: g,
+                outChannels: b.outChannels, weightStride: b.weightStride, accumulate: b.accumulate)
         case .transposedDirect(let g):
-            convTranspose2dForward(x: x, weight: w, bias: bias, y: y, col: arena[col], inChannels: b.channelCount, outputGeometry: g,
-                                   accumulate: b.accumulate)
+            convTranspose2dForward(
+                x: x, weight: w, bias: bias, y: y, col: arena[col], inChannels: b.channelCount, outputGeometry: g,
+                accumulate: b.accumulate)
         case .winograd(let g):
             let (transformed, scratch) = winogradRegions(b, g, arena: arena, col: col)
-            winogradConv2dForward(x: x, weight: w, bias: bias, y: y, transformedInput: transformed, scratch: scratch, geometry: g,
-                                  weightStride: b.weightStride, accumulate: b.accumulate)
+            winogradConv2dForward(
+                x: x, weight: w, bias: bias, y: y, transformedInput: transformed, scratch: scratch, geometry: g,
+                weightStride: b.weightStride, accumulate: b.accumulate)
         case .transposedWinograd(let g):
             winogradConvTranspose2dForward(x: x, weight: w, bias: bias, y: y, workspace: arena[col], geometry: g, accumulate: b.accumulate)
         }
@@ -130,19 +140,23 @@ func convBlockBackward(_ b: ConvBlock, arena: Arena, col: Slice) {
         case .direct(let g):
             // Uncached blocks recompute the columns: one pass instead of their memory.
             if b.cache.count == 0 { convColumns(x, arena[col], g) }
-            conv2dBackward(gradY: gradY, col: arena[b.cache.count > 0 ? b.cache : col], weight: w, gradX: gradX, gradWeight: gradWeight,
-                           gradBias: gradBias, geometry: g, outChannels: b.outChannels, weightStride: b.weightStride, accumulateParams: true)
+            conv2dBackward(
+                gradY: gradY, col: arena[b.cache.count > 0 ? b.cache : col], weight: w, gradX: gradX, gradWeight: gradWeight,
+                gradBias: gradBias, geometry: g, outChannels: b.outChannels, weightStride: b.weightStride, accumulateParams: true)
         case .transposedDirect(let g):
-            convTranspose2dBackward(gradY: gradY, x: x, weight: w, gradX: gradX, gradWeight: gradWeight, gradBias: gradBias, col: arena[col],
-                                    inChannels: b.channelCount, outputGeometry: g, accumulateParams: true)
+            convTranspose2dBackward(
+                gradY: gradY, x: x, weight: w, gradX: gradX, gradWeight: gradWeight, gradBias: gradBias, col: arena[col],
+                inChannels: b.channelCount, outputGeometry: g, accumulateParams: true)
         case .winograd(let g):
             let (transformed, scratch) = winogradRegions(b, g, arena: arena, col: col)
             if b.cache.count == 0 { winogradInputTransform(x, transformed, g) }
-            winogradConv2dBackward(gradY: gradY, transformedInput: transformed, weight: w, gradX: gradX, gradWeight: gradWeight,
-                                   gradBias: gradBias, scratch: scratch, geometry: g, weightStride: b.weightStride, accumulateParams: true)
+            winogradConv2dBackward(
+                gradY: gradY, transformedInput: transformed, weight: w, gradX: gradX, gradWeight: gradWeight,
+                gradBias: gradBias, scratch: scratch, geometry: g, weightStride: b.weightStride, accumulateParams: true)
         case .transposedWinograd(let g):
-            winogradConvTranspose2dBackward(gradY: gradY, x: x, weight: w, gradX: gradX, gradWeight: gradWeight, gradBias: gradBias,
-                                            workspace: arena[col], geometry: g, accumulateParams: true)
+            winogradConvTranspose2dBackward(
+                gradY: gradY, x: x, weight: w, gradX: gradX, gradWeight: gradWeight, gradBias: gradBias,
+                workspace: arena[col], geometry: g, accumulateParams: true)
         }
     }
 }
@@ -150,6 +164,7 @@ func convBlockBackward(_ b: ConvBlock, arena: Arena, col: Slice) {
 /// Where a Winograd conv keeps Bᵀ[x] and its scratch: the block's cache and the shared workspace, or both in
 /// the shared workspace, one after the other.
 private func winogradRegions(_ b: ConvBlock, _ g: WinogradGeometry, arena: Arena, col: Slice)
-    -> (transformed: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    -> (transformed: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>)
+{
     b.cache.count > 0 ? (arena[b.cache], arena[col]) : (arena[col], arena[col] + g.transformedInputCount)
 }

@@ -36,8 +36,10 @@ struct ConvLayerPlan {
 
     /// `input` (and `gradInput`, empty when no gradient is wanted) is whatever produces the layer's input:
     /// the previous layer's output, a pooled or upsampled map, the data.
-    init(_ spec: ConvLayerSpec, frames: Int, groups: Int, input: Slice, gradInput: Slice, inputChannels: Int? = nil, layout: ParameterLayout,
-         planner: inout ArenaPlanner, needsGrad: Bool, cacheBudget: inout Int, replicas: BatchNormReplicas? = nil) {
+    init(
+        _ spec: ConvLayerSpec, frames: Int, groups: Int, input: Slice, gradInput: Slice, inputChannels: Int? = nil, layout: ParameterLayout,
+        planner: inout ArenaPlanner, needsGrad: Bool, cacheBudget: inout Int, replicas: BatchNormReplicas? = nil
+    ) {
         self.spec = spec; self.frames = frames; self.groups = groups
         self.replicas = spec.bnName == nil ? nil : replicas
         statisticsScratch = self.replicas == nil ? .empty : planner.floats(4 * groups * spec.outChannels)
@@ -59,10 +61,11 @@ struct ConvLayerPlan {
         self.out = out; self.grad = grad
         // Without BatchNorm the conv writes `out` and the activation runs in place. With it, BatchNorm's
         // backward sums the bias gradient (Σ of dL/d pre over a channel) in the pass that writes dL/d pre.
-        conv = ConvBlock(spec, label: "\(spec.convName) conv", channelOffset: 0, channelCount: inputChannels ?? spec.inChannels, frames: frames,
-                         x: input, gradX: gradInput, y: spec.bnName == nil ? out : pre, gradY: grad, accumulate: false,
-                         weight: weight, gradWeight: gradWeight, bias: bias, gradBias: spec.bnName == nil ? gradBias : nil,
-                         cacheBudget: &cacheBudget, planner: &planner)
+        conv = ConvBlock(
+            spec, label: "\(spec.convName) conv", channelOffset: 0, channelCount: inputChannels ?? spec.inChannels, frames: frames,
+            x: input, gradX: gradInput, y: spec.bnName == nil ? out : pre, gradY: grad, accumulate: false,
+            weight: weight, gradWeight: gradWeight, bias: bias, gradBias: spec.bnName == nil ? gradBias : nil,
+            cacheBudget: &cacheBudget, planner: &planner)
     }
 
     var preSlice: Slice { spec.bnName == nil ? out : pre }
@@ -92,14 +95,16 @@ private func normalizeAndActivateBody(_ l: ConvLayerPlan, arena: Arena, mode: Ba
     if l.spec.bnName != nil {
         switch mode {
         case .batchStatistics:
-            batchNorm2dTrainingForward(x: arena[l.pre], y: out, gamma: arena[l.gamma!], beta: arena[l.beta!],
-                                       mean: arena[l.mean!], invStd: arena[l.invStd!],
-                                       runningMean: updateRunningStatistics ? arena[l.runningMean!] : nil,
-                                       runningVar: updateRunningStatistics ? arena[l.runningVar!] : nil, leakySlope: slope, shape: l.bnShape,
-                                       replicas: l.crossReplicaStatistics(arena))
+            batchNorm2dTrainingForward(
+                x: arena[l.pre], y: out, gamma: arena[l.gamma!], beta: arena[l.beta!],
+                mean: arena[l.mean!], invStd: arena[l.invStd!],
+                runningMean: updateRunningStatistics ? arena[l.runningMean!] : nil,
+                runningVar: updateRunningStatistics ? arena[l.runningVar!] : nil, leakySlope: slope, shape: l.bnShape,
+                replicas: l.crossReplicaStatistics(arena))
         case .runningStatistics:
-            batchNorm2dInferenceForward(x: arena[l.pre], y: out, gamma: arena[l.gamma!], beta: arena[l.beta!],
-                                        runningMean: arena[l.runningMean!], runningVar: arena[l.runningVar!], leakySlope: slope, shape: l.bnShape)
+            batchNorm2dInferenceForward(
+                x: arena[l.pre], y: out, gamma: arena[l.gamma!], beta: arena[l.beta!],
+                runningMean: arena[l.runningMean!], runningVar: arena[l.runningVar!], leakySlope: slope, shape: l.bnShape)
         }
     }
     if slope != nil { return }
@@ -117,7 +122,7 @@ func normalizeAndActivateBackward(_ l: ConvLayerPlan, arena: Arena) {
 
 private func normalizeAndActivateBackwardBody(_ l: ConvLayerPlan, arena: Arena) {
     let g = arena[l.grad], out = arena[l.out], n = l.outCount
-    let slope = l.fusedLeakySlope   // BatchNorm's backward applies the fused activation's gate itself
+    let slope = l.fusedLeakySlope // BatchNorm's backward applies the fused activation's gate itself
     if slope == nil {
         switch l.spec.activation {
         case .leakyReLU: leakyReLUBackward(gradY: g, y: out, gradX: g, count: n)
@@ -126,10 +131,11 @@ private func normalizeAndActivateBackwardBody(_ l: ConvLayerPlan, arena: Arena) 
         }
     }
     if l.spec.bnName != nil {
-        batchNorm2dBackward(gradY: g, x: arena[l.pre], gamma: arena[l.gamma!], mean: arena[l.mean!], invStd: arena[l.invStd!],
-                            gradX: g, gradGamma: arena[l.gradGamma!], gradBeta: arena[l.gradBeta!], gradXSum: arena[l.gradBias],
-                            beta: arena[l.beta!], leakySlope: slope, shape: l.bnShape, accumulateParams: true,
-                            replicas: l.crossReplicaStatistics(arena))
+        batchNorm2dBackward(
+            gradY: g, x: arena[l.pre], gamma: arena[l.gamma!], mean: arena[l.mean!], invStd: arena[l.invStd!],
+            gradX: g, gradGamma: arena[l.gradGamma!], gradBeta: arena[l.gradBeta!], gradXSum: arena[l.gradBias],
+            beta: arena[l.beta!], leakySlope: slope, shape: l.bnShape, accumulateParams: true,
+            replicas: l.crossReplicaStatistics(arena))
     }
 }
 

@@ -41,8 +41,8 @@ struct SkipLayerPlan {
     let level: Int
     let channels: Int
     let plane: Int
-    let source, gradSource: Slice      // channels × (sourceFrames·plane)
-    let shared, gradShared: Slice      // outChannels × (sourceFrames·outPlane): W_e·source
+    let source, gradSource: Slice // channels × (sourceFrames·plane)
+    let shared, gradShared: Slice // outChannels × (sourceFrames·outPlane): W_e·source
     let sourceBlock: ConvBlock
     let aligner: AlignerPlan?
     let alignedBlock: ConvBlock?
@@ -57,9 +57,9 @@ struct DecoderPlan {
     let frames: Int
     let groups: Int
     let sourceFrames: Int
-    let input: Slice             // gDim × frames
+    let input: Slice // gDim × frames
     let inputGrad: Slice
-    let sourceOf: IntSlice       // frames entries
+    let sourceOf: IntSlice // frames entries
     let layers: [Layer]
     /// The skip layers by level ℓ (0 smallest … 3 largest).
     let skips: [SkipLayerPlan]
@@ -67,8 +67,10 @@ struct DecoderPlan {
     /// Floats of shared workspace the layers need.
     let workspaceCount: Int
 
-    init(_ net: Network, frames: Int, groups: Int, sourceFrames: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
-         replicas: BatchNormReplicas? = nil) {
+    init(
+        _ net: Network, frames: Int, groups: Int, sourceFrames: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
+        replicas: BatchNormReplicas? = nil
+    ) {
         self.frames = frames; self.groups = groups; self.sourceFrames = sourceFrames
         let c = net.config
         input = planner.floats(c.gDim * frames)
@@ -88,14 +90,16 @@ struct DecoderPlan {
             }
             for (li, spec) in stage.layers.enumerated() {
                 if li == 0, let level = stage.skipLevel {
-                    let skip = SkipLayerPlan(net, spec, level: level, frames: frames, groups: groups, sourceFrames: sourceFrames, d: d, gradD: gradD,
-                                             sourceOf: sourceOf, layout: layout, planner: &planner, needsGrad: needsGrad, replicas: replicas)
+                    let skip = SkipLayerPlan(
+                        net, spec, level: level, frames: frames, groups: groups, sourceFrames: sourceFrames, d: d, gradD: gradD,
+                        sourceOf: sourceOf, layout: layout, planner: &planner, needsGrad: needsGrad, replicas: replicas)
                     layers.append(.skipConv(skip)); skips[level] = skip
                     blocks += [skip.layer.conv, skip.sourceBlock] + (skip.alignedBlock.map { [$0] } ?? [])
                     (d, gradD) = (skip.layer.out, skip.layer.grad)
                 } else {
-                    let l = ConvLayerPlan(spec, frames: frames, groups: groups, input: d, gradInput: gradD, layout: layout, planner: &planner,
-                                          needsGrad: needsGrad, cacheBudget: &noCache, replicas: replicas)
+                    let l = ConvLayerPlan(
+                        spec, frames: frames, groups: groups, input: d, gradInput: gradD, layout: layout, planner: &planner,
+                        needsGrad: needsGrad, cacheBudget: &noCache, replicas: replicas)
                     layers.append(.conv(l)); blocks.append(l.conv)
                     (d, gradD) = (l.out, l.grad)
                 }
@@ -147,16 +151,20 @@ struct DecoderPlan {
         convBlockForward(l.conv, arena: arena, col: col)
         // […; skip; …]: once per source frame, then added to every frame that reads it.
         convBlockForward(s.sourceBlock, arena: arena, col: col)
-        gatherFramesAdd(shared: arena[s.shared], perStep: arena[l.preSlice], sourceOf: sourceOf, channels: l.spec.outChannels,
-                        frames: frames, sourceFrames: sourceFrames, plane: l.outPlane)
+        gatherFramesAdd(
+            shared: arena[s.shared], perStep: arena[l.preSlice], sourceOf: sourceOf, channels: l.spec.outChannels,
+            frames: frames, sourceFrames: sourceFrames, plane: l.outPlane)
         guard let a = s.aligner, let alignedBlock = s.alignedBlock else { return }
         conv1x1LayerForward(a.query, arena: arena)
         conv1x1LayerForward(a.key, arena: arena)
         conv1x1LayerForward(a.value, arena: arena)
         let shape = a.shape
-        profiled("\(a.spec.name) attention fwd", flops: 2 * Double(frames) * Double(shape.plane * shape.plane) * Double(shape.keyChannels + shape.valueChannels)) {
-            alignerAttentionForward(q: arena[a.query.y], k: arena[a.key.y], v: arena[a.value.y], attention: arena[a.attention], z: arena[a.z],
-                                    keyFrame: sourceOf, shape: shape, valueFromQueryFrame: a.valueFromDecoder)
+        profiled(
+            "\(a.spec.name) attention fwd", flops: 2 * Double(frames) * Double(shape.plane * shape.plane) * Double(shape.keyChannels + shape.valueChannels)
+        ) {
+            alignerAttentionForward(
+                q: arena[a.query.y], k: arena[a.key.y], v: arena[a.value.y], attention: arena[a.attention], z: arena[a.z],
+                keyFrame: sourceOf, shape: shape, valueFromQueryFrame: a.valueFromDecoder)
         }
         // […; Z]: per frame.
         convBlockForward(alignedBlock, arena: arena, col: col)
@@ -165,18 +173,22 @@ struct DecoderPlan {
     private func skipLayerBackward(_ s: SkipLayerPlan, arena: Arena, col: Slice) {
         let l = s.layer, sourceOf = UnsafePointer(arena[self.sourceOf])
         // Source block: sum the gradients of every frame that read a source, then one backward per source.
-        scatterFramesSum(perStep: arena[l.grad], shared: arena[s.gradShared], sourceOf: sourceOf, channels: l.spec.outChannels,
-                         frames: frames, sourceFrames: sourceFrames, plane: l.outPlane)
+        scatterFramesSum(
+            perStep: arena[l.grad], shared: arena[s.gradShared], sourceOf: sourceOf, channels: l.spec.outChannels,
+            frames: frames, sourceFrames: sourceFrames, plane: l.outPlane)
         convBlockBackward(s.sourceBlock, arena: arena, col: col)
         convBlockBackward(l.conv, arena: arena, col: col)
         guard let a = s.aligner, let alignedBlock = s.alignedBlock else { return }
         convBlockBackward(alignedBlock, arena: arena, col: col)
         arena.zero(a.key.gradY); arena.zero(a.value.gradY)
         let shape = a.shape
-        profiled("\(a.spec.name) attention bwd", flops: 4 * Double(frames) * Double(shape.plane * shape.plane) * Double(shape.keyChannels + shape.valueChannels)) {
-            alignerAttentionBackward(gradZ: arena[a.gradZ], q: arena[a.query.y], k: arena[a.key.y], v: arena[a.value.y], attention: arena[a.attention],
-                                     gradQ: arena[a.query.gradY], gradK: arena[a.key.gradY], gradV: arena[a.value.gradY], scratch: arena[a.scratch],
-                                     keyFrame: sourceOf, shape: shape, valueFromQueryFrame: a.valueFromDecoder)
+        profiled(
+            "\(a.spec.name) attention bwd", flops: 4 * Double(frames) * Double(shape.plane * shape.plane) * Double(shape.keyChannels + shape.valueChannels)
+        ) {
+            alignerAttentionBackward(
+                gradZ: arena[a.gradZ], q: arena[a.query.y], k: arena[a.key.y], v: arena[a.value.y], attention: arena[a.attention],
+                gradQ: arena[a.query.gradY], gradK: arena[a.key.gradY], gradV: arena[a.value.gradY], scratch: arena[a.scratch],
+                keyFrame: sourceOf, shape: shape, valueFromQueryFrame: a.valueFromDecoder)
         }
         conv1x1LayerBackward(a.query, arena: arena)
         conv1x1LayerBackward(a.key, arena: arena)
@@ -186,21 +198,25 @@ struct DecoderPlan {
 
 extension SkipLayerPlan {
     /// Plans the layer reading [d; skip] (and Z when level ℓ has an aligner) from `d`, the decoder's map.
-    init(_ net: Network, _ spec: ConvLayerSpec, level: Int, frames: Int, groups: Int, sourceFrames: Int, d: Slice, gradD: Slice, sourceOf: IntSlice,
-         layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool, replicas: BatchNormReplicas?) {
+    init(
+        _ net: Network, _ spec: ConvLayerSpec, level: Int, frames: Int, groups: Int, sourceFrames: Int, d: Slice, gradD: Slice, sourceOf: IntSlice,
+        layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool, replicas: BatchNormReplicas?
+    ) {
         let c = net.config, ch = c.skipChannels[level], plane = spec.inSize * spec.inSize
         func grad(_ n: Int) -> Slice { needsGrad ? planner.floats(n) : .empty }
         var noCache = 0
-        let layer = ConvLayerPlan(spec, frames: frames, groups: groups, input: d, gradInput: gradD, inputChannels: ch, layout: layout,
-                                  planner: &planner, needsGrad: needsGrad, cacheBudget: &noCache, replicas: replicas)
+        let layer = ConvLayerPlan(
+            spec, frames: frames, groups: groups, input: d, gradInput: gradD, inputChannels: ch, layout: layout,
+            planner: &planner, needsGrad: needsGrad, cacheBudget: &noCache, replicas: replicas)
         let sharedCount = spec.outChannels * sourceFrames * layer.outPlane
         let source = planner.floats(ch * sourceFrames * plane), gradSource = grad(ch * sourceFrames * plane)
         let shared = planner.floats(sharedCount), gradShared = grad(sharedCount)
         self.layer = layer; self.level = level; channels = ch; self.plane = plane
         self.source = source; self.gradSource = gradSource; self.shared = shared; self.gradShared = gradShared
-        sourceBlock = ConvBlock(spec, label: "\(spec.convName) skip-block", channelOffset: ch, channelCount: ch, frames: sourceFrames,
-                                x: source, gradX: gradSource, y: shared, gradY: gradShared, accumulate: false,
-                                weight: layer.weight, gradWeight: layer.gradWeight, bias: nil, gradBias: nil, cacheBudget: &noCache, planner: &planner)
+        sourceBlock = ConvBlock(
+            spec, label: "\(spec.convName) skip-block", channelOffset: ch, channelCount: ch, frames: sourceFrames,
+            x: source, gradX: gradSource, y: shared, gradY: gradShared, accumulate: false,
+            weight: layer.weight, gradWeight: layer.gradWeight, bias: nil, gradBias: nil, cacheBudget: &noCache, planner: &planner)
         guard let a = net.aligners.first(where: { $0.level == level }) else {
             aligner = nil; alignedBlock = nil
             return
@@ -208,34 +224,41 @@ extension SkipLayerPlan {
         let e = a.keyChannels, name = a.name, fromDecoder = c.alignerValue == .decoder
         func conv1x1(_ part: String, x: Slice, gradX: Slice, outChannels: Int, frames: Int) -> Conv1x1Plan {
             let n = outChannels * frames * plane
-            return Conv1x1Plan(x: x, gradX: gradX, y: planner.floats(n), gradY: grad(n),
-                               weight: layout.slice("\(name).\(part).weight"), bias: layout.slice("\(name).\(part).bias"),
-                               gradWeight: layout.gradient("\(name).\(part).weight"), gradBias: layout.gradient("\(name).\(part).bias"),
-                               inChannels: ch, outChannels: outChannels, columns: frames * plane)
+            return Conv1x1Plan(
+                x: x, gradX: gradX, y: planner.floats(n), gradY: grad(n),
+                weight: layout.slice("\(name).\(part).weight"), bias: layout.slice("\(name).\(part).bias"),
+                gradWeight: layout.gradient("\(name).\(part).weight"), gradBias: layout.gradient("\(name).\(part).bias"),
+                inChannels: ch, outChannels: outChannels, columns: frames * plane)
         }
         let query = conv1x1("q", x: d, gradX: gradD, outChannels: e, frames: frames)
         let key = conv1x1("k", x: source, gradX: gradSource, outChannels: e, frames: sourceFrames)
-        let value = fromDecoder ? conv1x1("v", x: d, gradX: gradD, outChannels: ch, frames: frames)
-                                : conv1x1("v", x: source, gradX: gradSource, outChannels: ch, frames: sourceFrames)
+        let value =
+            fromDecoder
+            ? conv1x1("v", x: d, gradX: gradD, outChannels: ch, frames: frames)
+            : conv1x1("v", x: source, gradX: gradSource, outChannels: ch, frames: sourceFrames)
         let z = planner.floats(ch * frames * plane), gradZ = grad(ch * frames * plane)
-        aligner = AlignerPlan(spec: a, query: query, key: key, value: value, attention: planner.floats(frames * plane * plane), z: z, gradZ: gradZ,
-                              scratch: grad(plane * plane),
-                              shape: AlignerShape(queryFrames: frames, keyFrames: sourceFrames, plane: plane, keyChannels: e, valueChannels: ch),
-                              valueFromDecoder: fromDecoder)
-        alignedBlock = ConvBlock(spec, label: "\(spec.convName) Z-block", channelOffset: 2 * ch, channelCount: ch, frames: frames,
-                                 x: z, gradX: gradZ, y: layer.preSlice, gradY: layer.grad, accumulate: true,
-                                 weight: layer.weight, gradWeight: layer.gradWeight, bias: nil, gradBias: nil, cacheBudget: &noCache, planner: &planner)
+        aligner = AlignerPlan(
+            spec: a, query: query, key: key, value: value, attention: planner.floats(frames * plane * plane), z: z, gradZ: gradZ,
+            scratch: grad(plane * plane),
+            shape: AlignerShape(queryFrames: frames, keyFrames: sourceFrames, plane: plane, keyChannels: e, valueChannels: ch),
+            valueFromDecoder: fromDecoder)
+        alignedBlock = ConvBlock(
+            spec, label: "\(spec.convName) Z-block", channelOffset: 2 * ch, channelCount: ch, frames: frames,
+            x: z, gradX: gradZ, y: layer.preSlice, gradY: layer.grad, accumulate: true,
+            weight: layer.weight, gradWeight: layer.gradWeight, bias: nil, gradBias: nil, cacheBudget: &noCache, planner: &planner)
     }
 }
 
 func conv1x1LayerForward(_ p: Conv1x1Plan, arena: Arena) {
-    conv1x1Forward(x: arena[p.x], weight: arena[p.weight], bias: arena[p.bias], y: arena[p.y], inChannels: p.inChannels, outChannels: p.outChannels,
-                   columns: p.columns)
+    conv1x1Forward(
+        x: arena[p.x], weight: arena[p.weight], bias: arena[p.bias], y: arena[p.y], inChannels: p.inChannels, outChannels: p.outChannels,
+        columns: p.columns)
 }
 
 /// Parameter gradients and gradX accumulate.
 func conv1x1LayerBackward(_ p: Conv1x1Plan, arena: Arena) {
-    conv1x1Backward(gradY: arena[p.gradY], x: arena[p.x], weight: arena[p.weight], gradX: arena[p.gradX], gradWeight: arena[p.gradWeight],
-                    gradBias: arena[p.gradBias], inChannels: p.inChannels, outChannels: p.outChannels, columns: p.columns,
-                    accumulateParams: true, accumulateGradX: true)
+    conv1x1Backward(
+        gradY: arena[p.gradY], x: arena[p.x], weight: arena[p.weight], gradX: arena[p.gradX], gradWeight: arena[p.gradWeight],
+        gradBias: arena[p.gradBias], inChannels: p.inChannels, outChannels: p.outChannels, columns: p.columns,
+        accumulateParams: true, accumulateGradX: true)
 }

@@ -36,8 +36,10 @@ struct EncoderPlan {
 
     /// `colCacheBudget`: floats of im2col results the plan may keep from forward for backward, given to
     /// layers in order while they fit (all of DCGAN-64 at batch 16; VGG's big layers do not).
-    init(_ net: Network, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
-         colCacheBudget: Int = 0, replicas: BatchNormReplicas? = nil) {
+    init(
+        _ net: Network, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
+        colCacheBudget: Int = 0, replicas: BatchNormReplicas? = nil
+    ) {
         self.frames = frames; self.groups = groups
         var budget = colCacheBudget
         channels = net.config.channels
@@ -45,19 +47,21 @@ struct EncoderPlan {
         func grad(_ n: Int) -> Slice { needsGrad ? planner.floats(n) : .empty }
         var layers: [Layer] = [], skipLevelOfLayer: [Int?] = []
         var skips = [(value: Slice, grad: Slice)](repeating: (.empty, .empty), count: net.encoder.count - 1)
-        var x = input, gradX = Slice.empty, xChannels = channels, xSize = 64   // the data needs no gradient
+        var x = input, gradX = Slice.empty, xChannels = channels, xSize = 64 // the data needs no gradient
         for (s, stage) in net.encoder.enumerated() {
             if stage.pool {
                 let planes = xChannels * frames, count = planes * xSize * xSize / 4
                 let y = planner.floats(count)
-                let pool = MaxPoolPlan(x: x, gradX: gradX, y: y, gradY: grad(count), argmax: planner.ints(count), planes: planes,
-                                       height: xSize, width: xSize)
+                let pool = MaxPoolPlan(
+                    x: x, gradX: gradX, y: y, gradY: grad(count), argmax: planner.ints(count), planes: planes,
+                    height: xSize, width: xSize)
                 layers.append(.maxPool(pool)); skipLevelOfLayer.append(nil)
                 (x, gradX, xSize) = (pool.y, pool.gradY, xSize / 2)
             }
             for spec in stage.layers {
-                let l = ConvLayerPlan(spec, frames: frames, groups: groups, input: x, gradInput: gradX, layout: layout, planner: &planner,
-                                      needsGrad: needsGrad, cacheBudget: &budget, replicas: replicas)
+                let l = ConvLayerPlan(
+                    spec, frames: frames, groups: groups, input: x, gradInput: gradX, layout: layout, planner: &planner,
+                    needsGrad: needsGrad, cacheBudget: &budget, replicas: replicas)
                 layers.append(.conv(l)); skipLevelOfLayer.append(nil)
                 (x, gradX, xChannels, xSize) = (l.out, l.grad, spec.outChannels, spec.outSize)
             }
@@ -90,8 +94,9 @@ struct EncoderPlan {
             if let level = skipLevelOfLayer[i] { addSkipGradient(level) }
             switch layers[i] {
             case .maxPool(let p):
-                maxPool2dBackward(gradY: arena[p.gradY], argmax: arena[p.argmax], gradX: arena[p.gradX], planes: p.planes, height: p.height,
-                                  width: p.width)
+                maxPool2dBackward(
+                    gradY: arena[p.gradY], argmax: arena[p.argmax], gradX: arena[p.gradX], planes: p.planes, height: p.height,
+                    width: p.width)
             case .conv(let l):
                 convLayerBackward(l, arena: arena, col: col)
             }

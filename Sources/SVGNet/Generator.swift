@@ -15,7 +15,7 @@ import Kernels
 /// run batched through one arena; `generate` predicts nFuture frames per sample from nPast given frames.
 public final class Generator {
     /// The generation shape: nPast, nFuture and batch B may differ from the ones the weights were trained with.
-    public let config: ModelConfiguration      // nPast / nFuture / batch as generated, not as trained
+    public let config: ModelConfiguration // nPast / nFuture / batch as generated, not as trained
     /// Samples N drawn per sequence.
     public let samples: Int
     /// The network the configuration describes.
@@ -46,12 +46,12 @@ public final class Generator {
     var prior: [LSTMPlan] { plan.prior }
     var predictor: LSTMPlan { plan.predictor }
     var col: Slice { plan.col }
-    let conditionRows: Slice             // B × gDim
-    let hRows: Slice                 // M × gDim: h of the current input
-    let targetRows: Slice            // M × gDim: h of the next ground-truth frame (conditioning steps)
-    let z: Slice                     // M × zDim
-    let eps: [[Slice]]               // [step][group]: M × d
-    let output: Slice                // (B·N·nFuture·C·64²), (B, N, nFuture, C, 64, 64)
+    let conditionRows: Slice // B × gDim
+    let hRows: Slice // M × gDim: h of the current input
+    let targetRows: Slice // M × gDim: h of the next ground-truth frame (conditioning steps)
+    let z: Slice // M × zDim
+    let eps: [[Slice]] // [step][group]: M × d
+    let output: Slice // (B·N·nFuture·C·64²), (B, N, nFuture, C, 64, 64)
 
     /// `config` carries the generation shape: nPast, nFuture and batch (= sequences B at a time).
     /// `convolution`: how the conv layers are computed (Network.init).
@@ -61,8 +61,9 @@ public final class Generator {
         self.config = config; self.samples = samples; network = net
         let B = config.batch, M = samples * B, steps = config.frameCount - 1
         var planner = ArenaPlanner()
-        let shape = PlanShape(encoderFrames: M, encoderGroups: samples, decoderFrames: M, decoderGroups: samples, sourceFrames: B,
-                              lstmSteps: steps, lstmBatch: M, conditionFrames: B)
+        let shape = PlanShape(
+            encoderFrames: M, encoderGroups: samples, decoderFrames: M, decoderGroups: samples, sourceFrames: B,
+            lstmSteps: steps, lstmBatch: M, conditionFrames: B)
         plan = ModelPlan(net, shape: shape, needsGrad: false, planner: &planner)
         layout = plan.layout
         conditionRows = planner.floats(B * config.gDim)
@@ -121,9 +122,11 @@ public final class Generator {
         /// Ground-truth frame t of the B sequences, encoded once; h broadcast to the rows of all N samples.
         func encodeGroundTruth(_ t: Int, into rows: Slice) {
             let dst = a[conditionEncoder.input]
-            for ch in 0..<C { for b in 0..<B {
-                (dst + (ch * B + b) * framePixels).update(from: frames + (t * B + b) * frameSize + ch * framePixels, count: framePixels)
-            } }
+            for ch in 0..<C {
+                for b in 0..<B {
+                    (dst + (ch * B + b) * framePixels).update(from: frames + (t * B + b) * frameSize + ch * framePixels, count: framePixels)
+                }
+            }
             conditionEncoder.forward(arena: a, col: col, mode: batchNorm, updateRunningStatistics: false)
             transpose(a[conditionEncoder.vector], a[conditionRows], rows: gDim, columns: B)
             for n in 0..<N { (a[rows] + n * B * gDim).update(from: a[conditionRows], count: B * gDim) }
@@ -135,13 +138,13 @@ public final class Generator {
         }
         /// Input rows of `step` for module m: [h; z^1 … z^{j−1}] (the predictor: all of z).
         func input(_ m: LSTMPlan, step: Int, h: Slice) {
-            lstmInputForward(m, arena: a, rows: step * M ..< (step + 1) * M, h: a[h], hWidth: gDim, z: a[z], zStride: c.zDim)
+            lstmInputForward(m, arena: a, rows: step * M..<(step + 1) * M, h: a[h], hWidth: gDim, z: a[z], zStride: c.zDim)
         }
         func sample(_ m: LSTMPlan, step: Int, group j: Int) {
             if zeroGroup == j {
                 for r in 0..<M { (a[z] + r * c.zDim + j * d).update(repeating: 0, count: d) }
             } else {
-                sampleLatent(m, arena: a, rows: step * M ..< (step + 1) * M, eps: a[eps[step][j]], z: a[z] + j * d, zStride: c.zDim)
+                sampleLatent(m, arena: a, rows: step * M..<(step + 1) * M, eps: a[eps[step][j]], z: a[z] + j * d, zStride: c.zDim)
             }
         }
 
@@ -181,10 +184,14 @@ public final class Generator {
                 let pred = a[decoder.output]
                 a[encoder.input].update(from: pred, count: C * M * framePixels)
                 let future = i - c.nPast
-                for ch in 0..<C { for n in 0..<N { for b in 0..<B {
-                    let dst = a[output] + (((b * N + n) * c.nFuture + future) * C + ch) * framePixels
-                    dst.update(from: pred + (ch * M + n * B + b) * framePixels, count: framePixels)
-                } } }
+                for ch in 0..<C {
+                    for n in 0..<N {
+                        for b in 0..<B {
+                            let dst = a[output] + (((b * N + n) * c.nFuture + future) * C + ch) * framePixels
+                            dst.update(from: pred + (ch * M + n * B + b) * framePixels, count: framePixels)
+                        }
+                    }
+                }
                 afterDecoding?(future)
             }
         }

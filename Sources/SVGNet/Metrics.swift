@@ -38,7 +38,9 @@ public enum EvaluationConstants {
 /// The 11-tap Gaussian, σ = 1.5, normalised to sum 1 (the 2-D window is its outer product).
 let ssimGaussian1D: [Double] = {
     let n = EvaluationConstants.ssimWindow, r = Double(n / 2), s = EvaluationConstants.ssimSigma
-    let raw = (0..<n).map { k -> Double in let d = Double(k) - r; return exp(-d * d / (2 * s * s)) }
+    let raw = (0..<n).map { k -> Double in
+        let d = Double(k) - r; return exp(-d * d / (2 * s * s))
+    }
     let total = raw.reduce(0, +)
     return raw.map { $0 / total }
 }()
@@ -162,8 +164,10 @@ public final class SSIMWorkspace {
 /// K2 = 0.03, data range 1, biased local statistics, valid region only ((H−10)×(W−10) positions), mean over
 /// positions, then averaged over channels. Separable: two 1-D passes over μx, μy, E[x²], E[y²], E[xy].
 /// Pass a workspace of the frame's size to avoid allocating; without one a temporary is made.
-public func ssim(prediction: UnsafePointer<Float>, truth: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
-                 workspace: SSIMWorkspace? = nil) -> Double {
+public func ssim(
+    prediction: UnsafePointer<Float>, truth: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+    workspace: SSIMWorkspace? = nil
+) -> Double {
     precondition(channels > 0)
     let ws = workspace ?? SSIMWorkspace(height: height, width: width)
     precondition(ws.height == height && ws.width == width, "SSIM workspace is \(ws.height)×\(ws.width), frame \(height)×\(width)")
@@ -175,13 +179,16 @@ public func ssim(prediction: UnsafePointer<Float>, truth: UnsafePointer<Float>, 
 
 /// SSIM of a C × H × W frame given as arrays of channels·height·width values (precondition), as the
 /// pointer form.
-public func ssim(prediction: [Float], truth: [Float], channels: Int, height: Int, width: Int,
-                 workspace: SSIMWorkspace? = nil) -> Double {
+public func ssim(
+    prediction: [Float], truth: [Float], channels: Int, height: Int, width: Int,
+    workspace: SSIMWorkspace? = nil
+) -> Double {
     precondition(prediction.count == channels * height * width && truth.count == prediction.count)
     return prediction.withUnsafeBufferPointer { p in
         truth.withUnsafeBufferPointer { t in
-            ssim(prediction: p.baseAddress!, truth: t.baseAddress!, channels: channels, height: height, width: width,
-                 workspace: workspace)
+            ssim(
+                prediction: p.baseAddress!, truth: t.baseAddress!, channels: channels, height: height, width: width,
+                workspace: workspace)
         }
     }
 }
@@ -195,7 +202,7 @@ private let studentT975Table: [Double] = [
     2.200985160091639, 2.1788128296672284, 2.1603686564627913, 2.144786687917804, 2.131449545559776,
     2.1199052992212546, 2.1098155778333156, 2.1009220402410382, 2.0930240544083087, 2.085963447265864,
     2.0796138447276795, 2.0738730679040254, 2.0686576104190486, 2.0638985616280245, 2.0595385527532972,
-    2.0555294386428735, 2.0518305164802846, 2.0484071417952454, 2.045229642132703, 2.0422724563012378,
+    2.0555294386428735, 2.0518305164802846, 2.0484071417952454, 2.045229642132703, 2.0422724563012378
 ]
 
 /// The 0.975 quantile of Student's t with `degreesOfFreedom` ≥ 1: exact table to 30, then the
@@ -284,8 +291,10 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     /// One row per future step (numbered from `firstStep`, default 1 = first predicted frame), columns
     /// `<series>_mean,<series>_ciLow,<series>_ciHigh` for the four series, shortest round-trip decimals.
     public func csv(firstStep: Int = 1) -> String {
-        let named: [(String, MetricSeries)] = [("ssimBestSSIM", ssimBestSSIM), ("psnrBestSSIM", psnrBestSSIM),
-                                               ("ssimBestPSNR", ssimBestPSNR), ("psnrBestPSNR", psnrBestPSNR)]
+        let named: [(String, MetricSeries)] = [
+            ("ssimBestSSIM", ssimBestSSIM), ("psnrBestSSIM", psnrBestSSIM),
+            ("ssimBestPSNR", ssimBestPSNR), ("psnrBestPSNR", psnrBestPSNR)
+        ]
         var header = ["step"]
         for (name, _) in named { header += ["\(name)_mean", "\(name)_ciLow", "\(name)_ciHigh"] }
         var lines = [header.joined(separator: ",")]
@@ -331,8 +340,10 @@ public struct SampleScores: Codable, Sendable {
 
     /// Scores `sequences` sequences. truth: sequences × steps × C × H × W; predictions:
     /// sequences × samples × steps × C × H × W (all contiguous, values in [0, 1]).
-    public mutating func append(truth: UnsafePointer<Float>, predictions: UnsafePointer<Float>, sequences b: Int,
-                                channels: Int, height: Int, width: Int, workspace: SSIMWorkspace) {
+    public mutating func append(
+        truth: UnsafePointer<Float>, predictions: UnsafePointer<Float>, sequences b: Int,
+        channels: Int, height: Int, width: Int, workspace: SSIMWorkspace
+    ) {
         let frame = channels * height * width
         ssimValues.reserveCapacity(ssimValues.count + b * samples * steps)
         psnrValues.reserveCapacity(psnrValues.count + b * samples * steps)
@@ -341,8 +352,10 @@ public struct SampleScores: Codable, Sendable {
                 for t in 0..<steps {
                     let x = predictions + ((seq * samples + s) * steps + t) * frame
                     let y = truth + (seq * steps + t) * frame
-                    ssimValues.append(ssim(prediction: x, truth: y, channels: channels, height: height, width: width,
-                                            workspace: workspace))
+                    ssimValues.append(
+                        ssim(
+                            prediction: x, truth: y, channels: channels, height: height, width: width,
+                            workspace: workspace))
                     psnrValues.append(cappedPSNR(psnr(prediction: x, truth: y, count: frame)))
                 }
             }
@@ -395,43 +408,53 @@ public struct SampleScores: Codable, Sendable {
             let ci = meanConfidenceInterval95(values)
             return MetricSummary(mean: ci.mean, ciLow: ci.low, ciHigh: ci.high)
         }
-        return EvaluationReport(sequences: sequences, samples: n, steps: k, psnrCap: EvaluationConstants.psnrCap,
-                                ssimBestSSIM: series(ssimValues, bySSIM), psnrBestSSIM: series(psnrValues, bySSIM),
-                                ssimBestPSNR: series(ssimValues, byPSNR), psnrBestPSNR: series(psnrValues, byPSNR),
-                                ssimOverFrames: overFrames(ssimPerSequence), psnrOverFrames: overFrames(psnrPerSequence),
-                                ssimPerSequence: ssimPerSequence, psnrPerSequence: psnrPerSequence,
-                                bestSSIMSample: bySSIM, bestPSNRSample: byPSNR)
+        return EvaluationReport(
+            sequences: sequences, samples: n, steps: k, psnrCap: EvaluationConstants.psnrCap,
+            ssimBestSSIM: series(ssimValues, bySSIM), psnrBestSSIM: series(psnrValues, bySSIM),
+            ssimBestPSNR: series(ssimValues, byPSNR), psnrBestPSNR: series(psnrValues, byPSNR),
+            ssimOverFrames: overFrames(ssimPerSequence), psnrOverFrames: overFrames(psnrPerSequence),
+            ssimPerSequence: ssimPerSequence, psnrPerSequence: psnrPerSequence,
+            bestSSIMSample: bySSIM, bestPSNRSample: byPSNR)
     }
 }
 
 /// §8 on one block: truth `sequences × steps × C × H × W`, predictions `sequences × samples × steps × C × H × W`.
 /// Returns one report per entry of `sampleCounts` (each using the first n samples; the Fig. 7 ablation).
-public func evaluate(truth: UnsafePointer<Float>, predictions: UnsafePointer<Float>, sequences: Int, samples: Int,
-                     steps: Int, channels: Int, height: Int, width: Int, sampleCounts: [Int]) -> [EvaluationReport] {
+public func evaluate(
+    truth: UnsafePointer<Float>, predictions: UnsafePointer<Float>, sequences: Int, samples: Int,
+    steps: Int, channels: Int, height: Int, width: Int, sampleCounts: [Int]
+) -> [EvaluationReport] {
     var scores = SampleScores(samples: samples, steps: steps)
-    scores.append(truth: truth, predictions: predictions, sequences: sequences, channels: channels, height: height,
-                  width: width, workspace: SSIMWorkspace(height: height, width: width))
+    scores.append(
+        truth: truth, predictions: predictions, sequences: sequences, channels: channels, height: height,
+        width: width, workspace: SSIMWorkspace(height: height, width: width))
     return sampleCounts.map { scores.report(sampleCount: $0) }
 }
 
 /// The evaluation protocol on arrays, one report per entry of `sampleCounts`; the array sizes must match
 /// the shapes (precondition).
-public func evaluate(truth: [Float], predictions: [Float], sequences: Int, samples: Int, steps: Int,
-                     channels: Int, height: Int, width: Int, sampleCounts: [Int]) -> [EvaluationReport] {
+public func evaluate(
+    truth: [Float], predictions: [Float], sequences: Int, samples: Int, steps: Int,
+    channels: Int, height: Int, width: Int, sampleCounts: [Int]
+) -> [EvaluationReport] {
     let frame = channels * height * width
     precondition(truth.count == sequences * steps * frame, "truth has \(truth.count) values")
     precondition(predictions.count == sequences * samples * steps * frame, "predictions have \(predictions.count) values")
     return truth.withUnsafeBufferPointer { t in
         predictions.withUnsafeBufferPointer { p in
-            evaluate(truth: t.baseAddress!, predictions: p.baseAddress!, sequences: sequences, samples: samples,
-                     steps: steps, channels: channels, height: height, width: width, sampleCounts: sampleCounts)
+            evaluate(
+                truth: t.baseAddress!, predictions: p.baseAddress!, sequences: sequences, samples: samples,
+                steps: steps, channels: channels, height: height, width: width, sampleCounts: sampleCounts)
         }
     }
 }
 
 /// §8 using all samples.
-public func evaluate(truth: [Float], predictions: [Float], sequences: Int, samples: Int, steps: Int,
-                     channels: Int, height: Int, width: Int) -> EvaluationReport {
-    evaluate(truth: truth, predictions: predictions, sequences: sequences, samples: samples, steps: steps,
-             channels: channels, height: height, width: width, sampleCounts: [samples])[0]
+public func evaluate(
+    truth: [Float], predictions: [Float], sequences: Int, samples: Int, steps: Int,
+    channels: Int, height: Int, width: Int
+) -> EvaluationReport {
+    evaluate(
+        truth: truth, predictions: predictions, sequences: sequences, samples: samples, steps: steps,
+        channels: channels, height: height, width: width, sampleCounts: [samples])[0]
 }

@@ -31,16 +31,22 @@ struct ModelPlan {
 
     /// `needsGrad`: plan gradients and Adam moments (training). `colCacheBudget`: floats of encoder im2col
     /// results kept from forward for backward. `replicas`: BatchNorm statistics over every replica's frames.
-    init(_ net: Network, shape: PlanShape, needsGrad: Bool, planner: inout ArenaPlanner, colCacheBudget: Int = 0,
-         replicas: BatchNormReplicas? = nil) {
+    init(
+        _ net: Network, shape: PlanShape, needsGrad: Bool, planner: inout ArenaPlanner, colCacheBudget: Int = 0,
+        replicas: BatchNormReplicas? = nil
+    ) {
         let layout = ParameterLayout(net, planner: &planner, withOptimizer: needsGrad)
         self.layout = layout
-        encoder = EncoderPlan(net, frames: shape.encoderFrames, groups: shape.encoderGroups, layout: layout, planner: &planner, needsGrad: needsGrad,
-                              colCacheBudget: colCacheBudget, replicas: replicas)
-        conditionEncoder = shape.conditionFrames == 0 ? nil
+        encoder = EncoderPlan(
+            net, frames: shape.encoderFrames, groups: shape.encoderGroups, layout: layout, planner: &planner, needsGrad: needsGrad,
+            colCacheBudget: colCacheBudget, replicas: replicas)
+        conditionEncoder =
+            shape.conditionFrames == 0
+            ? nil
             : EncoderPlan(net, frames: shape.conditionFrames, groups: 1, layout: layout, planner: &planner, needsGrad: false)
-        decoder = DecoderPlan(net, frames: shape.decoderFrames, groups: shape.decoderGroups, sourceFrames: shape.sourceFrames, layout: layout,
-                              planner: &planner, needsGrad: needsGrad, replicas: replicas)
+        decoder = DecoderPlan(
+            net, frames: shape.decoderFrames, groups: shape.decoderGroups, sourceFrames: shape.sourceFrames, layout: layout,
+            planner: &planner, needsGrad: needsGrad, replicas: replicas)
         func lstm(_ spec: LSTMModuleSpec) -> LSTMPlan {
             LSTMPlan(spec, steps: shape.lstmSteps, batch: shape.lstmBatch, layout: layout, planner: &planner, needsGrad: needsGrad)
         }

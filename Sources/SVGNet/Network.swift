@@ -10,9 +10,9 @@ public enum Activation: Sendable { case leakyReLU, tanh, sigmoid }
 /// One conv (or transposed conv) → optional BatchNorm → activation.
 public struct ConvLayerSpec: Sendable {
     /// State-dict prefix of the conv's weight and bias.
-    public var convName: String          // e.g. "encoder.c1.main.0"
+    public var convName: String // e.g. "encoder.c1.main.0"
     /// State-dict prefix of the BatchNorm after it, or nil when the layer has none.
-    public var bnName: String?           // e.g. "encoder.c1.main.1"
+    public var bnName: String? // e.g. "encoder.c1.main.1"
     /// Whether the layer is a ConvTranspose2d rather than a Conv2d.
     public var transposed: Bool
     /// Input channels.
@@ -26,7 +26,7 @@ public struct ConvLayerSpec: Sendable {
     /// Padding on every side.
     public var padding: Int
     /// Side of the square input map.
-    public var inSize: Int               // input map is inSize × inSize
+    public var inSize: Int // input map is inSize × inSize
     /// The activation applied after the conv (and BatchNorm).
     public var activation: Activation
     /// Direct or Winograd (ConvBlock.swift's winogradGeometry); an execution choice, not a model property.
@@ -62,7 +62,7 @@ public struct DecoderStage: Sendable {
     /// The stage's conv layers, in order.
     public var layers: [ConvLayerSpec]
     /// The skip level concatenated to the stage's input (nil for upc1, which reads the predictor's output).
-    public var skipLevel: Int?           // nil for upc1
+    public var skipLevel: Int? // nil for upc1
     /// Channels of the stage's output (its last layer's).
     public var outChannels: Int { layers.last!.outChannels }
     /// Side of the stage's output map.
@@ -75,7 +75,7 @@ public struct LSTMModuleSpec: Sendable {
     /// features each.
     public enum Head: Sendable { case predictor(outputs: Int), gaussian(outputs: Int) }
     /// State-dict prefix of the module's tensors.
-    public var prefix: String            // "frame_predictor", "posterior.groups.0", "prior.groups.1"
+    public var prefix: String // "frame_predictor", "posterior.groups.0", "prior.groups.1"
     /// Width of one input row.
     public var inFeatures: Int
     /// Hidden size H of the embed and every LSTMCell.
@@ -86,7 +86,9 @@ public struct LSTMModuleSpec: Sendable {
     public var head: Head
     /// Width of the head's output: gDim for the predictor, the group size d for a Gaussian.
     public var outputs: Int {
-        switch head { case .predictor(let n), .gaussian(let n): return n }
+        switch head {
+        case .predictor(let n), .gaussian(let n): return n
+        }
     }
 }
 
@@ -95,11 +97,11 @@ public struct AlignerSpec: Sendable {
     /// Skip level, 0 (smallest map) to 3.
     public var level: Int
     /// Channels C of the decoder and encoder maps it reads.
-    public var channels: Int             // C of F^d and F^e
+    public var channels: Int // C of F^d and F^e
     /// Channels e = max(C/8, 1) of the queries and keys.
     public var keyChannels: Int { max(channels / 8, 1) }
     /// Side of the level's square map.
-    public var size: Int                 // H = W of the level
+    public var size: Int // H = W of the level
     /// State-dict prefix of its q, k and v convolutions.
     public var name: String { "decoder.al.\(level)" }
 }
@@ -145,10 +147,13 @@ public struct Network: Sendable {
         try c.validate()
         config = c
         let nf = c.nf, C = c.channels
-        func conv(_ name: String, bn: String?, _ cin: Int, _ cout: Int, _ k: Int, _ s: Int, _ p: Int, _ size: Int,
-                  _ act: Activation = .leakyReLU, transposed: Bool = false) -> ConvLayerSpec {
-            ConvLayerSpec(convName: name, bnName: bn, transposed: transposed, inChannels: cin, outChannels: cout,
-                          kernel: k, stride: s, padding: p, inSize: size, activation: act, algorithm: convolution)
+        func conv(
+            _ name: String, bn: String?, _ cin: Int, _ cout: Int, _ k: Int, _ s: Int, _ p: Int, _ size: Int,
+            _ act: Activation = .leakyReLU, transposed: Bool = false
+        ) -> ConvLayerSpec {
+            ConvLayerSpec(
+                convName: name, bnName: bn, transposed: transposed, inChannels: cin, outChannels: cout,
+                kernel: k, stride: s, padding: p, inSize: size, activation: act, algorithm: convolution)
         }
         var enc: [EncoderStage] = []
         var dec: [DecoderStage] = []
@@ -162,16 +167,24 @@ public struct Network: Sendable {
                 size /= 2
             }
             enc.append(EncoderStage(pool: false, layers: [conv("encoder.c5.0", bn: "encoder.c5.1", nf * 8, c.gDim, 4, 1, 0, 4, .tanh)]))
-            dec.append(DecoderStage(upsample: false, layers: [conv("decoder.upc1.0", bn: "decoder.upc1.1", c.gDim, nf * 8, 4, 1, 0, 1, transposed: true)], skipLevel: nil))
+            dec.append(
+                DecoderStage(
+                    upsample: false, layers: [conv("decoder.upc1.0", bn: "decoder.upc1.1", c.gDim, nf * 8, 4, 1, 0, 1, transposed: true)], skipLevel: nil))
             let dw = [nf * 8, nf * 4, nf * 2, nf]
             for level in 0..<4 {
                 let factor = c.hasAligner(level: level) ? 3 : 2
                 let size = 4 << level
                 if level < 3 {
                     let p = "decoder.upc\(level + 2).main"
-                    dec.append(DecoderStage(upsample: false, layers: [conv("\(p).0", bn: "\(p).1", dw[level] * factor, dw[level + 1], 4, 2, 1, size, transposed: true)], skipLevel: level))
+                    dec.append(
+                        DecoderStage(
+                            upsample: false, layers: [conv("\(p).0", bn: "\(p).1", dw[level] * factor, dw[level + 1], 4, 2, 1, size, transposed: true)],
+                            skipLevel: level))
                 } else {
-                    dec.append(DecoderStage(upsample: false, layers: [conv("decoder.upc5.0", bn: nil, nf * factor, C, 4, 2, 1, size, .sigmoid, transposed: true)], skipLevel: level))
+                    dec.append(
+                        DecoderStage(
+                            upsample: false, layers: [conv("decoder.upc5.0", bn: nil, nf * factor, C, 4, 2, 1, size, .sigmoid, transposed: true)],
+                            skipLevel: level))
                 }
             }
         case .vgg64:
@@ -180,16 +193,40 @@ public struct Network: Sendable {
             }
             enc.append(EncoderStage(pool: false, layers: [vgg("encoder.c1.0", C, nf, 64), vgg("encoder.c1.1", nf, nf, 64)]))
             enc.append(EncoderStage(pool: true, layers: [vgg("encoder.c2.0", nf, nf * 2, 32), vgg("encoder.c2.1", nf * 2, nf * 2, 32)]))
-            enc.append(EncoderStage(pool: true, layers: [vgg("encoder.c3.0", nf * 2, nf * 4, 16), vgg("encoder.c3.1", nf * 4, nf * 4, 16), vgg("encoder.c3.2", nf * 4, nf * 4, 16)]))
-            enc.append(EncoderStage(pool: true, layers: [vgg("encoder.c4.0", nf * 4, nf * 8, 8), vgg("encoder.c4.1", nf * 8, nf * 8, 8), vgg("encoder.c4.2", nf * 8, nf * 8, 8)]))
+            enc.append(
+                EncoderStage(
+                    pool: true,
+                    layers: [vgg("encoder.c3.0", nf * 2, nf * 4, 16), vgg("encoder.c3.1", nf * 4, nf * 4, 16), vgg("encoder.c3.2", nf * 4, nf * 4, 16)]))
+            enc.append(
+                EncoderStage(
+                    pool: true, layers: [vgg("encoder.c4.0", nf * 4, nf * 8, 8), vgg("encoder.c4.1", nf * 8, nf * 8, 8), vgg("encoder.c4.2", nf * 8, nf * 8, 8)]
+                ))
             enc.append(EncoderStage(pool: true, layers: [conv("encoder.c5.0", bn: "encoder.c5.1", nf * 8, c.gDim, 4, 1, 0, 4, .tanh)]))
-            dec.append(DecoderStage(upsample: false, layers: [conv("decoder.upc1.0", bn: "decoder.upc1.1", c.gDim, nf * 8, 4, 1, 0, 1, transposed: true)], skipLevel: nil))
+            dec.append(
+                DecoderStage(
+                    upsample: false, layers: [conv("decoder.upc1.0", bn: "decoder.upc1.1", c.gDim, nf * 8, 4, 1, 0, 1, transposed: true)], skipLevel: nil))
             func f(_ level: Int) -> Int { c.hasAligner(level: level) ? 3 : 2 }
-            dec.append(DecoderStage(upsample: true, layers: [vgg("decoder.upc2.0", nf * 8 * f(0), nf * 8, 8), vgg("decoder.upc2.1", nf * 8, nf * 8, 8), vgg("decoder.upc2.2", nf * 8, nf * 4, 8)], skipLevel: 0))
-            dec.append(DecoderStage(upsample: true, layers: [vgg("decoder.upc3.0", nf * 4 * f(1), nf * 4, 16), vgg("decoder.upc3.1", nf * 4, nf * 4, 16), vgg("decoder.upc3.2", nf * 4, nf * 2, 16)], skipLevel: 1))
-            dec.append(DecoderStage(upsample: true, layers: [vgg("decoder.upc4.0", nf * 2 * f(2), nf * 2, 32), vgg("decoder.upc4.1", nf * 2, nf, 32)], skipLevel: 2))
-            dec.append(DecoderStage(upsample: true, layers: [vgg("decoder.upc5.0", nf * f(3), nf, 64),
-                                                            conv("decoder.upc5.1", bn: nil, nf, C, 3, 1, 1, 64, .sigmoid, transposed: true)], skipLevel: 3))
+            dec.append(
+                DecoderStage(
+                    upsample: true,
+                    layers: [
+                        vgg("decoder.upc2.0", nf * 8 * f(0), nf * 8, 8), vgg("decoder.upc2.1", nf * 8, nf * 8, 8), vgg("decoder.upc2.2", nf * 8, nf * 4, 8)
+                    ], skipLevel: 0))
+            dec.append(
+                DecoderStage(
+                    upsample: true,
+                    layers: [
+                        vgg("decoder.upc3.0", nf * 4 * f(1), nf * 4, 16), vgg("decoder.upc3.1", nf * 4, nf * 4, 16), vgg("decoder.upc3.2", nf * 4, nf * 2, 16)
+                    ], skipLevel: 1))
+            dec.append(
+                DecoderStage(upsample: true, layers: [vgg("decoder.upc4.0", nf * 2 * f(2), nf * 2, 32), vgg("decoder.upc4.1", nf * 2, nf, 32)], skipLevel: 2))
+            dec.append(
+                DecoderStage(
+                    upsample: true,
+                    layers: [
+                        vgg("decoder.upc5.0", nf * f(3), nf, 64),
+                        conv("decoder.upc5.1", bn: nil, nf, C, 3, 1, 1, 64, .sigmoid, transposed: true)
+                    ], skipLevel: 3))
         }
         encoder = enc
         decoder = dec
@@ -197,9 +234,14 @@ public struct Network: Sendable {
         aligners = c.alignerLevels.sorted().map { AlignerSpec(level: $0, channels: c.skipChannels[$0], size: skipSizes[$0]) }
 
         let H = c.rnnSize, d = c.groupDim
-        predictor = LSTMModuleSpec(prefix: "frame_predictor", inFeatures: c.gDim + c.zDim, hidden: H, layers: c.predictorLayers, head: .predictor(outputs: c.gDim))
-        posterior = (0..<c.groups).map { LSTMModuleSpec(prefix: "posterior.groups.\($0)", inFeatures: c.gDim + $0 * d, hidden: H, layers: c.gaussianLayers, head: .gaussian(outputs: d)) }
-        prior = (0..<c.groups).map { LSTMModuleSpec(prefix: "prior.groups.\($0)", inFeatures: c.gDim + $0 * d, hidden: H, layers: c.gaussianLayers, head: .gaussian(outputs: d)) }
+        predictor = LSTMModuleSpec(
+            prefix: "frame_predictor", inFeatures: c.gDim + c.zDim, hidden: H, layers: c.predictorLayers, head: .predictor(outputs: c.gDim))
+        posterior = (0..<c.groups).map {
+            LSTMModuleSpec(prefix: "posterior.groups.\($0)", inFeatures: c.gDim + $0 * d, hidden: H, layers: c.gaussianLayers, head: .gaussian(outputs: d))
+        }
+        prior = (0..<c.groups).map {
+            LSTMModuleSpec(prefix: "prior.groups.\($0)", inFeatures: c.gDim + $0 * d, hidden: H, layers: c.gaussianLayers, head: .gaussian(outputs: d))
+        }
 
         // The tensor table: trainable parameters in module order, then the BatchNorm running statistics.
         var params: [TensorSpec] = []

@@ -11,7 +11,7 @@ public struct ParameterLayout: Sendable {
         /// The tensor.
         public var spec: TensorSpec
         /// Offset of the tensor inside its block.
-        public var offset: Int           // inside `params` (trainable) or `statistics` (running stats)
+        public var offset: Int // inside `params` (trainable) or `statistics` (running stats)
     }
     /// Every tensor, in the network's table order.
     public let entries: [Entry]
@@ -33,8 +33,7 @@ public struct ParameterLayout: Sendable {
         var entries: [Entry] = []
         var p = 0, s = 0
         for t in network.tensors {
-            if t.trainable { entries.append(Entry(spec: t, offset: p)); p += t.count }
-            else { entries.append(Entry(spec: t, offset: s)); s += t.count }
+            if t.trainable { entries.append(Entry(spec: t, offset: p)); p += t.count } else { entries.append(Entry(spec: t, offset: s)); s += t.count }
         }
         self.entries = entries
         var idx: [String: Int] = [:]

@@ -18,13 +18,13 @@ struct LSTMPlan {
     let steps: Int
     let batch: Int
     let embedWeight, embedBias, gradEmbedWeight, gradEmbedBias: Slice
-    let headWeights: [Slice]          // predictor: [output]; Gaussian: [mu, logvar]
+    let headWeights: [Slice] // predictor: [output]; Gaussian: [mu, logvar]
     let headBiases: [Slice]
     let gradHeadWeights: [Slice]
     let gradHeadBiases: [Slice]
     let input, gradInput, embed, gradEmbed: Slice
     let layers: [Layer]
-    let heads: [Slice]                // predictor: [out]; Gaussian: [mu, logvar]
+    let heads: [Slice] // predictor: [out]; Gaussian: [mu, logvar]
     let gradHeads: [Slice]
     /// The heads by name: the predictor's output, a Gaussian LSTM's mean and log-variance (rows × outputs).
     var output: Slice { heads[0] }
@@ -33,7 +33,7 @@ struct LSTMPlan {
     var logvar: Slice { heads[1] }
     var gradMu: Slice { gradHeads[0] }
     var gradLogvar: Slice { gradHeads[1] }
-    let zeroState: Slice              // batch × H of zeros (initial h and c)
+    let zeroState: Slice // batch × H of zeros (initial h and c)
     let carryH, carryC, nextH, nextC, gateGrad: Slice
 
     init(_ spec: LSTMModuleSpec, steps: Int, batch: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool) {
@@ -55,12 +55,13 @@ struct LSTMPlan {
         embed = planner.floats(rows * H); gradEmbed = grad(rows * H)
         layers = (0..<spec.layers).map { l in
             let q = "\(p).lstm.\(l)"
-            return Layer(weightIH: layout.slice("\(q).weight_ih"), weightHH: layout.slice("\(q).weight_hh"),
-                         biasIH: layout.slice("\(q).bias_ih"), biasHH: layout.slice("\(q).bias_hh"),
-                         gradWeightIH: layout.gradient("\(q).weight_ih"), gradWeightHH: layout.gradient("\(q).weight_hh"),
-                         gradBiasIH: layout.gradient("\(q).bias_ih"), gradBiasHH: layout.gradient("\(q).bias_hh"),
-                         gates: planner.floats(rows * 4 * H), c: planner.floats(rows * H), h: planner.floats(rows * H),
-                         gradH: grad(rows * H))
+            return Layer(
+                weightIH: layout.slice("\(q).weight_ih"), weightHH: layout.slice("\(q).weight_hh"),
+                biasIH: layout.slice("\(q).bias_ih"), biasHH: layout.slice("\(q).bias_hh"),
+                gradWeightIH: layout.gradient("\(q).weight_ih"), gradWeightHH: layout.gradient("\(q).weight_hh"),
+                gradBiasIH: layout.gradient("\(q).bias_ih"), gradBiasHH: layout.gradient("\(q).bias_hh"),
+                gates: planner.floats(rows * 4 * H), c: planner.floats(rows * H), h: planner.floats(rows * H),
+                gradH: grad(rows * H))
         }
         heads = headNames.map { _ in planner.floats(rows * n) }
         gradHeads = headNames.map { _ in grad(rows * n) }
@@ -81,16 +82,18 @@ struct LSTMPlan {
 
     private func forwardStepBody(_ step: Int, arena: Arena) {
         let H = spec.hidden, n = spec.outputs
-        linearForward(x: at(arena, input, step: step, width: spec.inFeatures), weight: arena[embedWeight], bias: arena[embedBias],
-                      y: at(arena, embed, step: step, width: H), batch: batch, inFeatures: spec.inFeatures, outFeatures: H)
+        linearForward(
+            x: at(arena, input, step: step, width: spec.inFeatures), weight: arena[embedWeight], bias: arena[embedBias],
+            y: at(arena, embed, step: step, width: H), batch: batch, inFeatures: spec.inFeatures, outFeatures: H)
         var x = UnsafePointer(at(arena, embed, step: step, width: H))
         for l in layers {
             let hPrev = step == 0 ? arena[zeroState] : at(arena, l.h, step: step - 1, width: H)
             let cPrev = step == 0 ? arena[zeroState] : at(arena, l.c, step: step - 1, width: H)
-            lstmCellForward(x: x, hPrev: hPrev, cPrev: cPrev, weightIH: arena[l.weightIH], weightHH: arena[l.weightHH],
-                            biasIH: arena[l.biasIH], biasHH: arena[l.biasHH], gates: at(arena, l.gates, step: step, width: 4 * H),
-                            c: at(arena, l.c, step: step, width: H), h: at(arena, l.h, step: step, width: H),
-                            batch: batch, inFeatures: H, hidden: H)
+            lstmCellForward(
+                x: x, hPrev: hPrev, cPrev: cPrev, weightIH: arena[l.weightIH], weightHH: arena[l.weightHH],
+                biasIH: arena[l.biasIH], biasHH: arena[l.biasHH], gates: at(arena, l.gates, step: step, width: 4 * H),
+                c: at(arena, l.c, step: step, width: H), h: at(arena, l.h, step: step, width: H),
+                batch: batch, inFeatures: H, hidden: H)
             x = UnsafePointer(at(arena, l.h, step: step, width: H))
         }
         for (i, head) in heads.enumerated() {
@@ -112,9 +115,10 @@ struct LSTMPlan {
         for (i, head) in heads.enumerated() {
             let g = arena[gradHeads[i]]
             if case .predictor = spec.head { tanhBackward(gradY: g, y: arena[head], gradX: g, count: rows * n) }
-            linearBackward(gradY: g, x: arena[top.h], weight: arena[headWeights[i]], gradX: arena[top.gradH],
-                           gradWeight: arena[gradHeadWeights[i]], gradBias: arena[gradHeadBiases[i]], batch: rows, inFeatures: H, outFeatures: n,
-                           accumulateParams: true, accumulateGradX: i > 0)
+            linearBackward(
+                gradY: g, x: arena[top.h], weight: arena[headWeights[i]], gradX: arena[top.gradH],
+                gradWeight: arena[gradHeadWeights[i]], gradBias: arena[gradHeadBiases[i]], batch: rows, inFeatures: H, outFeatures: n,
+                accumulateParams: true, accumulateGradX: i > 0)
         }
         for l in layers.dropLast() { arena.zero(l.gradH) }
         for li in stride(from: layers.count - 1, through: 0, by: -1) {
@@ -128,22 +132,24 @@ struct LSTMPlan {
                 let gradX = li == 0 ? at(arena, gradEmbed, step: step, width: H) : at(arena, layers[li - 1].gradH, step: step, width: H)
                 let hPrev = step == 0 ? arena[zeroState] : at(arena, l.h, step: step - 1, width: H)
                 let cPrev = step == 0 ? arena[zeroState] : at(arena, l.c, step: step - 1, width: H)
-                lstmCellBackward(gradH: gradH, gradCNext: arena[carryC], x: x, hPrev: hPrev, cPrev: cPrev,
-                                 gates: at(arena, l.gates, step: step, width: 4 * H), c: at(arena, l.c, step: step, width: H),
-                                 weightIH: arena[l.weightIH], weightHH: arena[l.weightHH],
-                                 gradX: gradX, gradHPrev: arena[nextH], gradCPrev: arena[nextC],
-                                 gradWeightIH: arena[l.gradWeightIH], gradWeightHH: arena[l.gradWeightHH],
-                                 gradBiasIH: arena[l.gradBiasIH], gradBiasHH: arena[l.gradBiasHH], gateGrad: arena[gateGrad],
-                                 batch: batch, inFeatures: H, hidden: H, accumulateParams: true)
+                lstmCellBackward(
+                    gradH: gradH, gradCNext: arena[carryC], x: x, hPrev: hPrev, cPrev: cPrev,
+                    gates: at(arena, l.gates, step: step, width: 4 * H), c: at(arena, l.c, step: step, width: H),
+                    weightIH: arena[l.weightIH], weightHH: arena[l.weightHH],
+                    gradX: gradX, gradHPrev: arena[nextH], gradCPrev: arena[nextC],
+                    gradWeightIH: arena[l.gradWeightIH], gradWeightHH: arena[l.gradWeightHH],
+                    gradBiasIH: arena[l.gradBiasIH], gradBiasHH: arena[l.gradBiasHH], gateGrad: arena[gateGrad],
+                    batch: batch, inFeatures: H, hidden: H, accumulateParams: true)
                 // The layer below receives gradX in its own gradH rows: they started at zero, so writing
                 // is the same as adding.
                 arena[carryH].update(from: arena[nextH], count: batch * H)
                 arena[carryC].update(from: arena[nextC], count: batch * H)
             }
         }
-        linearBackward(gradY: arena[gradEmbed], x: arena[input], weight: arena[embedWeight], gradX: arena[gradInput],
-                       gradWeight: arena[gradEmbedWeight], gradBias: arena[gradEmbedBias], batch: rows, inFeatures: spec.inFeatures, outFeatures: H,
-                       accumulateParams: true, accumulateGradX: false)
+        linearBackward(
+            gradY: arena[gradEmbed], x: arena[input], weight: arena[embedWeight], gradX: arena[gradInput],
+            gradWeight: arena[gradEmbedWeight], gradBias: arena[gradEmbedBias], batch: rows, inFeatures: spec.inFeatures, outFeatures: H,
+            accumulateParams: true, accumulateGradX: false)
     }
 }
 
@@ -162,8 +168,10 @@ func lstmInputForward(_ m: LSTMPlan, arena: Arena, rows: Range<Int>, h: UnsafePo
 }
 
 /// Backward of lstmInputForward: adds each input row's gradient into gradH and gradZ.
-func lstmInputBackward(_ m: LSTMPlan, arena: Arena, rows: Range<Int>, gradH: UnsafeMutablePointer<Float>, hWidth: Int,
-                       gradZ: UnsafeMutablePointer<Float>, zStride: Int) {
+func lstmInputBackward(
+    _ m: LSTMPlan, arena: Arena, rows: Range<Int>, gradH: UnsafeMutablePointer<Float>, hWidth: Int,
+    gradZ: UnsafeMutablePointer<Float>, zStride: Int
+) {
     let width = m.spec.inFeatures, zWidth = width - hWidth
     for (k, r) in rows.enumerated() {
         let g = UnsafePointer(arena[m.gradInput] + r * width)
@@ -185,8 +193,9 @@ func sampleLatent(_ m: LSTMPlan, arena: Arena, rows: Range<Int>, eps: UnsafePoin
 func sampleLatentBackward(_ m: LSTMPlan, arena: Arena, rows: Range<Int>, eps: UnsafePointer<Float>, gradZ: UnsafePointer<Float>, zStride: Int) {
     let d = m.spec.outputs
     for (k, r) in rows.enumerated() {
-        reparameterizeBackward(gradZ: gradZ + k * zStride, logvar: arena[m.logvar] + r * d, eps: eps + k * d,
-                               gradMu: arena[m.gradMu] + r * d, gradLogvar: arena[m.gradLogvar] + r * d, count: d)
+        reparameterizeBackward(
+            gradZ: gradZ + k * zStride, logvar: arena[m.logvar] + r * d, eps: eps + k * d,
+            gradMu: arena[m.gradMu] + r * d, gradLogvar: arena[m.gradLogvar] + r * d, count: d)
     }
 }
 

@@ -21,7 +21,7 @@ public struct SafetensorsFile: Sendable {
         /// The tensor's shape.
         public var shape: [Int]
         /// Shape-product values in row-major order.
-        public var values: [Float]       // read from F32 or F16; other dtypes are rejected by the reader
+        public var values: [Float] // read from F32 or F16; other dtypes are rejected by the reader
     }
     /// The `__metadata__` strings.
     public var metadata: [String: String]
@@ -59,7 +59,7 @@ public struct SafetensorsFile: Sendable {
             offset += bytes
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while (json.count + 8) % 8 != 0 { json.append(0x20) }   // pad so the data starts 8-byte aligned
+        while (json.count + 8) % 8 != 0 { json.append(0x20) } // pad so the data starts 8-byte aligned
         var data = Data(capacity: 8 + json.count + offset)
         var len = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &len) { data.append(contentsOf: $0) }
@@ -116,7 +116,8 @@ public struct SafetensorsFile: Sendable {
         }
         for (name, value) in header where name != "__metadata__" {
             guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
-                  let shapeAny = info["shape"] as? [Any], let offsAny = info["data_offsets"] as? [Any], offsAny.count == 2 else {
+                let shapeAny = info["shape"] as? [Any], let offsAny = info["data_offsets"] as? [Any], offsAny.count == 2
+            else {
                 throw SafetensorsError(path, "corrupt: tensor \(name) lacks dtype, shape or data_offsets")
             }
             let shape = try shapeAny.map { (v: Any) -> Int in

@@ -50,10 +50,10 @@ public final class Trainer {
     var prior: [LSTMPlan] { plan.prior }
     var predictor: LSTMPlan { plan.predictor }
     var col: Slice { plan.col }
-    let hRows, gradHRows: Slice            // (T·B) × gDim
-    let z, gradZ: Slice                     // rows × zDim, rows = (T−1)·B
-    let eps: [Slice]                        // per group: rows × d
-    let globalEps: [Slice]                  // per group, data parallel only: (T−1) × B_global × d
+    let hRows, gradHRows: Slice // (T·B) × gDim
+    let z, gradZ: Slice // rows × zDim, rows = (T−1)·B
+    let eps: [Slice] // per group: rows × d
+    let globalEps: [Slice] // per group, data parallel only: (T−1) × B_global × d
     /// This process's rows of every batch: all of 0 ..< config.batch, or its share with `replicas`.
     public let ownRows: Range<Int>
     /// The other processes of a data-parallel run (nil: this one holds the whole batch).
@@ -65,8 +65,10 @@ public final class Trainer {
     /// `convolution`: how the conv layers are computed (Network.init).
     /// `replicas`: train data-parallel as one of `replicas.count` processes, on rows
     /// `replicaRows(batch: config.batch, …)` of each batch (config.batch is the global batch).
-    public init(config: ModelConfiguration, seed: UInt64, colCacheBudget: Int = 128 << 20,
-                convolution: ConvolutionAlgorithm = .automatic, replicas: (any ReplicaGroup)? = nil) throws {
+    public init(
+        config: ModelConfiguration, seed: UInt64, colCacheBudget: Int = 128 << 20,
+        convolution: ConvolutionAlgorithm = .automatic, replicas: (any ReplicaGroup)? = nil
+    ) throws {
         let net = try Network(config, convolution: convolution)
         guard config.batch >= 2 else {
             // The 1×1 maps after c5 and upc1 would hold one value per channel per BatchNorm group.
@@ -86,8 +88,9 @@ public final class Trainer {
         var planner = ArenaPlanner()
         // Keeping the encoder's im2col results for backward saves one pass per layer; the default 128M
         // floats (512 MiB) covers DCGAN-64 at batch 16.
-        let shape = PlanShape(encoderFrames: T * B, encoderGroups: T, decoderFrames: rows, decoderGroups: steps, sourceFrames: sourceFrames,
-                              lstmSteps: steps, lstmBatch: B)
+        let shape = PlanShape(
+            encoderFrames: T * B, encoderGroups: T, decoderFrames: rows, decoderGroups: steps, sourceFrames: sourceFrames,
+            lstmSteps: steps, lstmBatch: B)
         plan = ModelPlan(net, shape: shape, needsGrad: true, planner: &planner, colCacheBudget: colCacheBudget, replicas: bnReplicas)
         layout = plan.layout
         hRows = planner.floats(T * B * config.gDim); gradHRows = planner.floats(T * B * config.gDim)
@@ -150,8 +153,9 @@ public final class Trainer {
         stepCount += 1
         let hyper = AdamHyperparameters(learningRate: config.learningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8)
         profiled("adam") {
-            adamStep(params: arena[layout.params], grads: arena[layout.grads], m: arena[layout.adamM], v: arena[layout.adamV],
-                     count: layout.params.count, step: stepCount, hyper: hyper)
+            adamStep(
+                params: arena[layout.params], grads: arena[layout.grads], m: arena[layout.adamM], v: arena[layout.adamV],
+                count: layout.params.count, step: stepCount, hyper: hyper)
         }
         return losses
     }
@@ -170,14 +174,15 @@ public final class Trainer {
         // Skip sources: frames 0 … nPast−2 of every skip level.
         for level in 0..<decoder.skips.count {
             let skip = decoder.skip(level: level)
-            copyFrameRange(src: a[encoder.skips[level].value], srcFrames: T * B, first: 0, dst: a[skip.source], frames: S,
-                           channels: skip.channels, plane: skip.plane)
+            copyFrameRange(
+                src: a[encoder.skips[level].value], srcFrames: T * B, first: 0, dst: a[skip.source], frames: S,
+                channels: skip.channels, plane: skip.plane)
         }
 
         // Posterior q(z_i | x_{≤i}), group by group: group j reads [h[i]; z^1 … z^{j−1}]
         // (MODEL.md "Hierarchical latent").
         if drawNoise { drawPosteriorNoise() }
-        let hTarget = UnsafePointer(a[hRows] + B * gDim), hPrevious = UnsafePointer(a[hRows])   // h[i] and h[i − 1] for step i = 1
+        let hTarget = UnsafePointer(a[hRows] + B * gDim), hPrevious = UnsafePointer(a[hRows]) // h[i] and h[i − 1] for step i = 1
         for (j, m) in posterior.enumerated() {
             lstmInputForward(m, arena: a, rows: 0..<rows, h: hTarget, hWidth: gDim, z: a[z], zStride: c.zDim)
             for i in 0..<steps { m.forwardStep(i, arena: a) }
@@ -208,8 +213,9 @@ public final class Trainer {
         }
         var kld = 0.0
         for j in 0..<G {
-            kld += klDiagonalGaussianForward(muQ: a[posterior[j].mu], logvarQ: a[posterior[j].logvar],
-                                             muP: a[prior[j].mu], logvarP: a[prior[j].logvar], count: rows * d, batch: globalB)
+            kld += klDiagonalGaussianForward(
+                muQ: a[posterior[j].mu], logvarQ: a[posterior[j].logvar],
+                muP: a[prior[j].mu], logvarP: a[prior[j].logvar], count: rows * d, batch: globalB)
         }
 
         // Backward. Everything accumulates into zeroed gradients.
@@ -221,11 +227,12 @@ public final class Trainer {
         let gradHTarget = a[gradHRows] + B * gDim, gradHPrevious = a[gradHRows]
         lstmInputBackward(predictor, arena: a, rows: 0..<rows, gradH: gradHPrevious, hWidth: gDim, gradZ: a[gradZ], zStride: c.zDim)
         for j in 0..<G {
-            klDiagonalGaussianBackward(muQ: a[posterior[j].mu], logvarQ: a[posterior[j].logvar],
-                                       muP: a[prior[j].mu], logvarP: a[prior[j].logvar],
-                                       gradMuQ: a[posterior[j].gradMu], gradLogvarQ: a[posterior[j].gradLogvar],
-                                       gradMuP: a[prior[j].gradMu], gradLogvarP: a[prior[j].gradLogvar],
-                                       count: rows * d, batch: globalB, scale: c.beta)
+            klDiagonalGaussianBackward(
+                muQ: a[posterior[j].mu], logvarQ: a[posterior[j].logvar],
+                muP: a[prior[j].mu], logvarP: a[prior[j].logvar],
+                gradMuQ: a[posterior[j].gradMu], gradLogvarQ: a[posterior[j].gradLogvar],
+                gradMuP: a[prior[j].gradMu], gradLogvarP: a[prior[j].gradLogvar],
+                count: rows * d, batch: globalB, scale: c.beta)
         }
         for m in prior {
             m.backward(arena: a)
@@ -241,8 +248,9 @@ public final class Trainer {
         transpose(a[gradHRows], a[encoder.vectorGrad], rows: T * B, columns: gDim)
         encoder.backward(arena: a, col: col) { level in
             let skip = self.decoder.skip(level: level)
-            addFrameRange(compact: a[skip.gradSource], frames: S, into: a[self.encoder.skips[level].grad], bigFrames: T * B, first: 0,
-                          channels: skip.channels, plane: skip.plane)
+            addFrameRange(
+                compact: a[skip.gradSource], frames: S, into: a[self.encoder.skips[level].grad], bigFrames: T * B, first: 0,
+                channels: skip.channels, plane: skip.plane)
         }
         if let r = replicas {
             r.sum(a[layout.grads], count: layout.grads.count)

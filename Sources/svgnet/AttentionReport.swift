@@ -11,7 +11,7 @@ final class AttentionReport {
         let level: Int
         let plane: Int
         var entropy = 0.0, maxWeight = 0.0, rows = 0
-        var lastMaps: [Float] = []        // sample 0 of sequence 0 at the last predicted frame: P×P
+        var lastMaps: [Float] = [] // sample 0 of sequence 0 at the last predicted frame: P×P
     }
     private(set) var levels: [Level]
     let nFuture: Int
@@ -44,8 +44,9 @@ final class AttentionReport {
     func summary() -> String {
         levels.map { l in
             let side = Int(Double(l.plane).squareRoot())
-            return String(format: "aligner level %d (%d×%d): attention entropy %.3f of a uniform row's; mean largest weight %.4f (uniform: %.4f)",
-                          l.level, side, side, l.entropy / Double(max(l.rows, 1)), l.maxWeight / Double(max(l.rows, 1)), 1 / Double(l.plane))
+            return String(
+                format: "aligner level %d (%d×%d): attention entropy %.3f of a uniform row's; mean largest weight %.4f (uniform: %.4f)",
+                l.level, side, side, l.entropy / Double(max(l.rows, 1)), l.maxWeight / Double(max(l.rows, 1)), 1 / Double(l.plane))
         }.joined(separator: "\n")
     }
 

@@ -12,7 +12,7 @@ struct LoadedCheckpoint {
     let config: ModelConfiguration
 
     init(_ path: String) throws {
-        do { file = try SafetensorsFile.read(from: path) } catch { throw CLIError("\(error)") }
+        do { file = try SafetensorsFile.read(from: path).withoutOptimizerState } catch { throw CLIError("\(error)") }
         guard file.metadata["backbone"] != nil else {
             throw CLIError("\(path): has no model configuration in its metadata (train with svgnet, or pass the flags to `svgnet train --init`)")
         }
@@ -39,8 +39,10 @@ struct LoadedCheckpoint {
 /// `body(truth (T, B, C, 64, 64), predictions (B, N, nFuture, C, 64, 64), first index, count)`. Under
 /// mpirun each rank generates a contiguous block of the chunks (`ownedSequences`) and skips the noise of
 /// the chunks before it, so every chunk is generated exactly as one process would generate it.
-func generateOverTestSet(_ generator: Generator, data: VideoSource, sequences: Int, seed: UInt64, world: MPIWorld? = nil,
-                         body: (_ truth: [Float], _ predictions: UnsafePointer<Float>, _ first: Int, _ count: Int) throws -> Void) throws {
+func generateOverTestSet(
+    _ generator: Generator, data: VideoSource, sequences: Int, seed: UInt64, world: MPIWorld? = nil,
+    body: (_ truth: [Float], _ predictions: UnsafePointer<Float>, _ first: Int, _ count: Int) throws -> Void
+) throws {
     let B = generator.config.batch
     try requireTestSequences(data, sequences: sequences, batch: B)
     let chunks = ownedChunks(sequences: sequences, batch: B, world: world)
@@ -69,8 +71,9 @@ func ownedSequences(sequences: Int, batch: Int, world: MPIWorld?, rank: Int? = n
 func requireTestSequences(_ data: VideoSource, sequences: Int, batch B: Int) throws {
     let needed = (sequences + B - 1) / B * B
     if let available = data.count(.test), needed > available {
-        throw CLIError("\(data.description): --sequences \(sequences) in batches of \(B) reads \(needed) test sequences, only \(available) available" +
-                       (sequences <= available ? "; pick a --batch that divides --sequences" : ""))
+        throw CLIError(
+            "\(data.description): --sequences \(sequences) in batches of \(B) reads \(needed) test sequences, only \(available) available"
+                + (sequences <= available ? "; pick a --batch that divides --sequences" : ""))
     }
 }
 
@@ -78,10 +81,12 @@ func requireTestSequences(_ data: VideoSource, sequences: Int, batch B: Int) thr
 func futureTruth(_ truth: [Float], config c: ModelConfiguration, count: Int) -> [Float] {
     let B = c.batch, frame = c.channels * framePixels
     var out = [Float](repeating: 0, count: count * c.nFuture * frame)
-    for b in 0..<count { for t in 0..<c.nFuture {
-        let src = ((c.nPast + t) * B + b) * frame, dst = (b * c.nFuture + t) * frame
-        out.replaceSubrange(dst..<(dst + frame), with: truth[src..<(src + frame)])
-    } }
+    for b in 0..<count {
+        for t in 0..<c.nFuture {
+            let src = ((c.nPast + t) * B + b) * frame, dst = (b * c.nFuture + t) * frame
+            out.replaceSubrange(dst..<(dst + frame), with: truth[src..<(src + frame)])
+        }
+    }
     return out
 }
 
@@ -95,8 +100,10 @@ struct SamplingOptions: ParsableArguments {
 
     /// A generator for `sequencesAtATime` sequences × `samples`, weights loaded, and the test data it reads,
     /// after every check that can fail before anything is written.
-    func prepare(_ checkpoint: LoadedCheckpoint, sequencesAtATime b: Int, samples: Int, data dataOptions: DataOptions,
-                 seed: UInt64) throws -> (Generator, VideoSource) {
+    func prepare(
+        _ checkpoint: LoadedCheckpoint, sequencesAtATime b: Int, samples: Int, data dataOptions: DataOptions,
+        seed: UInt64
+    ) throws -> (Generator, VideoSource) {
         if b == 1 && bn == .batchStatistics {
             throw CLIError("--batch 1 with --bn batch: BatchNorm over one sequence is undefined; use --batch ≥ 2 or --bn running")
         }

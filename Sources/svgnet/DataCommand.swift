@@ -22,7 +22,7 @@ struct DataCommand: ParsableCommand {
         func run() throws {
             try runOptions.apply()
             try positive(sequences, "--sequences"); try positive(length, "--length")
-            var options = try DataOptions.parse([])   // every field parsed (defaults); a bare DataOptions() traps on first use
+            var options = try DataOptions.parse([]) // every field parsed (defaults); a bare DataOptions() traps on first use
             options.movingMNIST = movingMNIST
             let source = try VideoSource(options, length: length, needTrain: false)
             // (T, N, 1, 64, 64) is exactly (T, N, 64, 64).
@@ -39,18 +39,19 @@ struct DataCommand: ParsableCommand {
 
         func run() throws {
             let summary = try convert(into: folders.out) { staging, isCancelled -> KTHConversion.Summary in
-                printProgress("KTH from \(folders.from) into \(folders.out)")   // after --out was checked
+                printProgress("KTH from \(folders.from) into \(folders.out)") // after --out was checked
                 return try KTHConversion.convert(from: folders.from, into: staging, progress: printProgress, isCancelled: isCancelled)
             }
             func part(_ split: DataSplit) -> String {
                 let persons = KTHDataset.persons(split)
-                return "\(split.rawValue) (persons \(persons.lowerBound)–\(persons.upperBound)) \(count(summary.videos[split] ?? 0, "video")), " +
-                    count(summary.frames[split] ?? 0, "frame")
+                return "\(split.rawValue) (persons \(persons.lowerBound)–\(persons.upperBound)) \(count(summary.videos[split] ?? 0, "video")), "
+                    + count(summary.frames[split] ?? 0, "frame")
             }
             let videos = summary.videos.values.reduce(0, +), frames = summary.frames.values.reduce(0, +)
             let actions = KTHConversion.actions.map { "\($0) \(summary.videosPerAction[$0] ?? 0)" }.joined(separator: ", ")
-            print("wrote \(folders.out): \(count(videos, "video")), \(count(frames, "frame")); \(part(.train)); \(part(.test)); " +
-                  "videos per action: \(actions); train on it with --data kth:\(folders.out)")
+            print(
+                "wrote \(folders.out): \(count(videos, "video")), \(count(frames, "frame")); \(part(.train)); \(part(.test)); "
+                    + "videos per action: \(actions); train on it with --data kth:\(folders.out)")
         }
     }
 
@@ -61,12 +62,12 @@ struct DataCommand: ParsableCommand {
 
         func run() throws {
             let summary = try convert(into: folders.out) { staging, isCancelled -> BAIRConversion.Summary in
-                printProgress("BAIR from \(folders.from) into \(folders.out)")   // after --out was checked
+                printProgress("BAIR from \(folders.from) into \(folders.out)") // after --out was checked
                 return try BAIRConversion.convert(from: folders.from, into: staging, progress: printProgress, isCancelled: isCancelled)
             }
             func part(_ split: DataSplit) -> String {
-                "\(split.rawValue) \(count(summary.records[split] ?? 0, "sequence")) (\(count(summary.frames(split), "frame")), " +
-                    "\(count(summary.files[split] ?? 0, "file")))"
+                "\(split.rawValue) \(count(summary.records[split] ?? 0, "sequence")) (\(count(summary.frames(split), "frame")), "
+                    + "\(count(summary.files[split] ?? 0, "file")))"
             }
             print("wrote \(folders.out): \(part(.train)), \(part(.test)); train on it with --data bair:\(folders.out)")
         }

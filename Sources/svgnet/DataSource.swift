@@ -42,12 +42,16 @@ struct VideoSource {
         do {
             switch scheme {
             case "kth":
-                kind = .dataset(train: needTrain ? try KTHDataset(directory: path, split: .train, length: length) : try KTHDataset(directory: path, split: .test, length: length),
-                                test: try KTHDataset(directory: path, split: .test, length: length))
+                kind = .dataset(
+                    train: needTrain
+                        ? try KTHDataset(directory: path, split: .train, length: length) : try KTHDataset(directory: path, split: .test, length: length),
+                    test: try KTHDataset(directory: path, split: .test, length: length))
                 channels = 1; description = "KTH at \(path)"
             case "bair":
-                kind = .dataset(train: needTrain ? try BAIRDataset(directory: path, split: .train, length: length) : try BAIRDataset(directory: path, split: .test, length: length),
-                                test: try BAIRDataset(directory: path, split: .test, length: length))
+                kind = .dataset(
+                    train: needTrain
+                        ? try BAIRDataset(directory: path, split: .train, length: length) : try BAIRDataset(directory: path, split: .test, length: length),
+                    test: try BAIRDataset(directory: path, split: .test, length: length))
                 channels = 3; description = "BAIR at \(path)"
             case "npy":
                 let d = try NPYDataset(path: path, layout: options.layout, length: length)

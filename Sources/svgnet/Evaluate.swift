@@ -66,8 +66,11 @@ struct Evaluate: ParsableCommand {
         let models = try checkpoint.map { try LoadedCheckpoint($0) }
         // How many test sequences: the flag, else a dataset's whole test set, else 100 generated ones.
         let config = models[0].config
-        let sequences = try self.sequences ?? VideoSource(dataOptions, length: (sampling.nPast ?? config.nPast) + (sampling.nFuture ?? config.nFuture),
-                                                          needTrain: false).count(.test) ?? 100
+        let sequences =
+            try self.sequences ?? VideoSource(
+                dataOptions, length: (sampling.nPast ?? config.nPast) + (sampling.nFuture ?? config.nFuture),
+                needTrain: false
+            ).count(.test) ?? 100
         let B = min(sampling.batch, sequences)
         // Every model is read and checked (on a one-sample generator) before the first sample is drawn; each
         // model's full generator exists only while it runs.
@@ -76,29 +79,33 @@ struct Evaluate: ParsableCommand {
         for m in models {
             let (g, d) = try sampling.prepare(m, sequencesAtATime: B, samples: 1, data: dataOptions, seed: runOptions.seed)
             if let first = shapes.first, (first.nPast, first.nFuture, first.channels) != (g.config.nPast, g.config.nFuture, g.config.channels) {
-                throw CLIError("\(m.path): generates \(g.config.nPast) → \(g.config.nFuture) frames of \(g.config.channels) channel(s), " +
-                               "\(models[0].path) \(first.nPast) → \(first.nFuture) of \(first.channels); give --n-past and --n-future")
+                throw CLIError(
+                    "\(m.path): generates \(g.config.nPast) → \(g.config.nFuture) frames of \(g.config.channels) channel(s), "
+                        + "\(models[0].path) \(first.nPast) → \(first.nFuture) of \(first.channels); give --n-past and --n-future")
             }
             shapes.append(g.config); data = data ?? d
         }
         if let dir = cache { try makeDirectory(dir) }
         let c = shapes[0], test = data!
         try requireTestSequences(test, sequences: sequences, batch: B)
-        return Plan(models: models, names: label.isEmpty ? defaultLabels(models) : label, sequences: sequences, counts: counts,
-                    horizons: try horizonList(horizons, nFuture: c.nFuture), config: c, test: test)
+        return Plan(
+            models: models, names: label.isEmpty ? defaultLabels(models) : label, sequences: sequences, counts: counts,
+            horizons: try horizonList(horizons, nFuture: c.nFuture), config: c, test: test)
     }
 
     private func evaluate(_ plan: Plan, world: MPIWorld?) throws {
-        let (models, names, sequences, counts, horizonList, c, test) = (plan.models, plan.names, plan.sequences, plan.counts, plan.horizons, plan.config, plan.test)
-        let B = min(sampling.batch, sequences)
+        let (models, names, sequences, counts, horizonList, c, test) = (
+            plan.models, plan.names, plan.sequences, plan.counts, plan.horizons, plan.config, plan.test
+        )
+        let N = counts.max()!, B = min(sampling.batch, sequences)
         let root = (world?.rank ?? 0) == 0
         let started = Date()
         let workspace = SSIMWorkspace(height: 64, width: 64)
         let frame = c.channels * framePixels
         let K = min(figureSequences, sequences)
         var entries: [EvaluationEntry] = []
-        var figureTruth: [Float] = []            // K sequences × T frames
-        var figureRows: [[Float]] = []           // per model: K sequences × nFuture frames, the best sample by SSIM
+        var figureTruth: [Float] = [] // K sequences × T frames
+        var figureRows: [[Float]] = [] // per model: K sequences × nFuture frames, the best sample by SSIM
 
         let progress = SequenceProgress(total: sequences * (models.count + (baselines ? 1 : 0)), quiet: !root, ranks: world?.count ?? 1)
         if baselines && root {
@@ -110,22 +117,32 @@ struct Evaluate: ParsableCommand {
                 let truth = try test.testBatch(first: first, count: B, seed: runOptions.seed)
                 let future = futureTruth(truth, config: c, count: count)
                 var repeated = [Float](repeating: 0, count: count * c.nFuture * frame)
-                for b in 0..<count { for t in 0..<c.nFuture {
-                    let src = ((c.nPast - 1) * B + b) * frame, dst = (b * c.nFuture + t) * frame
-                    repeated.replaceSubrange(dst..<(dst + frame), with: truth[src..<(src + frame)])
-                } }
+                for b in 0..<count {
+                    for t in 0..<c.nFuture {
+                        let src = ((c.nPast - 1) * B + b) * frame, dst = (b * c.nFuture + t) * frame
+                        repeated.replaceSubrange(dst..<(dst + frame), with: truth[src..<(src + frame)])
+                    }
+                }
                 future.withUnsafeBufferPointer { f in
-                    zeros.withUnsafeBufferPointer { black.append(truth: f.baseAddress!, predictions: $0.baseAddress!, sequences: count, channels: c.channels,
-                                                                 height: 64, width: 64, workspace: workspace) }
-                    repeated.withUnsafeBufferPointer { last.append(truth: f.baseAddress!, predictions: $0.baseAddress!, sequences: count, channels: c.channels,
-                                                                   height: 64, width: 64, workspace: workspace) }
+                    zeros.withUnsafeBufferPointer {
+                        black.append(
+                            truth: f.baseAddress!, predictions: $0.baseAddress!, sequences: count, channels: c.channels,
+                            height: 64, width: 64, workspace: workspace)
+                    }
+                    repeated.withUnsafeBufferPointer {
+                        last.append(
+                            truth: f.baseAddress!, predictions: $0.baseAddress!, sequences: count, channels: c.channels,
+                            height: 64, width: 64, workspace: workspace)
+                    }
                 }
                 first += B
                 progress.advance(by: count, what: "baselines", allRanks: true)
             }
             for (name, scores) in [("black frames", black), ("last frame repeated", last)] {
-                entries.append(EvaluationEntry(label: name, kind: "baseline", checkpoint: nil, model: nil,
-                                               reports: horizonList.map { scores.report(sampleCount: 1, steps: $0) }))
+                entries.append(
+                    EvaluationEntry(
+                        label: name, kind: "baseline", checkpoint: nil, model: nil,
+                        reports: horizonList.map { scores.report(sampleCount: 1, steps: $0) }))
             }
         }
         // The figure's ground truth, read in the batches the models generate from (the figure may span several).
@@ -133,27 +150,32 @@ struct Evaluate: ParsableCommand {
             let truth = try test.testBatch(first: first, count: B, seed: runOptions.seed)
             for b in 0..<min(B, K - first) { for t in 0..<c.frameCount { figureTruth += truth[((t * B + b) * frame)..<((t * B + b + 1) * frame)] } }
         }
-        let testSet = "\(runOptions.seed)|\(dataOptions.data)|\(dataOptions.digits)|\(dataOptions.mnist ?? "")|\(dataOptions.layout?.rawValue ?? "")|\(sampling.bn)"
+        let testSet =
+            "\(runOptions.seed)|\(dataOptions.data)|\(dataOptions.digits)|\(dataOptions.mnist ?? "")|\(dataOptions.layout?.rawValue ?? "")|\(sampling.bn)"
         for m in models.indices {
             let key = cache.map { _ in cacheKey(models[m].path, testSet: testSet, sequences: sequences, samples: N, batch: B, figureSequences: K, config: c) }
             var scores = SampleScores(samples: N, steps: c.nFuture)
             var best: [Float] = []
             // Rank 0 alone reads the cache and tells the others whether to generate.
-            let hit = root ? cache.flatMap { dir in key.flatMap { try? readCachedScores(dir, $0) } }
-                .flatMap { $0.scores.samples == N && $0.best.count == K * c.nFuture * frame ? $0 : nil } : nil
+            let hit =
+                root
+                ? cache.flatMap { dir in key.flatMap { try? readCachedScores(dir, $0) } }
+                    .flatMap { $0.scores.samples == N && $0.best.count == K * c.nFuture * frame ? $0 : nil } : nil
             if world.map({ !$0.any(hit != nil) }) ?? (hit == nil) {
                 let (generator, _) = try sampling.prepare(models[m], sequencesAtATime: B, samples: N, data: dataOptions, seed: runOptions.seed)
                 var figureBest = [Float](repeating: 0, count: K * c.nFuture * frame)
                 try generateOverTestSet(generator, data: test, sequences: sequences, seed: runOptions.seed, world: world) { truth, pred, first, count in
                     let future = futureTruth(truth, config: generator.config, count: count)
                     future.withUnsafeBufferPointer {
-                        scores.append(truth: $0.baseAddress!, predictions: pred, sequences: count, channels: c.channels, height: 64, width: 64, workspace: workspace)
+                        scores.append(
+                            truth: $0.baseAddress!, predictions: pred, sequences: count, channels: c.channels, height: 64, width: 64, workspace: workspace)
                     }
                     for b in 0..<count where first + b < K {
                         let s = scores.bestSample(of: scores.sequences - count + b)
                         let dst = (first + b) * c.nFuture * frame
-                        figureBest.replaceSubrange(dst..<(dst + c.nFuture * frame),
-                                                   with: UnsafeBufferPointer(start: pred + (b * N + s) * c.nFuture * frame, count: c.nFuture * frame))
+                        figureBest.replaceSubrange(
+                            dst..<(dst + c.nFuture * frame),
+                            with: UnsafeBufferPointer(start: pred + (b * N + s) * c.nFuture * frame, count: c.nFuture * frame))
                     }
                     progress.advance(by: count, what: names[m])
                 }
@@ -172,20 +194,24 @@ struct Evaluate: ParsableCommand {
             figureRows.append(best)
             var reports: [EvaluationReport] = []
             for h in horizonList { for n in counts { reports.append(scores.report(sampleCount: n, steps: h)) } }
-            entries.append(EvaluationEntry(label: names[m], kind: "model", checkpoint: models[m].path, model: models[m].config.modelName,
-                                           reports: reports))
+            entries.append(
+                EvaluationEntry(
+                    label: names[m], kind: "model", checkpoint: models[m].path, model: models[m].config.modelName,
+                    reports: reports))
         }
         progress.finish()
         guard root else { return }
 
-        let evaluation = Evaluation(sequences: sequences, nPast: c.nPast, nFuture: c.nFuture, seed: runOptions.seed, sampleCounts: counts,
-                                    horizons: horizonList, entries: entries)
+        let evaluation = Evaluation(
+            sequences: sequences, nPast: c.nPast, nFuture: c.nFuture, seed: runOptions.seed, sampleCounts: counts,
+            horizons: horizonList, entries: entries)
         try makeDirectory(out)
         do {
             try writeEvaluation(evaluation, to: out)
             if K > 0 {
-                try writeComparisonFigure(truth: figureTruth, rows: figureRows, sequences: K, nPast: c.nPast, nFuture: c.nFuture,
-                                          channels: c.channels, to: out)
+                try writeComparisonFigure(
+                    truth: figureTruth, rows: figureRows, sequences: K, nPast: c.nPast, nFuture: c.nFuture,
+                    channels: c.channels, to: out)
             }
         } catch let e as CLIError { throw e } catch { throw CLIError("\(error)") }
         print(evaluation.markdown())
@@ -196,8 +222,10 @@ struct Evaluate: ParsableCommand {
 
 /// What a model's scores depend on: the checkpoint's bytes, the test set (seed, data flags, BatchNorm
 /// mode) and the generation shape, hashed with FNV-1a; a changed checkpoint or protocol is a new entry.
-private func cacheKey(_ path: String, testSet: String, sequences: Int, samples: Int, batch: Int, figureSequences: Int,
-                      config c: ModelConfiguration) -> String {
+private func cacheKey(
+    _ path: String, testSet: String, sequences: Int, samples: Int, batch: Int, figureSequences: Int,
+    config c: ModelConfiguration
+) -> String {
     var h: UInt64 = 0xCBF2_9CE4_8422_2325
     func mix<S: Sequence>(_ bytes: S) where S.Element == UInt8 { for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 } }
     mix(FileManager.default.contents(atPath: path) ?? Data())
@@ -273,7 +301,7 @@ final class SequenceProgress {
 /// One model's (or baseline's) reports: one per (horizon, sample count), horizons outer.
 struct EvaluationEntry: Codable {
     let label: String
-    let kind: String          // "model" or "baseline"
+    let kind: String // "model" or "baseline"
     let checkpoint: String?
     let model: String?
     let reports: [EvaluationReport]
@@ -293,15 +321,21 @@ struct Evaluation: Codable {
     func markdown() -> String {
         var lines: [String] = []
         for h in horizons {
-            lines.append("\(nPast) → \(h) frames, \(sequences) test sequences; per sequence the best of N samples by each metric, mean over the \(h) predicted frames, 95% CI over sequences:")
+            lines.append(
+                "\(nPast) → \(h) frames, \(sequences) test sequences; per sequence the best of N samples by each metric, mean over the \(h) predicted frames, 95% CI over sequences:"
+            )
             lines.append("")
             lines.append("| model | N | SSIM | PSNR (dB) |")
             lines.append("| --- | ---: | --- | --- |")
-            for e in entries { for r in e.reports where r.steps == h {
-                lines.append(String(format: "| %@ | %d | %.4f [%.4f, %.4f] | %.2f [%.2f, %.2f] |", e.label, r.samples,
-                                    r.ssimOverFrames.mean, r.ssimOverFrames.ciLow, r.ssimOverFrames.ciHigh,
-                                    r.psnrOverFrames.mean, r.psnrOverFrames.ciLow, r.psnrOverFrames.ciHigh))
-            } }
+            for e in entries {
+                for r in e.reports where r.steps == h {
+                    lines.append(
+                        String(
+                            format: "| %@ | %d | %.4f [%.4f, %.4f] | %.2f [%.2f, %.2f] |", e.label, r.samples,
+                            r.ssimOverFrames.mean, r.ssimOverFrames.ciLow, r.ssimOverFrames.ciHigh,
+                            r.psnrOverFrames.mean, r.psnrOverFrames.ciLow, r.psnrOverFrames.ciHigh))
+                }
+            }
             lines.append("")
         }
         let h = horizons[0], n = sampleCounts.max()!
@@ -310,8 +344,9 @@ struct Evaluation: Codable {
         if let reference = entries.first(where: { $0.kind == "model" }), entries.count > 1 {
             for horizon in horizons {
                 guard let r0 = reference.reports.first(where: { $0.steps == horizon && $0.samples == n }) else { continue }
-                lines.append("Paired differences from \(reference.label) (best of \(n); baselines: their one prediction), \(nPast) → \(horizon), " +
-                             "mean over the predicted frames, 95% CI over the \(sequences) sequences:")
+                lines.append(
+                    "Paired differences from \(reference.label) (best of \(n); baselines: their one prediction), \(nPast) → \(horizon), "
+                        + "mean over the predicted frames, 95% CI over the \(sequences) sequences:")
                 lines.append("")
                 lines.append("| model | SSIM − \(reference.label)'s | PSNR − \(reference.label)'s (dB) |")
                 lines.append("| --- | --- | --- |")
@@ -319,7 +354,8 @@ struct Evaluation: Codable {
                     guard let r = e.reports.first(where: { $0.steps == horizon && $0.samples == (e.kind == "model" ? n : 1) }) else { continue }
                     let ds = meanConfidenceInterval95(zip(r.ssimPerSequence, r0.ssimPerSequence).map { $0 - $1 })
                     let dp = meanConfidenceInterval95(zip(r.psnrPerSequence, r0.psnrPerSequence).map { $0 - $1 })
-                    lines.append(String(format: "| %@ | %+.4f [%+.4f, %+.4f] | %+.2f [%+.2f, %+.2f] |", e.label, ds.mean, ds.low, ds.high, dp.mean, dp.low, dp.high))
+                    lines.append(
+                        String(format: "| %@ | %+.4f [%+.4f, %+.4f] | %+.2f [%+.2f, %+.2f] |", e.label, ds.mean, ds.low, ds.high, dp.mean, dp.low, dp.high))
                 }
                 lines.append("")
             }
@@ -331,21 +367,29 @@ struct Evaluation: Codable {
         lines.append("| --- |" + String(repeating: " --- |", count: shown.count))
         for e in entries {
             guard let r = e.reports.first(where: { $0.steps == h && $0.samples == (e.kind == "model" ? n : 1) }) else { continue }
-            lines.append("| \(e.label) | " + shown.map { String(format: "%.3f [%.3f, %.3f]", r.ssimBestSSIM.mean[$0], r.ssimBestSSIM.ciLow[$0], r.ssimBestSSIM.ciHigh[$0]) }
-                .joined(separator: " | ") + " |")
+            lines.append(
+                "| \(e.label) | "
+                    + shown.map { String(format: "%.3f [%.3f, %.3f]", r.ssimBestSSIM.mean[$0], r.ssimBestSSIM.ciLow[$0], r.ssimBestSSIM.ciHigh[$0]) }
+                    .joined(separator: " | ") + " |")
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
     /// One row per (entry, samples, horizon, step).
     func csv() -> String {
-        var lines = ["label,kind,samples,horizon,step,ssimBestSSIM_mean,ssimBestSSIM_ciLow,ssimBestSSIM_ciHigh,psnrBestSSIM_mean,psnrBestSSIM_ciLow,psnrBestSSIM_ciHigh," +
-                     "ssimBestPSNR_mean,ssimBestPSNR_ciLow,ssimBestPSNR_ciHigh,psnrBestPSNR_mean,psnrBestPSNR_ciLow,psnrBestPSNR_ciHigh"]
-        for e in entries { for r in e.reports { for t in 0..<r.steps {
-            var row = ["\"\(e.label)\"", e.kind, "\(r.samples)", "\(r.steps)", "\(nPast + t + 1)"]
-            for s in [r.ssimBestSSIM, r.psnrBestSSIM, r.ssimBestPSNR, r.psnrBestPSNR] { row += ["\(s.mean[t])", "\(s.ciLow[t])", "\(s.ciHigh[t])"] }
-            lines.append(row.joined(separator: ","))
-        } } }
+        var lines = [
+            "label,kind,samples,horizon,step,ssimBestSSIM_mean,ssimBestSSIM_ciLow,ssimBestSSIM_ciHigh,psnrBestSSIM_mean,psnrBestSSIM_ciLow,psnrBestSSIM_ciHigh,"
+                + "ssimBestPSNR_mean,ssimBestPSNR_ciLow,ssimBestPSNR_ciHigh,psnrBestPSNR_mean,psnrBestPSNR_ciLow,psnrBestPSNR_ciHigh"
+        ]
+        for e in entries {
+            for r in e.reports {
+                for t in 0..<r.steps {
+                    var row = ["\"\(e.label)\"", e.kind, "\(r.samples)", "\(r.steps)", "\(nPast + t + 1)"]
+                    for s in [r.ssimBestSSIM, r.psnrBestSSIM, r.ssimBestPSNR, r.psnrBestPSNR] { row += ["\(s.mean[t])", "\(s.ciLow[t])", "\(s.ciHigh[t])"] }
+                    lines.append(row.joined(separator: ","))
+                }
+            }
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -7,12 +7,13 @@ import SVGNet
 extension SafetensorsFile.DType: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.uppercased()) }
     public static var allValueStrings: [String] { allCases.map { $0.rawValue.lowercased() } }
+    public var defaultValueDescription: String { rawValue.lowercased() }
 }
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Rewrite a model checkpoint as float16 (or float32) safetensors.")
 
-    @Option(help: "A model.safetensors written by svgnet train.") var checkpoint: String
+    @Option(help: "A model written by svgnet train (model.safetensors, a snapshot, or a training checkpoint).") var checkpoint: String
     @Option(help: "Element type of the written tensors: f16 or f32.") var dtype: SafetensorsFile.DType = .f16
     @Option(help: "The file to write.") var out: String
 

@@ -46,7 +46,8 @@ struct Generate: ParsableCommand {
         try runOptions.apply()
         try positive(sampling.batch, "--batch"); try positive(samples, "--samples")
         if let n = sequences { try positive(n, "--sequences") }
-        let (generator, data) = try sampling.prepare(LoadedCheckpoint(checkpoint), sequencesAtATime: sampling.batch, samples: samples, data: dataOptions, seed: runOptions.seed)
+        let (generator, data) = try sampling.prepare(
+            LoadedCheckpoint(checkpoint), sequencesAtATime: sampling.batch, samples: samples, data: dataOptions, seed: runOptions.seed)
         if let j = zeroGroup {
             let c = generator.config
             guard (0..<c.groups).contains(j) else { throw CLIError("--zero-group \(j): the model has groups 0…\(c.groups - 1)") }
@@ -55,8 +56,9 @@ struct Generate: ParsableCommand {
         if attention && MPIWorld.replicas != nil { throw CLIError("--attention runs in one process: start it without mpirun") }
         let c = generator.config, total = sequences ?? data.count(.test) ?? sampling.batch
         if MPIWorld.replicas != nil && total * samples * c.nFuture * c.channels * framePixels > Int(Int32.max) {
-            throw CLIError("\(total) sequences × \(samples) samples are more predictions than mpirun can gather in one message; " +
-                           "split them into several runs of fewer --sequences")
+            throw CLIError(
+                "\(total) sequences × \(samples) samples are more predictions than mpirun can gather in one message; "
+                    + "split them into several runs of fewer --sequences")
         }
         try requireTestSequences(data, sequences: sequences ?? data.count(.test) ?? sampling.batch, batch: sampling.batch)
         return (generator, data)
@@ -95,9 +97,11 @@ struct Generate: ParsableCommand {
         }
         if let w = world {
             scores = gather(scores, owned: owned, sequences: total, world: w)
-            predictions = w.gatherOnRoot(predictions, counts: (0..<w.count).map {
-                ownedSequences(sequences: total, batch: B, world: w, rank: $0).count * perSequence
-            })
+            predictions = w.gatherOnRoot(
+                predictions,
+                counts: (0..<w.count).map {
+                    ownedSequences(sequences: total, batch: B, world: w, rank: $0).count * perSequence
+                })
             guard w.rank == 0 else { return }
         }
 
@@ -115,27 +119,28 @@ struct Generate: ParsableCommand {
                     // Best sample by mean SSIM over the future frames (MODEL.md "Evaluation").
                     let best = scores.bestSample(of: seq)
                     let randoms = (0..<min(3, N)).map { _ in rng.uniformInt(0...(N - 1)) }
-                    let columns = [-1, best] + randoms   // -1: ground truth
+                    let columns = [-1, best] + randoms // -1: ground truth
                     var gif: [Image] = []
                     var seqTruth: [Float] = [], seqBest: [Float] = []
-                    truth.withUnsafeBufferPointer { x in predictions.withUnsafeBufferPointer { p in
-                        let block = p.baseAddress! + seq * perSequence
-                        for t in 0..<c.frameCount {
-                            var img = canvas(rows: 1, columns: columns.count, channels: c.channels)
-                            let gt = x.baseAddress! + (t * c.batch + b) * frame
-                            for (k, s) in columns.enumerated() {
-                                let src = (s < 0 || t < c.nPast) ? gt : block + (s * c.nFuture + t - c.nPast) * frame
-                                paste(src, channels: c.channels, into: &img, row: 0, column: k)
+                    truth.withUnsafeBufferPointer { x in
+                        predictions.withUnsafeBufferPointer { p in
+                            let block = p.baseAddress! + seq * perSequence
+                            for t in 0..<c.frameCount {
+                                var img = canvas(rows: 1, columns: columns.count, channels: c.channels)
+                                let gt = x.baseAddress! + (t * c.batch + b) * frame
+                                for (k, s) in columns.enumerated() {
+                                    let src = (s < 0 || t < c.nPast) ? gt : block + (s * c.nFuture + t - c.nPast) * frame
+                                    paste(src, channels: c.channels, into: &img, row: 0, column: k)
+                                }
+                                gif.append(img)
+                                seqTruth.append(contentsOf: UnsafeBufferPointer(start: gt, count: frame))
+                                let b0 = t < c.nPast ? gt : block + (best * c.nFuture + t - c.nPast) * frame
+                                seqBest.append(contentsOf: UnsafeBufferPointer(start: b0, count: frame))
                             }
-                            gif.append(img)
-                            seqTruth.append(contentsOf: UnsafeBufferPointer(start: gt, count: frame))
-                            let b0 = t < c.nPast ? gt : block + (best * c.nFuture + t - c.nPast) * frame
-                            seqBest.append(contentsOf: UnsafeBufferPointer(start: b0, count: frame))
                         }
-                    } }
+                    }
                     let gifPath = String(format: "%@/sequence-%04d.gif", out, seq)
-                    do { try writeGIF(gifPath, frames: gif, delayCentiseconds: 25) }
-                    catch { throw CLIError("\(error)") }
+                    do { try writeGIF(gifPath, frames: gif, delayCentiseconds: 25) } catch { throw CLIError("\(error)") }
                     written.append(gifPath)
                     if grid.count < 8 { grid.append((seqTruth, seqBest)) }
                 }
@@ -143,12 +148,14 @@ struct Generate: ParsableCommand {
             // PNG grid: per sequence a row of ground truth and a row of the best sample, every time step.
             var img = canvas(rows: 2 * grid.count, columns: c.frameCount, channels: c.channels)
             for (i, g) in grid.enumerated() {
-                g.truth.withUnsafeBufferPointer { tr in g.best.withUnsafeBufferPointer { be in
-                    for t in 0..<c.frameCount {
-                        paste(tr.baseAddress! + t * frame, channels: c.channels, into: &img, row: 2 * i, column: t)
-                        paste(be.baseAddress! + t * frame, channels: c.channels, into: &img, row: 2 * i + 1, column: t)
+                g.truth.withUnsafeBufferPointer { tr in
+                    g.best.withUnsafeBufferPointer { be in
+                        for t in 0..<c.frameCount {
+                            paste(tr.baseAddress! + t * frame, channels: c.channels, into: &img, row: 2 * i, column: t)
+                            paste(be.baseAddress! + t * frame, channels: c.channels, into: &img, row: 2 * i + 1, column: t)
+                        }
                     }
-                } }
+                }
             }
             do {
                 try writePNG("\(out)/grid.png", img)
@@ -164,8 +171,9 @@ struct Generate: ParsableCommand {
             if createdOut { try? FileManager.default.removeItem(atPath: out) }
             throw error
         }
-        print("\(total) sequences × \(samples) samples, \(c.nPast) → \(c.nFuture) frames: \(out)/sequence-*.gif, \(out)/grid.png, \(out)/predictions.npy" +
-              (attentionReport != nil ? ", \(out)/attention.png" : ""))
+        print(
+            "\(total) sequences × \(samples) samples, \(c.nPast) → \(c.nFuture) frames: \(out)/sequence-*.gif, \(out)/grid.png, \(out)/predictions.npy"
+                + (attentionReport != nil ? ", \(out)/attention.png" : ""))
         if let report = attentionReport { print(report.summary()) }
     }
 }

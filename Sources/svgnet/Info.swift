@@ -13,7 +13,9 @@ struct Info: ParsableCommand {
         print("\(file)")
         print("  model        \(c.modelName) on \(c.backbone.rawValue), \(c.channels) channel(s)")
         print("  latent       zDim \(c.zDim) in \(c.groups) group(s) of \(c.groupDim); gDim \(c.gDim); rnn \(c.rnnSize); nf \(c.nf)")
-        print("  aligner      \(c.alignerLevels.isEmpty ? "none" : "levels \(c.alignerLevels.sorted().map(String.init).joined(separator: ",")), values from the \(c.alignerValue.rawValue)")")
+        print(
+            "  aligner      \(c.alignerLevels.isEmpty ? "none" : "levels \(c.alignerLevels.sorted().map(String.init).joined(separator: ",")), values from the \(c.alignerValue.rawValue)")"
+        )
         print("  trained as   \(c.nPast) → \(c.nFuture) frames, batch \(c.batch), β \(c.beta), lr \(c.learningRate)")
         let net = try Network(c)
         var counts: [(String, Int)] = []

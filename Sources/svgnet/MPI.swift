@@ -64,8 +64,12 @@ final class MPIWorld: ReplicaGroup {
     /// allreduce and in all the others.
     func reportAllreduceTimes(steps: Int) {
         guard ProcessInfo.processInfo.environment["SVGNET_ALLREDUCE_TIMES"] != nil, steps > 0 else { return }
-        FileHandle.standardError.write(Data(String(format: "allreduce (rank %d): gradient %.4f s/step (%d floats), others %.4f s/step\n", rank,
-                                                   largestCallSeconds / Double(steps), largestCount, otherCallsSeconds / Double(steps)).utf8))
+        FileHandle.standardError.write(
+            Data(
+                String(
+                    format: "allreduce (rank %d): gradient %.4f s/step (%d floats), others %.4f s/step\n", rank,
+                    largestCallSeconds / Double(steps), largestCount, otherCallsSeconds / Double(steps)
+                ).utf8))
     }
 
     /// Every rank's `local` block concatenated in rank order on rank 0 (MPI_Gatherv; `counts[r]` floats from
@@ -76,10 +80,13 @@ final class MPIWorld: ReplicaGroup {
         for c in counts { displacements.append(offset); offset += Int32(c) }
         let counts32 = counts.map { Int32($0) }
         var all = [Float](repeating: 0, count: rank == 0 ? Int(offset) : 0)
-        let status = local.withUnsafeBufferPointer { l in all.withUnsafeMutableBufferPointer { a in
-            MPI_Gatherv(l.baseAddress, Int32(local.count), svgnet_mpi_float(), a.baseAddress, counts32, displacements,
-                        svgnet_mpi_float(), 0, comm)
-        } }
+        let status = local.withUnsafeBufferPointer { l in
+            all.withUnsafeMutableBufferPointer { a in
+                MPI_Gatherv(
+                    l.baseAddress, Int32(local.count), svgnet_mpi_float(), a.baseAddress, counts32, displacements,
+                    svgnet_mpi_float(), 0, comm)
+            }
+        }
         guard status == MPI_SUCCESS else { abort(message: "MPI_Gatherv failed") }
         return all
     }

@@ -151,8 +151,9 @@ func makeDirectory(_ path: String) throws {
         if !isDir.boolValue { throw CLIError("\(path): exists and is not a folder") }
         return
     }
-    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
-    catch { throw CLIError("\(path): cannot create the folder (\(error.localizedDescription))") }
+    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+        throw CLIError("\(path): cannot create the folder (\(error.localizedDescription))")
+    }
 }
 
 /// Writes text atomically (temporary file, then rename).

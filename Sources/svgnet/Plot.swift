@@ -16,11 +16,13 @@ private let glyphs: [Character: [UInt8]] = [
     "U": [5, 5, 5, 5, 7], "V": [5, 5, 5, 5, 2], "W": [5, 5, 7, 7, 5], "X": [5, 5, 2, 5, 5], "Y": [5, 5, 2, 2, 2],
     "Z": [7, 1, 2, 4, 7], ".": [0, 0, 0, 0, 2], ",": [0, 0, 0, 2, 4], ":": [0, 2, 0, 2, 0], "-": [0, 0, 7, 0, 0],
     "+": [0, 2, 7, 2, 0], "=": [0, 7, 0, 7, 0], "(": [1, 2, 2, 2, 1], ")": [4, 2, 2, 2, 4], "[": [3, 2, 2, 2, 3],
-    "]": [6, 2, 2, 2, 6], "/": [1, 1, 2, 4, 4], "%": [5, 1, 2, 4, 5], "_": [0, 0, 0, 0, 7], " ": [0, 0, 0, 0, 0],
+    "]": [6, 2, 2, 2, 6], "/": [1, 1, 2, 4, 4], "%": [5, 1, 2, 4, 5], "_": [0, 0, 0, 0, 7], " ": [0, 0, 0, 0, 0]
 ]
 
-private let palette: [(Float, Float, Float)] = [(0.12, 0.47, 0.71), (0.84, 0.15, 0.16), (0.17, 0.63, 0.17), (0.58, 0.40, 0.74),
-                                                (1.0, 0.5, 0.05), (0.55, 0.34, 0.29), (0.89, 0.47, 0.76)]
+private let palette: [(Float, Float, Float)] = [
+    (0.12, 0.47, 0.71), (0.84, 0.15, 0.16), (0.17, 0.63, 0.17), (0.58, 0.40, 0.74),
+    (1.0, 0.5, 0.05), (0.55, 0.34, 0.29), (0.89, 0.47, 0.76)
+]
 private let baselineColors: [(Float, Float, Float)] = [(0.1, 0.1, 0.1), (0.55, 0.55, 0.55)]
 
 /// One curve of each panel: SSIM and PSNR per predicted frame.
@@ -63,9 +65,11 @@ func plotCurves(_ series: [PlotSeries], firstStep: Int, title: String) -> Image 
     func text(_ string: String, _ x: Int, _ y: Int, scale: Int = 2, _ c: (Float, Float, Float) = (0.15, 0.15, 0.15)) {
         for (k, ch) in string.uppercased().enumerated() {
             guard let rows = glyphs[ch] else { continue }
-            for (r, bits) in rows.enumerated() { for b in 0..<3 where bits & (4 >> b) != 0 {
-                for dy in 0..<scale { for dx in 0..<scale { set(x + (k * 4 + b) * scale + dx, y + r * scale + dy, c) } }
-            } }
+            for (r, bits) in rows.enumerated() {
+                for b in 0..<3 where bits & (4 >> b) != 0 {
+                    for dy in 0..<scale { for dx in 0..<scale { set(x + (k * 4 + b) * scale + dx, y + r * scale + dy, c) } }
+                }
+            }
         }
     }
     func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, _ c: (Float, Float, Float), dashed: Bool = false) {
@@ -110,7 +114,7 @@ func plotCurves(_ series: [PlotSeries], firstStep: Int, title: String) -> Image 
         for (k, s) in curves.enumerated() {
             let c = color(k)
             if !series[k].dashed {
-                for t in 0..<steps {   // the confidence band, filled between neighbouring steps
+                for t in 0..<steps { // the confidence band, filled between neighbouring steps
                     let xa = px(t), xb = t + 1 < steps ? px(t + 1) : px(t)
                     for x in xa...xb {
                         let f = xb == xa ? 0 : Double(x - xa) / Double(xb - xa), t1 = min(t + 1, steps - 1)

@@ -96,8 +96,11 @@ struct Train: ParsableCommand {
         }
         if steps != nil && epochs != nil { throw CLIError("give --steps or --epochs, not both") }
         let totalSteps: Int
-        if let e = epochs { try positive(e, "--epochs"); try positive(epochSize, "--epoch-size"); totalSteps = e * epochSize }
-        else { totalSteps = steps ?? 1000; try positive(totalSteps, "--steps") }
+        if let e = epochs {
+            try positive(e, "--epochs"); try positive(epochSize, "--epoch-size"); totalSteps = e * epochSize
+        } else {
+            totalSteps = steps ?? 1000; try positive(totalSteps, "--steps")
+        }
         if resume != nil && self.`init` != nil { throw CLIError("--resume and --init exclude each other") }
 
         let config = try model.configuration(batch: batch)
@@ -125,7 +128,7 @@ struct Train: ParsableCommand {
             do { try trainer.loadCheckpoint(file, path: path) } catch { throw CLIError("\(error)") }
         } else if let path = self.`init` {
             do {
-                let file = try SafetensorsFile.read(from: path)
+                let file = try SafetensorsFile.read(from: path).withoutOptimizerState
                 try trainer.loadModel(file, path: path)
             } catch { throw CLIError("--init: \(error)") }
         }
@@ -139,7 +142,8 @@ struct Train: ParsableCommand {
 
     /// The steps on every rank; rank 0 (or the one process) also writes the run's files (RunOutput).
     private func loop(trainer: Trainer, data: VideoSource, totalSteps: Int, firstBatch first: [Float], world: MPIWorld?) throws {
-        let output = (world?.rank ?? 0) == 0
+        let output =
+            (world?.rank ?? 0) == 0
             ? try RunOutput(train: self, outDir: outDir, trainer: trainer, data: data, totalSteps: totalSteps, world: world) : nil
         defer { output?.close() }
         // Ctrl-C; and under mpirun, SIGUSR1, which mpirun forwards to every rank (it turns SIGINT into SIGTERM
@@ -149,16 +153,21 @@ struct Train: ParsableCommand {
         defer { for s in stopSignals { signal(s, SIG_DFL) } }
         var firstBatch: [Float]? = first
         while trainer.stepCount < totalSteps {
-            let x = try firstBatch ?? data.trainingBatch(step: trainer.stepCount, batch: trainer.config.batch, rows: trainer.ownRows,
-                                                         seed: runOptions.seed, order: order)
+            let x =
+                try firstBatch
+                ?? data.trainingBatch(
+                    step: trainer.stepCount, batch: trainer.config.batch, rows: trainer.ownRows,
+                    seed: runOptions.seed, order: order)
             firstBatch = nil
             let started = DispatchTime.now().uptimeNanoseconds
             let losses = x.withUnsafeBufferPointer { trainer.step($0.baseAddress!) }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             guard losses.loss.isFinite else {
                 output?.progress.finish()
-                throw AgreedStop(reason: CLIError("step \(trainer.stepCount): the loss is \(losses.loss) (mse \(losses.mse), kld \(losses.kld)); " +
-                                                  "stopped. The last good checkpoint is in \(outDir); try a smaller --lr"))
+                throw AgreedStop(
+                    reason: CLIError(
+                        "step \(trainer.stepCount): the loss is \(losses.loss) (mse \(losses.mse), kld \(losses.kld)); "
+                            + "stopped. The last good checkpoint is in \(outDir); try a smaller --lr"))
             }
             try output?.afterStep(losses: losses, seconds: seconds)
             if world.map({ $0.any(interruptRequested != 0) }) ?? (interruptRequested != 0) {
@@ -209,7 +218,8 @@ final class RunOutput {
         if train.resume != nil, let old = try? String(contentsOfFile: logPath, encoding: .utf8) {
             for line in old.split(separator: "\n") {
                 guard let r = line.range(of: "\"step\":"), let step = Int(line[r.upperBound...].prefix { $0.isNumber }),
-                      step <= trainer.stepCount else { continue }
+                    step <= trainer.stepCount
+                else { continue }
                 kept += line + "\n"
             }
         }
@@ -220,14 +230,16 @@ final class RunOutput {
 
         progress = Progress(total: totalSteps, start: trainer.stepCount, quiet: quiet)
         if !quiet {
-            let ranks = world.map { w -> String in
-                let sizes = Set((0..<w.count).map { replicaRows(batch: config.batch, rank: $0, count: w.count).count }).sorted()
-                let a = trainer.allreducePerStep
-                return " over \(w.count) ranks (\(sizes.map(String.init).joined(separator: " or ")) sequences each; per step \(a.calls) allreduces of " +
-                    String(format: "%.2f MiB", Double(a.floats * 4 + a.doubles * 8) / 1_048_576) + ")"
-            } ?? ""
-            print("\(config.modelName) on \(config.backbone.rawValue), \(data.description); batch \(config.batch)\(ranks), \(config.nPast)+\(config.nFuture) frames; " +
-                  "\(trainer.network.trainableCount) parameters; arena \(trainer.arenaBytes / 1_048_576) MiB; output \(outDir)")
+            let ranks =
+                world.map { w -> String in
+                    let sizes = Set((0..<w.count).map { replicaRows(batch: config.batch, rank: $0, count: w.count).count }).sorted()
+                    let a = trainer.allreducePerStep
+                    return " over \(w.count) ranks (\(sizes.map(String.init).joined(separator: " or ")) sequences each; per step \(a.calls) allreduces of "
+                        + String(format: "%.2f MiB", Double(a.floats * 4 + a.doubles * 8) / 1_048_576) + ")"
+                } ?? ""
+            print(
+                "\(config.modelName) on \(config.backbone.rawValue), \(data.description); batch \(config.batch)\(ranks), \(config.nPast)+\(config.nFuture) frames; "
+                    + "\(trainer.network.trainableCount) parameters; arena \(trainer.arenaBytes / 1_048_576) MiB; output \(outDir)")
         }
     }
 
@@ -284,7 +296,8 @@ struct CheckpointFolder {
         return names.compactMap { name -> (Int, String)? in
             var isDir: ObjCBool = false
             guard name.hasPrefix("step-"), name.hasSuffix(".safetensors"), let step = Int(name.dropFirst(5).dropLast(12)),
-                  FileManager.default.fileExists(atPath: "\(path)/\(name)", isDirectory: &isDir), !isDir.boolValue else { return nil }
+                FileManager.default.fileExists(atPath: "\(path)/\(name)", isDirectory: &isDir), !isDir.boolValue
+            else { return nil }
             return (step, "\(path)/\(name)")
         }.sorted { $0.0 < $1.0 }
     }
@@ -294,19 +307,22 @@ struct CheckpointFolder {
         let all = list()
         guard let last = all.last else {
             if FileManager.default.fileExists(atPath: "\(run)/train-state.safetensors") {
-                throw CLIError("--resume \(run): its checkpoint (model.safetensors + train-state.safetensors) was written by an earlier svgnet, " +
-                               "whose two files could pair different steps; start a new run, or keep the weights with --init \(run)/model.safetensors")
+                throw CLIError(
+                    "--resume \(run): its checkpoint (model.safetensors + train-state.safetensors) was written by an earlier svgnet, "
+                        + "whose two files could pair different steps; start a new run, or keep the weights with --init \(run)/model.safetensors")
             }
             throw CLIError("--resume \(run): no checkpoint in \(path)")
         }
-        let advice = all.count > 1
+        let advice =
+            all.count > 1
             ? "delete it to resume from \(all[all.count - 2].path) (step \(all[all.count - 2].step))"
             : "it is the only one: start a new run"
         let file: SafetensorsFile
         do { file = try SafetensorsFile.read(from: last.path) } catch { throw CLIError("\(error); the newest checkpoint is damaged: \(advice)") }
         guard file.metadata["format"] == Trainer.checkpointFormat, file.metadata["step"] == String(last.step) else {
-            throw CLIError("\(last.path): not a checkpoint of step \(last.step) (format \(file.metadata["format"] ?? "none"), " +
-                           "step \(file.metadata["step"] ?? "none")): \(advice)")
+            throw CLIError(
+                "\(last.path): not a checkpoint of step \(last.step) (format \(file.metadata["format"] ?? "none"), "
+                    + "step \(file.metadata["step"] ?? "none")): \(advice)")
         }
         return (file, last.path)
     }
@@ -349,8 +365,9 @@ final class Progress {
         let rate = 1 / max(seconds, 1e-9)
         emaRate = emaRate == 0 ? rate : 0.9 * emaRate + 0.1 * rate
         let eta = Double(total - step) / emaRate
-        let text = String(format: "step %d/%d  loss %.5f  mse %.5f  kl %.4f  %.2f it/s  ETA %@", step, total, losses.loss, losses.mse, losses.kld,
-                          emaRate, formatDuration(eta))
+        let text = String(
+            format: "step %d/%d  loss %.5f  mse %.5f  kl %.4f  %.2f it/s  ETA %@", step, total, losses.loss, losses.mse, losses.kld,
+            emaRate, formatDuration(eta))
         if tty {
             let width = 30, filled = width * step / total
             print("\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " + text, terminator: "")

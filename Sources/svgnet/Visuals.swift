@@ -18,9 +18,11 @@ func paste(_ source: UnsafePointer<Float>, channels: Int, into img: inout Image,
     let y0 = row * (64 + gutter), x0 = column * (64 + gutter)
     for c in 0..<img.channels {
         let sc = min(c, channels - 1)
-        for y in 0..<64 { for x in 0..<64 {
-            img.pixels[(c * img.height + y0 + y) * img.width + x0 + x] = min(max(source[(sc * 64 + y) * 64 + x], 0), 1)
-        } }
+        for y in 0..<64 {
+            for x in 0..<64 {
+                img.pixels[(c * img.height + y0 + y) * img.width + x0 + x] = min(max(source[(sc * 64 + y) * 64 + x], 0), 1)
+            }
+        }
     }
 }
 
@@ -56,7 +58,9 @@ func writeComparisonFigure(truth: [Float], rows: [[Float]], sequences K: Int, nP
             for t in 0..<T { paste(tr.baseAddress! + (k * T + t) * frame, channels: C, into: &png, row: k * (1 + M), column: t) }
             for m in 0..<M {
                 rows[m].withUnsafeBufferPointer { p in
-                    for t in 0..<nFuture { paste(p.baseAddress! + (k * nFuture + t) * frame, channels: C, into: &png, row: k * (1 + M) + 1 + m, column: nPast + t) }
+                    for t in 0..<nFuture {
+                        paste(p.baseAddress! + (k * nFuture + t) * frame, channels: C, into: &png, row: k * (1 + M) + 1 + m, column: nPast + t)
+                    }
                 }
             }
         }

@@ -22,28 +22,32 @@ final class ActivationTests: XCTestCase {
     let activations: [Activation] = [
         // slope·x is one rounding (6e-8 relative) of a product with Float(0.2), itself 1.5e-8 off 0.2. Gradient: |x| ≥ 0.05 > h keeps the probe on one
         // linear piece, so no truncation; 2·2.4e-8 (0.5 ulp of |y| ≤ 0.8) / 0.02 = 2.4e-6.
-        Activation(name: "leakyReLU", forward: { leakyReLUForward(x: $0, y: $1, count: $2) },
-                   backward: { leakyReLUBackward(gradY: $0, y: $1, gradX: $2, count: $3) },
-                   reference: { $0 > 0 ? $0 : 0.2 * $0 }, hasKinkAtZero: true,
-                   forwardAtol: 0, forwardRtol: 1e-7, step: 1e-2, gradAtol: 5e-6, gradRtol: 1e-6),
+        Activation(
+            name: "leakyReLU", forward: { leakyReLUForward(x: $0, y: $1, count: $2) },
+            backward: { leakyReLUBackward(gradY: $0, y: $1, gradX: $2, count: $3) },
+            reference: { $0 > 0 ? $0 : 0.2 * $0 }, hasKinkAtZero: true,
+            forwardAtol: 0, forwardRtol: 1e-7, step: 1e-2, gradAtol: 5e-6, gradRtol: 1e-6),
         // Exact copies or zeros; the gradient is exact up to Double rounding of the loss.
-        Activation(name: "relu", forward: { reluForward(x: $0, y: $1, count: $2) },
-                   backward: { reluBackward(gradY: $0, y: $1, gradX: $2, count: $3) },
-                   reference: { max($0, 0) }, hasKinkAtZero: true,
-                   forwardAtol: 0, forwardRtol: 0, step: 1e-2, gradAtol: 1e-9, gradRtol: 1e-9),
+        Activation(
+            name: "relu", forward: { reluForward(x: $0, y: $1, count: $2) },
+            backward: { reluBackward(gradY: $0, y: $1, gradX: $2, count: $3) },
+            reference: { max($0, 0) }, hasKinkAtZero: true,
+            forwardAtol: 0, forwardRtol: 0, step: 1e-2, gradAtol: 1e-9, gradRtol: 1e-9),
         // tanhf is within ~1 ulp of |y| ≤ 1 (1.2e-7). Gradient: |tanh'''| ≤ 2 → 3.3e-5, rounding 2·1.2e-7/0.02
         // = 1.2e-5: 5e-5.
-        Activation(name: "tanh", forward: { tanhForward(x: $0, y: $1, count: $2) },
-                   backward: { tanhBackward(gradY: $0, y: $1, gradX: $2, count: $3) },
-                   reference: { Foundation.tanh($0) }, hasKinkAtZero: false,
-                   forwardAtol: 1.2e-7, forwardRtol: 1.2e-7, step: 1e-2, gradAtol: 5e-5, gradRtol: 1e-4),
+        Activation(
+            name: "tanh", forward: { tanhForward(x: $0, y: $1, count: $2) },
+            backward: { tanhBackward(gradY: $0, y: $1, gradX: $2, count: $3) },
+            reference: { Foundation.tanh($0) }, hasKinkAtZero: false,
+            forwardAtol: 1.2e-7, forwardRtol: 1.2e-7, step: 1e-2, gradAtol: 5e-5, gradRtol: 1e-4),
         // expf (≤ 1 ulp), the addition and the division: ≤ 3 half-ulps, 1.8e-7 relative; below FLT_MIN (x < −87)
         // the result is subnormal and only absolutely accurate. Gradient: |σ'''| ≤ 1/8 → 2e-6, rounding
         // 2·1.8e-7/0.02 = 1.8e-5: 3e-5.
-        Activation(name: "sigmoid", forward: { sigmoidForward(x: $0, y: $1, count: $2) },
-                   backward: { sigmoidBackward(gradY: $0, y: $1, gradX: $2, count: $3) },
-                   reference: { 1 / (1 + Foundation.exp(-$0)) }, hasKinkAtZero: false,
-                   forwardAtol: 1.2e-38, forwardRtol: 2e-7, step: 1e-2, gradAtol: 3e-5, gradRtol: 1e-4),
+        Activation(
+            name: "sigmoid", forward: { sigmoidForward(x: $0, y: $1, count: $2) },
+            backward: { sigmoidBackward(gradY: $0, y: $1, gradX: $2, count: $3) },
+            reference: { 1 / (1 + Foundation.exp(-$0)) }, hasKinkAtZero: false,
+            forwardAtol: 1.2e-38, forwardRtol: 2e-7, step: 1e-2, gradAtol: 3e-5, gradRtol: 1e-4)
     ]
 
     struct Shape { var n, c, h, w: Int; var count: Int { n * c * h * w } }
@@ -87,7 +91,7 @@ final class ActivationTests: XCTestCase {
             for s in shapes {
                 var x = input(a, s.count, &rng)
                 let y = forward(a, s, x)
-                let r = rng.array(x.count)   // loss = Σ r·y, so gradY = r
+                let r = rng.array(x.count) // loss = Σ r·y, so gradY = r
                 let gx: [Float] = .buffer(x.count) { pgx in
                     r.withUnsafeBufferPointer { pr in y.withUnsafeBufferPointer { py in a.backward(pr.baseAddress!, py.baseAddress!, pgx, x.count) } }
                 }
@@ -123,9 +127,11 @@ final class ActivationTests: XCTestCase {
         // One rounding (6e-8) of a product with Float(0.01), 2.2e-8 off 0.01.
         assertClose(y, x.map { $0 > 0 ? Double($0) : 0.01 * Double($0) }, atol: 0, rtol: 1e-7, "leakyReLU slope 0.01")
         let gx: [Float] = .buffer(25) { pgx in
-            r.withUnsafeBufferPointer { pr in y.withUnsafeBufferPointer { py in
-                leakyReLUBackward(gradY: pr.baseAddress!, y: py.baseAddress!, gradX: pgx, count: 25, slope: 0.01)
-            } }
+            r.withUnsafeBufferPointer { pr in
+                y.withUnsafeBufferPointer { py in
+                    leakyReLUBackward(gradY: pr.baseAddress!, y: py.baseAddress!, gradX: pgx, count: 25, slope: 0.01)
+                }
+            }
         }
         assertClose(gx, zip(x, r).map { Double($0 > 0 ? $1 : 0.01 * $1) }, atol: 0, rtol: 0, "leakyReLU backward slope 0.01")
     }

@@ -22,7 +22,7 @@ final class AdamTests: XCTestCase {
         let grads: [[Double]] = [
             [0.1, -2.0, 0.0, 1e-9],
             [0.3, 1.5, 0.5, -1e-9],
-            [-0.2, -0.5, 0.0, 1e-9],
+            [-0.2, -0.5, 0.0, 1e-9]
         ]
 
         var params = p0.map { Float($0) }
@@ -31,8 +31,8 @@ final class AdamTests: XCTestCase {
         for t in 1...3 {
             let g = grads[t - 1]
             // Expected, step by step.
-            let bc1 = 1 - pow(b1, Double(t))           // 0.1, 0.19, 0.271
-            let bc2 = 1 - pow(b2, Double(t))           // 0.001, 0.001999, 0.002997001
+            let bc1 = 1 - pow(b1, Double(t)) // 0.1, 0.19, 0.271
+            let bc2 = 1 - pow(b2, Double(t)) // 0.001, 0.001999, 0.002997001
             for k in 0..<4 {
                 em[k] = b1 * em[k] + (1 - b1) * g[k]
                 ev[k] = b2 * ev[k] + (1 - b2) * g[k] * g[k]
@@ -41,11 +41,17 @@ final class AdamTests: XCTestCase {
             }
             // Actual.
             let gf = g.map { Float($0) }
-            params.withUnsafeMutableBufferPointer { p in gf.withUnsafeBufferPointer { gp in
-                m.withUnsafeMutableBufferPointer { mp in v.withUnsafeMutableBufferPointer { vp in
-                    adamStep(params: p.baseAddress!, grads: gp.baseAddress!, m: mp.baseAddress!, v: vp.baseAddress!,
-                             count: 4, step: t, hyper: hyper)
-                } } } }
+            params.withUnsafeMutableBufferPointer { p in
+                gf.withUnsafeBufferPointer { gp in
+                    m.withUnsafeMutableBufferPointer { mp in
+                        v.withUnsafeMutableBufferPointer { vp in
+                            adamStep(
+                                params: p.baseAddress!, grads: gp.baseAddress!, m: mp.baseAddress!, v: vp.baseAddress!,
+                                count: 4, step: t, hyper: hyper)
+                        }
+                    }
+                }
+            }
             // Parameters |p| ≤ 2 take three Float updates of size ≤ lr: rounding is a few ulp(2) ≈ 1e-6 at most.
             // Misplacing eps changes the fourth parameter by ~1e-3 at step 1, a thousand times the bound.
             assertClose(params, ep, atol: 1e-6, rtol: 1e-6, "Adam params after step \(t)")
@@ -99,15 +105,24 @@ final class AdamTests: XCTestCase {
         var (pa, ma, va) = (p0, m0, v0), (pb, mb, vb) = (p0, m0, v0)
         let hyper = AdamHyperparameters()
         g.withUnsafeBufferPointer { pg in
-            pa.withUnsafeMutableBufferPointer { pp in ma.withUnsafeMutableBufferPointer { pm in va.withUnsafeMutableBufferPointer { pv in
-                adamStep(params: pp.baseAddress!, grads: pg.baseAddress!, m: pm.baseAddress!, v: pv.baseAddress!, count: n, step: 3, hyper: hyper)
-            } } }
-            pb.withUnsafeMutableBufferPointer { pp in mb.withUnsafeMutableBufferPointer { pm in vb.withUnsafeMutableBufferPointer { pv in
-                for k in 0..<n {
-                    adamStep(params: pp.baseAddress! + k, grads: pg.baseAddress! + k, m: pm.baseAddress! + k, v: pv.baseAddress! + k,
-                             count: 1, step: 3, hyper: hyper)
+            pa.withUnsafeMutableBufferPointer { pp in
+                ma.withUnsafeMutableBufferPointer { pm in
+                    va.withUnsafeMutableBufferPointer { pv in
+                        adamStep(params: pp.baseAddress!, grads: pg.baseAddress!, m: pm.baseAddress!, v: pv.baseAddress!, count: n, step: 3, hyper: hyper)
+                    }
                 }
-            } } }
+            }
+            pb.withUnsafeMutableBufferPointer { pp in
+                mb.withUnsafeMutableBufferPointer { pm in
+                    vb.withUnsafeMutableBufferPointer { pv in
+                        for k in 0..<n {
+                            adamStep(
+                                params: pp.baseAddress! + k, grads: pg.baseAddress! + k, m: pm.baseAddress! + k, v: pv.baseAddress! + k,
+                                count: 1, step: 3, hyper: hyper)
+                        }
+                    }
+                }
+            }
         }
         XCTAssertEqual(pa.map(\.bitPattern), pb.map(\.bitPattern), "params")
         XCTAssertEqual(ma.map(\.bitPattern), mb.map(\.bitPattern), "first moment")

@@ -10,15 +10,21 @@ enum NaiveAligner {
     /// fd: frames × C × P, fe: keyFrames × C × P; wq, wk: e × C; wv: C × C; keyFrame[f] = source of frame f.
     /// Returns Q (frames×e×P), K (keyFrames×e×P), V (keyFrames×C×P), A (frames×P×P), Z (frames×C×P) and
     /// the output [F^d; F^e_{s(f)}; Z] (frames × 3C × P).
-    static func run(fd: [Float], fe: [Float], frames: Int, keyFrames: Int, c: Int, e: Int, p: Int, keyFrame: [Int],
-                    wq: [Float], bq: [Float], wk: [Float], bk: [Float], wv: [Float], bv: [Float]) -> Result {
+    static func run(
+        fd: [Float], fe: [Float], frames: Int, keyFrames: Int, c: Int, e: Int, p: Int, keyFrame: [Int],
+        wq: [Float], bq: [Float], wk: [Float], bk: [Float], wv: [Float], bv: [Float]
+    ) -> Result {
         func conv(_ x: [Float], _ n: Int, _ w: [Float], _ b: [Float], _ cout: Int) -> [Double] {
             var y = [Double](repeating: 0, count: n * cout * p)
-            for f in 0..<n { for o in 0..<cout { for j in 0..<p {
-                var s = Double(b[o])
-                for i in 0..<c { s += Double(w[o * c + i]) * Double(x[(f * c + i) * p + j]) }
-                y[(f * cout + o) * p + j] = s
-            } } }
+            for f in 0..<n {
+                for o in 0..<cout {
+                    for j in 0..<p {
+                        var s = Double(b[o])
+                        for i in 0..<c { s += Double(w[o * c + i]) * Double(x[(f * c + i) * p + j]) }
+                        y[(f * cout + o) * p + j] = s
+                    }
+                }
+            }
             return y
         }
         let q = conv(fd, frames, wq, bq, e), k = conv(fe, keyFrames, wk, bk, e), v = conv(fe, keyFrames, wv, bv, c)
@@ -37,16 +43,20 @@ enum NaiveAligner {
                 for j in 0..<p { a[(f * p + i) * p + j] = ex[j] / total }
             }
             // Z[ch][i] = Σ_j V[ch][j] A[i][j]
-            for ch in 0..<c { for i in 0..<p {
-                var acc = 0.0
-                for j in 0..<p { acc += v[(s * c + ch) * p + j] * a[(f * p + i) * p + j] }
-                z[(f * c + ch) * p + i] = acc
-            } }
-            for ch in 0..<c { for j in 0..<p {
-                out[(f * 3 * c + ch) * p + j] = Double(fd[(f * c + ch) * p + j])
-                out[(f * 3 * c + c + ch) * p + j] = Double(fe[(s * c + ch) * p + j])
-                out[(f * 3 * c + 2 * c + ch) * p + j] = z[(f * c + ch) * p + j]
-            } }
+            for ch in 0..<c {
+                for i in 0..<p {
+                    var acc = 0.0
+                    for j in 0..<p { acc += v[(s * c + ch) * p + j] * a[(f * p + i) * p + j] }
+                    z[(f * c + ch) * p + i] = acc
+                }
+            }
+            for ch in 0..<c {
+                for j in 0..<p {
+                    out[(f * 3 * c + ch) * p + j] = Double(fd[(f * c + ch) * p + j])
+                    out[(f * 3 * c + c + ch) * p + j] = Double(fe[(s * c + ch) * p + j])
+                    out[(f * 3 * c + 2 * c + ch) * p + j] = z[(f * c + ch) * p + j]
+                }
+            }
         }
         return Result(q: q, k: k, v: v, a: a, z: z, out: out)
     }
@@ -56,17 +66,22 @@ final class Conv1x1Tests: XCTestCase {
     struct Case { var n, cin, cout, h, w: Int }
     let cases: [Case] = [
         Case(n: 1, cin: 1, cout: 1, h: 3, w: 5),
-        Case(n: 3, cin: 8, cout: 1, h: 3, w: 5),   // an aligner's Q/K conv at C = 8 (e = 1)
-        Case(n: 2, cin: 5, cout: 7, h: 4, w: 3),
+        Case(n: 3, cin: 8, cout: 1, h: 3, w: 5), // an aligner's Q/K conv at C = 8 (e = 1)
+        Case(n: 2, cin: 5, cout: 7, h: 4, w: 3)
     ]
 
     func run(_ c: Case, x: [Float], weight: [Float], bias: [Float]) -> [Float] {
         let p = c.h * c.w, xc = toCNHW(x, n: c.n, c: c.cin, p: p)
         let y: [Float] = .buffer(c.cout * c.n * p) { py in
-            xc.withUnsafeBufferPointer { px in weight.withUnsafeBufferPointer { pw in bias.withUnsafeBufferPointer { pb in
-                conv1x1Forward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py,
-                               inChannels: c.cin, outChannels: c.cout, columns: c.n * p)
-            } } }
+            xc.withUnsafeBufferPointer { px in
+                weight.withUnsafeBufferPointer { pw in
+                    bias.withUnsafeBufferPointer { pb in
+                        conv1x1Forward(
+                            x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py,
+                            inChannels: c.cin, outChannels: c.cout, columns: c.n * p)
+                    }
+                }
+            }
         }
         return toNCHW(y, n: c.n, c: c.cout, p: p)
     }
@@ -74,18 +89,30 @@ final class Conv1x1Tests: XCTestCase {
     struct Grads { var x, weight, bias: [Float] }
 
     /// gx comes back NCHW. Pre-filled gradient buffers let the caller test both overwrite and accumulate.
-    func backward(_ c: Case, x: [Float], weight: [Float], gradY r: [Float], into g: Grads,
-                  accumulateParams: Bool, accumulateGradX: Bool) -> Grads {
+    func backward(
+        _ c: Case, x: [Float], weight: [Float], gradY r: [Float], into g: Grads,
+        accumulateParams: Bool, accumulateGradX: Bool
+    ) -> Grads {
         let p = c.h * c.w
         let xc = toCNHW(x, n: c.n, c: c.cin, p: p), rc = toCNHW(r, n: c.n, c: c.cout, p: p)
         var gx = toCNHW(g.x, n: c.n, c: c.cin, p: p), gw = g.weight, gb = g.bias
-        rc.withUnsafeBufferPointer { pr in xc.withUnsafeBufferPointer { px in weight.withUnsafeBufferPointer { pw in
-            gx.withUnsafeMutableBufferPointer { pgx in gw.withUnsafeMutableBufferPointer { pgw in gb.withUnsafeMutableBufferPointer { pgb in
-                conv1x1Backward(gradY: pr.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
-                                gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!,
-                                inChannels: c.cin, outChannels: c.cout, columns: c.n * p,
-                                accumulateParams: accumulateParams, accumulateGradX: accumulateGradX)
-            } } } } } }
+        rc.withUnsafeBufferPointer { pr in
+            xc.withUnsafeBufferPointer { px in
+                weight.withUnsafeBufferPointer { pw in
+                    gx.withUnsafeMutableBufferPointer { pgx in
+                        gw.withUnsafeMutableBufferPointer { pgw in
+                            gb.withUnsafeMutableBufferPointer { pgb in
+                                conv1x1Backward(
+                                    gradY: pr.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
+                                    gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!,
+                                    inChannels: c.cin, outChannels: c.cout, columns: c.n * p,
+                                    accumulateParams: accumulateParams, accumulateGradX: accumulateGradX)
+                            }
+                        }
+                    }
+                }
+            }
+        }
         return Grads(x: toNCHW(gx, n: c.n, c: c.cin, p: p), weight: gw, bias: gb)
     }
 
@@ -104,16 +131,21 @@ final class Conv1x1Tests: XCTestCase {
         for c in cases {
             var x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cout * c.cin), b = rng.array(c.cout)
             let r = rng.array(c.n * c.cout * c.h * c.w)
-            let nan = Grads(x: .init(repeating: .nan, count: x.count), weight: .init(repeating: .nan, count: w.count),
-                            bias: .init(repeating: .nan, count: b.count))
+            let nan = Grads(
+                x: .init(repeating: .nan, count: x.count), weight: .init(repeating: .nan, count: w.count),
+                bias: .init(repeating: .nan, count: b.count))
             // NaN-filled buffers: overwrite mode must not read them.
             let g = backward(c, x: x, weight: w, gradY: r, into: nan, accumulateParams: false, accumulateGradX: false)
             // The loss is linear in each argument, so central differences are exact up to the forward's Float
             // rounding (~1e-6 of Σ|r·y|) divided by 2·step = 2e-2: 1e-3 absolute is ample yet tight.
             let (xs, ws, bs) = (x, w, b)
             checkGradient("conv1x1 x \(c)", values: &x, analytic: g.x, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: $0, weight: ws, bias: bs)) }
-            checkGradient("conv1x1 weight \(c)", values: &w, analytic: g.weight, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: xs, weight: $0, bias: bs)) }
-            checkGradient("conv1x1 bias \(c)", values: &b, analytic: g.bias, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: xs, weight: ws, bias: $0)) }
+            checkGradient("conv1x1 weight \(c)", values: &w, analytic: g.weight, step: 1e-2, atol: 1e-3, rtol: 1e-3) {
+                dot(r, self.run(c, x: xs, weight: $0, bias: bs))
+            }
+            checkGradient("conv1x1 bias \(c)", values: &b, analytic: g.bias, step: 1e-2, atol: 1e-3, rtol: 1e-3) {
+                dot(r, self.run(c, x: xs, weight: ws, bias: $0))
+            }
 
             // Accumulate mode adds the same gradients onto what is there.
             let base = Grads(x: rng.array(x.count), weight: rng.array(w.count), bias: rng.array(b.count))
@@ -123,8 +155,9 @@ final class Conv1x1Tests: XCTestCase {
             assertClose(acc.weight, zip(base.weight, g.weight).map { Double($0) + Double($1) }, atol: 1e-5, rtol: 1e-5, "conv1x1 gradW += \(c)")
             assertClose(acc.bias, zip(base.bias, g.bias).map { Double($0) + Double($1) }, atol: 1e-5, rtol: 1e-5, "conv1x1 gradB += \(c)")
             // The two flags are independent.
-            let mixed = backward(c, x: x, weight: w, gradY: r, into: Grads(x: nan.x, weight: base.weight, bias: base.bias),
-                                 accumulateParams: true, accumulateGradX: false)
+            let mixed = backward(
+                c, x: x, weight: w, gradY: r, into: Grads(x: nan.x, weight: base.weight, bias: base.bias),
+                accumulateParams: true, accumulateGradX: false)
             assertClose(mixed.x, g.x, atol: 0, rtol: 0, "conv1x1 gradX overwrite with accumulated params \(c)")
             assertClose(mixed.weight, acc.weight, atol: 0, rtol: 0, "conv1x1 gradW += with overwritten gradX \(c)")
         }
@@ -137,14 +170,26 @@ final class Conv1x1Tests: XCTestCase {
         let x = rng.array(c.cin * cols), w = rng.array(c.cout * c.cin), r = rng.array(c.cout * cols)
         var full = [Float](repeating: 0, count: w.count), only = [Float](repeating: 0, count: w.count)
         var gx = [Float](repeating: 0, count: x.count), gb = [Float](repeating: 0, count: c.cout)
-        r.withUnsafeBufferPointer { pr in x.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in
-            full.withUnsafeMutableBufferPointer { pf in only.withUnsafeMutableBufferPointer { po in
-                gx.withUnsafeMutableBufferPointer { pgx in gb.withUnsafeMutableBufferPointer { pgb in
-                    conv1x1Backward(gradY: pr.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
-                                    gradWeight: pf.baseAddress!, gradBias: pgb.baseAddress!, inChannels: c.cin, outChannels: c.cout, columns: cols)
-                    conv1x1Backward(gradY: pr.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: nil,
-                                    gradWeight: po.baseAddress!, gradBias: nil, inChannels: c.cin, outChannels: c.cout, columns: cols)
-                } } } } } } }
+        r.withUnsafeBufferPointer { pr in
+            x.withUnsafeBufferPointer { px in
+                w.withUnsafeBufferPointer { pw in
+                    full.withUnsafeMutableBufferPointer { pf in
+                        only.withUnsafeMutableBufferPointer { po in
+                            gx.withUnsafeMutableBufferPointer { pgx in
+                                gb.withUnsafeMutableBufferPointer { pgb in
+                                    conv1x1Backward(
+                                        gradY: pr.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
+                                        gradWeight: pf.baseAddress!, gradBias: pgb.baseAddress!, inChannels: c.cin, outChannels: c.cout, columns: cols)
+                                    conv1x1Backward(
+                                        gradY: pr.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: nil,
+                                        gradWeight: po.baseAddress!, gradBias: nil, inChannels: c.cin, outChannels: c.cout, columns: cols)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         assertClose(only, full, atol: 0, rtol: 0, "conv1x1 gradW without gradX/gradBias")
     }
 }
@@ -152,7 +197,7 @@ final class Conv1x1Tests: XCTestCase {
 final class AlignerTests: XCTestCase {
     struct Case: CustomStringConvertible {
         var frames, keyFrames, c, h, w: Int
-        var keyFrame: [Int]?            // nil: identity
+        var keyFrame: [Int]? // nil: identity
         var e: Int { max(c / 8, 1) }
         var p: Int { h * w }
         var sources: [Int] { keyFrame ?? Array(0..<frames) }
@@ -164,7 +209,7 @@ final class AlignerTests: XCTestCase {
         Case(frames: 3, keyFrames: 3, c: 1, h: 3, w: 5, keyFrame: nil),
         Case(frames: 4, keyFrames: 2, c: 8, h: 3, w: 5, keyFrame: [0, 1, 1, 1]),
         Case(frames: 2, keyFrames: 2, c: 16, h: 5, w: 3, keyFrame: nil),
-        Case(frames: 4, keyFrames: 3, c: 16, h: 2, w: 3, keyFrame: [2, 0, 2, 2]),
+        Case(frames: 4, keyFrames: 3, c: 16, h: 2, w: 3, keyFrame: [2, 0, 2, 2])
     ]
 
     /// Inputs and 1×1 conv parameters, NCHW / PyTorch layouts.
@@ -180,8 +225,9 @@ final class AlignerTests: XCTestCase {
     }
 
     func naive(_ c: Case, _ x: Params) -> NaiveAligner.Result {
-        NaiveAligner.run(fd: x.fd, fe: x.fe, frames: c.frames, keyFrames: c.keyFrames, c: c.c, e: c.e, p: c.p, keyFrame: c.sources,
-                         wq: x.wq, bq: x.bq, wk: x.wk, bk: x.bk, wv: x.wv, bv: x.bv)
+        NaiveAligner.run(
+            fd: x.fd, fe: x.fe, frames: c.frames, keyFrames: c.keyFrames, c: c.c, e: c.e, p: c.p, keyFrame: c.sources,
+            wq: x.wq, bq: x.bq, wk: x.wk, bk: x.bk, wv: x.wv, bv: x.bv)
     }
 
     func withKeyFrame<R>(_ c: Case, _ body: (UnsafePointer<Int32>?) -> R) -> R {
@@ -193,11 +239,19 @@ final class AlignerTests: XCTestCase {
     func attention(_ c: Case, q: [Float], k: [Float], v: [Float]) -> (z: [Float], a: [Float]) {
         var a = [Float](repeating: .nan, count: c.frames * c.p * c.p)
         let z: [Float] = .buffer(c.c * c.frames * c.p) { pz in
-            q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in v.withUnsafeBufferPointer { pv in
-                a.withUnsafeMutableBufferPointer { pa in withKeyFrame(c) { map in
-                    alignerAttentionForward(q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, attention: pa.baseAddress!,
-                                            z: pz, keyFrame: map, shape: c.shape)
-                } } } } }
+            q.withUnsafeBufferPointer { pq in
+                k.withUnsafeBufferPointer { pk in
+                    v.withUnsafeBufferPointer { pv in
+                        a.withUnsafeMutableBufferPointer { pa in
+                            withKeyFrame(c) { map in
+                                alignerAttentionForward(
+                                    q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, attention: pa.baseAddress!,
+                                    z: pz, keyFrame: map, shape: c.shape)
+                            }
+                        }
+                    }
+                }
+            }
         }
         return (z, a)
     }
@@ -210,9 +264,16 @@ final class AlignerTests: XCTestCase {
         let lq = c.frames * c.p, lk = c.keyFrames * c.p
         let fdC = toCNHW(x.fd, n: c.frames, c: c.c, p: c.p), feC = toCNHW(x.fe, n: c.keyFrames, c: c.c, p: c.p)
         func conv(_ input: [Float], _ w: [Float], _ b: [Float], _ cout: Int, _ cols: Int) -> [Float] {
-            .buffer(cout * cols) { py in input.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in b.withUnsafeBufferPointer { pb in
-                conv1x1Forward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py, inChannels: c.c, outChannels: cout, columns: cols)
-            } } } }
+            .buffer(cout * cols) { py in
+                input.withUnsafeBufferPointer { px in
+                    w.withUnsafeBufferPointer { pw in
+                        b.withUnsafeBufferPointer { pb in
+                            conv1x1Forward(
+                                x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py, inChannels: c.c, outChannels: cout, columns: cols)
+                        }
+                    }
+                }
+            }
         }
         let q = conv(fdC, x.wq, x.bq, c.e, lq), k = conv(feC, x.wk, x.bk, c.e, lk), v = conv(feC, x.wv, x.bv, c.c, lk)
         var out = [Float](repeating: .nan, count: 3 * c.c * lq)
@@ -221,11 +282,21 @@ final class AlignerTests: XCTestCase {
             for j in 0..<lq { out[ch * lq + j] = fdC[ch * lq + j] }
             for (f, s) in c.sources.enumerated() { for j in 0..<c.p { out[(c.c + ch) * lq + f * c.p + j] = feC[ch * lk + s * c.p + j] } }
         }
-        q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in v.withUnsafeBufferPointer { pv in
-            a.withUnsafeMutableBufferPointer { pa in out.withUnsafeMutableBufferPointer { po in withKeyFrame(c) { map in
-                alignerAttentionForward(q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, attention: pa.baseAddress!,
-                                        z: po.baseAddress! + 2 * c.c * lq, keyFrame: map, shape: c.shape)
-            } } } } } }
+        q.withUnsafeBufferPointer { pq in
+            k.withUnsafeBufferPointer { pk in
+                v.withUnsafeBufferPointer { pv in
+                    a.withUnsafeMutableBufferPointer { pa in
+                        out.withUnsafeMutableBufferPointer { po in
+                            withKeyFrame(c) { map in
+                                alignerAttentionForward(
+                                    q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, attention: pa.baseAddress!,
+                                    z: po.baseAddress! + 2 * c.c * lq, keyFrame: map, shape: c.shape)
+                            }
+                        }
+                    }
+                }
+            }
+        }
         return Composed(out: toNCHW(out, n: c.frames, c: 3 * c.c, p: c.p), q: q, k: k, v: v, a: a, fdC: fdC, feC: feC)
     }
 
@@ -239,10 +310,12 @@ final class AlignerTests: XCTestCase {
             // index, transpose or source frame is off by O(0.1–1).
             assertClose(got.a, want.a, atol: 1e-6, rtol: 1e-5, "aligner A \(c)")
             assertClose(got.out, want.out, atol: 1e-5, rtol: 1e-5, "aligner output [F^d; F^e; Z] \(c)")
-            for f in 0..<c.frames { for i in 0..<c.p {
-                let row = got.a[(f * c.p + i) * c.p ..< (f * c.p + i + 1) * c.p]
-                XCTAssertEqual(row.reduce(0.0) { $0 + Double($1) }, 1, accuracy: 1e-5, "softmax row \(f),\(i) sums to 1 \(c)")
-            } }
+            for f in 0..<c.frames {
+                for i in 0..<c.p {
+                    let row = got.a[(f * c.p + i) * c.p..<(f * c.p + i + 1) * c.p]
+                    XCTAssertEqual(row.reduce(0.0) { $0 + Double($1) }, 1, accuracy: 1e-5, "softmax row \(f),\(i) sums to 1 \(c)")
+                }
+            }
         }
     }
 
@@ -289,19 +362,37 @@ final class AlignerTests: XCTestCase {
     }
 
     /// Runs the attention backward; gradQ starts NaN (it must be overwritten), gradK/gradV start at `k0`/`v0`.
-    func attentionBackward(_ c: Case, gz: [Float], q: [Float], k: [Float], v: [Float], a: [Float],
-                           k0: [Float]? = nil, v0: [Float]? = nil) -> (q: [Float], k: [Float], v: [Float]) {
+    func attentionBackward(
+        _ c: Case, gz: [Float], q: [Float], k: [Float], v: [Float], a: [Float],
+        k0: [Float]? = nil, v0: [Float]? = nil
+    ) -> (q: [Float], k: [Float], v: [Float]) {
         var gq = [Float](repeating: .nan, count: q.count)
         var gk = k0 ?? [Float](repeating: 0, count: k.count), gv = v0 ?? [Float](repeating: 0, count: v.count)
         var a = a, scratch = [Float](repeating: .nan, count: c.p * c.p)
-        gz.withUnsafeBufferPointer { pz in q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in v.withUnsafeBufferPointer { pv in
-            a.withUnsafeMutableBufferPointer { pa in scratch.withUnsafeMutableBufferPointer { ps in
-                gq.withUnsafeMutableBufferPointer { pgq in gk.withUnsafeMutableBufferPointer { pgk in gv.withUnsafeMutableBufferPointer { pgv in
-                    withKeyFrame(c) { map in
-                        alignerAttentionBackward(gradZ: pz.baseAddress!, q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!,
-                                                 attention: pa.baseAddress!, gradQ: pgq.baseAddress!, gradK: pgk.baseAddress!,
-                                                 gradV: pgv.baseAddress!, scratch: ps.baseAddress!, keyFrame: map, shape: c.shape)
-                    } } } } } } } } } }
+        gz.withUnsafeBufferPointer { pz in
+            q.withUnsafeBufferPointer { pq in
+                k.withUnsafeBufferPointer { pk in
+                    v.withUnsafeBufferPointer { pv in
+                        a.withUnsafeMutableBufferPointer { pa in
+                            scratch.withUnsafeMutableBufferPointer { ps in
+                                gq.withUnsafeMutableBufferPointer { pgq in
+                                    gk.withUnsafeMutableBufferPointer { pgk in
+                                        gv.withUnsafeMutableBufferPointer { pgv in
+                                            withKeyFrame(c) { map in
+                                                alignerAttentionBackward(
+                                                    gradZ: pz.baseAddress!, q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!,
+                                                    attention: pa.baseAddress!, gradQ: pgq.baseAddress!, gradK: pgk.baseAddress!,
+                                                    gradV: pgv.baseAddress!, scratch: ps.baseAddress!, keyFrame: map, shape: c.shape)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         return (gq, gk, gv)
     }
 
@@ -312,16 +403,22 @@ final class AlignerTests: XCTestCase {
             // q, k in ±1.5 give logits up to e·2.25 (≈ 4.5 at e = 2): a softmax far from uniform.
             var q = rng.array(c.e * lq, -1.5, 1.5), k = rng.array(c.e * lk, -1.5, 1.5), v = rng.array(c.c * lk)
             let (z, a) = attention(c, q: q, k: k, v: v)
-            let r = rng.array(z.count)   // loss = Σ r·z, so gradZ = r
+            let r = rng.array(z.count) // loss = Σ r·z, so gradZ = r
             let g = attentionBackward(c, gz: r, q: q, k: k, v: v, a: a)
             // Softmax is smooth, so central differences are exact to step²·f'''/6 ≈ 2e-5·|f'''| (|f'''| of a few
             // at these logits); forward rounding adds ~√n·ε·|r·z| / (2·step) ≈ 20·6e-8/2e-2 ≈ 6e-5.
             // atol 3e-4 bounds both; a dropped softmax term or a wrong source frame is O(0.1–1) off.
             let (qs, ks, vs) = (q, k, v)
-            checkGradient("attention q \(c)", values: &q, analytic: g.q, step: 1e-2, atol: 3e-4, rtol: 1e-3) { dot(r, self.attention(c, q: $0, k: ks, v: vs).z) }
-            checkGradient("attention k \(c)", values: &k, analytic: g.k, step: 1e-2, atol: 3e-4, rtol: 1e-3) { dot(r, self.attention(c, q: qs, k: $0, v: vs).z) }
+            checkGradient("attention q \(c)", values: &q, analytic: g.q, step: 1e-2, atol: 3e-4, rtol: 1e-3) {
+                dot(r, self.attention(c, q: $0, k: ks, v: vs).z)
+            }
+            checkGradient("attention k \(c)", values: &k, analytic: g.k, step: 1e-2, atol: 3e-4, rtol: 1e-3) {
+                dot(r, self.attention(c, q: qs, k: $0, v: vs).z)
+            }
             // z is linear in v: only the forward's rounding / (2·step) remains.
-            checkGradient("attention v \(c)", values: &v, analytic: g.v, step: 1e-2, atol: 3e-4, rtol: 1e-3) { dot(r, self.attention(c, q: qs, k: ks, v: $0).z) }
+            checkGradient("attention v \(c)", values: &v, analytic: g.v, step: 1e-2, atol: 3e-4, rtol: 1e-3) {
+                dot(r, self.attention(c, q: qs, k: ks, v: $0).z)
+            }
 
             // gradK and gradV accumulate onto what the caller left; gradQ is overwritten (it started NaN).
             let k0 = rng.array(k.count), v0 = rng.array(v.count)
@@ -341,7 +438,7 @@ final class AlignerTests: XCTestCase {
             let lq = c.frames * c.p, lk = c.keyFrames * c.p
             let fwd = compose(c, x)
             let r = rng.array(fwd.out.count)
-            let rc = toCNHW(r, n: c.frames, c: 3 * c.c, p: c.p)   // rows: [gF^d direct; gF^e_s direct; gZ]
+            let rc = toCNHW(r, n: c.frames, c: 3 * c.c, p: c.p) // rows: [gF^d direct; gF^e_s direct; gZ]
             let gz = Array(rc[(2 * c.c * lq)...])
             let g = attentionBackward(c, gz: gz, q: fwd.q, k: fwd.k, v: fwd.v, a: fwd.a)
 
@@ -349,19 +446,35 @@ final class AlignerTests: XCTestCase {
             var gFd = Array(rc[0..<(c.c * lq)])
             // F^e: its copies (one per query frame reading it) plus the paths through K and V.
             var gFe = [Float](repeating: 0, count: c.c * lk)
-            for ch in 0..<c.c { for (f, s) in c.sources.enumerated() { for j in 0..<c.p {
-                gFe[ch * lk + s * c.p + j] += rc[(c.c + ch) * lq + f * c.p + j]
-            } } }
+            for ch in 0..<c.c {
+                for (f, s) in c.sources.enumerated() {
+                    for j in 0..<c.p {
+                        gFe[ch * lk + s * c.p + j] += rc[(c.c + ch) * lq + f * c.p + j]
+                    }
+                }
+            }
             var gwq = [Float](repeating: .nan, count: x.wq.count), gbq = [Float](repeating: .nan, count: x.bq.count)
             var gwk = [Float](repeating: .nan, count: x.wk.count), gbk = [Float](repeating: .nan, count: x.bk.count)
             var gwv = [Float](repeating: .nan, count: x.wv.count), gbv = [Float](repeating: .nan, count: x.bv.count)
-            func convBack(_ gy: [Float], _ input: [Float], _ w: [Float], _ gx: inout [Float], _ gw: inout [Float], _ gb: inout [Float], _ cout: Int, _ cols: Int) {
-                gy.withUnsafeBufferPointer { py in input.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in
-                    gx.withUnsafeMutableBufferPointer { pgx in gw.withUnsafeMutableBufferPointer { pgw in gb.withUnsafeMutableBufferPointer { pgb in
-                        conv1x1Backward(gradY: py.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
-                                        gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!, inChannels: c.c, outChannels: cout,
-                                        columns: cols, accumulateGradX: true)
-                    } } } } } }
+            func convBack(
+                _ gy: [Float], _ input: [Float], _ w: [Float], _ gx: inout [Float], _ gw: inout [Float], _ gb: inout [Float], _ cout: Int, _ cols: Int
+            ) {
+                gy.withUnsafeBufferPointer { py in
+                    input.withUnsafeBufferPointer { px in
+                        w.withUnsafeBufferPointer { pw in
+                            gx.withUnsafeMutableBufferPointer { pgx in
+                                gw.withUnsafeMutableBufferPointer { pgw in
+                                    gb.withUnsafeMutableBufferPointer { pgb in
+                                        conv1x1Backward(
+                                            gradY: py.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
+                                            gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!, inChannels: c.c, outChannels: cout,
+                                            columns: cols, accumulateGradX: true)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
             convBack(g.q, fwd.fdC, x.wq, &gFd, &gwq, &gbq, c.e, lq)
             convBack(g.k, fwd.feC, x.wk, &gFe, &gwk, &gbk, c.e, lk)
@@ -399,11 +512,19 @@ final class AlignerDecoderValueTests: XCTestCase {
         var a = [Float](repeating: .nan, count: frames * p * p)
         let shape = AlignerShape(queryFrames: frames, keyFrames: keyFrames, plane: p, keyChannels: e, valueChannels: c)
         let z: [Float] = .buffer(c * frames * p) { pz in
-            q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in v.withUnsafeBufferPointer { pv in
-                a.withUnsafeMutableBufferPointer { pa in map.withUnsafeBufferPointer { pm in
-                    alignerAttentionForward(q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, attention: pa.baseAddress!, z: pz,
-                                            keyFrame: pm.baseAddress!, shape: shape, valueFromQueryFrame: true)
-                } } } } }
+            q.withUnsafeBufferPointer { pq in
+                k.withUnsafeBufferPointer { pk in
+                    v.withUnsafeBufferPointer { pv in
+                        a.withUnsafeMutableBufferPointer { pa in
+                            map.withUnsafeBufferPointer { pm in
+                                alignerAttentionForward(
+                                    q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, attention: pa.baseAddress!, z: pz,
+                                    keyFrame: pm.baseAddress!, shape: shape, valueFromQueryFrame: true)
+                            }
+                        }
+                    }
+                }
+            }
         }
         return (z, a)
     }
@@ -434,13 +555,31 @@ final class AlignerDecoderValueTests: XCTestCase {
         var gq = [Float](repeating: .nan, count: q.count), gk = [Float](repeating: 0, count: k.count), gv = [Float](repeating: 0, count: v.count)
         var aa = a, scratch = [Float](repeating: 0, count: p * p)
         let shape = AlignerShape(queryFrames: frames, keyFrames: keyFrames, plane: p, keyChannels: e, valueChannels: c)
-        r.withUnsafeBufferPointer { pr in q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in v.withUnsafeBufferPointer { pv in
-            aa.withUnsafeMutableBufferPointer { pa in scratch.withUnsafeMutableBufferPointer { ps in map.withUnsafeBufferPointer { pm in
-                gq.withUnsafeMutableBufferPointer { pgq in gk.withUnsafeMutableBufferPointer { pgk in gv.withUnsafeMutableBufferPointer { pgv in
-                    alignerAttentionBackward(gradZ: pr.baseAddress!, q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, attention: pa.baseAddress!,
-                                             gradQ: pgq.baseAddress!, gradK: pgk.baseAddress!, gradV: pgv.baseAddress!, scratch: ps.baseAddress!,
-                                             keyFrame: pm.baseAddress!, shape: shape, valueFromQueryFrame: true)
-                } } } } } } } } } }
+        r.withUnsafeBufferPointer { pr in
+            q.withUnsafeBufferPointer { pq in
+                k.withUnsafeBufferPointer { pk in
+                    v.withUnsafeBufferPointer { pv in
+                        aa.withUnsafeMutableBufferPointer { pa in
+                            scratch.withUnsafeMutableBufferPointer { ps in
+                                map.withUnsafeBufferPointer { pm in
+                                    gq.withUnsafeMutableBufferPointer { pgq in
+                                        gk.withUnsafeMutableBufferPointer { pgk in
+                                            gv.withUnsafeMutableBufferPointer { pgv in
+                                                alignerAttentionBackward(
+                                                    gradZ: pr.baseAddress!, q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!,
+                                                    attention: pa.baseAddress!,
+                                                    gradQ: pgq.baseAddress!, gradK: pgk.baseAddress!, gradV: pgv.baseAddress!, scratch: ps.baseAddress!,
+                                                    keyFrame: pm.baseAddress!, shape: shape, valueFromQueryFrame: true)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         // Smooth in q, k (truncation ~step²·|f'''|/6 ≈ 2e-5) and linear in v; rounding/(2·step) ≈ 1e-5.
         let (qs, ks, vs) = (q, k, v)
         checkGradient("decoder-value q", values: &q, analytic: gq, step: 1e-2, atol: 3e-4, rtol: 1e-3) { dot(r, self.run(q: $0, k: ks, v: vs).z) }

@@ -3,36 +3,60 @@ import XCTest
 
 /// Naive direct convolutions in Double, NCHW, PyTorch weight layouts: the independent reference.
 enum NaiveConv {
-    static func conv2d(_ x: [Float], n: Int, cin: Int, h: Int, w: Int, weight: [Float], bias: [Float]?,
-                       cout: Int, k: Int, stride: Int, pad: Int) -> (y: [Double], ho: Int, wo: Int) {
+    static func conv2d(
+        _ x: [Float], n: Int, cin: Int, h: Int, w: Int, weight: [Float], bias: [Float]?,
+        cout: Int, k: Int, stride: Int, pad: Int
+    ) -> (y: [Double], ho: Int, wo: Int) {
         let ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1
         var y = [Double](repeating: 0, count: n * cout * ho * wo)
-        for b in 0..<n { for o in 0..<cout { for i in 0..<ho { for j in 0..<wo {
-            var s = bias.map { Double($0[o]) } ?? 0
-            for c in 0..<cin { for ki in 0..<k { for kj in 0..<k {
-                let iy = i * stride - pad + ki, ix = j * stride - pad + kj
-                if iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
-                s += Double(x[((b * cin + c) * h + iy) * w + ix]) * Double(weight[((o * cin + c) * k + ki) * k + kj])
-            } } }
-            y[((b * cout + o) * ho + i) * wo + j] = s
-        } } } }
+        for b in 0..<n {
+            for o in 0..<cout {
+                for i in 0..<ho {
+                    for j in 0..<wo {
+                        var s = bias.map { Double($0[o]) } ?? 0
+                        for c in 0..<cin {
+                            for ki in 0..<k {
+                                for kj in 0..<k {
+                                    let iy = i * stride - pad + ki, ix = j * stride - pad + kj
+                                    if iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
+                                    s += Double(x[((b * cin + c) * h + iy) * w + ix]) * Double(weight[((o * cin + c) * k + ki) * k + kj])
+                                }
+                            }
+                        }
+                        y[((b * cout + o) * ho + i) * wo + j] = s
+                    }
+                }
+            }
+        }
         return (y, ho, wo)
     }
 
     /// y[b, o, i·s − p + ki, j·s − p + kj] += x[b, c, i, j] · W[c, o, ki, kj]
-    static func convTranspose2d(_ x: [Float], n: Int, cin: Int, h: Int, w: Int, weight: [Float], bias: [Float]?,
-                                cout: Int, k: Int, stride: Int, pad: Int) -> (y: [Double], ho: Int, wo: Int) {
+    static func convTranspose2d(
+        _ x: [Float], n: Int, cin: Int, h: Int, w: Int, weight: [Float], bias: [Float]?,
+        cout: Int, k: Int, stride: Int, pad: Int
+    ) -> (y: [Double], ho: Int, wo: Int) {
         let ho = (h - 1) * stride - 2 * pad + k, wo = (w - 1) * stride - 2 * pad + k
         var y = [Double](repeating: 0, count: n * cout * ho * wo)
         for b in 0..<n { for o in 0..<cout { for p in 0..<(ho * wo) { y[(b * cout + o) * ho * wo + p] = bias.map { Double($0[o]) } ?? 0 } } }
-        for b in 0..<n { for c in 0..<cin { for i in 0..<h { for j in 0..<w {
-            let xv = Double(x[((b * cin + c) * h + i) * w + j])
-            for o in 0..<cout { for ki in 0..<k { for kj in 0..<k {
-                let oy = i * stride - pad + ki, ox = j * stride - pad + kj
-                if oy < 0 || oy >= ho || ox < 0 || ox >= wo { continue }
-                y[((b * cout + o) * ho + oy) * wo + ox] += xv * Double(weight[((c * cout + o) * k + ki) * k + kj])
-            } } }
-        } } } }
+        for b in 0..<n {
+            for c in 0..<cin {
+                for i in 0..<h {
+                    for j in 0..<w {
+                        let xv = Double(x[((b * cin + c) * h + i) * w + j])
+                        for o in 0..<cout {
+                            for ki in 0..<k {
+                                for kj in 0..<k {
+                                    let oy = i * stride - pad + ki, ox = j * stride - pad + kj
+                                    if oy < 0 || oy >= ho || ox < 0 || ox >= wo { continue }
+                                    y[((b * cout + o) * ho + oy) * wo + ox] += xv * Double(weight[((c * cout + o) * k + ki) * k + kj])
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         return (y, ho, wo)
     }
 }
@@ -70,7 +94,7 @@ final class Conv2dTests: XCTestCase {
         Case(n: 6, cin: 3, h: 4, w: 4, cout: 2, k: 4, stride: 1, pad: 0),
         Case(n: 3, cin: 10, h: 4, w: 4, cout: 2, k: 4, stride: 1, pad: 0),
         // A whole-image kernel on a plane other than 4×4 (the frame-major copy's generic loop).
-        Case(n: 2, cin: 9, h: 3, w: 3, cout: 2, k: 3, stride: 1, pad: 0),
+        Case(n: 2, cin: 9, h: 3, w: 3, cout: 2, k: 3, stride: 1, pad: 0)
     ]
 
     func run(_ c: Case, x: [Float], weight: [Float], bias: [Float]) -> (y: [Float], col: [Float], g: ConvGeometry) {
@@ -78,11 +102,17 @@ final class Conv2dTests: XCTestCase {
         let xc = toCNHW(x, n: c.n, c: c.cin, p: c.h * c.w)
         var col = [Float](repeating: .nan, count: g.colCount)
         let y: [Float] = .buffer(c.cout * g.colColumns) { py in
-            xc.withUnsafeBufferPointer { px in weight.withUnsafeBufferPointer { pw in bias.withUnsafeBufferPointer { pb in
-                col.withUnsafeMutableBufferPointer { pc in
-                    conv2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py, col: pc.baseAddress!,
-                                  geometry: g, outChannels: c.cout)
-                } } } }
+            xc.withUnsafeBufferPointer { px in
+                weight.withUnsafeBufferPointer { pw in
+                    bias.withUnsafeBufferPointer { pb in
+                        col.withUnsafeMutableBufferPointer { pc in
+                            conv2dForward(
+                                x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py, col: pc.baseAddress!,
+                                geometry: g, outChannels: c.cout)
+                        }
+                    }
+                }
+            }
         }
         return (toNCHW(y, n: c.n, c: c.cout, p: g.outHeight * g.outWidth), col, g)
     }
@@ -103,23 +133,37 @@ final class Conv2dTests: XCTestCase {
         for c in cases {
             var x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cout * c.cin * c.k * c.k), b = rng.array(c.cout)
             var (y, col, g) = run(c, x: x, weight: w, bias: b)
-            let r = rng.array(y.count)   // loss = Σ r·y, so gradY = r
+            let r = rng.array(y.count) // loss = Σ r·y, so gradY = r
             let rc = toCNHW(r, n: c.n, c: c.cout, p: g.outHeight * g.outWidth)
             var gw = [Float](repeating: 0, count: w.count), gb = [Float](repeating: 0, count: b.count)
             var gxc = [Float](repeating: 0, count: x.count)
-            rc.withUnsafeBufferPointer { pr in w.withUnsafeBufferPointer { pw in col.withUnsafeMutableBufferPointer { pc in
-                gxc.withUnsafeMutableBufferPointer { px in gw.withUnsafeMutableBufferPointer { pgw in gb.withUnsafeMutableBufferPointer { pgb in
-                    conv2dBackward(gradY: pr.baseAddress!, col: pc.baseAddress!, weight: pw.baseAddress!, gradX: px.baseAddress!,
-                                   gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!, geometry: g, outChannels: c.cout)
-                } } } } } }
+            rc.withUnsafeBufferPointer { pr in
+                w.withUnsafeBufferPointer { pw in
+                    col.withUnsafeMutableBufferPointer { pc in
+                        gxc.withUnsafeMutableBufferPointer { px in
+                            gw.withUnsafeMutableBufferPointer { pgw in
+                                gb.withUnsafeMutableBufferPointer { pgb in
+                                    conv2dBackward(
+                                        gradY: pr.baseAddress!, col: pc.baseAddress!, weight: pw.baseAddress!, gradX: px.baseAddress!,
+                                        gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!, geometry: g, outChannels: c.cout)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             let gx = toNCHW(gxc, n: c.n, c: c.cin, p: c.h * c.w)
             _ = y
             // The loss is linear in each argument, so central differences are exact up to Float rounding
             // of the forward (~1e-6 of Σ|r·y| ≈ 1e-5) divided by 2·step: 1e-3 absolute is ample yet tight.
             let (xs, ws, bs) = (x, w, b)
             checkGradient("conv2d x \(c)", values: &x, analytic: gx, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: $0, weight: ws, bias: bs).y) }
-            checkGradient("conv2d weight \(c)", values: &w, analytic: gw, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: xs, weight: $0, bias: bs).y) }
-            checkGradient("conv2d bias \(c)", values: &b, analytic: gb, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: xs, weight: ws, bias: $0).y) }
+            checkGradient("conv2d weight \(c)", values: &w, analytic: gw, step: 1e-2, atol: 1e-3, rtol: 1e-3) {
+                dot(r, self.run(c, x: xs, weight: $0, bias: bs).y)
+            }
+            checkGradient("conv2d bias \(c)", values: &b, analytic: gb, step: 1e-2, atol: 1e-3, rtol: 1e-3) {
+                dot(r, self.run(c, x: xs, weight: ws, bias: $0).y)
+            }
             y = []
         }
     }
@@ -130,8 +174,10 @@ final class Conv2dTests: XCTestCase {
     /// naive transposed convolution is the reference.
     func testChunkedGradInputIsTheTransposedConvolutionOfGradY() {
         var rng = TestRNG(13)
-        for c in [Case(n: 5, cin: 64, h: 32, w: 32, cout: 2, k: 4, stride: 2, pad: 1),
-                  Case(n: 4, cin: 128, h: 16, w: 16, cout: 2, k: 3, stride: 1, pad: 1)] {
+        for c in [
+            Case(n: 5, cin: 64, h: 32, w: 32, cout: 2, k: 4, stride: 2, pad: 1),
+            Case(n: 4, cin: 128, h: 16, w: 16, cout: 2, k: 3, stride: 1, pad: 1)
+        ] {
             let x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cout * c.cin * c.k * c.k)
             var (_, col, g) = run(c, x: x, weight: w, bias: [Float](repeating: 0, count: c.cout))
             let frames = colChunkFrames(g, inner: c.cout)
@@ -140,13 +186,23 @@ final class Conv2dTests: XCTestCase {
             let gy = rng.array(c.n * c.cout * ohw)
             let gyc = toCNHW(gy, n: c.n, c: c.cout, p: ohw)
             var gxc = [Float](repeating: .nan, count: x.count), gw = [Float](repeating: 0, count: w.count)
-            gyc.withUnsafeBufferPointer { pgy in w.withUnsafeBufferPointer { pw in col.withUnsafeMutableBufferPointer { pc in
-                gxc.withUnsafeMutableBufferPointer { pgx in gw.withUnsafeMutableBufferPointer { pgw in
-                    conv2dBackward(gradY: pgy.baseAddress!, col: pc.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
-                                   gradWeight: pgw.baseAddress!, gradBias: nil, geometry: g, outChannels: c.cout)
-                } } } } }
-            let want = NaiveConv.convTranspose2d(gy, n: c.n, cin: c.cout, h: g.outHeight, w: g.outWidth, weight: w, bias: nil,
-                                                 cout: c.cin, k: c.k, stride: c.stride, pad: c.pad).y
+            gyc.withUnsafeBufferPointer { pgy in
+                w.withUnsafeBufferPointer { pw in
+                    col.withUnsafeMutableBufferPointer { pc in
+                        gxc.withUnsafeMutableBufferPointer { pgx in
+                            gw.withUnsafeMutableBufferPointer { pgw in
+                                conv2dBackward(
+                                    gradY: pgy.baseAddress!, col: pc.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
+                                    gradWeight: pgw.baseAddress!, gradBias: nil, geometry: g, outChannels: c.cout)
+                            }
+                        }
+                    }
+                }
+            }
+            let want = NaiveConv.convTranspose2d(
+                gy, n: c.n, cin: c.cout, h: g.outHeight, w: g.outWidth, weight: w, bias: nil,
+                cout: c.cin, k: c.k, stride: c.stride, pad: c.pad
+            ).y
             assertClose(toNCHW(gxc, n: c.n, c: c.cin, p: c.h * c.w), want, atol: 2e-5, rtol: 1e-5, "conv2d chunked gradX \(c)")
         }
     }
@@ -159,17 +215,23 @@ final class Conv2dTests: XCTestCase {
         let cin = c1 + c2
         let x = rng.array(n * cin * h * w), wt = rng.array(cout * cin * k * k)
         let full = NaiveConv.conv2d(x, n: n, cin: cin, h: h, w: w, weight: wt, bias: nil, cout: cout, k: k, stride: 2, pad: 1).y
-        let xc = toCNHW(x, n: n, c: cin, p: h * w)   // channel blocks [c1 rows; c2 rows] are contiguous
+        let xc = toCNHW(x, n: n, c: cin, p: h * w) // channel blocks [c1 rows; c2 rows] are contiguous
         let g1 = ConvGeometry(channels: c1, frames: n, height: h, width: w, kernelH: k, kernelW: k, stride: 2, padding: 1)
         let g2 = ConvGeometry(channels: c2, frames: n, height: h, width: w, kernelH: k, kernelW: k, stride: 2, padding: 1)
         var col = [Float](repeating: 0, count: max(g1.colCount, g2.colCount))
         let y: [Float] = .buffer(cout * g1.colColumns) { py in
-            xc.withUnsafeBufferPointer { px in wt.withUnsafeBufferPointer { pw in col.withUnsafeMutableBufferPointer { pc in
-                conv2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: nil, y: py, col: pc.baseAddress!,
-                              geometry: g1, outChannels: cout, weightStride: cin * k * k)
-                conv2dForward(x: px.baseAddress! + c1 * n * h * w, weight: pw.baseAddress! + c1 * k * k, bias: nil, y: py, col: pc.baseAddress!,
-                              geometry: g2, outChannels: cout, weightStride: cin * k * k, accumulate: true)
-            } } }
+            xc.withUnsafeBufferPointer { px in
+                wt.withUnsafeBufferPointer { pw in
+                    col.withUnsafeMutableBufferPointer { pc in
+                        conv2dForward(
+                            x: px.baseAddress!, weight: pw.baseAddress!, bias: nil, y: py, col: pc.baseAddress!,
+                            geometry: g1, outChannels: cout, weightStride: cin * k * k)
+                        conv2dForward(
+                            x: px.baseAddress! + c1 * n * h * w, weight: pw.baseAddress! + c1 * k * k, bias: nil, y: py, col: pc.baseAddress!,
+                            geometry: g2, outChannels: cout, weightStride: cin * k * k, accumulate: true)
+                    }
+                }
+            }
         }
         assertClose(toNCHW(y, n: n, c: cout, p: g1.outHeight * g1.outWidth), full, atol: 2e-5, rtol: 1e-5, "split conv2d")
 
@@ -180,23 +242,43 @@ final class Conv2dTests: XCTestCase {
         let gy = rng.array(n * cout * ho * wo), gyc = toCNHW(gy, n: n, c: cout, p: ho * wo)
         let wantGradX = NaiveConv.convTranspose2d(gy, n: n, cin: cout, h: ho, w: wo, weight: wt, bias: nil, cout: cin, k: k, stride: 2, pad: 1).y
         var wantGradW = [Double](repeating: 0, count: wt.count)
-        for b in 0..<n { for o in 0..<cout { for i in 0..<ho { for j in 0..<wo {
-            let g = Double(gy[((b * cout + o) * ho + i) * wo + j])
-            for c in 0..<cin { for ki in 0..<k { for kj in 0..<k {
-                let iy = i * 2 - 1 + ki, ix = j * 2 - 1 + kj
-                if iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
-                wantGradW[((o * cin + c) * k + ki) * k + kj] += g * Double(x[((b * cin + c) * h + iy) * w + ix])
-            } } }
-        } } } }
+        for b in 0..<n {
+            for o in 0..<cout {
+                for i in 0..<ho {
+                    for j in 0..<wo {
+                        let g = Double(gy[((b * cout + o) * ho + i) * wo + j])
+                        for c in 0..<cin {
+                            for ki in 0..<k {
+                                for kj in 0..<k {
+                                    let iy = i * 2 - 1 + ki, ix = j * 2 - 1 + kj
+                                    if iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
+                                    wantGradW[((o * cin + c) * k + ki) * k + kj] += g * Double(x[((b * cin + c) * h + iy) * w + ix])
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         var gxc = [Float](repeating: .nan, count: x.count), gw = [Float](repeating: .nan, count: wt.count)
         for (offset, g) in [(0, g1), (c1, g2)] {
-            xc.withUnsafeBufferPointer { px in wt.withUnsafeBufferPointer { pw in gyc.withUnsafeBufferPointer { pgy in
-                col.withUnsafeMutableBufferPointer { pc in gxc.withUnsafeMutableBufferPointer { pgx in gw.withUnsafeMutableBufferPointer { pgw in
-                    convColumns(px.baseAddress! + offset * n * h * w, pc.baseAddress!, g)
-                    conv2dBackward(gradY: pgy.baseAddress!, col: pc.baseAddress!, weight: pw.baseAddress! + offset * k * k,
-                                   gradX: pgx.baseAddress! + offset * n * h * w, gradWeight: pgw.baseAddress! + offset * k * k,
-                                   gradBias: nil, geometry: g, outChannels: cout, weightStride: cin * k * k)
-                } } } } } }
+            xc.withUnsafeBufferPointer { px in
+                wt.withUnsafeBufferPointer { pw in
+                    gyc.withUnsafeBufferPointer { pgy in
+                        col.withUnsafeMutableBufferPointer { pc in
+                            gxc.withUnsafeMutableBufferPointer { pgx in
+                                gw.withUnsafeMutableBufferPointer { pgw in
+                                    convColumns(px.baseAddress! + offset * n * h * w, pc.baseAddress!, g)
+                                    conv2dBackward(
+                                        gradY: pgy.baseAddress!, col: pc.baseAddress!, weight: pw.baseAddress! + offset * k * k,
+                                        gradX: pgx.baseAddress! + offset * n * h * w, gradWeight: pgw.baseAddress! + offset * k * k,
+                                        gradBias: nil, geometry: g, outChannels: cout, weightStride: cin * k * k)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         assertClose(toNCHW(gxc, n: n, c: cin, p: h * w), wantGradX, atol: 2e-5, rtol: 1e-5, "split conv2d gradX")
         assertClose(gw, wantGradW, atol: 2e-5, rtol: 1e-5, "split conv2d gradWeight")
@@ -208,12 +290,12 @@ final class ConvTranspose2dTests: XCTestCase {
     let cases: [Case] = [
         Case(n: 1, cin: 1, h: 3, w: 5, cout: 2, k: 3, stride: 1, pad: 1),
         Case(n: 2, cin: 3, h: 4, w: 3, cout: 2, k: 4, stride: 2, pad: 1),
-        Case(n: 2, cin: 4, h: 1, w: 1, cout: 3, k: 4, stride: 1, pad: 0),   // DCGAN upc1 shape
+        Case(n: 2, cin: 4, h: 1, w: 1, cout: 3, k: 4, stride: 1, pad: 0), // DCGAN upc1 shape
         Case(n: 3, cin: 2, h: 5, w: 4, cout: 1, k: 3, stride: 2, pad: 0),
-        Case(n: 1, cin: 3, h: 4, w: 4, cout: 3, k: 3, stride: 1, pad: 1),   // VGG upc5's last layer
-        Case(n: 2, cin: 2, h: 6, w: 5, cout: 2, k: 4, stride: 2, pad: 1),   // generic col2im (odd width)
-        Case(n: 2, cin: 2, h: 3, w: 8, cout: 2, k: 4, stride: 2, pad: 1),   // 4×4/2/1 SIMD path, output 6×16
-        Case(n: 1, cin: 3, h: 2, w: 4, cout: 2, k: 4, stride: 2, pad: 1),   // 4×4/2/1 SIMD path, output 4×8
+        Case(n: 1, cin: 3, h: 4, w: 4, cout: 3, k: 3, stride: 1, pad: 1), // VGG upc5's last layer
+        Case(n: 2, cin: 2, h: 6, w: 5, cout: 2, k: 4, stride: 2, pad: 1), // generic col2im (odd width)
+        Case(n: 2, cin: 2, h: 3, w: 8, cout: 2, k: 4, stride: 2, pad: 1), // 4×4/2/1 SIMD path, output 6×16
+        Case(n: 1, cin: 3, h: 2, w: 4, cout: 2, k: 4, stride: 2, pad: 1), // 4×4/2/1 SIMD path, output 4×8
         // upc5's shape, output 64×64: col2im works on blocks of 4 frames there, so 6 frames end in a partial block.
         Case(n: 6, cin: 2, h: 32, w: 32, cout: 1, k: 4, stride: 2, pad: 1),
         // upc1's shape (the frame-major col) over more frames than the case above, and with 10 output
@@ -221,20 +303,27 @@ final class ConvTranspose2dTests: XCTestCase {
         Case(n: 6, cin: 3, h: 1, w: 1, cout: 2, k: 4, stride: 1, pad: 0),
         Case(n: 3, cin: 2, h: 1, w: 1, cout: 10, k: 4, stride: 1, pad: 0),
         // A whole-image kernel onto a 3×3 plane (the frame-major adjoint's generic loop).
-        Case(n: 2, cin: 2, h: 1, w: 1, cout: 3, k: 3, stride: 1, pad: 0),
+        Case(n: 2, cin: 2, h: 1, w: 1, cout: 3, k: 3, stride: 1, pad: 0)
     ]
 
     func run(_ c: Case, x: [Float], weight: [Float], bias: [Float]) -> (y: [Float], g: ConvGeometry) {
-        let g = convTranspose2dOutputGeometry(inChannels: c.cin, outChannels: c.cout, frames: c.n, height: c.h, width: c.w,
-                                              kernel: c.k, stride: c.stride, padding: c.pad)
+        let g = convTranspose2dOutputGeometry(
+            inChannels: c.cin, outChannels: c.cout, frames: c.n, height: c.h, width: c.w,
+            kernel: c.k, stride: c.stride, padding: c.pad)
         let xc = toCNHW(x, n: c.n, c: c.cin, p: c.h * c.w)
         var col = [Float](repeating: .nan, count: g.colCount)
         let y: [Float] = .buffer(c.cout * c.n * g.height * g.width) { py in
-            xc.withUnsafeBufferPointer { px in weight.withUnsafeBufferPointer { pw in bias.withUnsafeBufferPointer { pb in
-                col.withUnsafeMutableBufferPointer { pc in
-                    convTranspose2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py, col: pc.baseAddress!,
-                                           inChannels: c.cin, outputGeometry: g)
-                } } } }
+            xc.withUnsafeBufferPointer { px in
+                weight.withUnsafeBufferPointer { pw in
+                    bias.withUnsafeBufferPointer { pb in
+                        col.withUnsafeMutableBufferPointer { pc in
+                            convTranspose2dForward(
+                                x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py, col: pc.baseAddress!,
+                                inChannels: c.cin, outputGeometry: g)
+                        }
+                    }
+                }
+            }
         }
         return (toNCHW(y, n: c.n, c: c.cout, p: g.height * g.width), g)
     }
@@ -245,11 +334,19 @@ final class ConvTranspose2dTests: XCTestCase {
         var y = toCNHW(y0, n: c.n, c: c.cout, p: plane)
         let xc = toCNHW(x, n: c.n, c: c.cin, p: c.h * c.w)
         var col = [Float](repeating: .nan, count: g.colCount)
-        xc.withUnsafeBufferPointer { px in weight.withUnsafeBufferPointer { pw in bias.withUnsafeBufferPointer { pb in
-            col.withUnsafeMutableBufferPointer { pc in y.withUnsafeMutableBufferPointer { py in
-                convTranspose2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
-                                       col: pc.baseAddress!, inChannels: c.cin, outputGeometry: g, accumulate: true)
-            } } } } }
+        xc.withUnsafeBufferPointer { px in
+            weight.withUnsafeBufferPointer { pw in
+                bias.withUnsafeBufferPointer { pb in
+                    col.withUnsafeMutableBufferPointer { pc in
+                        y.withUnsafeMutableBufferPointer { py in
+                            convTranspose2dForward(
+                                x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
+                                col: pc.baseAddress!, inChannels: c.cin, outputGeometry: g, accumulate: true)
+                        }
+                    }
+                }
+            }
+        }
         return toNCHW(y, n: c.n, c: c.cout, p: plane)
     }
 
@@ -258,7 +355,8 @@ final class ConvTranspose2dTests: XCTestCase {
         for c in cases {
             let x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cin * c.cout * c.k * c.k), b = rng.array(c.cout)
             let got = run(c, x: x, weight: w, bias: b).y
-            let want = NaiveConv.convTranspose2d(x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout, k: c.k, stride: c.stride, pad: c.pad).y
+            let want = NaiveConv.convTranspose2d(x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout, k: c.k, stride: c.stride, pad: c.pad)
+                .y
             assertClose(got, want, atol: 2e-5, rtol: 1e-5, "convTranspose2d forward \(c)")
         }
     }
@@ -269,12 +367,15 @@ final class ConvTranspose2dTests: XCTestCase {
         var rng = TestRNG(22)
         for c in cases {
             let x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cin * c.cout * c.k * c.k), b = rng.array(c.cout)
-            let g = convTranspose2dOutputGeometry(inChannels: c.cin, outChannels: c.cout, frames: c.n, height: c.h, width: c.w,
-                                                  kernel: c.k, stride: c.stride, padding: c.pad)
-            let y0 = rng.array(c.cout * c.n * g.height * g.width)   // NCHW
+            let g = convTranspose2dOutputGeometry(
+                inChannels: c.cin, outChannels: c.cout, frames: c.n, height: c.h, width: c.w,
+                kernel: c.k, stride: c.stride, padding: c.pad)
+            let y0 = rng.array(c.cout * c.n * g.height * g.width) // NCHW
             let y = runAccumulating(c, x: x, weight: w, bias: b, onto: y0, g: g)
-            let reference = NaiveConv.convTranspose2d(x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout,
-                                                      k: c.k, stride: c.stride, pad: c.pad).y
+            let reference = NaiveConv.convTranspose2d(
+                x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout,
+                k: c.k, stride: c.stride, pad: c.pad
+            ).y
             let want = zip(y0, reference).map { Double($0) + $1 }
             assertClose(y, want, atol: 2e-5, rtol: 1e-5, "convTranspose2d accumulate \(c)")
         }
@@ -285,20 +386,26 @@ final class ConvTranspose2dTests: XCTestCase {
     /// overwriting y and accumulating onto it, the bias added in every chunk.
     func testChunkedForwardMatchesDirectTransposedConvolution() {
         var rng = TestRNG(23)
-        for c in [Case(n: 5, cin: 2, h: 16, w: 16, cout: 64, k: 4, stride: 2, pad: 1),
-                  Case(n: 4, cin: 2, h: 16, w: 16, cout: 128, k: 3, stride: 1, pad: 1)] {
+        for c in [
+            Case(n: 5, cin: 2, h: 16, w: 16, cout: 64, k: 4, stride: 2, pad: 1),
+            Case(n: 4, cin: 2, h: 16, w: 16, cout: 128, k: 3, stride: 1, pad: 1)
+        ] {
             let x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cin * c.cout * c.k * c.k), b = rng.array(c.cout)
-            let g = convTranspose2dOutputGeometry(inChannels: c.cin, outChannels: c.cout, frames: c.n, height: c.h, width: c.w,
-                                                  kernel: c.k, stride: c.stride, padding: c.pad)
+            let g = convTranspose2dOutputGeometry(
+                inChannels: c.cin, outChannels: c.cout, frames: c.n, height: c.h, width: c.w,
+                kernel: c.k, stride: c.stride, padding: c.pad)
             let frames = colChunkFrames(g, inner: c.cin)
             XCTAssertTrue(frames < c.n && c.n % frames != 0, "\(c) must span several chunks, the last one partial (chunks of \(frames))")
-            let reference = NaiveConv.convTranspose2d(x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout,
-                                                      k: c.k, stride: c.stride, pad: c.pad).y
+            let reference = NaiveConv.convTranspose2d(
+                x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout,
+                k: c.k, stride: c.stride, pad: c.pad
+            ).y
             assertClose(run(c, x: x, weight: w, bias: b).y, reference, atol: 2e-5, rtol: 1e-5, "convTranspose2d chunked forward \(c)")
 
             let y0 = rng.array(c.cout * c.n * g.height * g.width)
-            assertClose(runAccumulating(c, x: x, weight: w, bias: b, onto: y0, g: g), zip(y0, reference).map { Double($0) + $1 }, atol: 2e-5, rtol: 1e-5,
-                        "convTranspose2d chunked accumulate \(c)")
+            assertClose(
+                runAccumulating(c, x: x, weight: w, bias: b, onto: y0, g: g), zip(y0, reference).map { Double($0) + $1 }, atol: 2e-5, rtol: 1e-5,
+                "convTranspose2d chunked accumulate \(c)")
         }
     }
 
@@ -313,18 +420,34 @@ final class ConvTranspose2dTests: XCTestCase {
             var gw = [Float](repeating: 0, count: w.count), gb = [Float](repeating: 0, count: b.count)
             var gxc = [Float](repeating: 0, count: x.count)
             var col = [Float](repeating: .nan, count: g.colCount)
-            rc.withUnsafeBufferPointer { pr in xc.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in col.withUnsafeMutableBufferPointer { pc in
-                gxc.withUnsafeMutableBufferPointer { pgx in gw.withUnsafeMutableBufferPointer { pgw in gb.withUnsafeMutableBufferPointer { pgb in
-                    convTranspose2dBackward(gradY: pr.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
+            rc.withUnsafeBufferPointer { pr in
+                xc.withUnsafeBufferPointer { px in
+                    w.withUnsafeBufferPointer { pw in
+                        col.withUnsafeMutableBufferPointer { pc in
+                            gxc.withUnsafeMutableBufferPointer { pgx in
+                                gw.withUnsafeMutableBufferPointer { pgw in
+                                    gb.withUnsafeMutableBufferPointer { pgb in
+                                        convTranspose2dBackward(
+                                            gradY: pr.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
                                             gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!, col: pc.baseAddress!,
                                             inChannels: c.cin, outputGeometry: g)
-                } } } } } } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             let gx = toNCHW(gxc, n: c.n, c: c.cin, p: c.h * c.w)
             // Linear in each argument: central differences are exact up to forward rounding / (2·step).
             let (xs, ws, bs) = (x, w, b)
             checkGradient("convT x \(c)", values: &x, analytic: gx, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: $0, weight: ws, bias: bs).y) }
-            checkGradient("convT weight \(c)", values: &w, analytic: gw, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: xs, weight: $0, bias: bs).y) }
-            checkGradient("convT bias \(c)", values: &b, analytic: gb, step: 1e-2, atol: 1e-3, rtol: 1e-3) { dot(r, self.run(c, x: xs, weight: ws, bias: $0).y) }
+            checkGradient("convT weight \(c)", values: &w, analytic: gw, step: 1e-2, atol: 1e-3, rtol: 1e-3) {
+                dot(r, self.run(c, x: xs, weight: $0, bias: bs).y)
+            }
+            checkGradient("convT bias \(c)", values: &b, analytic: gb, step: 1e-2, atol: 1e-3, rtol: 1e-3) {
+                dot(r, self.run(c, x: xs, weight: ws, bias: $0).y)
+            }
         }
     }
 }

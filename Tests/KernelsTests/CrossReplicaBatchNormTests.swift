@@ -13,31 +13,38 @@ final class CrossReplicaBatchNormTests: XCTestCase {
     }
 
     /// Forward (with running statistics) then backward, over a CNHW map of `framesPerGroup` frames per group.
-    static func run(x: [Float], gradY: [Float], gamma: [Float], beta: [Float], channels: Int, groups: Int, framesPerGroup: Int,
-                    plane: Int, slope: Float?, replicas: (any ReplicaGroup, Int)?) -> Outputs {
+    static func run(
+        x: [Float], gradY: [Float], gamma: [Float], beta: [Float], channels: Int, groups: Int, framesPerGroup: Int,
+        plane: Int, slope: Float?, replicas: (any ReplicaGroup, Int)?
+    ) -> Outputs {
         let shape = BatchNormShape(channels: channels, groups: groups, framesPerGroup: framesPerGroup, plane: plane)
-        var o = Outputs(y: .init(repeating: .nan, count: x.count), mean: .init(repeating: .nan, count: groups * channels),
-                        invStd: .init(repeating: .nan, count: groups * channels),
-                        runningMean: (0..<channels).map { Float($0) * 0.1 }, runningVar: (0..<channels).map { 1 + Float($0) * 0.2 },
-                        gradX: .init(repeating: .nan, count: x.count), gradGamma: .init(repeating: .nan, count: channels),
-                        gradBeta: .init(repeating: .nan, count: channels), gradXSum: .init(repeating: .nan, count: channels))
+        var o = Outputs(
+            y: .init(repeating: .nan, count: x.count), mean: .init(repeating: .nan, count: groups * channels),
+            invStd: .init(repeating: .nan, count: groups * channels),
+            runningMean: (0..<channels).map { Float($0) * 0.1 }, runningVar: (0..<channels).map { 1 + Float($0) * 0.2 },
+            gradX: .init(repeating: .nan, count: x.count), gradGamma: .init(repeating: .nan, count: channels),
+            gradBeta: .init(repeating: .nan, count: channels), gradXSum: .init(repeating: .nan, count: channels))
         let scratch = UnsafeMutablePointer<Double>.allocate(capacity: 2 * groups * channels)
         defer { scratch.deallocate() }
         let cross = replicas.map { CrossReplicaStatistics(group: $0.0, framesPerGroup: $0.1, scratch: scratch) }
-        batchNorm2dTrainingForward(x: x, y: &o.y, gamma: gamma, beta: beta, mean: &o.mean, invStd: &o.invStd,
-                                   runningMean: &o.runningMean, runningVar: &o.runningVar, leakySlope: slope, shape: shape, replicas: cross)
-        batchNorm2dBackward(gradY: gradY, x: x, gamma: gamma, mean: o.mean, invStd: o.invStd, gradX: &o.gradX, gradGamma: &o.gradGamma,
-                            gradBeta: &o.gradBeta, gradXSum: &o.gradXSum, beta: beta, leakySlope: slope, shape: shape, replicas: cross)
+        batchNorm2dTrainingForward(
+            x: x, y: &o.y, gamma: gamma, beta: beta, mean: &o.mean, invStd: &o.invStd,
+            runningMean: &o.runningMean, runningVar: &o.runningVar, leakySlope: slope, shape: shape, replicas: cross)
+        batchNorm2dBackward(
+            gradY: gradY, x: x, gamma: gamma, mean: o.mean, invStd: o.invStd, gradX: &o.gradX, gradGamma: &o.gradGamma,
+            gradBeta: &o.gradBeta, gradXSum: &o.gradXSum, beta: beta, leakySlope: slope, shape: shape, replicas: cross)
         return o
     }
 
     /// Rows `rows` of every group of a CNHW map C × (G·B·P).
     static func slice(_ map: [Float], rows: Range<Int>, channels: Int, groups: Int, framesPerGroup: Int, plane: Int) -> [Float] {
         var out: [Float] = []
-        for c in 0..<channels { for g in 0..<groups {
-            let start = ((c * groups + g) * framesPerGroup + rows.lowerBound) * plane
-            out += map[start..<(start + rows.count * plane)]
-        } }
+        for c in 0..<channels {
+            for g in 0..<groups {
+                let start = ((c * groups + g) * framesPerGroup + rows.lowerBound) * plane
+                out += map[start..<(start + rows.count * plane)]
+            }
+        }
         return out
     }
 
@@ -48,15 +55,17 @@ final class CrossReplicaBatchNormTests: XCTestCase {
             for slope: Float? in [nil, leakyReLUSlope] {
                 let n = channels * groups * framesPerGroup * plane
                 let x = rng.array(n, -2, 3), gradY = rng.array(n), gamma = rng.array(channels, 0.5, 1.5), beta = rng.array(channels)
-                let whole = Self.run(x: x, gradY: gradY, gamma: gamma, beta: beta, channels: channels, groups: groups,
-                                     framesPerGroup: framesPerGroup, plane: plane, slope: slope, replicas: nil)
+                let whole = Self.run(
+                    x: x, gradY: gradY, gamma: gamma, beta: beta, channels: channels, groups: groups,
+                    framesPerGroup: framesPerGroup, plane: plane, slope: slope, replicas: nil)
                 let hub = ThreadReplicaHub(count: count)
                 let results = Locked<[Int: Outputs]>([:])
                 hub.run { replica in
                     let rows = replicaRows(batch: framesPerGroup, rank: replica.rank, count: count)
                     let part = { (m: [Float]) in Self.slice(m, rows: rows, channels: channels, groups: groups, framesPerGroup: framesPerGroup, plane: plane) }
-                    let o = Self.run(x: part(x), gradY: part(gradY), gamma: gamma, beta: beta, channels: channels, groups: groups,
-                                     framesPerGroup: rows.count, plane: plane, slope: slope, replicas: (replica, framesPerGroup))
+                    let o = Self.run(
+                        x: part(x), gradY: part(gradY), gamma: gamma, beta: beta, channels: channels, groups: groups,
+                        framesPerGroup: rows.count, plane: plane, slope: slope, replicas: (replica, framesPerGroup))
                     results.update { $0[replica.rank] = o }
                 }
                 let label = "B \(framesPerGroup) over \(count) replicas, slope \(String(describing: slope))"
@@ -96,13 +105,15 @@ final class CrossReplicaBatchNormTests: XCTestCase {
         for slope: Float? in [nil, leakyReLUSlope] {
             let n = channels * groups * framesPerGroup * plane
             let x = rng.array(n, -1, 2), gradY = rng.array(n), gamma = rng.array(channels, 0.5, 1.5), beta = rng.array(channels)
-            let onePass = Self.run(x: x, gradY: gradY, gamma: gamma, beta: beta, channels: channels, groups: groups,
-                                   framesPerGroup: framesPerGroup, plane: plane, slope: slope, replicas: nil)
+            let onePass = Self.run(
+                x: x, gradY: gradY, gamma: gamma, beta: beta, channels: channels, groups: groups,
+                framesPerGroup: framesPerGroup, plane: plane, slope: slope, replicas: nil)
             let hub = ThreadReplicaHub(count: 1)
             let result = Locked<Outputs?>(nil)
             hub.run { replica in
-                let o = Self.run(x: x, gradY: gradY, gamma: gamma, beta: beta, channels: channels, groups: groups,
-                                 framesPerGroup: framesPerGroup, plane: plane, slope: slope, replicas: (replica, framesPerGroup))
+                let o = Self.run(
+                    x: x, gradY: gradY, gamma: gamma, beta: beta, channels: channels, groups: groups,
+                    framesPerGroup: framesPerGroup, plane: plane, slope: slope, replicas: (replica, framesPerGroup))
                 result.update { $0 = o }
             }
             let o = result.value!

@@ -3,8 +3,10 @@ import XCTest
 
 final class GEMMTests: XCTestCase {
     /// Triple loop in Double over the stored (pre-transpose) layouts.
-    func naive(_ tA: Bool, _ tB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double, _ a: [Float], _ lda: Int,
-               _ b: [Float], _ ldb: Int, _ beta: Double, _ c: [Float], _ ldc: Int) -> [Double] {
+    func naive(
+        _ tA: Bool, _ tB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double, _ a: [Float], _ lda: Int,
+        _ b: [Float], _ ldb: Int, _ beta: Double, _ c: [Float], _ ldc: Int
+    ) -> [Double] {
         var out = c.map(Double.init)
         for i in 0..<m {
             for j in 0..<n {
@@ -30,10 +32,15 @@ final class GEMMTests: XCTestCase {
                 let a = rng.array((tA ? k : m) * lda), b = rng.array((tB ? n : k) * ldb)
                 let c0 = rng.array(m * ldc)
                 var c = c0
-                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                    gemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 0.5, a: pa.baseAddress!, lda: lda,
-                         b: pb.baseAddress!, ldb: ldb, beta: -1.5, c: pc.baseAddress!, ldc: ldc)
-                } } }
+                a.withUnsafeBufferPointer { pa in
+                    b.withUnsafeBufferPointer { pb in
+                        c.withUnsafeMutableBufferPointer { pc in
+                            gemm(
+                                transA: tA, transB: tB, m: m, n: n, k: k, alpha: 0.5, a: pa.baseAddress!, lda: lda,
+                                b: pb.baseAddress!, ldb: ldb, beta: -1.5, c: pc.baseAddress!, ldc: ldc)
+                        }
+                    }
+                }
                 let want = naive(tA, tB, m, n, k, 0.5, a, lda, b, ldb, -1.5, c0, ldc)
                 // Sums of 11 products of values in [-1, 1]: Float rounding is ~1e-6 of the magnitude.
                 assertClose(c, want, atol: 1e-5, rtol: 1e-5, "gemm tA=\(tA) tB=\(tB)")
@@ -51,15 +58,21 @@ final class GEMMTests: XCTestCase {
                 let a = rng.array(sA * batch), b = rng.array(sB * batch)
                 let c0 = rng.array(sC * batch)
                 var c = c0
-                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                    gemmStridedBatched(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: lda, strideA: sA,
-                                       b: pb.baseAddress!, ldb: ldb, strideB: sB, beta: 1, c: pc.baseAddress!, ldc: n, strideC: sC,
-                                       batchCount: batch)
-                } } }
+                a.withUnsafeBufferPointer { pa in
+                    b.withUnsafeBufferPointer { pb in
+                        c.withUnsafeMutableBufferPointer { pc in
+                            gemmStridedBatched(
+                                transA: tA, transB: tB, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: lda, strideA: sA,
+                                b: pb.baseAddress!, ldb: ldb, strideB: sB, beta: 1, c: pc.baseAddress!, ldc: n, strideC: sC,
+                                batchCount: batch)
+                        }
+                    }
+                }
                 var want = c0.map(Double.init)
                 for i in 0..<batch {
-                    let r = naive(tA, tB, m, n, k, 1, Array(a[(i * sA)...]), lda, Array(b[(i * sB)...]), ldb, 1,
-                                  Array(c0[(i * sC)..<(i * sC + m * n)]), n)
+                    let r = naive(
+                        tA, tB, m, n, k, 1, Array(a[(i * sA)...]), lda, Array(b[(i * sB)...]), ldb, 1,
+                        Array(c0[(i * sC)..<(i * sC + m * n)]), n)
                     for j in 0..<(m * n) { want[i * sC + j] = r[j] }
                 }
                 assertClose(c, want, atol: 1e-5, rtol: 1e-5, "batched gemm tA=\(tA) tB=\(tB)")

@@ -5,8 +5,11 @@ final class LossTests: XCTestCase {
     // MARK: MSE
 
     func mse(_ pred: [Float], _ target: [Float], divisor: Double) -> Double {
-        pred.withUnsafeBufferPointer { p in target.withUnsafeBufferPointer { t in
-            mseForward(pred: p.baseAddress!, target: t.baseAddress!, count: pred.count, divisor: divisor) } }
+        pred.withUnsafeBufferPointer { p in
+            target.withUnsafeBufferPointer { t in
+                mseForward(pred: p.baseAddress!, target: t.baseAddress!, count: pred.count, divisor: divisor)
+            }
+        }
     }
 
     func testMSEForwardAndBackward() {
@@ -19,16 +22,23 @@ final class LossTests: XCTestCase {
             // Both sides sum exact Float differences in Double: only Double rounding separates them.
             XCTAssertEqual(mse(pred, target, divisor: divisor), want, accuracy: 1e-12 * max(1, want), "mse forward n=\(count)")
 
-            let grad: [Float] = .buffer(count) { g in pred.withUnsafeBufferPointer { p in target.withUnsafeBufferPointer { t in
-                mseBackward(pred: p.baseAddress!, target: t.baseAddress!, gradPred: g, count: count, divisor: divisor, scale: scale) } } }
+            let grad: [Float] = .buffer(count) { g in
+                pred.withUnsafeBufferPointer { p in
+                    target.withUnsafeBufferPointer { t in
+                        mseBackward(pred: p.baseAddress!, target: t.baseAddress!, gradPred: g, count: count, divisor: divisor, scale: scale)
+                    }
+                }
+            }
             // The loss is quadratic and evaluated in Double, so central differences are exact up to Double
             // rounding; the analytic gradient carries one or two Float roundings (rel ~1e-7).
             let ts = target, ps = pred
             checkGradient("mse pred n=\(count)", values: &pred, analytic: grad, step: 1e-2, atol: 1e-6, rtol: 1e-5) {
-                Double(scale) * self.mse($0, ts, divisor: divisor) }
+                Double(scale) * self.mse($0, ts, divisor: divisor)
+            }
             // And, by symmetry of the square, the gradient with respect to the target is its negative.
             checkGradient("mse target n=\(count)", values: &target, analytic: grad.map { -$0 }, step: 1e-2, atol: 1e-6, rtol: 1e-5) {
-                Double(scale) * self.mse(ps, $0, divisor: divisor) }
+                Double(scale) * self.mse(ps, $0, divisor: divisor)
+            }
         }
     }
 
@@ -45,17 +55,26 @@ final class LossTests: XCTestCase {
     }
 
     func kl(_ v: [[Float]], batch: Int) -> Double {
-        v[0].withUnsafeBufferPointer { a in v[1].withUnsafeBufferPointer { b in v[2].withUnsafeBufferPointer { c in v[3].withUnsafeBufferPointer { d in
-            klDiagonalGaussianForward(muQ: a.baseAddress!, logvarQ: b.baseAddress!, muP: c.baseAddress!, logvarP: d.baseAddress!,
-                                      count: v[0].count, batch: batch) } } } }
+        v[0].withUnsafeBufferPointer { a in
+            v[1].withUnsafeBufferPointer { b in
+                v[2].withUnsafeBufferPointer { c in
+                    v[3].withUnsafeBufferPointer { d in
+                        klDiagonalGaussianForward(
+                            muQ: a.baseAddress!, logvarQ: b.baseAddress!, muP: c.baseAddress!, logvarP: d.baseAddress!,
+                            count: v[0].count, batch: batch)
+                    }
+                }
+            }
+        }
     }
 
     func klGrads(_ v: [[Float]], batch: Int, scale: Float) -> [[Float]] {
         let n = v[0].count, a = RecurrentTestArena()
         let g = (0..<4).map { _ in a.filled(n, .nan) }
-        klDiagonalGaussianBackward(muQ: a.copy(v[0]), logvarQ: a.copy(v[1]), muP: a.copy(v[2]), logvarP: a.copy(v[3]),
-                                   gradMuQ: g[0], gradLogvarQ: g[1], gradMuP: g[2], gradLogvarP: g[3],
-                                   count: n, batch: batch, scale: scale)
+        klDiagonalGaussianBackward(
+            muQ: a.copy(v[0]), logvarQ: a.copy(v[1]), muP: a.copy(v[2]), logvarP: a.copy(v[3]),
+            gradMuQ: g[0], gradLogvarQ: g[1], gradMuP: g[2], gradLogvarP: g[3],
+            count: n, batch: batch, scale: scale)
         return g.map { a.read($0, n) }
     }
 
@@ -78,7 +97,8 @@ final class LossTests: XCTestCase {
             for which in 0..<4 {
                 let fixed = v
                 checkGradient("KL \(names[which]) \(batch)×\(dim)", values: &v[which], analytic: g[which], step: 1e-4, atol: 1e-6, rtol: 1e-5) {
-                    var w = fixed; w[which] = $0; return Double(scale) * self.kl(w, batch: batch) }
+                    var w = fixed; w[which] = $0; return Double(scale) * self.kl(w, batch: batch)
+                }
             }
         }
     }
@@ -91,20 +111,36 @@ final class LossTests: XCTestCase {
         var mu = rng.array(n), logvar = rng.array(n, -3, 2)
         let eps = rng.array(n, -2.5, 2.5)
         func forward(_ mu: [Float], _ logvar: [Float]) -> [Float] {
-            .buffer(n) { z in mu.withUnsafeBufferPointer { m in logvar.withUnsafeBufferPointer { l in eps.withUnsafeBufferPointer { e in
-                reparameterizeForward(mu: m.baseAddress!, logvar: l.baseAddress!, eps: e.baseAddress!, z: z, count: n) } } } }
+            .buffer(n) { z in
+                mu.withUnsafeBufferPointer { m in
+                    logvar.withUnsafeBufferPointer { l in
+                        eps.withUnsafeBufferPointer { e in
+                            reparameterizeForward(mu: m.baseAddress!, logvar: l.baseAddress!, eps: e.baseAddress!, z: z, count: n)
+                        }
+                    }
+                }
+            }
         }
         let want = (0..<n).map { Double(mu[$0]) + exp(0.5 * Double(logvar[$0])) * Double(eps[$0]) }
         // expf is within a few ulp and there is one multiply and one add: rel ~3e-7 of |z| ≤ ~5.
         assertClose(forward(mu, logvar), want, atol: 2e-6, rtol: 1e-6, "reparameterize forward")
 
-        let r = rng.array(n)   // loss = Σ r·z, gradZ = r
+        let r = rng.array(n) // loss = Σ r·z, gradZ = r
         func backward(initialMu: [Float], initialLogvar: [Float]) -> (mu: [Float], logvar: [Float]) {
             var gm = initialMu, gl = initialLogvar
-            r.withUnsafeBufferPointer { pr in logvar.withUnsafeBufferPointer { l in eps.withUnsafeBufferPointer { e in
-                gm.withUnsafeMutableBufferPointer { pgm in gl.withUnsafeMutableBufferPointer { pgl in
-                    reparameterizeBackward(gradZ: pr.baseAddress!, logvar: l.baseAddress!, eps: e.baseAddress!,
-                                           gradMu: pgm.baseAddress!, gradLogvar: pgl.baseAddress!, count: n) } } } } }
+            r.withUnsafeBufferPointer { pr in
+                logvar.withUnsafeBufferPointer { l in
+                    eps.withUnsafeBufferPointer { e in
+                        gm.withUnsafeMutableBufferPointer { pgm in
+                            gl.withUnsafeMutableBufferPointer { pgl in
+                                reparameterizeBackward(
+                                    gradZ: pr.baseAddress!, logvar: l.baseAddress!, eps: e.baseAddress!,
+                                    gradMu: pgm.baseAddress!, gradLogvar: pgl.baseAddress!, count: n)
+                            }
+                        }
+                    }
+                }
+            }
             return (gm, gl)
         }
         let zeros = [Float](repeating: 0, count: n)

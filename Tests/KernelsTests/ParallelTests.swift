@@ -21,8 +21,9 @@ final class ParallelTests: XCTestCase {
         for cap in [1, 2, Int.max] {
             setKernelThreadCount(cap)
             for (count, minimum) in [(0, 1), (1, 1), (7, 1), (1000, 1), (1000, 600), (100_003, 1)] {
-                XCTAssertEqual(coverage(count, minimumPerWorker: minimum), [Int32](repeating: 1, count: count),
-                               "count \(count), minimum \(minimum), cap \(cap)")
+                XCTAssertEqual(
+                    coverage(count, minimumPerWorker: minimum), [Int32](repeating: 1, count: count),
+                    "count \(count), minimum \(minimum), cap \(cap)")
             }
         }
         XCTAssertGreaterThanOrEqual(kernelThreadCount, 1)

@@ -7,11 +7,13 @@ final class RandomTests: XCTestCase {
         // xoshiro256** from state (1, 2, 3, 4): the reference implementation's first outputs (as in rand_xoshiro's test).
         var g = RandomGenerator(seed: 0)
         g.stateWords = [1, 2, 3, 4]
-        XCTAssertEqual((0..<6).map { _ in g.nextUInt64() },
-                       [11520, 0, 1509978240, 1215971899390074240, 1216172134540287360, 607988272756665600])
+        XCTAssertEqual(
+            (0..<6).map { _ in g.nextUInt64() },
+            [11520, 0, 1509978240, 1215971899390074240, 1216172134540287360, 607988272756665600])
         // splitmix64's first four outputs from 0 are the seeded state.
-        XCTAssertEqual(RandomGenerator(seed: 0).stateWords,
-                       [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F, 0xF88B_B8A8_724C_81EC])
+        XCTAssertEqual(
+            RandomGenerator(seed: 0).stateWords,
+            [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F, 0xF88B_B8A8_724C_81EC])
         // For other seeds, against the tests' own splitmix64 (TestRNG).
         for seed: UInt64 in [1, 42, 0xDEAD_BEEF, .max] {
             var t = TestRNG(seed)
@@ -50,7 +52,7 @@ final class RandomTests: XCTestCase {
         _ = draws(&g, 101)
         let saved = g.stateWords
         let continuation = draws(&g, 300)
-        var restored = RandomGenerator(seed: 99)   // any generator; the state words alone must decide
+        var restored = RandomGenerator(seed: 99) // any generator; the state words alone must decide
         restored.stateWords = saved
         XCTAssertEqual(draws(&restored, 300), continuation)
         XCTAssertEqual(restored.stateWords, g.stateWords)
@@ -67,7 +69,7 @@ final class RandomTests: XCTestCase {
         for _ in 0..<n {
             let u = g.uniform()
             if !(u >= 0 && u < 1) { outOfRange += 1 }
-            if (u * 0x1p24).rounded() != u * 0x1p24 { offGrid += 1 }   // 24 random bits: multiples of 2⁻²⁴
+            if (u * 0x1p24).rounded() != u * 0x1p24 { offGrid += 1 } // 24 random bits: multiples of 2⁻²⁴
             sum += Double(u); sumSq += Double(u) * Double(u)
         }
         XCTAssertEqual(outOfRange, 0)
@@ -122,7 +124,7 @@ final class RandomTests: XCTestCase {
             XCTAssertTrue((-2...4).contains(v))
             counts[v + 2] += 1
         }
-        let sd = (Double(n) * (1.0 / 7) * (6.0 / 7)).squareRoot()   // ≈ 92.6
+        let sd = (Double(n) * (1.0 / 7) * (6.0 / 7)).squareRoot() // ≈ 92.6
         for (i, c) in counts.enumerated() { XCTAssertEqual(Double(c), Double(n) / 7, accuracy: 5 * sd, "value \(i - 2)") }
 
         // Degenerate and extreme ranges.

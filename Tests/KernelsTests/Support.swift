@@ -6,8 +6,10 @@ import XCTest
 
 /// Fails when |actual − expected| > atol + rtol·|expected| anywhere, and says: the largest absolute and
 /// relative errors, the worst index, and the first few differing pairs.
-func assertClose(_ actual: [Float], _ expected: [Double], atol: Double, rtol: Double, _ what: String,
-                 file: StaticString = #filePath, line: UInt = #line) {
+func assertClose(
+    _ actual: [Float], _ expected: [Double], atol: Double, rtol: Double, _ what: String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     guard actual.count == expected.count else {
         XCTFail("\(what): \(actual.count) values, expected \(expected.count)", file: file, line: line); return
     }
@@ -29,22 +31,27 @@ func assertClose(_ actual: [Float], _ expected: [Double], atol: Double, rtol: Do
         }
     }
     if !firstBad.isEmpty {
-        XCTFail("\(what): max abs err \(maxAbs), max rel err \(maxRel), worst index \(worst); first differing: \(firstBad.joined(separator: ", ")) (atol \(atol), rtol \(rtol), n \(actual.count))",
-                file: file, line: line)
+        XCTFail(
+            "\(what): max abs err \(maxAbs), max rel err \(maxRel), worst index \(worst); first differing: \(firstBad.joined(separator: ", ")) (atol \(atol), rtol \(rtol), n \(actual.count))",
+            file: file, line: line)
     }
 }
 
-func assertClose(_ actual: [Float], _ expected: [Float], atol: Double, rtol: Double, _ what: String,
-                 file: StaticString = #filePath, line: UInt = #line) {
+func assertClose(
+    _ actual: [Float], _ expected: [Float], atol: Double, rtol: Double, _ what: String,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     assertClose(actual, expected.map(Double.init), atol: atol, rtol: rtol, what, file: file, line: line)
 }
 
 /// Central finite differences of `loss` with respect to `values`, compared to `analytic`.
 /// `loss` must read `values` (it is called after each perturbation) and should accumulate in Double.
 /// At most `maxChecks` entries are probed (chosen evenly, always including the first and last).
-func checkGradient(_ what: String, values: inout [Float], analytic: [Float], step: Float,
-                   atol: Double, rtol: Double, maxChecks: Int = 64,
-                   loss: ([Float]) -> Double, file: StaticString = #filePath, line: UInt = #line) {
+func checkGradient(
+    _ what: String, values: inout [Float], analytic: [Float], step: Float,
+    atol: Double, rtol: Double, maxChecks: Int = 64,
+    loss: ([Float]) -> Double, file: StaticString = #filePath, line: UInt = #line
+) {
     precondition(values.count == analytic.count)
     let n = values.count
     let indices: [Int] = n <= maxChecks ? Array(0..<n) : (0..<maxChecks).map { $0 * (n - 1) / (maxChecks - 1) }

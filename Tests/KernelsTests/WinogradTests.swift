@@ -7,11 +7,11 @@ final class WinogradConvTests: XCTestCase {
     /// c = the conv's input channels, m = its output channels, ho × wo its output plane.
     struct Case { var n, c, m, ho, wo: Int }
     let cases: [Case] = [
-        Case(n: 1, c: 1, m: 1, ho: 2, wo: 2),      // one tile: every input row and column of it is a border
-        Case(n: 2, c: 3, m: 2, ho: 4, wo: 6),      // non-square, interior tiles on one axis only
-        Case(n: 3, c: 2, m: 5, ho: 8, wo: 8),      // tiles sharing rows and columns on both axes
-        Case(n: 2, c: 17, m: 16, ho: 4, wo: 4),    // c4's plane with channel counts past a SIMD width
-        Case(n: 1, c: 4, m: 3, ho: 16, wo: 2),     // a tall plane: one tile column
+        Case(n: 1, c: 1, m: 1, ho: 2, wo: 2), // one tile: every input row and column of it is a border
+        Case(n: 2, c: 3, m: 2, ho: 4, wo: 6), // non-square, interior tiles on one axis only
+        Case(n: 3, c: 2, m: 5, ho: 8, wo: 8), // tiles sharing rows and columns on both axes
+        Case(n: 2, c: 17, m: 16, ho: 4, wo: 4), // c4's plane with channel counts past a SIMD width
+        Case(n: 1, c: 4, m: 3, ho: 16, wo: 2) // a tall plane: one tile column
     ]
 
     func geometry(_ c: Case) -> WinogradGeometry {
@@ -22,14 +22,24 @@ final class WinogradConvTests: XCTestCase {
     func naiveGradWeight(x: [Float], gy: [Float], _ c: Case) -> [Double] {
         let h = 2 * c.ho, w = 2 * c.wo
         var gw = [Double](repeating: 0, count: c.m * c.c * 16)
-        for b in 0..<c.n { for o in 0..<c.m { for i in 0..<c.ho { for j in 0..<c.wo {
-            let g = Double(gy[((b * c.m + o) * c.ho + i) * c.wo + j])
-            for ci in 0..<c.c { for kh in 0..<4 { for kw in 0..<4 {
-                let iy = 2 * i - 1 + kh, ix = 2 * j - 1 + kw
-                if iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
-                gw[((o * c.c + ci) * 4 + kh) * 4 + kw] += g * Double(x[((b * c.c + ci) * h + iy) * w + ix])
-            } } }
-        } } } }
+        for b in 0..<c.n {
+            for o in 0..<c.m {
+                for i in 0..<c.ho {
+                    for j in 0..<c.wo {
+                        let g = Double(gy[((b * c.m + o) * c.ho + i) * c.wo + j])
+                        for ci in 0..<c.c {
+                            for kh in 0..<4 {
+                                for kw in 0..<4 {
+                                    let iy = 2 * i - 1 + kh, ix = 2 * j - 1 + kw
+                                    if iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
+                                    gw[((o * c.c + ci) * 4 + kh) * 4 + kw] += g * Double(x[((b * c.c + ci) * h + iy) * w + ix])
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         return gw
     }
 
@@ -47,11 +57,21 @@ final class WinogradConvTests: XCTestCase {
             var transformed = [Float](repeating: .nan, count: g.transformedInputCount), scratch = [Float](repeating: .nan, count: g.scratchCount)
             for accumulate in [false, true] {
                 var y = accumulate ? toCNHW(y0, n: c.n, c: c.m, p: outPlane) : [Float](repeating: .nan, count: y0.count)
-                xc.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in b.withUnsafeBufferPointer { pb in
-                    transformed.withUnsafeMutableBufferPointer { pt in scratch.withUnsafeMutableBufferPointer { ps in y.withUnsafeMutableBufferPointer { py in
-                        winogradConv2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
-                                              transformedInput: pt.baseAddress!, scratch: ps.baseAddress!, geometry: g, accumulate: accumulate)
-                    } } } } } }
+                xc.withUnsafeBufferPointer { px in
+                    w.withUnsafeBufferPointer { pw in
+                        b.withUnsafeBufferPointer { pb in
+                            transformed.withUnsafeMutableBufferPointer { pt in
+                                scratch.withUnsafeMutableBufferPointer { ps in
+                                    y.withUnsafeMutableBufferPointer { py in
+                                        winogradConv2dForward(
+                                            x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
+                                            transformedInput: pt.baseAddress!, scratch: ps.baseAddress!, geometry: g, accumulate: accumulate)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
                 let expected = accumulate ? zip(want, y0).map { $0 + Double($1) } : want
                 assertClose(toNCHW(y, n: c.n, c: c.m, p: outPlane), expected, atol: 2e-5, rtol: 1e-5, "winograd conv forward accumulate \(accumulate) \(c)")
             }
@@ -71,15 +91,31 @@ final class WinogradConvTests: XCTestCase {
             var transformed = [Float](repeating: .nan, count: g.transformedInputCount), scratch = [Float](repeating: .nan, count: g.scratchCount)
             var gxc = [Float](repeating: .nan, count: x.count), gw = gw0, gb = gb0
             var y = [Float](repeating: 0, count: gy.count)
-            xc.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in gyc.withUnsafeBufferPointer { pgy in
-                transformed.withUnsafeMutableBufferPointer { pt in scratch.withUnsafeMutableBufferPointer { ps in y.withUnsafeMutableBufferPointer { py in
-                    gxc.withUnsafeMutableBufferPointer { pgx in gw.withUnsafeMutableBufferPointer { pgw in gb.withUnsafeMutableBufferPointer { pgb in
-                        winogradConv2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: nil, y: py.baseAddress!,
-                                              transformedInput: pt.baseAddress!, scratch: ps.baseAddress!, geometry: g)
-                        winogradConv2dBackward(gradY: pgy.baseAddress!, transformedInput: pt.baseAddress!, weight: pw.baseAddress!,
-                                               gradX: pgx.baseAddress!, gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!,
-                                               scratch: ps.baseAddress!, geometry: g, accumulateParams: true)
-                    } } } } } } } } }
+            xc.withUnsafeBufferPointer { px in
+                w.withUnsafeBufferPointer { pw in
+                    gyc.withUnsafeBufferPointer { pgy in
+                        transformed.withUnsafeMutableBufferPointer { pt in
+                            scratch.withUnsafeMutableBufferPointer { ps in
+                                y.withUnsafeMutableBufferPointer { py in
+                                    gxc.withUnsafeMutableBufferPointer { pgx in
+                                        gw.withUnsafeMutableBufferPointer { pgw in
+                                            gb.withUnsafeMutableBufferPointer { pgb in
+                                                winogradConv2dForward(
+                                                    x: px.baseAddress!, weight: pw.baseAddress!, bias: nil, y: py.baseAddress!,
+                                                    transformedInput: pt.baseAddress!, scratch: ps.baseAddress!, geometry: g)
+                                                winogradConv2dBackward(
+                                                    gradY: pgy.baseAddress!, transformedInput: pt.baseAddress!, weight: pw.baseAddress!,
+                                                    gradX: pgx.baseAddress!, gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!,
+                                                    scratch: ps.baseAddress!, geometry: g, accumulateParams: true)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             assertClose(toNCHW(gxc, n: c.n, c: c.c, p: inPlane), wantGradX, atol: 2e-5, rtol: 1e-5, "winograd conv gradX \(c)")
             assertClose(gw, wantGradW, atol: 2e-5, rtol: 1e-5, "winograd conv gradWeight \(c)")
             assertClose(gb, wantGradB, atol: 2e-5, rtol: 1e-5, "winograd conv gradBias \(c)")
@@ -103,16 +139,30 @@ final class WinogradConvTests: XCTestCase {
         for (offset, count) in [(0, c1), (c1, c2)] {
             let g = WinogradGeometry(inChannels: count, outChannels: m, frames: n, outHeight: ho, outWidth: wo)
             var transformed = [Float](repeating: .nan, count: g.transformedInputCount), scratch = [Float](repeating: .nan, count: g.scratchCount)
-            xc.withUnsafeBufferPointer { px in wt.withUnsafeBufferPointer { pw in gyc.withUnsafeBufferPointer { pgy in
-                transformed.withUnsafeMutableBufferPointer { pt in scratch.withUnsafeMutableBufferPointer { ps in y.withUnsafeMutableBufferPointer { py in
-                    gxc.withUnsafeMutableBufferPointer { pgx in gw.withUnsafeMutableBufferPointer { pgw in
-                        winogradConv2dForward(x: px.baseAddress! + offset * n * plane, weight: pw.baseAddress! + offset * 16, bias: nil,
-                                              y: py.baseAddress!, transformedInput: pt.baseAddress!, scratch: ps.baseAddress!, geometry: g,
-                                              weightStride: cin * 16, accumulate: offset > 0)
-                        winogradConv2dBackward(gradY: pgy.baseAddress!, transformedInput: pt.baseAddress!, weight: pw.baseAddress! + offset * 16,
-                                               gradX: pgx.baseAddress! + offset * n * plane, gradWeight: pgw.baseAddress! + offset * 16,
-                                               gradBias: nil, scratch: ps.baseAddress!, geometry: g, weightStride: cin * 16)
-                    } } } } } } } }
+            xc.withUnsafeBufferPointer { px in
+                wt.withUnsafeBufferPointer { pw in
+                    gyc.withUnsafeBufferPointer { pgy in
+                        transformed.withUnsafeMutableBufferPointer { pt in
+                            scratch.withUnsafeMutableBufferPointer { ps in
+                                y.withUnsafeMutableBufferPointer { py in
+                                    gxc.withUnsafeMutableBufferPointer { pgx in
+                                        gw.withUnsafeMutableBufferPointer { pgw in
+                                            winogradConv2dForward(
+                                                x: px.baseAddress! + offset * n * plane, weight: pw.baseAddress! + offset * 16, bias: nil,
+                                                y: py.baseAddress!, transformedInput: pt.baseAddress!, scratch: ps.baseAddress!, geometry: g,
+                                                weightStride: cin * 16, accumulate: offset > 0)
+                                            winogradConv2dBackward(
+                                                gradY: pgy.baseAddress!, transformedInput: pt.baseAddress!, weight: pw.baseAddress! + offset * 16,
+                                                gradX: pgx.baseAddress! + offset * n * plane, gradWeight: pgw.baseAddress! + offset * 16,
+                                                gradBias: nil, scratch: ps.baseAddress!, geometry: g, weightStride: cin * 16)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         assertClose(toNCHW(y, n: n, c: m, p: ho * wo), want, atol: 2e-5, rtol: 1e-5, "split winograd conv forward")
         assertClose(toNCHW(gxc, n: n, c: cin, p: plane), wantGradX, atol: 2e-5, rtol: 1e-5, "split winograd conv gradX")
@@ -130,11 +180,19 @@ final class WinogradConvTests: XCTestCase {
             var workspace = [Float](repeating: .nan, count: g.workspaceCount)
             for accumulate in [false, true] {
                 var y = accumulate ? toCNHW(y0, n: c.n, c: c.c, p: outPlane) : [Float](repeating: .nan, count: y0.count)
-                xc.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in b.withUnsafeBufferPointer { pb in
-                    workspace.withUnsafeMutableBufferPointer { pws in y.withUnsafeMutableBufferPointer { py in
-                        winogradConvTranspose2dForward(x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
-                                                       workspace: pws.baseAddress!, geometry: g, accumulate: accumulate)
-                    } } } } }
+                xc.withUnsafeBufferPointer { px in
+                    w.withUnsafeBufferPointer { pw in
+                        b.withUnsafeBufferPointer { pb in
+                            workspace.withUnsafeMutableBufferPointer { pws in
+                                y.withUnsafeMutableBufferPointer { py in
+                                    winogradConvTranspose2dForward(
+                                        x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
+                                        workspace: pws.baseAddress!, geometry: g, accumulate: accumulate)
+                                }
+                            }
+                        }
+                    }
+                }
                 let expected = accumulate ? zip(want, y0).map { $0 + Double($1) } : want
                 assertClose(toNCHW(y, n: c.n, c: c.c, p: outPlane), expected, atol: 2e-5, rtol: 1e-5, "winograd convT forward accumulate \(accumulate) \(c)")
             }
@@ -155,13 +213,24 @@ final class WinogradConvTests: XCTestCase {
             let xc = toCNHW(x, n: c.n, c: c.m, p: inPlane), gyc = toCNHW(gy, n: c.n, c: c.c, p: outPlane)
             var workspace = [Float](repeating: .nan, count: g.workspaceCount)
             var gxc = [Float](repeating: .nan, count: x.count), gw = gw0, gb = gb0
-            xc.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in gyc.withUnsafeBufferPointer { pgy in
-                workspace.withUnsafeMutableBufferPointer { pws in
-                    gxc.withUnsafeMutableBufferPointer { pgx in gw.withUnsafeMutableBufferPointer { pgw in gb.withUnsafeMutableBufferPointer { pgb in
-                        winogradConvTranspose2dBackward(gradY: pgy.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
-                                                        gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!, workspace: pws.baseAddress!,
-                                                        geometry: g, accumulateParams: true)
-                    } } } } } } }
+            xc.withUnsafeBufferPointer { px in
+                w.withUnsafeBufferPointer { pw in
+                    gyc.withUnsafeBufferPointer { pgy in
+                        workspace.withUnsafeMutableBufferPointer { pws in
+                            gxc.withUnsafeMutableBufferPointer { pgx in
+                                gw.withUnsafeMutableBufferPointer { pgw in
+                                    gb.withUnsafeMutableBufferPointer { pgb in
+                                        winogradConvTranspose2dBackward(
+                                            gradY: pgy.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
+                                            gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!, workspace: pws.baseAddress!,
+                                            geometry: g, accumulateParams: true)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             assertClose(toNCHW(gxc, n: c.n, c: c.m, p: inPlane), wantGradX, atol: 2e-5, rtol: 1e-5, "winograd convT gradX \(c)")
             assertClose(gw, wantGradW, atol: 2e-5, rtol: 1e-5, "winograd convT gradWeight \(c)")
             assertClose(gb, wantGradB, atol: 2e-5, rtol: 1e-5, "winograd convT gradBias \(c)")
@@ -172,20 +241,23 @@ final class WinogradConvTests: XCTestCase {
     /// 64 source frames included), not c1 (one channel), c5 (4×4 kernel over the whole plane) or a one-frame
     /// skip block in generation; `.direct` never, `.winogradWhereShapeAllows` at any width.
     func testTheAlgorithmChoiceFollowsTheThresholds() {
-        func applies(_ cin: Int, _ cout: Int, _ convOut: Int, frames: Int, kernel: Int = 4, stride: Int = 2, padding: Int = 1,
-                     _ algorithm: ConvolutionAlgorithm = .automatic) -> Bool {
-            winogradApplies(kernel: kernel, stride: stride, padding: padding, convOutHeight: convOut, convOutWidth: convOut,
-                            inChannels: cin, outChannels: cout, frames: frames, algorithm: algorithm)
+        func applies(
+            _ cin: Int, _ cout: Int, _ convOut: Int, frames: Int, kernel: Int = 4, stride: Int = 2, padding: Int = 1,
+            _ algorithm: ConvolutionAlgorithm = .automatic
+        ) -> Bool {
+            winogradApplies(
+                kernel: kernel, stride: stride, padding: padding, convOutHeight: convOut, convOutWidth: convOut,
+                inChannels: cin, outChannels: cout, frames: frames, algorithm: algorithm)
         }
-        XCTAssertTrue(applies(64, 128, 16, frames: 240))        // c2
-        XCTAssertTrue(applies(256, 512, 4, frames: 240))        // c4
-        XCTAssertTrue(applies(256, 512, 4, frames: 64))         // upc2's skip block in training (conv view)
-        XCTAssertFalse(applies(256, 512, 4, frames: 1))         // ... and in generation of one sequence
-        XCTAssertFalse(applies(1, 64, 32, frames: 240))         // c1
-        XCTAssertFalse(applies(512, 128, 1, frames: 240, kernel: 4, stride: 1, padding: 0))   // c5
+        XCTAssertTrue(applies(64, 128, 16, frames: 240)) // c2
+        XCTAssertTrue(applies(256, 512, 4, frames: 240)) // c4
+        XCTAssertTrue(applies(256, 512, 4, frames: 64)) // upc2's skip block in training (conv view)
+        XCTAssertFalse(applies(256, 512, 4, frames: 1)) // ... and in generation of one sequence
+        XCTAssertFalse(applies(1, 64, 32, frames: 240)) // c1
+        XCTAssertFalse(applies(512, 128, 1, frames: 240, kernel: 4, stride: 1, padding: 0)) // c5
         XCTAssertFalse(applies(64, 128, 16, frames: 240, .direct))
         XCTAssertTrue(applies(4, 8, 16, frames: 15, .winogradWhereShapeAllows))
-        XCTAssertFalse(applies(4, 8, 15, frames: 15, .winogradWhereShapeAllows))   // an odd plane is no whole number of tiles
-        XCTAssertFalse(applies(4, 8, 64, frames: 15, .winogradWhereShapeAllows))   // input 128 wide: past the stack rows
+        XCTAssertFalse(applies(4, 8, 15, frames: 15, .winogradWhereShapeAllows)) // an odd plane is no whole number of tiles
+        XCTAssertFalse(applies(4, 8, 64, frames: 15, .winogradWhereShapeAllows)) // input 128 wide: past the stack rows
     }
 }

@@ -53,16 +53,16 @@ final class TFRecordAndExampleTests: XCTestCase {
         refuses(Array(good.prefix(secondStart + 12 + 50)), "record 2", "truncated", "claims 100 bytes")
         refuses(Array(good.dropLast(1)), "record 2", "truncated")
         var badLength = good
-        badLength[secondStart + 9] ^= 0x10               // the length's checksum
+        badLength[secondStart + 9] ^= 0x10 // the length's checksum
         refuses(badLength, "record 2", "length's checksum is wrong")
         var lengthChanged = good
-        lengthChanged[secondStart] ^= 0x01               // the length itself, so its checksum no longer matches
+        lengthChanged[secondStart] ^= 0x01 // the length itself, so its checksum no longer matches
         refuses(lengthChanged, "record 2", "length's checksum is wrong")
         var badData = good
-        badData[secondStart + 12 + 40] ^= 0x01           // a data byte
+        badData[secondStart + 12 + 40] ^= 0x01 // a data byte
         refuses(badData, "record 2", "data's checksum is wrong")
         var badDataCRC = good
-        badDataCRC[good.count - 1] ^= 0x80               // the data's checksum
+        badDataCRC[good.count - 1] ^= 0x80 // the data's checksum
         refuses(badDataCRC, "record 2", "data's checksum is wrong")
         // A header claiming 10¹² bytes, with a correct checksum of those 8 bytes: refused, nothing allocated.
         let huge = littleEndianBytes(UInt64(1_000_000_000_000))
@@ -91,8 +91,11 @@ final class TFRecordAndExampleTests: XCTestCase {
         assertThrowsMentioning("truncated varint", try varint([]))
 
         // Tag 08 = field 1 varint, 12 = field 2 length-delimited, 1D = field 3 fixed32, 21 = field 4 fixed64.
-        var r = ProtobufReader(Data([0x08, 0x96, 0x01, 0x12, 0x03, 0x61, 0x62, 0x63, 0x1D, 0x00, 0x00, 0x80, 0x3F,
-                                     0x21, 1, 2, 3, 4, 5, 6, 7, 8]))
+        var r = ProtobufReader(
+            Data([
+                0x08, 0x96, 0x01, 0x12, 0x03, 0x61, 0x62, 0x63, 0x1D, 0x00, 0x00, 0x80, 0x3F,
+                0x21, 1, 2, 3, 4, 5, 6, 7, 8
+            ]))
         XCTAssertEqual(try r.readTag().field, 1)
         XCTAssertEqual(try r.readVarint(), 150)
         let tag2 = try r.readTag()
@@ -112,9 +115,11 @@ final class TFRecordAndExampleTests: XCTestCase {
 
         func refuses(_ bytes: [UInt8], _ fragment: String, line: UInt = #line) {
             var reader = ProtobufReader(Data(bytes))
-            assertThrowsMentioning(fragment, try { () throws -> Void in
-                while !reader.isAtEnd { try reader.skip(try reader.readTag().wireType) }
-            }(), line: line)
+            assertThrowsMentioning(
+                fragment,
+                try { () throws -> Void in
+                    while !reader.isAtEnd { try reader.skip(try reader.readTag().wireType) }
+                }(), line: line)
         }
         refuses([0x0E], "invalid wire type 6")
         refuses([0x0F], "invalid wire type 7")
@@ -130,29 +135,33 @@ final class TFRecordAndExampleTests: XCTestCase {
         // Example{features{feature{key "a" value{bytes_list{value "xy"}}}
         //                  feature{key "f" value{float_list{value [1.0] packed}}}
         //                  feature{key "i" value{int64_list{value 300, -1 unpacked}}}}}, worked out by hand:
-        let bytesFeature: [UInt8] = [0x0A, 0x04, 0x0A, 0x02, 0x78, 0x79]                 // bytes_list{value "xy"}
-        let floatFeature: [UInt8] = [0x12, 0x06, 0x0A, 0x04, 0x00, 0x00, 0x80, 0x3F]     // float_list{packed 1.0}
+        let bytesFeature: [UInt8] = [0x0A, 0x04, 0x0A, 0x02, 0x78, 0x79] // bytes_list{value "xy"}
+        let floatFeature: [UInt8] = [0x12, 0x06, 0x0A, 0x04, 0x00, 0x00, 0x80, 0x3F] // float_list{packed 1.0}
         let minusOne: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]
-        let intFeature: [UInt8] = [0x1A, 0x0E, 0x08, 0xAC, 0x02, 0x08] + minusOne        // int64_list{300, -1}
+        let intFeature: [UInt8] = [0x1A, 0x0E, 0x08, 0xAC, 0x02, 0x08] + minusOne // int64_list{300, -1}
         let features = entry(0x61, bytesFeature) + entry(0x66, floatFeature) + entry(0x69, intFeature)
         let example = [0x0A, UInt8(features.count)] + features
         XCTAssertEqual(example.count, 2 + 13 + 15 + 23)
         let decoded = try decodeExample(Data(example))
         XCTAssertEqual(decoded.features, ["a": .bytesList([Data("xy".utf8)]), "f": .floatList([1.0]), "i": .int64List([300, -1])])
         // The test's encoder writes the same bytes for the same message.
-        XCTAssertEqual(encodeExample([("a", .bytes([Array("xy".utf8)])), ("f", .floats([1], packed: true)),
-                                      ("i", .int64s([300, -1], packed: false))]), example)
+        XCTAssertEqual(
+            encodeExample([
+                ("a", .bytes([Array("xy".utf8)])), ("f", .floats([1], packed: true)),
+                ("i", .int64s([300, -1], packed: false))
+            ]), example)
 
         // Unknown fields are skipped at every level; a repeated key keeps its last value; Features repeated merge.
-        let unknownVarint: [UInt8] = [0x38, 0x07]       // field 7, varint 7
-        let unknownBytes: [UInt8] = [0x42, 0x01, 0x00]  // field 8, one byte
+        let unknownVarint: [UInt8] = [0x38, 0x07] // field 7, varint 7
+        let unknownBytes: [UInt8] = [0x42, 0x01, 0x00] // field 8, one byte
         let entryWithUnknown: [UInt8] = {
             let body: [UInt8] = unknownVarint + [0x0A, 0x01, 0x61] + unknownBytes + [0x12, 0x06] + bytesFeature
             return [0x0A, UInt8(body.count)] + body
         }()
-        let replaced = entry(0x61, [0x12, 0x06, 0x0A, 0x04, 0x00, 0x00, 0x00, 0x40])     // "a" again: float_list{2.0}
+        let replaced = entry(0x61, [0x12, 0x06, 0x0A, 0x04, 0x00, 0x00, 0x00, 0x40]) // "a" again: float_list{2.0}
         let firstFeatures = entryWithUnknown + unknownVarint + replaced
-        let merged = [0x0A, UInt8(firstFeatures.count)] + firstFeatures + unknownBytes
+        let merged =
+            [0x0A, UInt8(firstFeatures.count)] + firstFeatures + unknownBytes
             + [0x0A, UInt8(entry(0x69, intFeature).count)] + entry(0x69, intFeature)
         XCTAssertEqual(try decodeExample(Data(merged)).features, ["a": .floatList([2.0]), "i": .int64List([300, -1])])
         // An entry without a value is an empty Feature; a Feature naming two lists keeps the last.
@@ -169,23 +178,33 @@ final class TFRecordAndExampleTests: XCTestCase {
         XCTAssertEqual(decoded.features["3/action"], .floatList([0.25, -0.5, 3]))
         let read = try BAIRConversion.frames(of: decoded, path: "p", record: 1)
         XCTAssertEqual(read.map { Array($0) }, frames)
-        let lists = try decodeExample(Data(encodeExample([("u", .floats([1, -2, .infinity], packed: false)),
-                                                          ("p", .int64s([0, .max, .min], packed: true)),
-                                                          ("e", .bytes([[], [1], [2, 3]]))])))
-        XCTAssertEqual(lists.features, ["u": .floatList([1, -2, .infinity]), "p": .int64List([0, .max, .min]),
-                                        "e": .bytesList([Data(), Data([1]), Data([2, 3])])])
+        let lists = try decodeExample(
+            Data(
+                encodeExample([
+                    ("u", .floats([1, -2, .infinity], packed: false)),
+                    ("p", .int64s([0, .max, .min], packed: true)),
+                    ("e", .bytes([[], [1], [2, 3]]))
+                ])))
+        XCTAssertEqual(
+            lists.features,
+            [
+                "u": .floatList([1, -2, .infinity]), "p": .int64List([0, .max, .min]),
+                "e": .bytesList([Data(), Data([1]), Data([2, 3])])
+            ])
     }
 
     func testEveryTruncationOfAnExampleIsAnError() {
-        let example = encodeExample([("0/image_aux1/encoded", .bytes([[1, 2, 3, 4]])), ("0/action", .floats([1, 2], packed: true)),
-                                     ("n", .int64s([5, 300], packed: false))])
+        let example = encodeExample([
+            ("0/image_aux1/encoded", .bytes([[1, 2, 3, 4]])), ("0/action", .floats([1, 2], packed: true)),
+            ("n", .int64s([5, 300], packed: false))
+        ])
         // The Example is a single length-delimited field, so every strict prefix cuts something short.
         for length in 1..<example.count {
             XCTAssertThrowsError(try decodeExample(Data(example.prefix(length))), "prefix of \(length) bytes") { error in
                 XCTAssertTrue(error is WireFormatError, "\(error)")
             }
         }
-        let threeBytePackedFloats: [UInt8] = [0x12, 0x05, 0x0A, 0x03, 1, 2, 3]   // float_list{packed, 3 bytes}
+        let threeBytePackedFloats: [UInt8] = [0x12, 0x05, 0x0A, 0x03, 1, 2, 3] // float_list{packed, 3 bytes}
         let features = entry(0x6B, threeBytePackedFloats)
         assertThrowsMentioning("not a multiple of 4", try decodeExample(Data([0x0A, UInt8(features.count)] + features)), "feature 'k'")
         assertThrowsMentioning("not UTF-8", try decodeExample(Data([0x0A, 0x05, 0x0A, 0x03, 0x0A, 0x01, 0xFF])))
@@ -199,10 +218,12 @@ final class TFRecordAndExampleTests: XCTestCase {
         XCTAssertEqual(try BAIRConversion.frames(of: TFExample(features: features), path: "p", record: 4).count, 30)
         var missing = features
         missing["17/image_aux1/encoded"] = nil
-        assertThrowsMentioning("record 4: no feature '17/image_aux1/encoded'", try BAIRConversion.frames(of: TFExample(features: missing), path: "p", record: 4), "p: ")
+        assertThrowsMentioning(
+            "record 4: no feature '17/image_aux1/encoded'", try BAIRConversion.frames(of: TFExample(features: missing), path: "p", record: 4), "p: ")
         var small = features
         small["2/image_aux1/encoded"] = .bytesList([Data(frame.dropLast())])
-        assertThrowsMentioning("'2/image_aux1/encoded' holds 12287 bytes, expected 12288", try BAIRConversion.frames(of: TFExample(features: small), path: "p", record: 4))
+        assertThrowsMentioning(
+            "'2/image_aux1/encoded' holds 12287 bytes, expected 12288", try BAIRConversion.frames(of: TFExample(features: small), path: "p", record: 4))
         var floats = features
         floats["0/image_aux1/encoded"] = .floatList([1])
         assertThrowsMentioning("is a float list", try BAIRConversion.frames(of: TFExample(features: floats), path: "p", record: 4))
@@ -245,8 +266,8 @@ final class VideoDecodingTests: TemporaryFolderTestCase {
                 XCTAssertLessThanOrEqual(abs(Double(frame[p]) - exact), 1, "frame \(t) pixel \(p): Y \(luma[t][p]) → \(frame[p])")
             }
         }
-        XCTAssertEqual(decoded.flatMap { $0 }.min(), 0)     // Y 16 is black
-        XCTAssertEqual(decoded.flatMap { $0 }.max(), 255)   // Y 235 is white
+        XCTAssertEqual(decoded.flatMap { $0 }.min(), 0) // Y 16 is black
+        XCTAssertEqual(decoded.flatMap { $0 }.max(), 255) // Y 235 is white
     }
 
     /// A 160 × 120 frame of four flat regions split at x = 40 and y = 90, whose 64 × 64 images split at 16 and 48.
@@ -267,10 +288,12 @@ final class VideoDecodingTests: TemporaryFolderTestCase {
         // pixels 3 or more away from a split equal their region's value exactly. A crop, a flip, a transpose or
         // keeping the aspect ratio moves the splits and fails this.
         for (t, frame) in decoded.enumerated() {
-            for y in 0..<64 { for x in 0..<64 where abs(x - 16) >= 3 && abs(y - 48) >= 3 {
-                let expected = frames[t].values[(y < 48 ? 0 : 2) + (x < 16 ? 0 : 1)]
-                XCTAssertEqual(frame[y * 64 + x], expected, "frame \(t) (\(x), \(y))")
-            } }
+            for y in 0..<64 {
+                for x in 0..<64 where abs(x - 16) >= 3 && abs(y - 48) >= 3 {
+                    let expected = frames[t].values[(y < 48 ? 0 : 2) + (x < 16 ? 0 : 1)]
+                    XCTAssertEqual(frame[y * 64 + x], expected, "frame \(t) (\(x), \(y))")
+                }
+            }
         }
     }
 
@@ -284,7 +307,7 @@ final class VideoDecodingTests: TemporaryFolderTestCase {
         XCTAssertEqual(decoded.count, 13)
         for (t, frame) in decoded.enumerated() {
             let mean = Double(frame.map(Int.init).reduce(0, +)) / Double(frame.count)
-            let expected = (Double(levels[t]) - 16) * 255 / 219   // limited-range YUV, stretched
+            let expected = (Double(levels[t]) - 16) * 255 / 219 // limited-range YUV, stretched
             XCTAssertEqual(mean, expected, accuracy: 3, "frame \(t)")
         }
     }
@@ -324,7 +347,8 @@ final class VideoDecodingTests: TemporaryFolderTestCase {
         // Cut exactly after frame 4's chunk: no packet is damaged, the RIFF header says the file was longer.
         let chunks = aviVideoChunks(good)
         try good.prefix(chunks[3].upperBound).write(to: URL(fileURLWithPath: path("cut-between.avi")))
-        assertThrowsMentioning("video.avi: frame 5: the file ends early, at byte \(chunks[3].upperBound) of the \(good.count)", try decode(path("cut-between.avi")))
+        assertThrowsMentioning(
+            "video.avi: frame 5: the file ends early, at byte \(chunks[3].upperBound) of the \(good.count)", try decode(path("cut-between.avi")))
 
         // Garble the data of frame 5: FFV1 version 3 finds its slice CRC wrong.
         XCTAssertEqual(chunks.count, 8)
@@ -339,7 +363,7 @@ final class VideoDecodingTests: TemporaryFolderTestCase {
         XCTAssertEqual(try decode(path("divx.avi")).count, 12)
         let divx = try Data(contentsOf: URL(fileURLWithPath: path("divx.avi")))
         var divxGarbled = divx
-        let first = aviVideoChunks(divx)[0]   // an intra frame: every macroblock is coded
+        let first = aviVideoChunks(divx)[0] // an intra frame: every macroblock is coded
         for i in first.lowerBound + first.count / 3..<first.upperBound { divxGarbled[i] = rng.byte() }
         try divxGarbled.write(to: URL(fileURLWithPath: path("divx-garbled.avi")))
         assertThrowsMentioning("video.avi: frame 1: ", try decode(path("divx-garbled.avi")), "(FFmpeg: ")

@@ -8,8 +8,10 @@ import XCTest
 /// gzip-compresses with zlib's deflate, windowBits 16 + 15 selecting the gzip wrapper.
 func gzipWithZlib(_ input: [UInt8], level: Int32 = Z_DEFAULT_COMPRESSION) -> Data {
     var stream = z_stream()
-    precondition(deflateInit2_(&stream, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
-                               ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK)
+    precondition(
+        deflateInit2_(
+            &stream, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
+            ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK)
     defer { deflateEnd(&stream) }
     var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 64)
     var source = input
@@ -30,7 +32,7 @@ final class GzipTests: XCTestCase {
     func testRoundTripRandomAndCompressible() throws {
         var rng = TestRNG(7)
         let random = (0..<100_000).map { _ in rng.byte() }
-        let compressible = [UInt8]((0..<600_000).map { UInt8($0 % 7) })  // inflates past one 256 KiB chunk
+        let compressible = [UInt8]((0..<600_000).map { UInt8($0 % 7) }) // inflates past one 256 KiB chunk
         for input in [random, compressible, [UInt8]()] {
             let packed = gzipWithZlib(input)
             XCTAssertEqual(packed.prefix(2), Data([0x1F, 0x8B]))

@@ -31,7 +31,7 @@ final class ImageIOTests: TemporaryFolderTestCase {
         var rng = TestRNG(2)
         let file = path("atomic.png")
         try writePNG(file, rng.image(channels: 1, height: 8, width: 8))
-        try writePNG(file, rng.image(channels: 3, height: 8, width: 8))  // overwrite in place
+        try writePNG(file, rng.image(channels: 3, height: 8, width: 8)) // overwrite in place
         XCTAssertEqual(try readPNG(file).channels, 3)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["atomic.png"])
         assertThrowsMentioning(path("missing-folder/x.png"), try writePNG(path("missing-folder/x.png"), rng.image(channels: 1, height: 2, width: 2)))
@@ -123,16 +123,18 @@ final class ImageIOTests: TemporaryFolderTestCase {
             let saved = gif.pointee.SavedImages[i]
             let map = saved.ImageDesc.ColorMap ?? gif.pointee.SColorMap!
             let count = Int(saved.ImageDesc.Width) * Int(saved.ImageDesc.Height)
-            result.frames.append((0..<count).map { p in
-                let c = map.pointee.Colors[Int(saved.RasterBits[p])]
-                return Pixel(red: c.Red, green: c.Green, blue: c.Blue)
-            })
+            result.frames.append(
+                (0..<count).map { p in
+                    let c = map.pointee.Colors[Int(saved.RasterBits[p])]
+                    return Pixel(red: c.Red, green: c.Green, blue: c.Blue)
+                })
             var control = GraphicsControlBlock()
             if DGifSavedExtensionToGCB(gif, Int32(i), &control) == GIF_OK { result.delays.append(Int(control.DelayTime)) }
             for e in 0..<Int(saved.ExtensionBlockCount) {
                 let block = saved.ExtensionBlocks[e]
                 if block.Function == APPLICATION_EXT_FUNC_CODE, block.ByteCount == 11,
-                   String(decoding: UnsafeBufferPointer(start: block.Bytes, count: 11), as: UTF8.self) == "NETSCAPE2.0" {
+                    String(decoding: UnsafeBufferPointer(start: block.Bytes, count: 11), as: UTF8.self) == "NETSCAPE2.0"
+                {
                     result.loops = true
                 }
             }

@@ -14,7 +14,7 @@ final class MovingMNISTTests: XCTestCase {
         let mnist = Self.mnist
         let expected: [(Int, Int, Int, [UInt8])] = [
             (0, 24011, 13_097_888, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 38, 160, 247, 197, 60, 3]),
-            (1, 37900, 20_062_403, [0, 0, 0, 105, 215, 252, 233, 138, 11, 0, 0, 0, 0, 0, 0, 0]),
+            (1, 37900, 20_062_403, [0, 0, 0, 105, 215, 252, 233, 138, 11, 0, 0, 0, 0, 0, 0, 0])
         ]
         for (index, sum, weighted, row16) in expected {
             let bytes = Array(mnist.pixels[index * 784..<(index + 1) * 784])
@@ -123,8 +123,10 @@ final class MovingMNISTTests: XCTestCase {
         let batch = video.batch(size: 3, rng: &rng)
         XCTAssertEqual(batch.count, 5 * 3 * 4096)
         let sequences = (0..<3).map { _ in video.sequence(rng: &replay) }
-        for t in 0..<5 { for b in 0..<3 {
-            XCTAssertEqual(Array(batch[(t * 3 + b) * 4096..<(t * 3 + b + 1) * 4096]), Array(sequences[b][t * 4096..<(t + 1) * 4096]))
-        } }
+        for t in 0..<5 {
+            for b in 0..<3 {
+                XCTAssertEqual(Array(batch[(t * 3 + b) * 4096..<(t * 3 + b + 1) * 4096]), Array(sequences[b][t * 4096..<(t + 1) * 4096]))
+            }
+        }
     }
 }

@@ -75,9 +75,11 @@ final class DatasetTests: TemporaryFolderTestCase {
     /// A gray 64 × 64 frame whose pixels encode (video, frame) so order mistakes show.
     func frame(video: Int, index: Int, channels: Int = 1) -> Image {
         var image = Image(channels: channels, height: 64, width: 64)
-        for c in 0..<channels { for p in 0..<4096 {
-            image.pixels[c * 4096 + p] = Float((video * 31 + index * 7 + p + c * 50) % 256) / 255
-        } }
+        for c in 0..<channels {
+            for p in 0..<4096 {
+                image.pixels[c * 4096 + p] = Float((video * 31 + index * 7 + p + c * 50) % 256) / 255
+            }
+        }
         return image
     }
 
@@ -92,11 +94,15 @@ final class DatasetTests: TemporaryFolderTestCase {
     }
 
     func testKTHSplitsByPersonAndReadsClipsInOrder() throws {
-        try writeKTH("kth", videos: [("walking", "person01_walking_d1", 12), ("walking", "person22_walking_d1", 6),
-                                     ("boxing", "person20_boxing_d2", 8)])
+        try writeKTH(
+            "kth",
+            videos: [
+                ("walking", "person01_walking_d1", 12), ("walking", "person22_walking_d1", 6),
+                ("boxing", "person20_boxing_d2", 8)
+            ])
         let train = try KTHDataset(directory: path("kth"), split: .train, length: 5)
         XCTAssertEqual(train.channels, 1)
-        XCTAssertEqual(train.videos.map(\.person), [20, 1])  // action folders in name order: boxing, walking
+        XCTAssertEqual(train.videos.map(\.person), [20, 1]) // action folders in name order: boxing, walking
         XCTAssertEqual(train.count, (8 - 5 + 1) + (12 - 5 + 1))
         let test = try KTHDataset(directory: path("kth"), split: .test, length: 5)
         XCTAssertEqual(test.count, 2)
@@ -131,8 +137,9 @@ final class DatasetTests: TemporaryFolderTestCase {
         let badName = try makeFolder("badname/running/video7")
         assertThrowsMentioning(badName, try KTHDataset(directory: path("badname"), split: .train, length: 3), "person")
         try writeKTH("short", videos: [("jogging", "person02_jogging_d1", 4)])
-        assertThrowsMentioning(path("short/jogging/person02_jogging_d1"),
-                               try KTHDataset(directory: path("short"), split: .train, length: 5), "too short")
+        assertThrowsMentioning(
+            path("short/jogging/person02_jogging_d1"),
+            try KTHDataset(directory: path("short"), split: .train, length: 5), "too short")
 
         try writeKTH("wrongsize", videos: [("jogging", "person02_jogging_d1", 4)])
         let small = path("wrongsize/jogging/person02_jogging_d1/image-02_64x64.png")
@@ -160,8 +167,9 @@ final class DatasetTests: TemporaryFolderTestCase {
         XCTAssertEqual(Array(batch[(1 * 2) * 12288..<(1 * 2 + 1) * 12288]), Array(sequence[12288..<2 * 12288]))
 
         assertThrowsMentioning(path("bair/processed_data/test"), try BAIRDataset(directory: path("bair"), split: .test, length: 3), "no such")
-        assertThrowsMentioning(path("bair/processed_data/train/traj_0_to_255/0"),
-                               try BAIRDataset(directory: path("bair"), split: .train, length: 5), "too short")
+        assertThrowsMentioning(
+            path("bair/processed_data/train/traj_0_to_255/0"),
+            try BAIRDataset(directory: path("bair"), split: .train, length: 5), "too short")
         let gray = path("bair/processed_data/train/traj_0_to_255/1/1.png")
         try writePNG(gray, Image(channels: 1, height: 64, width: 64))
         assertThrowsMentioning(gray, try bair.sequence(1), "RGB")
@@ -178,9 +186,11 @@ final class DatasetTests: TemporaryFolderTestCase {
         let a = try NPYDataset(path: path("tnhw.npy"), length: 3)
         XCTAssertEqual([a.count, a.channels, a.length], [3, 1, 3])
         let s = try a.sequence(1)
-        for t in 0..<3 { for p in stride(from: 0, to: 4096, by: 97) {
-            XCTAssertEqual(s[t * 4096 + p], Float(tnhw[(t * N + 1) * 4096 + p]) / 255)
-        } }
+        for t in 0..<3 {
+            for p in stride(from: 0, to: 4096, by: 97) {
+                XCTAssertEqual(s[t * 4096 + p], Float(tnhw[(t * N + 1) * 4096 + p]) / 255)
+            }
+        }
         // The same values stored (N, T, H, W) give the same sequences.
         var nthw = [Float](repeating: 0, count: tnhw.count)
         for t in 0..<T { for n in 0..<N { for p in 0..<4096 { nthw[(n * T + t) * 4096 + p] = Float(tnhw[(t * N + n) * 4096 + p]) / 255 } } }
@@ -193,9 +203,15 @@ final class DatasetTests: TemporaryFolderTestCase {
         let C = 3
         let ntchw = (0..<(2 * 2 * C * 4096)).map { _ in Float(rng.byte()) / 255 }
         var nthwc = [Float](repeating: 0, count: ntchw.count)
-        for n in 0..<2 { for t in 0..<2 { for c in 0..<C { for p in 0..<4096 {
-            nthwc[((n * 2 + t) * 4096 + p) * C + c] = ntchw[((n * 2 + t) * C + c) * 4096 + p]
-        } } } }
+        for n in 0..<2 {
+            for t in 0..<2 {
+                for c in 0..<C {
+                    for p in 0..<4096 {
+                        nthwc[((n * 2 + t) * 4096 + p) * C + c] = ntchw[((n * 2 + t) * C + c) * 4096 + p]
+                    }
+                }
+            }
+        }
         try NPY.write(path("ntchw.npy"), shape: [2, 2, C, 64, 64], values: ntchw)
         try NPY.write(path("nthwc.npy"), shape: [2, 2, 64, 64, C], values: nthwc)
         let c5 = try NPYDataset(path: path("nthwc.npy"))

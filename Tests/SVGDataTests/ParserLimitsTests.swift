@@ -55,8 +55,9 @@ final class ParserLimitsTests: XCTestCase {
             func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
             return be(UInt32(body.count)) + typed + be(crc)
         }
-        let side: [UInt8] = [0, 0x01, 0x86, 0xA0]   // 100,000
-        let png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", side + side + [8, 0, 0, 0, 0])
+        let side: [UInt8] = [0, 0x01, 0x86, 0xA0] // 100,000
+        let png =
+            [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", side + side + [8, 0, 0, 0, 0])
             + chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]) + chunk("IEND", [])
         try Data(png).write(to: URL(fileURLWithPath: folder + "/huge.png"))
         expectError("PNG", mentioning: "at most \(maximumPNGPixels) pixels") { _ = try readPNG(folder + "/huge.png") }

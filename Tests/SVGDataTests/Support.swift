@@ -29,13 +29,16 @@ class TemporaryFolderTestCase: XCTestCase {
 extension TestRNG {
     /// An image whose values are exact multiples of 1/255, so a byte-based format round-trips it exactly.
     mutating func image(channels: Int, height: Int, width: Int) -> Image {
-        Image(channels: channels, height: height, width: width,
-              pixels: (0..<channels * height * width).map { _ in Float(byte()) / 255 })
+        Image(
+            channels: channels, height: height, width: width,
+            pixels: (0..<channels * height * width).map { _ in Float(byte()) / 255 })
     }
 }
 
-func assertThrowsMentioning<T>(_ fragment: String, _ expression: @autoclosure () throws -> T, _ also: String? = nil,
-                               file: StaticString = #filePath, line: UInt = #line) {
+func assertThrowsMentioning<T>(
+    _ fragment: String, _ expression: @autoclosure () throws -> T, _ also: String? = nil,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     do {
         _ = try expression()
         XCTFail("expected an error mentioning \(fragment)", file: file, line: line)

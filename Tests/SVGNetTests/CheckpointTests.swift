@@ -12,10 +12,12 @@ func temporaryDirectory() -> String {
 
 final class CheckpointTests: XCTestCase {
     func testRoundTripPreservesEveryTensorAndTheConfiguration() throws {
-        let config = smallConfig { $0.groups = 2; $0.alignerLevels = [1, 3]; $0.alignerValue = .decoder }
+        let config = smallConfig {
+            $0.groups = 2; $0.alignerLevels = [1, 3]; $0.alignerValue = .decoder
+        }
         let a = try Trainer(config: config, seed: 1)
         let x = movingSquares(config, seed: 2)
-        x.withUnsafeBufferPointer { _ = a.step($0.baseAddress!) }   // running statistics move too
+        x.withUnsafeBufferPointer { _ = a.step($0.baseAddress!) } // running statistics move too
         let path = temporaryDirectory() + "/model.safetensors"
         try a.saveModel(to: path)
         let file = try SafetensorsFile.read(from: path)
@@ -80,7 +82,7 @@ final class CheckpointTests: XCTestCase {
             expectError(p, contains: cut < 8 ? "truncated" : (cut < 200 ? "header" : "truncated"))
         }
         var garbage = bytes
-        for i in 8..<40 { garbage[i] = 0x7B }   // '{' over the JSON
+        for i in 8..<40 { garbage[i] = 0x7B } // '{' over the JSON
         try garbage.write(to: URL(fileURLWithPath: dir + "/garbage.safetensors"))
         expectError(dir + "/garbage.safetensors", contains: "not a JSON object")
 
@@ -128,8 +130,9 @@ final class CheckpointTests: XCTestCase {
     /// smallest subnormal 2⁻²⁴, 65504 (the largest finite) and 0.333 rounded (0x3555 = 0.33325195…).
     func testF16IsReadFromItsWireFormat() throws {
         let dir = temporaryDirectory()
-        try writeOneTensorFile(dir + "/f16.safetensors", dtype: "F16", shape: [5],
-                               bytes: [0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00, 0xFF, 0x7B, 0x55, 0x35])
+        try writeOneTensorFile(
+            dir + "/f16.safetensors", dtype: "F16", shape: [5],
+            bytes: [0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00, 0xFF, 0x7B, 0x55, 0x35])
         let t = try XCTUnwrap(try SafetensorsFile.read(from: dir + "/f16.safetensors").tensors["w"])
         XCTAssertEqual(t.dtype, "F16")
         XCTAssertEqual(t.values, [1, -2, 0x1p-24, 65504, 0.333251953125])

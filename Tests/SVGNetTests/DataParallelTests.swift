@@ -44,7 +44,11 @@ final class DataParallelTests: XCTestCase {
         defer { setBLASThreadCount(threads) }
         let steps = 5
         let svg = { (b: Int) in smallConfig { $0.batch = b } }
-        let haf = { (b: Int) in smallConfig { $0.batch = b; $0.groups = 2; $0.alignerLevels = [0, 1] } }
+        let haf = { (b: Int) in
+            smallConfig {
+                $0.batch = b; $0.groups = 2; $0.alignerLevels = [0, 1]
+            }
+        }
         for (config, count) in [(svg(4), 2), (svg(5), 2), (haf(5), 3), (haf(4), 2)] {
             let label = "\(config.modelName) batch \(config.batch) over \(count)"
             let alone = Self.train(try Trainer(config: config, seed: 3), steps: steps, rows: 0..<config.batch)
@@ -100,7 +104,9 @@ final class DataParallelTests: XCTestCase {
         setBLASThreadCount(1)
         defer { setBLASThreadCount(threads) }
         for batch in [4, 5] {
-            let config = smallConfig { $0.batch = batch; $0.groups = 2; $0.gDim = 8; $0.rnnSize = 8; $0.alignerLevels = [0, 1, 2, 3] }
+            let config = smallConfig {
+                $0.batch = batch; $0.groups = 2; $0.gDim = 8; $0.rnnSize = 8; $0.alignerLevels = [0, 1, 2, 3]
+            }
             let x = movingSquares(config, seed: 41)
             let alone = try Trainer(config: config, seed: 3)
             let losses = x.withUnsafeBufferPointer { alone.forwardAndBackward($0.baseAddress!) }
@@ -135,8 +141,7 @@ final class DataParallelTests: XCTestCase {
         let hub = ThreadReplicaHub(count: 3)
         let messages = Locked<[String]>([])
         hub.run { replica in
-            do { _ = try Trainer(config: smallConfig { $0.batch = 2 }, seed: 1, replicas: replica) }
-            catch { messages.update { $0.append("\(error)") } }
+            do { _ = try Trainer(config: smallConfig { $0.batch = 2 }, seed: 1, replicas: replica) } catch { messages.update { $0.append("\(error)") } }
         }
         XCTAssertEqual(messages.value.count, 3)
         XCTAssertTrue(messages.value.allSatisfy { $0.contains("--batch 2 over 3 ranks") }, "\(messages.value)")

@@ -13,26 +13,32 @@ import TestSupport
 func naiveSSIM(_ x: [Float], _ y: [Float], channels: Int, height: Int, width: Int) -> Double {
     var w = [[Double]](repeating: [Double](repeating: 0, count: 11), count: 11)
     var total = 0.0
-    for u in 0..<11 { for v in 0..<11 {
-        let du = Double(u - 5), dv = Double(v - 5)
-        w[u][v] = exp(-(du * du + dv * dv) / (2 * 1.5 * 1.5)); total += w[u][v]
-    } }
+    for u in 0..<11 {
+        for v in 0..<11 {
+            let du = Double(u - 5), dv = Double(v - 5)
+            w[u][v] = exp(-(du * du + dv * dv) / (2 * 1.5 * 1.5)); total += w[u][v]
+        }
+    }
     for u in 0..<11 { for v in 0..<11 { w[u][v] /= total } }
     let c1 = 0.01 * 0.01, c2 = 0.03 * 0.03
     var sum = 0.0
     for c in 0..<channels {
         var planeSum = 0.0
-        for i in 0...(height - 11) { for j in 0...(width - 11) {
-            func px(_ a: [Float], _ u: Int, _ v: Int) -> Double { Double(a[(c * height + i + u) * width + j + v]) }
-            var mx = 0.0, my = 0.0
-            for u in 0..<11 { for v in 0..<11 { mx += w[u][v] * px(x, u, v); my += w[u][v] * px(y, u, v) } }
-            var vx = 0.0, vy = 0.0, cxy = 0.0
-            for u in 0..<11 { for v in 0..<11 {
-                let a = px(x, u, v) - mx, b = px(y, u, v) - my
-                vx += w[u][v] * a * a; vy += w[u][v] * b * b; cxy += w[u][v] * a * b
-            } }
-            planeSum += ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-        } }
+        for i in 0...(height - 11) {
+            for j in 0...(width - 11) {
+                func px(_ a: [Float], _ u: Int, _ v: Int) -> Double { Double(a[(c * height + i + u) * width + j + v]) }
+                var mx = 0.0, my = 0.0
+                for u in 0..<11 { for v in 0..<11 { mx += w[u][v] * px(x, u, v); my += w[u][v] * px(y, u, v) } }
+                var vx = 0.0, vy = 0.0, cxy = 0.0
+                for u in 0..<11 {
+                    for v in 0..<11 {
+                        let a = px(x, u, v) - mx, b = px(y, u, v) - my
+                        vx += w[u][v] * a * a; vy += w[u][v] * b * b; cxy += w[u][v] * a * b
+                    }
+                }
+                planeSum += ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+            }
+        }
         sum += planeSum / Double((height - 10) * (width - 10))
     }
     return sum / Double(channels)
@@ -121,8 +127,9 @@ final class MetricsTests: XCTestCase {
             let truth = metricsImage(c.kind, 0, c.channels, c.height, c.width)
             let pred = metricsImage(c.kind, 1, c.channels, c.height, c.width)
             let what = "\(c.kind) \(c.channels)×\(c.height)×\(c.width) vs skimage \(fixture.skimage)"
-            XCTAssertEqual(ssim(prediction: pred, truth: truth, channels: c.channels, height: c.height, width: c.width),
-                           c.ssim, accuracy: 1e-9, what)
+            XCTAssertEqual(
+                ssim(prediction: pred, truth: truth, channels: c.channels, height: c.height, width: c.width),
+                c.ssim, accuracy: 1e-9, what)
             XCTAssertEqual(psnr(prediction: pred, truth: truth), c.psnr, accuracy: 1e-9, what)
         }
     }
@@ -136,21 +143,26 @@ final class MetricsTests: XCTestCase {
         let (a, b): (Float, Float) = (0.3, 0.55)
         let ca = [Float](repeating: a, count: H * W), cb = [Float](repeating: b, count: H * W)
         let (da, db) = (Double(a), Double(b))
-        XCTAssertEqual(ssim(prediction: ca, truth: cb, channels: 1, height: H, width: W),
-                       (2 * da * db + 1e-4) / (da * da + db * db + 1e-4), accuracy: 1e-12, "constant images")
+        XCTAssertEqual(
+            ssim(prediction: ca, truth: cb, channels: 1, height: H, width: W),
+            (2 * da * db + 1e-4) / (da * da + db * db + 1e-4), accuracy: 1e-12, "constant images")
         // Textured image plus a constant offset: contrast-structure term is 1, so SSIM is the mean over
         // positions of the luminance term alone (window means computed here from the 2-D window).
         let t = metricsImage("offset", 0, 1, H, W), o = metricsImage("offset", 1, 1, H, W)
         var w = [Double](repeating: 0, count: 121), tw = 0.0
         for u in 0..<11 { for v in 0..<11 { w[u * 11 + v] = exp(-Double((u - 5) * (u - 5) + (v - 5) * (v - 5)) / 4.5); tw += w[u * 11 + v] } }
         var lum = 0.0
-        for i in 0...(H - 11) { for j in 0...(W - 11) {
-            var mt = 0.0, mo = 0.0
-            for u in 0..<11 { for v in 0..<11 {
-                mt += w[u * 11 + v] / tw * Double(t[(i + u) * W + j + v]); mo += w[u * 11 + v] / tw * Double(o[(i + u) * W + j + v])
-            } }
-            lum += (2 * mt * mo + 1e-4) / (mt * mt + mo * mo + 1e-4)
-        } }
+        for i in 0...(H - 11) {
+            for j in 0...(W - 11) {
+                var mt = 0.0, mo = 0.0
+                for u in 0..<11 {
+                    for v in 0..<11 {
+                        mt += w[u * 11 + v] / tw * Double(t[(i + u) * W + j + v]); mo += w[u * 11 + v] / tw * Double(o[(i + u) * W + j + v])
+                    }
+                }
+                lum += (2 * mt * mo + 1e-4) / (mt * mt + mo * mo + 1e-4)
+            }
+        }
         lum /= Double((H - 10) * (W - 10))
         let got = ssim(prediction: o, truth: t, channels: 1, height: H, width: W)
         XCTAssertEqual(got, lum, accuracy: 1e-6, "offset image")
@@ -181,9 +193,11 @@ final class MetricsTests: XCTestCase {
 
     func testConfidenceInterval() {
         // t quantiles from scipy.stats.t.ppf(0.975, df).
-        let scipy: [Int: Double] = [1: 12.706204736174694, 4: 2.7764451051977934, 29: 2.045229642132703,
-                                    30: 2.0422724563012378, 40: 2.021075390306273, 50: 2.008559112100761,
-                                    100: 1.9839715185235518, 200: 1.9718962236339088, 1000: 1.9623390808264083]
+        let scipy: [Int: Double] = [
+            1: 12.706204736174694, 4: 2.7764451051977934, 29: 2.045229642132703,
+            30: 2.0422724563012378, 40: 2.021075390306273, 50: 2.008559112100761,
+            100: 1.9839715185235518, 200: 1.9718962236339088, 1000: 1.9623390808264083
+        ]
         for (df, t) in scipy { XCTAssertEqual(studentT975(degreesOfFreedom: df), t, accuracy: 5e-8, "df \(df)") }
         let v = [1.0, 2, 3, 4, 5]
         let ci = meanConfidenceInterval95(v)
@@ -204,22 +218,28 @@ final class MetricsTests: XCTestCase {
         let kinds = [[3, 1, 2], [0, 2, 1], [2, 3, 1]]
         var truth: [Float] = [], preds: [Float] = []
         var frames: [[Float]] = []
-        for b in 0..<B { for t in 0..<T {
-            let f = (0..<(H * W)).map { k -> Float in
-                let (i, j) = (Double(k / W), Double(k % W))
-                return Float(0.5 + 0.3 * sin(0.5 * i + 0.3 * j + Double(b) + 0.4 * Double(t)) + 0.05 * cos(1.3 * i * j / 7))
+        for b in 0..<B {
+            for t in 0..<T {
+                let f = (0..<(H * W)).map { k -> Float in
+                    let (i, j) = (Double(k / W), Double(k % W))
+                    return Float(0.5 + 0.3 * sin(0.5 * i + 0.3 * j + Double(b) + 0.4 * Double(t)) + 0.05 * cos(1.3 * i * j / 7))
+                }
+                frames.append(f); truth += f
             }
-            frames.append(f); truth += f
-        } }
-        for b in 0..<B { for s in 0..<N { for t in 0..<T {
-            let f = frames[b * T + t]
-            switch kinds[b][s] {
-            case 0: preds += f
-            case 1: preds += f.map { $0 + 0.1 }
-            case 2: preds += f.map { min(1, max(0, $0 + rng.uniform(-0.07, 0.07))) }
-            default: preds += f.map { min(1, max(0, $0 + rng.uniform(-0.3, 0.3))) }
+        }
+        for b in 0..<B {
+            for s in 0..<N {
+                for t in 0..<T {
+                    let f = frames[b * T + t]
+                    switch kinds[b][s] {
+                    case 0: preds += f
+                    case 1: preds += f.map { $0 + 0.1 }
+                    case 2: preds += f.map { min(1, max(0, $0 + rng.uniform(-0.07, 0.07))) }
+                    default: preds += f.map { min(1, max(0, $0 + rng.uniform(-0.3, 0.3))) }
+                    }
+                }
             }
-        } } }
+        }
         return (truth, preds, B, N, T, H, W)
     }
 
@@ -234,8 +254,9 @@ final class MetricsTests: XCTestCase {
         func refSSIM(_ b: Int, _ s: Int, _ t: Int) -> Double { naiveSSIM(predFrame(b, s, t), truthFrame(b, t), channels: 1, height: c.H, width: c.W) }
         func refPSNR(_ b: Int, _ s: Int, _ t: Int) -> Double { min(100, naivePSNR(predFrame(b, s, t), truthFrame(b, t))) }
 
-        let reports = evaluate(truth: c.truth, predictions: c.predictions, sequences: c.B, samples: c.N, steps: c.T,
-                               channels: 1, height: c.H, width: c.W, sampleCounts: [1, 2, 3])
+        let reports = evaluate(
+            truth: c.truth, predictions: c.predictions, sequences: c.B, samples: c.N, steps: c.T,
+            channels: 1, height: c.H, width: c.W, sampleCounts: [1, 2, 3])
         XCTAssertEqual(reports.map(\.samples), [1, 2, 3])
         // Known by construction (kinds [[heavy, offset, light], [copy, light, offset], [light, heavy, offset]]).
         XCTAssertEqual(reports[2].bestSSIMSample, [1, 0, 2])
@@ -247,12 +268,12 @@ final class MetricsTests: XCTestCase {
         // The copy's PSNR is +infinity, clamped to the cap.
         XCTAssertEqual(refPSNR(1, 0, 0), 100)
 
-        let t2 = 4.302652729749462  // scipy.stats.t.ppf(0.975, 2)
+        let t2 = 4.302652729749462 // scipy.stats.t.ppf(0.975, 2)
         for r in reports {
             XCTAssertEqual(r.sequences, 3); XCTAssertEqual(r.steps, 2); XCTAssertEqual(r.psnrCap, 100)
             let checks: [(MetricSeries, [Int], (Int, Int, Int) -> Double, String)] = [
                 (r.ssimBestSSIM, r.bestSSIMSample, refSSIM, "ssimBestSSIM"), (r.psnrBestSSIM, r.bestSSIMSample, refPSNR, "psnrBestSSIM"),
-                (r.ssimBestPSNR, r.bestPSNRSample, refSSIM, "ssimBestPSNR"), (r.psnrBestPSNR, r.bestPSNRSample, refPSNR, "psnrBestPSNR"),
+                (r.ssimBestPSNR, r.bestPSNRSample, refSSIM, "ssimBestPSNR"), (r.psnrBestPSNR, r.bestPSNRSample, refPSNR, "psnrBestPSNR")
             ]
             for (series, chosen, ref, name) in checks {
                 for t in 0..<c.T {
@@ -272,8 +293,10 @@ final class MetricsTests: XCTestCase {
             }
         }
         // The default (all samples) agrees with sampleCounts' last entry.
-        XCTAssertEqual(evaluate(truth: c.truth, predictions: c.predictions, sequences: c.B, samples: c.N, steps: c.T,
-                                channels: 1, height: c.H, width: c.W), reports[2])
+        XCTAssertEqual(
+            evaluate(
+                truth: c.truth, predictions: c.predictions, sequences: c.B, samples: c.N, steps: c.T,
+                channels: 1, height: c.H, width: c.W), reports[2])
     }
 
     func testScoresAccumulateAcrossBatches() {
@@ -281,12 +304,15 @@ final class MetricsTests: XCTestCase {
         let frame = c.H * c.W
         var whole = SampleScores(samples: c.N, steps: c.T), split = SampleScores(samples: c.N, steps: c.T)
         let ws = SSIMWorkspace(height: c.H, width: c.W)
-        c.truth.withUnsafeBufferPointer { t in c.predictions.withUnsafeBufferPointer { p in
-            whole.append(truth: t.baseAddress!, predictions: p.baseAddress!, sequences: 3, channels: 1, height: c.H, width: c.W, workspace: ws)
-            split.append(truth: t.baseAddress!, predictions: p.baseAddress!, sequences: 1, channels: 1, height: c.H, width: c.W, workspace: ws)
-            split.append(truth: t.baseAddress! + c.T * frame, predictions: p.baseAddress! + c.N * c.T * frame, sequences: 2,
-                         channels: 1, height: c.H, width: c.W, workspace: ws)
-        } }
+        c.truth.withUnsafeBufferPointer { t in
+            c.predictions.withUnsafeBufferPointer { p in
+                whole.append(truth: t.baseAddress!, predictions: p.baseAddress!, sequences: 3, channels: 1, height: c.H, width: c.W, workspace: ws)
+                split.append(truth: t.baseAddress!, predictions: p.baseAddress!, sequences: 1, channels: 1, height: c.H, width: c.W, workspace: ws)
+                split.append(
+                    truth: t.baseAddress! + c.T * frame, predictions: p.baseAddress! + c.N * c.T * frame, sequences: 2,
+                    channels: 1, height: c.H, width: c.W, workspace: ws)
+            }
+        }
         XCTAssertEqual(split.sequences, 3)
         XCTAssertEqual(split.report(), whole.report())
         XCTAssertEqual(split.report(sampleCount: 2), whole.report(sampleCount: 2))
@@ -294,11 +320,15 @@ final class MetricsTests: XCTestCase {
 
     func testReportCSVAndJSON() throws {
         let c = makeProtocolCase()
-        let r = evaluate(truth: c.truth, predictions: c.predictions, sequences: c.B, samples: c.N, steps: c.T,
-                         channels: 1, height: c.H, width: c.W)
+        let r = evaluate(
+            truth: c.truth, predictions: c.predictions, sequences: c.B, samples: c.N, steps: c.T,
+            channels: 1, height: c.H, width: c.W)
         let lines = r.csv(firstStep: 11).split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, 1 + c.T)
-        XCTAssertEqual(lines[0], "step,ssimBestSSIM_mean,ssimBestSSIM_ciLow,ssimBestSSIM_ciHigh,psnrBestSSIM_mean,psnrBestSSIM_ciLow,psnrBestSSIM_ciHigh,ssimBestPSNR_mean,ssimBestPSNR_ciLow,ssimBestPSNR_ciHigh,psnrBestPSNR_mean,psnrBestPSNR_ciLow,psnrBestPSNR_ciHigh")
+        XCTAssertEqual(
+            lines[0],
+            "step,ssimBestSSIM_mean,ssimBestSSIM_ciLow,ssimBestSSIM_ciHigh,psnrBestSSIM_mean,psnrBestSSIM_ciLow,psnrBestSSIM_ciHigh,ssimBestPSNR_mean,ssimBestPSNR_ciLow,ssimBestPSNR_ciHigh,psnrBestPSNR_mean,psnrBestPSNR_ciLow,psnrBestPSNR_ciHigh"
+        )
         let row = lines[2].split(separator: ",").map(String.init)
         XCTAssertEqual(row.count, 13)
         XCTAssertEqual(row[0], "12")

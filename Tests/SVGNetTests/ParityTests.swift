@@ -44,8 +44,10 @@ final class ParityTests: XCTestCase {
         let trainer = try Trainer(config: config, seed: 1, convolution: convolution)
         if convolution == .winogradWhereShapeAllows, config.backbone == .dcgan64 {
             let c2 = trainer.network.encoder[1].layers[0], upc4 = trainer.network.decoder[3].layers[0]
-            XCTAssertNotNil(winogradGeometry(c2, channelBlock: c2.inChannels, opFrames: config.frameCount * config.batch), "\(name): c2 should take the Winograd path")
-            XCTAssertNotNil(winogradGeometry(upc4, channelBlock: upc4.inChannels / 2, opFrames: config.batch), "\(name): upc4's skip block should take the Winograd path")
+            XCTAssertNotNil(
+                winogradGeometry(c2, channelBlock: c2.inChannels, opFrames: config.frameCount * config.batch), "\(name): c2 should take the Winograd path")
+            XCTAssertNotNil(
+                winogradGeometry(upc4, channelBlock: upc4.inChannels / 2, opFrames: config.batch), "\(name): upc4's skip block should take the Winograd path")
         }
         try trainer.loadModel(section(f, "init"), path: name)
         trainer.drawNoise = false
@@ -57,8 +59,10 @@ final class ParityTests: XCTestCase {
         let losses = x.withUnsafeBufferPointer { trainer.step($0.baseAddress!) }
 
         // Loss terms: sums over ~10⁵ Float terms accumulated in Double on both sides.
-        for (label, got, want) in [("loss", losses.loss, f.tensors["loss"]!.values[0]), ("mse", losses.mse, f.tensors["mse"]!.values[0]),
-                                   ("kld", losses.kld, f.tensors["kld"]!.values[0])] {
+        for (label, got, want) in [
+            ("loss", losses.loss, f.tensors["loss"]!.values[0]), ("mse", losses.mse, f.tensors["mse"]!.values[0]),
+            ("kld", losses.kld, f.tensors["kld"]!.values[0])
+        ] {
             XCTAssertLessThanOrEqual(abs(got - Double(want)) / abs(Double(want)), 1e-5, "\(name) \(label): \(got) vs PyTorch \(want)")
         }
 
@@ -69,7 +73,8 @@ final class ParityTests: XCTestCase {
                 // A conv bias followed by BatchNorm (and the aligner's key bias, a constant shift of every
                 // softmax row) has a gradient of exactly zero; both sides hold rounding noise. It must stay
                 // noise: below 1e-4 of the gradient scale of the tensor's layer weight.
-                let scale = (f.tensors["grad.\(e.spec.name.replacingOccurrences(of: ".bias", with: ".weight"))"]?.values ?? want)
+                let scale =
+                    (f.tensors["grad.\(e.spec.name.replacingOccurrences(of: ".bias", with: ".weight"))"]?.values ?? want)
                     .map { abs(Double($0)) }.max() ?? 1
                 XCTAssertLessThanOrEqual(got.map { abs(Double($0)) }.max()!, 1e-4 * scale + 1e-12, "\(name) grad \(e.spec.name) should be ~0")
                 continue
@@ -97,7 +102,8 @@ final class ParityTests: XCTestCase {
                 }
             }
             let err = relativeNormError(wellConditioned.map { got[$0] }, wellConditioned.map { want[$0] })
-            XCTAssertLessThanOrEqual(err, 1e-5, "\(name) after-step \(e.spec.name): relative error \(err) in norm over \(wellConditioned.count) of \(got.count) entries")
+            XCTAssertLessThanOrEqual(
+                err, 1e-5, "\(name) after-step \(e.spec.name): relative error \(err) in norm over \(wellConditioned.count) of \(got.count) entries")
         }
 
         // Generation with the same noise, from the initial weights.
@@ -109,9 +115,13 @@ final class ParityTests: XCTestCase {
             generator.drawNoise = false
             generator.batchNorm = mode
             let genEps = f.tensors["gen.eps"]!.values, M = samples * config.batch
-            for s in 0..<(config.frameCount - 1) { for j in 0..<config.groups {
-                genEps.withUnsafeBufferPointer { generator.noise(step: s, group: j).update(from: $0.baseAddress! + (s * config.groups + j) * M * d, count: M * d) }
-            } }
+            for s in 0..<(config.frameCount - 1) {
+                for j in 0..<config.groups {
+                    genEps.withUnsafeBufferPointer {
+                        generator.noise(step: s, group: j).update(from: $0.baseAddress! + (s * config.groups + j) * M * d, count: M * d)
+                    }
+                }
+            }
             let out = x.withUnsafeBufferPointer { generator.generate($0.baseAddress!) }
             let got = Array(UnsafeBufferPointer(start: out, count: want.count))
             var maxErr = 0.0

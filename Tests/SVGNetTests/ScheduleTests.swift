@@ -47,10 +47,18 @@ final class ScheduleTests: XCTestCase {
         defer { setBLASThreadCount(threads) }
         // The small widths keep the automatic choice on the direct path; the Winograd path (stack rows in
         // its transforms) runs where the shape allows in the second and fourth cases.
-        let haf = smallConfig { $0.groups = 2; $0.alignerLevels = [0, 1, 2, 3] }
-        for (config, convolution) in [(smallConfig(), ConvolutionAlgorithm.automatic), (smallConfig(), .winogradWhereShapeAllows),
-                                      (haf, .automatic), (haf, .winogradWhereShapeAllows),
-                                      (smallConfig { $0.backbone = .vgg64; $0.channels = 3; $0.alignerLevels = [1] }, .automatic)] {
+        let haf = smallConfig {
+            $0.groups = 2; $0.alignerLevels = [0, 1, 2, 3]
+        }
+        for (config, convolution) in [
+            (smallConfig(), ConvolutionAlgorithm.automatic), (smallConfig(), .winogradWhereShapeAllows),
+            (haf, .automatic), (haf, .winogradWhereShapeAllows),
+            (
+                smallConfig {
+                    $0.backbone = .vgg64; $0.channels = 3; $0.alignerLevels = [1]
+                }, .automatic
+            )
+        ] {
             let trainer = try Trainer(config: config, seed: 3, convolution: convolution)
             let x = movingSquares(config, seed: 4)
             let generator = try Generator(config: config, samples: 2, seed: 5, convolution: convolution)
@@ -74,15 +82,23 @@ final class ScheduleTests: XCTestCase {
                     let t2 = allocationCount()
                     training += t1 - t0; generation += t2 - t1
                 }
-                XCTAssertEqual(training, 0, "\(config.modelName) \(config.backbone) \(convolution): \(training) heap allocations in 3 training steps (arena \(trainer.arenaBytes) bytes)")
-                XCTAssertEqual(generation, 0, "\(config.modelName) \(config.backbone) \(convolution): \(generation) heap allocations in 3 generation rollouts (arena \(generator.arenaBytes) bytes)")
+                XCTAssertEqual(
+                    training, 0,
+                    "\(config.modelName) \(config.backbone) \(convolution): \(training) heap allocations in 3 training steps (arena \(trainer.arenaBytes) bytes)"
+                )
+                XCTAssertEqual(
+                    generation, 0,
+                    "\(config.modelName) \(config.backbone) \(convolution): \(generation) heap allocations in 3 generation rollouts (arena \(generator.arenaBytes) bytes)"
+                )
             }
         }
     }
 
     /// On one fixed small batch the loss must fall by at least half within a few hundred steps.
     func testLossFallsOnAFixedBatch() throws {
-        let config = smallConfig { $0.groups = 2; $0.alignerLevels = [0, 1] }
+        let config = smallConfig {
+            $0.groups = 2; $0.alignerLevels = [0, 1]
+        }
         let trainer = try Trainer(config: config, seed: 11)
         let x = movingSquares(config, seed: 12)
         var first = 0.0, last = 0.0
@@ -101,8 +117,14 @@ final class ScheduleTests: XCTestCase {
     /// recomputing them in backward are the same computation: the gradients must agree bit for bit, which
     /// also keeps the recompute paths tested.
     func testCachedAndRecomputedIm2colGiveIdenticalGradients() throws {
-        for (config, convolution) in [(smallConfig(), ConvolutionAlgorithm.automatic), (smallConfig(), .winogradWhereShapeAllows),
-                                      (smallConfig { $0.backbone = .vgg64; $0.alignerLevels = [2] }, .automatic)] {
+        for (config, convolution) in [
+            (smallConfig(), ConvolutionAlgorithm.automatic), (smallConfig(), .winogradWhereShapeAllows),
+            (
+                smallConfig {
+                    $0.backbone = .vgg64; $0.alignerLevels = [2]
+                }, .automatic
+            )
+        ] {
             let cached = try Trainer(config: config, seed: 5, convolution: convolution)
             let recomputed = try Trainer(config: config, seed: 5, colCacheBudget: 0, convolution: convolution)
             XCTAssertLessThan(recomputed.arenaBytes, cached.arenaBytes, "the default budget should cache something")
@@ -138,7 +160,7 @@ final class ScheduleTests: XCTestCase {
         XCTAssertEqual(shapes["encoder.c1.main.1.running_var"], [64])
         XCTAssertEqual(shapes["encoder.c5.0.weight"], [128, 512, 4, 4])
         XCTAssertEqual(shapes["decoder.upc1.0.weight"], [128, 512, 4, 4])
-        XCTAssertEqual(shapes["decoder.upc2.main.0.weight"], [1536, 256, 4, 4])    // 3·512 inputs with the aligner
+        XCTAssertEqual(shapes["decoder.upc2.main.0.weight"], [1536, 256, 4, 4]) // 3·512 inputs with the aligner
         XCTAssertEqual(shapes["decoder.upc5.0.weight"], [192, 1, 4, 4])
         XCTAssertEqual(shapes["decoder.al.0.q.weight"], [64, 512, 1, 1])
         XCTAssertEqual(shapes["decoder.al.3.k.weight"], [8, 64, 1, 1])

@@ -14,19 +14,23 @@ final class SwiftCheckpointTests: XCTestCase {
     func rollout(_ generator: Generator, x: [Float], eps: [Float]) -> [Float] {
         let c = generator.config, M = generator.samples * c.batch, d = c.groupDim
         generator.drawNoise = false
-        for s in 0..<(c.frameCount - 1) { for j in 0..<c.groups {
-            eps.withUnsafeBufferPointer { generator.noise(step: s, group: j).update(from: $0.baseAddress! + (s * c.groups + j) * M * d, count: M * d) }
-        } }
+        for s in 0..<(c.frameCount - 1) {
+            for j in 0..<c.groups {
+                eps.withUnsafeBufferPointer { generator.noise(step: s, group: j).update(from: $0.baseAddress! + (s * c.groups + j) * M * d, count: M * d) }
+            }
+        }
         let n = c.batch * generator.samples * c.nFuture * c.channels * 4096
         return x.withUnsafeBufferPointer { Array(UnsafeBufferPointer(start: generator.generate($0.baseAddress!), count: n)) }
     }
 
     func testWriteOrVerifySwiftCheckpoint() throws {
         if ProcessInfo.processInfo.environment["SVGNET_WRITE_SWIFT_CHECKPOINT"] != nil {
-            let config = smallConfig { $0.groups = 2; $0.alignerLevels = [0, 2, 3]; $0.channels = 3; $0.batch = 3 }
+            let config = smallConfig {
+                $0.groups = 2; $0.alignerLevels = [0, 2, 3]; $0.channels = 3; $0.batch = 3
+            }
             let trainer = try Trainer(config: config, seed: 21)
             let x = movingSquares(config, seed: 22)
-            x.withUnsafeBufferPointer { p in for _ in 0..<3 { _ = trainer.step(p.baseAddress!) } }   // weights and running stats move
+            x.withUnsafeBufferPointer { p in for _ in 0..<3 { _ = trainer.step(p.baseAddress!) } } // weights and running stats move
             let generator = try Generator(config: config, samples: 2, seed: 23)
             generator.loadParameters(from: trainer)
             var rng = RandomGenerator(seed: 24)

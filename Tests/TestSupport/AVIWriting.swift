@@ -43,7 +43,7 @@ public func writeTestAVI(_ path: String, width: Int, height: Int, frames: [[UInt
     c.pointee.thread_count = 1
     if kind != .mpeg4DivX {
         c.pointee.level = 3
-        c.pointee.gop_size = 1   // every frame a keyframe, so a frame can be dropped from the file (dropAVIChunks)
+        c.pointee.gop_size = 1 // every frame a keyframe, so a frame can be dropped from the file (dropAVIChunks)
     }
     if kind == .mpeg4DivX {
         c.pointee.max_b_frames = 2
@@ -56,7 +56,8 @@ public func writeTestAVI(_ path: String, width: Int, height: Int, frames: [[UInt
     try check(avcodec_parameters_from_context(stream.pointee.codecpar, c), "avcodec_parameters_from_context")
     stream.pointee.time_base = c.pointee.time_base
     if kind == .mpeg4DivX {
-        stream.pointee.codecpar.pointee.codec_tag = UInt32(UInt8(ascii: "D")) | UInt32(UInt8(ascii: "X")) << 8
+        stream.pointee.codecpar.pointee.codec_tag =
+            UInt32(UInt8(ascii: "D")) | UInt32(UInt8(ascii: "X")) << 8
             | UInt32(UInt8(ascii: "5")) << 16 | UInt32(UInt8(ascii: "0")) << 24
     }
     try check(avio_open(&output!.pointee.pb, path, AVIO_FLAG_WRITE), "avio_open")
@@ -111,7 +112,7 @@ public func dropAVIChunks(_ data: Data, _ indices: [Int]) -> Data {
         put(0, at: body - 4)
         bytes.replaceSubrange(body..<body + 4, with: Array("JUNK".utf8))
         put(length - 8, at: body + 4)
-        put(0, at: idx1 + 16 * i + 12)   // idx1 entries: id, flags, offset, size; one per video chunk here
+        put(0, at: idx1 + 16 * i + 12) // idx1 entries: id, flags, offset, size; one per video chunk here
     }
     return Data(bytes)
 }

@@ -52,12 +52,16 @@ public func encodeFeature(_ feature: TestFeature) -> [UInt8] {
     case .bytes(let values):
         return Wire.lengthDelimited(1, values.flatMap { Wire.lengthDelimited(1, $0) })
     case .floats(let values, let packed):
-        let list = packed ? Wire.lengthDelimited(1, values.flatMap { littleEndian($0.bitPattern) })
-                          : values.flatMap { Wire.fixed32Field(1, $0.bitPattern) }
+        let list =
+            packed
+            ? Wire.lengthDelimited(1, values.flatMap { littleEndian($0.bitPattern) })
+            : values.flatMap { Wire.fixed32Field(1, $0.bitPattern) }
         return Wire.lengthDelimited(2, list)
     case .int64s(let values, let packed):
-        let list = packed ? Wire.lengthDelimited(1, values.flatMap { Wire.varint(UInt64(bitPattern: $0)) })
-                          : values.flatMap { Wire.varintField(1, UInt64(bitPattern: $0)) }
+        let list =
+            packed
+            ? Wire.lengthDelimited(1, values.flatMap { Wire.varint(UInt64(bitPattern: $0)) })
+            : values.flatMap { Wire.varintField(1, UInt64(bitPattern: $0)) }
         return Wire.lengthDelimited(3, list)
     }
 }

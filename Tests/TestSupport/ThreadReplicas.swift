@@ -23,7 +23,9 @@ public final class ThreadReplicaHub: @unchecked Sendable {
         let done = DispatchGroup()
         for rank in 0..<count {
             done.enter()
-            let t = Thread { body(ThreadReplica(hub: self, rank: rank)); done.leave() }
+            let t = Thread {
+                body(ThreadReplica(hub: self, rank: rank)); done.leave()
+            }
             t.stackSize = 16 << 20
             t.start()
         }
@@ -34,8 +36,7 @@ public final class ThreadReplicaHub: @unchecked Sendable {
         condition.lock()
         let mine = generation
         arrived += 1
-        if arrived == count { arrived = 0; generation += 1; condition.broadcast() }
-        else { while mine == generation { condition.wait() } }
+        if arrived == count { arrived = 0; generation += 1; condition.broadcast() } else { while mine == generation { condition.wait() } }
         condition.unlock()
     }
 
@@ -47,7 +48,7 @@ public final class ThreadReplicaHub: @unchecked Sendable {
             let p = buffers[r]!.assumingMemoryBound(to: T.self)
             for i in 0..<n { total[i] += p[i] }
         }
-        barrier()   // every replica has read every buffer before any is overwritten
+        barrier() // every replica has read every buffer before any is overwritten
         for i in 0..<n { values[i] = total[i] }
         barrier()
     }

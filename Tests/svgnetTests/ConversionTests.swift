@@ -45,7 +45,9 @@ final class ConversionTests: CLITestCase {
         writeTFRecords("src/softmotion30_44k/train/traj_0_to_1.tfrecords", train.map { bairExample(frames: $0) })
         writeTFRecords("src/softmotion30_44k/test/traj_0_to_0.tfrecords", test.map { bairExample(frames: $0) })
         let r = try succeed(["data", "bair", "--from", "src", "--out", "bair"])
-        XCTAssertEqual(r.stdout, """
+        XCTAssertEqual(
+            r.stdout,
+            """
             BAIR from src into bair
             [1/2] test/traj_0_to_0.tfrecords: 1 record
             [2/2] train/traj_0_to_1.tfrecords: 2 records
@@ -65,9 +67,13 @@ final class ConversionTests: CLITestCase {
         let dataset = try BAIRDataset(directory: path("bair"), split: .train, length: 30)
         XCTAssertEqual(dataset.count, 2)
         let second = try dataset.sequence(1)
-        for t in [0, 17, 29] { for p in [0, 1000, 4095] { for c in 0..<3 {
-            XCTAssertEqual(second[(t * 3 + c) * 4096 + p], Float(train[1][t][p * 3 + c]) / 255)
-        } } }
+        for t in [0, 17, 29] {
+            for p in [0, 1000, 4095] {
+                for c in 0..<3 {
+                    XCTAssertEqual(second[(t * 3 + c) * 4096 + p], Float(train[1][t][p * 3 + c]) / 255)
+                }
+            }
+        }
         XCTAssertEqual(try BAIRDataset(directory: path("bair"), split: .test, length: 30).count, 1)
         XCTAssertEqual(leftovers(), [])
         // --from may name softmotion30_44k itself; the output is the same.
@@ -113,8 +119,9 @@ final class ConversionTests: CLITestCase {
         write(file, Data(first + second))
         try succeed(["data", "bair", "--from", "bad", "--out", "out"])
         // A folder without both splits.
-        try fail(["data", "bair", "--from", "bad/softmotion30_44k/train", "--out", "none"], ["no softmotion30_44k/train and softmotion30_44k/test folders"],
-                 absent: ["none"])
+        try fail(
+            ["data", "bair", "--from", "bad/softmotion30_44k/train", "--out", "none"], ["no softmotion30_44k/train and softmotion30_44k/test folders"],
+            absent: ["none"])
         try fail(["data", "bair", "--from", "nothing", "--out", "none"], ["nothing: no such BAIR folder"], absent: ["none"])
         try FileManager.default.removeItem(atPath: path("bad/softmotion30_44k/test/traj_0_to_0.tfrecords"))
         try fail(["data", "bair", "--from", "bad", "--out", "none"], ["bad/softmotion30_44k/test: no .tfrecords files"], absent: ["none"])
@@ -168,7 +175,9 @@ final class ConversionTests: CLITestCase {
         write("raw/00sequences.txt", Data("person01_boxing_d1\t\tframes\t1-6\n".utf8))
 
         let r = try succeed(["data", "kth", "--from", "raw", "--out", "kth"])
-        XCTAssertEqual(r.stdout, """
+        XCTAssertEqual(
+            r.stdout,
+            """
             KTH from raw into kth
             [1/3] boxing/person01_boxing_d1: 6 frames (from boxing.zip)
             [2/3] boxing/person22_boxing_d4: 12 frames (from boxing.zip)
@@ -193,7 +202,7 @@ final class ConversionTests: CLITestCase {
         let train = try KTHDataset(directory: path("kth"), split: .train, length: 5)
         XCTAssertEqual(train.videos.map { $0.person }, [1, 2])
         XCTAssertEqual(train.count, (6 - 5 + 1) + (5 - 5 + 1))
-        let clip = try train.sequence(1)   // person 1, frames 2…6
+        let clip = try train.sequence(1) // person 1, frames 2…6
         for t in 0..<5 { for p in [0, 2048, 4095] { XCTAssertEqual(clip[t * 4096 + p], Float(person1[t + 1][p]) / 255) } }
         let test = try KTHDataset(directory: path("kth"), split: .test, length: 10)
         XCTAssertEqual(test.videos.map { $0.person }, [22])
@@ -225,16 +234,20 @@ final class ConversionTests: CLITestCase {
             XCTAssertEqual(leftovers(), [], line: line)
         }
         // Extracted AVIs: garbled frame 3, cut short, not a video at all.
-        try refuses({ write("in/person01_boxing_d1_uncomp.avi", garbled) },
-                    ["in/person01_boxing_d1_uncomp.avi: frame 3: damaged (FFmpeg: slice CRC mismatch"])
-        try refuses({ write("in/person01_boxing_d1_uncomp.avi", avi.prefix(third.lowerBound + 100)) },
-                    ["in/person01_boxing_d1_uncomp.avi: frame 3: "])
-        try refuses({ write("in/person01_boxing_d1_uncomp.avi", Data("not a video".utf8)) },
-                    ["in/person01_boxing_d1_uncomp.avi: not a readable video"])
+        try refuses(
+            { write("in/person01_boxing_d1_uncomp.avi", garbled) },
+            ["in/person01_boxing_d1_uncomp.avi: frame 3: damaged (FFmpeg: slice CRC mismatch"])
+        try refuses(
+            { write("in/person01_boxing_d1_uncomp.avi", avi.prefix(third.lowerBound + 100)) },
+            ["in/person01_boxing_d1_uncomp.avi: frame 3: "])
+        try refuses(
+            { write("in/person01_boxing_d1_uncomp.avi", Data("not a video".utf8)) },
+            ["in/person01_boxing_d1_uncomp.avi: not a readable video"])
         // The garbled video inside a zip: named as archive: entry.
         write("staging/garbled/person01_boxing_d1_uncomp.avi", garbled)
-        try refuses({ try makeZip("in/boxing.zip", from: "staging/garbled", files: ["person01_boxing_d1_uncomp.avi"]) },
-                    ["in/boxing.zip: person01_boxing_d1_uncomp.avi: frame 3: damaged"])
+        try refuses(
+            { try makeZip("in/boxing.zip", from: "staging/garbled", files: ["person01_boxing_d1_uncomp.avi"]) },
+            ["in/boxing.zip: person01_boxing_d1_uncomp.avi: frame 3: damaged"])
         // Zips: cut short (no central directory), a stored entry with a flipped byte (fails its CRC-32), and
         // a damaged central directory record (ZIPFoundation alone would skip the entry without a word).
         try makeZip("good.zip", from: "staging", files: ["person01_boxing_d1_uncomp.avi"], stored: true)
@@ -242,20 +255,25 @@ final class ConversionTests: CLITestCase {
         try refuses({ write("in/boxing.zip", zip.prefix(zip.count / 2)) }, ["in/boxing.zip: not a readable zip archive"])
         var flipped = zip
         flipped[zip.count / 3] ^= 0x01
-        try refuses({ write("in/boxing.zip", flipped) },
-                    ["in/boxing.zip: person01_boxing_d1_uncomp.avi: cannot extract (the data fails its CRC-32 check); corrupt zip archive"])
+        try refuses(
+            { write("in/boxing.zip", flipped) },
+            ["in/boxing.zip: person01_boxing_d1_uncomp.avi: cannot extract (the data fails its CRC-32 check); corrupt zip archive"])
         let centralRecord = zip.count - 22 - 46 - "person01_boxing_d1_uncomp.avi".utf8.count
         XCTAssertEqual(Array(zip[centralRecord..<centralRecord + 4]), [0x50, 0x4B, 1, 2], "central directory record signature")
         var badDirectory = zip
         badDirectory[centralRecord] = 0
-        try refuses({ write("in/boxing.zip", badDirectory) },
-                    ["in/boxing.zip: corrupt zip archive: its directory announces 1 entries, 0 can be read"])
+        try refuses(
+            { write("in/boxing.zip", badDirectory) },
+            ["in/boxing.zip: corrupt zip archive: its directory announces 1 entries, 0 can be read"])
         // Names that are not KTH's, and folders without videos.
         try refuses({ write("in/person01_dancing_d1_uncomp.avi", avi) }, ["in/person01_dancing_d1_uncomp.avi: not a KTH video name"])
         try refuses({ write("in/person26_boxing_d1_uncomp.avi", avi) }, ["person 26 is not one of KTH's persons 1–25"])
         try refuses({ write("in/readme.txt", Data("x".utf8)) }, ["in: no KTH videos"])
-        try refuses({ write("in/person01_boxing_d1_uncomp.avi", avi); write("in/boxing/person01_boxing_d1_uncomp.avi", avi) },
-                    ["the video person01_boxing_d1 is also at"])
+        try refuses(
+            {
+                write("in/person01_boxing_d1_uncomp.avi", avi); write("in/boxing/person01_boxing_d1_uncomp.avi", avi)
+            },
+            ["the video person01_boxing_d1 is also at"])
         // The good video converts, so the failures above were the damage's doing.
         write("in2/person01_boxing_d1_uncomp.avi", avi)
         try succeed(["data", "kth", "--from", "in2", "--out", "out"])

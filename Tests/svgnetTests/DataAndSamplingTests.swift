@@ -27,8 +27,10 @@ final class DataAndSamplingTests: CLITestCase {
 
     func testGenerateEvaluateAndScoreOnMovingMNIST() throws {
         try succeed(["train"] + tiny + ["--steps", "2", "--out", "run"])
-        let g = try succeed(["generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--sequences", "4", "--samples", "3",
-                             "--n-future", "3", "--out", "gen"])
+        let g = try succeed([
+            "generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--sequences", "4", "--samples", "3",
+            "--n-future", "3", "--out", "gen"
+        ])
         XCTAssertTrue(g.stdout.contains("4 sequences × 3 samples, 2 → 3 frames"), g.stdout)
         let pred = try NPY.read(path("gen/predictions.npy"))
         XCTAssertEqual(pred.shape, [4, 3, 3, 1, 64, 64])
@@ -36,17 +38,24 @@ final class DataAndSamplingTests: CLITestCase {
         XCTAssertTrue(pred.values.allSatisfy { $0 >= 0 && $0 <= 1 })
         for i in 0..<4 { XCTAssertTrue(exists(String(format: "gen/sequence-%04d.gif", i))) }
         let grid = try readPNG(path("gen/grid.png"))
-        XCTAssertEqual(grid.width, 5 * 64 + 4 * 2)       // one column per frame
-        XCTAssertEqual(grid.height, 8 * 64 + 7 * 2)      // truth and best rows per sequence
-        try succeed(["generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--samples", "2", "--zero-group", "1", "--bn", "running", "--out", "zero"])
+        XCTAssertEqual(grid.width, 5 * 64 + 4 * 2) // one column per frame
+        XCTAssertEqual(grid.height, 8 * 64 + 7 * 2) // truth and best rows per sequence
+        try succeed([
+            "generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--samples", "2", "--zero-group", "1", "--bn", "running", "--out", "zero"
+        ])
         XCTAssertEqual(try NPY.read(path("zero/predictions.npy")).shape, [2, 2, 1, 1, 64, 64])
-        try fail(["generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--zero-group", "2", "--out", "bad"],
-                 ["--zero-group 2", "groups 0…1"], absent: ["bad"])
-        try fail(["generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--n-past", "1", "--out", "bad"], ["nPast must be at least 2"], absent: ["bad"])
+        try fail(
+            ["generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--zero-group", "2", "--out", "bad"],
+            ["--zero-group 2", "groups 0…1"], absent: ["bad"])
+        try fail(
+            ["generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--n-past", "1", "--out", "bad"], ["nPast must be at least 2"],
+            absent: ["bad"])
         try fail(["generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--data", "bair:nowhere", "--out", "bad"], ["nowhere"], absent: ["bad"])
 
-        let e = try succeed(["evaluate", "--checkpoint", "run/model.safetensors", "--sequences", "4", "--batch", "2", "--samples", "1,2",
-                             "--n-future", "3", "--horizons", "2", "--out", "eval"])
+        let e = try succeed([
+            "evaluate", "--checkpoint", "run/model.safetensors", "--sequences", "4", "--batch", "2", "--samples", "1,2",
+            "--n-future", "3", "--horizons", "2", "--out", "eval"
+        ])
         for row in ["| black frames | 1 |", "| last frame repeated | 1 |", "| HAF-SVG-2 | 1 |", "| HAF-SVG-2 | 2 |", "2 → 3 frames", "2 → 2 frames"] {
             XCTAssertTrue(e.stdout.contains(row), "\(row) in \(e.stdout)")
         }
@@ -54,7 +63,7 @@ final class DataAndSamplingTests: CLITestCase {
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes("eval/metrics.json")!) as? [String: Any])
         let entries = try XCTUnwrap(json["entries"] as? [[String: Any]])
         XCTAssertEqual(entries.map { $0["label"] as? String }, ["black frames", "last frame repeated", "HAF-SVG-2"])
-        XCTAssertEqual((entries[2]["reports"] as? [Any])?.count, 4)   // 2 horizons × 2 sample counts
+        XCTAssertEqual((entries[2]["reports"] as? [Any])?.count, 4) // 2 horizons × 2 sample counts
         XCTAssertEqual(json["nPast"] as? Int, 2)
         let csv = try String(contentsOfFile: path("eval/metrics.csv"), encoding: .utf8)
         // header; per baseline 3 + 2 steps; the model 2 sample counts × (3 + 2) steps
@@ -64,20 +73,25 @@ final class DataAndSamplingTests: CLITestCase {
         XCTAssertEqual(figure.width, 5 * 64 + 4 * 2)
         XCTAssertEqual(figure.height, 8 * 64 + 7 * 2)
         // Two checkpoints on one test set: the same model twice draws the same samples, so both score alike.
-        let two = try succeed(["evaluate", "--checkpoint", "run/model.safetensors", "--checkpoint", "run/model.safetensors", "--label", "a",
-                               "--label", "b", "--sequences", "2", "--batch", "2", "--samples", "2", "--no-baselines", "--out", "eval2"])
+        let two = try succeed([
+            "evaluate", "--checkpoint", "run/model.safetensors", "--checkpoint", "run/model.safetensors", "--label", "a",
+            "--label", "b", "--sequences", "2", "--batch", "2", "--samples", "2", "--no-baselines", "--out", "eval2"
+        ])
         let lines = two.stdout.split(separator: "\n")
         let a = try XCTUnwrap(lines.first { $0.hasPrefix("| a | 2 |") }), b = try XCTUnwrap(lines.first { $0.hasPrefix("| b | 2 |") })
         XCTAssertEqual(a.dropFirst(5), b.dropFirst(5))
         // Paired over the same sequences, the same model differs from itself by exactly nothing.
         XCTAssertTrue(two.stdout.contains("| b | +0.0000 [+0.0000, +0.0000] | +0.00 [+0.00, +0.00] |"), two.stdout)
         XCTAssertFalse(two.stdout.contains("black frames"))
-        try fail(["evaluate", "--checkpoint", "run/model.safetensors", "--checkpoint", "run/model.safetensors", "--label", "a", "--out", "bad"],
-                 ["1 --label for 2 --checkpoint"], absent: ["bad"], oneLine: false)
-        try fail(["evaluate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--sequences", "2", "--horizons", "5", "--out", "bad"],
-                 ["--horizons '5'"], absent: ["bad"])
-        try fail(["evaluate", "--checkpoint", "run/model.safetensors", "--sequences", "2", "--batch", "1", "--samples", "1", "--out", "bad"],
-                 ["--batch 1 with --bn batch"], absent: ["bad"])
+        try fail(
+            ["evaluate", "--checkpoint", "run/model.safetensors", "--checkpoint", "run/model.safetensors", "--label", "a", "--out", "bad"],
+            ["1 --label for 2 --checkpoint"], absent: ["bad"], oneLine: false)
+        try fail(
+            ["evaluate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--sequences", "2", "--horizons", "5", "--out", "bad"],
+            ["--horizons '5'"], absent: ["bad"])
+        try fail(
+            ["evaluate", "--checkpoint", "run/model.safetensors", "--sequences", "2", "--batch", "1", "--samples", "1", "--out", "bad"],
+            ["--batch 1 with --bn batch"], absent: ["bad"])
 
         // score: the generated predictions against the truth they came from, via data mmnist? No — build the
         // truth from an .npy dataset so both sides are known: predictions of the same shape and with a samples axis.
@@ -128,7 +142,7 @@ final class DataAndSamplingTests: CLITestCase {
             (["--truth", "truth.npy", "--pred", "f64.npy"], ["f64.npy", "unsupported .npy dtype <f8"]),
             (["--truth", "notnpy.npy", "--pred", "truth.npy"], ["notnpy.npy", "not a .npy file"]),
             (["--truth", "cut.npy", "--pred", "truth.npy"], ["cut.npy", "truncated"]),
-            (["--truth", "truth.npy", "--pred", "truth.npy", "--out", "nofolder/s.json"], ["nofolder/s.json"]),
+            (["--truth", "truth.npy", "--pred", "truth.npy", "--out", "nofolder/s.json"], ["nofolder/s.json"])
         ]
         for (args, mentions) in failures { try fail(["score"] + args, mentions, absent: ["nofolder"]) }
         if getuid() != 0 {
@@ -145,12 +159,16 @@ final class DataAndSamplingTests: CLITestCase {
         XCTAssertTrue(exists("run/samples/step-000002.gif"))
         try succeed(["generate", "--checkpoint", "run/model.safetensors", "--data", "kth:kth", "--batch", "2", "--samples", "2", "--out", "gen"])
         XCTAssertEqual(try NPY.read(path("gen/predictions.npy")).shape, [2, 2, 1, 1, 64, 64])
-        try succeed(["evaluate", "--checkpoint", "run/model.safetensors", "--data", "kth:kth", "--sequences", "2", "--batch", "2", "--samples", "2", "--out", "eval"])
+        try succeed([
+            "evaluate", "--checkpoint", "run/model.safetensors", "--data", "kth:kth", "--sequences", "2", "--batch", "2", "--samples", "2", "--out", "eval"
+        ])
         // The test person has 2 clips of 3 frames: more is refused before anything is written.
-        try fail(["generate", "--checkpoint", "run/model.safetensors", "--data", "kth:kth", "--batch", "2", "--sequences", "3", "--out", "more"],
-                 ["KTH at kth", "reads 4 test sequences, only 2 available"], absent: ["more"])
-        try fail(["evaluate", "--checkpoint", "run/model.safetensors", "--data", "kth:kth", "--sequences", "3", "--batch", "2", "--samples", "1", "--out", "more"],
-                 ["only 2 available"], absent: ["more"])
+        try fail(
+            ["generate", "--checkpoint", "run/model.safetensors", "--data", "kth:kth", "--batch", "2", "--sequences", "3", "--out", "more"],
+            ["KTH at kth", "reads 4 test sequences, only 2 available"], absent: ["more"])
+        try fail(
+            ["evaluate", "--checkpoint", "run/model.safetensors", "--data", "kth:kth", "--sequences", "3", "--batch", "2", "--samples", "1", "--out", "more"],
+            ["only 2 available"], absent: ["more"])
 
         // Bad KTH folders.
         try fail(["train"] + kth + ["--steps", "1", "--data", "kth:none", "--out", "o"], ["none", "no such KTH directory"], absent: ["o"])
@@ -170,12 +188,12 @@ final class DataAndSamplingTests: CLITestCase {
         // A 32×32 frame and a corrupt frame, each in both training clips of one person.
         for (name, bad) in [("smallpng", "small"), ("corruptpng", "corrupt")] {
             try makeKTH(name)
-            try FileManager.default.removeItem(atPath: path("\(name)/boxing"))   // one training video: clips 1–3 and 2–4
+            try FileManager.default.removeItem(atPath: path("\(name)/boxing")) // one training video: clips 1–3 and 2–4
             let frame3 = "\(name)/walking/person01_walking_d1/3.png"
-            if bad == "small" { try writePNG(path(frame3), frame(channels: 1, seed: 1, side: 32)) }
-            else { write(frame3, bytes(frame3)!.prefix(60)) }
-            try fail(["train"] + kth + ["--steps", "1", "--data", "kth:\(name)", "--out", "o"],
-                     [frame3, bad == "small" ? "frame is 32×32 pixels, expected 64×64" : "PNG"], absent: ["o"])
+            if bad == "small" { try writePNG(path(frame3), frame(channels: 1, seed: 1, side: 32)) } else { write(frame3, bytes(frame3)!.prefix(60)) }
+            try fail(
+                ["train"] + kth + ["--steps", "1", "--data", "kth:\(name)", "--out", "o"],
+                [frame3, bad == "small" ? "frame is 32×32 pixels, expected 64×64" : "PNG"], absent: ["o"])
         }
         // A 1-channel dataset under the 3-channel BAIR preset.
         try fail(["train"] + tiny + ["--preset", "bair", "--data", "kth:kth", "--steps", "1", "--out", "o"], ["KTH at kth has 1 channel(s)"], absent: ["o"])
@@ -190,7 +208,9 @@ final class DataAndSamplingTests: CLITestCase {
         try succeed(["generate", "--checkpoint", "run/model.safetensors", "--data", "bair:bair", "--batch", "2", "--samples", "1", "--out", "gen"])
         XCTAssertEqual(try NPY.read(path("gen/predictions.npy")).shape, [2, 1, 1, 3, 64, 64])
         XCTAssertEqual(try readPNG(path("gen/grid.png")).channels, 3)
-        try fail(["generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--out", "g"], ["Moving MNIST", "has 1 channel(s); the model has 3"], absent: ["g"])
+        try fail(
+            ["generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--out", "g"], ["Moving MNIST", "has 1 channel(s); the model has 3"],
+            absent: ["g"])
 
         try fail(["train"] + bair + ["--steps", "1", "--data", "bair:none", "--out", "o"], ["none", "no such BAIR directory"], absent: ["o"])
         try FileManager.default.createDirectory(atPath: path("nosplit"), withIntermediateDirectories: true)
@@ -206,7 +226,8 @@ final class DataAndSamplingTests: CLITestCase {
         try fail(["train"] + bair + ["--steps", "1", "--data", "bair:gray", "--out", "o"], ["1.png", "1 channel(s), expected 3"], absent: ["o"])
         try makeBAIR("one")
         try FileManager.default.removeItem(atPath: path("one/processed_data/train/traj_0_to_255/1"))
-        try fail(["train"] + bair + ["--steps", "1", "--data", "bair:one", "--out", "o"], ["BAIR at one: 1 training sequences, fewer than --batch 2"], absent: ["o"])
+        try fail(
+            ["train"] + bair + ["--steps", "1", "--data", "bair:one", "--out", "o"], ["BAIR at one: 1 training sequences, fewer than --batch 2"], absent: ["o"])
     }
 
     func testBadNPYDatasets() throws {
@@ -236,12 +257,11 @@ final class DataAndSamplingTests: CLITestCase {
             ("ok.npy", ["--layout", "ntchw"], ["ok.npy", "layout ntchw needs rank 5"]),
             ("f64.npy", [], ["f64.npy", "unsupported .npy dtype <f8"]),
             ("cut.npy", [], ["cut.npy", "truncated .npy data"]),
-            ("notnpy.npy", [], ["notnpy.npy", "not a .npy file"]),
+            ("notnpy.npy", [], ["notnpy.npy", "not a .npy file"])
         ]
         for (file, extra, mentions) in cases {
             let args = ["train"] + tiny + ["--data", "npy:\(file)", "--steps", "1", "--out", "o"] + extra
-            if mentions.isEmpty { try succeed(args); try FileManager.default.removeItem(atPath: path("o")) }
-            else { try fail(args, mentions, absent: ["o"]) }
+            if mentions.isEmpty { try succeed(args); try FileManager.default.removeItem(atPath: path("o")) } else { try fail(args, mentions, absent: ["o"]) }
         }
         if getuid() != 0 {
             write("locked.npy", whole); chmod(path("locked.npy"), 0)
@@ -251,8 +271,10 @@ final class DataAndSamplingTests: CLITestCase {
 
     /// The demo end to end, with a model of the tests' own as the shipped one it is compared with.
     func testDemoSmoke() throws {
-        try succeed(["train", "--model", "svg", "--nf", "4", "--g-dim", "8", "--rnn-size", "8", "--batch", "2", "--steps", "1",
-                     "--sample-every", "0", "--threads", "1", "--out", "other"])
+        try succeed([
+            "train", "--model", "svg", "--nf", "4", "--g-dim", "8", "--rnn-size", "8", "--batch", "2", "--steps", "1",
+            "--sample-every", "0", "--threads", "1", "--out", "other"
+        ])
         let r = try succeed(["demo", "--steps", "1", "--out", "demo", "--shipped", "other/model.safetensors"])
         XCTAssertTrue(r.stdout.contains("demo finished"), r.stdout)
         for f in ["train/model.safetensors", "train/log.jsonl", "samples/grid.png", "eval/metrics.json", "eval/metrics.png", "eval/figure.png"] {
@@ -261,8 +283,9 @@ final class DataAndSamplingTests: CLITestCase {
         let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: try XCTUnwrap(bytes("demo/eval/metrics.json"))) as? [String: Any])
         let labels = (metrics["entries"] as? [[String: Any]] ?? []).compactMap { $0["label"] as? String }
         XCTAssertEqual(labels.filter { $0.hasPrefix("this demo") || $0.hasPrefix("shipped SVG-LP") }.count, 2, "\(labels)")
-        try fail(["evaluate", "--checkpoint", "demo/train/model.safetensors", "--figure-sequences=-1", "--out", "bad"],
-                 ["--figure-sequences must be 0 or more"], absent: ["bad"], oneLine: false)
+        try fail(
+            ["evaluate", "--checkpoint", "demo/train/model.safetensors", "--figure-sequences=-1", "--out", "bad"],
+            ["--figure-sequences must be 0 or more"], absent: ["bad"], oneLine: false)
     }
 
     func testGenerateAndEvaluateDefaultToTheWholeFiniteTestSet() throws {
@@ -276,7 +299,7 @@ final class DataAndSamplingTests: CLITestCase {
         XCTAssertTrue(e.stdout.contains("6 test sequences"), e.stdout)
         // Progress into a file is plain lines, never carriage returns.
         XCTAssertFalse(e.stderr.contains("\r"), e.stderr)
-        XCTAssertTrue(e.stderr.contains("12/12 sequences"), e.stderr)   // 6 for the baselines, 6 for the model
+        XCTAssertTrue(e.stderr.contains("12/12 sequences"), e.stderr) // 6 for the baselines, 6 for the model
         let help = try succeed(["generate", "--help"]).stdout
         XCTAssertTrue(help.contains("default: batch)"), help)
     }

@@ -10,8 +10,10 @@ final class MPITests: CLITestCase {
     static let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// A model just big enough to have a hierarchy, an aligner and several time steps: HAF-SVG-2.
-    let model = ["--model", "hafsvg", "--groups", "2", "--nf", "4", "--g-dim", "8", "--rnn-size", "8", "--z-dim", "4",
-                 "--n-past", "3", "--n-future", "2", "--sample-every", "0", "--threads", "1"]
+    let model = [
+        "--model", "hafsvg", "--groups", "2", "--nf", "4", "--g-dim", "8", "--rnn-size", "8", "--z-dim", "4",
+        "--n-past", "3", "--n-future", "2", "--sample-every", "0", "--threads", "1"
+    ]
 
     override func setUpWithError() throws {
         try super.setUpWithError()
@@ -92,9 +94,12 @@ final class MPITests: CLITestCase {
     /// every gradient of the first step agrees to 3e-6 in norm), so steps 2–5 are held to 1e-4: the
     /// same trajectory, not the same bits.
     func testTwoRanksTakeTheOneProcessSteps() throws {
-        let config = try ModelConfiguration(metadata: try SafetensorsFile.read(from: {
-            try succeed(["train"] + model + ["--batch", "4", "--steps", "1", "--out", "probe"]); return path("probe/model.safetensors")
-        }()).metadata)
+        let config = try ModelConfiguration(
+            metadata: try SafetensorsFile.read(
+                from: {
+                    try succeed(["train"] + model + ["--batch", "4", "--steps", "1", "--out", "probe"]); return path("probe/model.safetensors")
+                }()
+            ).metadata)
         let network = try Network(config)
         var zeroGradient = Set(network.aligners.map { "\($0.name).k.bias" })
         for l in network.encoder.flatMap(\.layers) + network.decoder.flatMap(\.layers) where l.bnName != nil { zeroGradient.insert("\(l.convName).bias") }
@@ -113,7 +118,10 @@ final class MPITests: CLITestCase {
                 XCTAssertEqual(got, want, accuracy: (step == 1 ? 1e-6 : 1e-4) * abs(want), "\(label): loss of step \(step)")
             }
             let (alone1, ranks1) = (try tensors("one-\(batch)-alone/model.safetensors"), try tensors("one-\(batch)-ranks/model.safetensors"))
-            let initial = try Trainer(config: { var c = config; c.batch = batch; return c }(), seed: 1)
+            let initial = try Trainer(
+                config: {
+                    var c = config; c.batch = batch; return c
+                }(), seed: 1)
             for (name, want) in alone1 {
                 let got = try XCTUnwrap(ranks1[name], "\(label): \(name) missing")
                 if name.hasSuffix("running_var") || name.hasSuffix("running_mean") {
@@ -162,8 +170,9 @@ final class MPITests: CLITestCase {
         XCTAssertTrue(endsByItself(p), "mpirun did not end after rank 1 was killed")
         let r = finish(p, o, e)
         XCTAssertNotEqual(r.status, 0, "mpirun exited 0 after a rank was killed")
-        XCTAssertTrue((r.stdout + r.stderr).lowercased().contains("signal 9") || (r.stdout + r.stderr).lowercased().contains("killed"),
-                      "no word of the dead rank:\n\(r.stderr)")
+        XCTAssertTrue(
+            (r.stdout + r.stderr).lowercased().contains("signal 9") || (r.stdout + r.stderr).lowercased().contains("killed"),
+            "no word of the dead rank:\n\(r.stderr)")
         let checkpoints = try FileManager.default.contentsOfDirectory(atPath: path("run/checkpoints")).filter { !$0.contains(".tmp-") }.sorted()
         let last = try XCTUnwrap(checkpoints.last.flatMap { Int($0.dropFirst(5).dropLast(12)) })
         let resumed = try succeedMPI(2, ["train"] + model + ["--batch", "4", "--checkpoint-every", "2", "--steps", "\(last + 2)", "--resume", "run"])
@@ -175,8 +184,10 @@ final class MPITests: CLITestCase {
     /// chunks are generated as one process generates them, with the same noise.
     func testEvaluateAndGenerateAreThoseOfOneProcess() throws {
         try succeed(["train"] + model + ["--batch", "4", "--steps", "2", "--out", "m"])
-        let evaluate = ["evaluate", "--checkpoint", "m/model.safetensors", "--sequences", "7", "--batch", "2", "--samples", "2,3",
-                        "--threads", "1", "--figure-sequences", "3"]
+        let evaluate = [
+            "evaluate", "--checkpoint", "m/model.safetensors", "--sequences", "7", "--batch", "2", "--samples", "2,3",
+            "--threads", "1", "--figure-sequences", "3"
+        ]
         try succeed(evaluate + ["--out", "e1"])
         try succeedMPI(2, evaluate + ["--out", "e2"])
         try succeedMPI(3, evaluate + ["--out", "e3"])
@@ -228,7 +239,7 @@ final class MPITests: CLITestCase {
         for (ranks, args, message) in [
             (3, ["train"] + model + ["--batch", "2", "--steps", "1", "--out", "x"], "every rank needs at least one sequence"),
             (2, ["train"] + model + ["--batch", "4", "--steps", "1", "--keep", "0", "--out", "x"], "--keep must be at least 1"),
-            (2, ["data", "mmnist", "--out", "x/d.npy"], "only train, evaluate and generate run under mpirun"),
+            (2, ["data", "mmnist", "--out", "x/d.npy"], "only train, evaluate and generate run under mpirun")
         ] {
             let (p, o, e) = try startMPI(ranks, args)
             let r = finish(p, o, e)

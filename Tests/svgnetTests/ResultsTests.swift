@@ -11,11 +11,15 @@ final class ResultsTests: CLITestCase {
         // A dataset of 4 sequences of 2 + 3 frames, whose future frames and baselines the test builds itself.
         let T = 5, nPast = 2, nFuture = 3, seqs = sequences([3, 4, 5, 6], length: T)
         try writeNTHW("truth.npy", seqs, length: T)
-        let flags = ["--nf", "4", "--g-dim", "8", "--rnn-size", "8", "--z-dim", "2", "--batch", "2", "--n-past", "\(nPast)", "--n-future", "\(nFuture)",
-                     "--sample-every", "0", "--threads", "1"]
+        let flags = [
+            "--nf", "4", "--g-dim", "8", "--rnn-size", "8", "--z-dim", "2", "--batch", "2", "--n-past", "\(nPast)", "--n-future", "\(nFuture)",
+            "--sample-every", "0", "--threads", "1"
+        ]
         try succeed(["train"] + flags + ["--data", "npy:truth.npy", "--layout", "nthw", "--steps", "1", "--out", "run"])
-        try succeed(["evaluate", "--checkpoint", "run/model.safetensors", "--data", "npy:truth.npy", "--layout", "nthw", "--sequences", "4",
-                     "--batch", "2", "--samples", "1", "--out", "eval"])
+        try succeed([
+            "evaluate", "--checkpoint", "run/model.safetensors", "--data", "npy:truth.npy", "--layout", "nthw", "--sequences", "4",
+            "--batch", "2", "--samples", "1", "--out", "eval"
+        ])
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes("eval/metrics.json")!) as? [String: Any])
         let entries = try XCTUnwrap(json["entries"] as? [[String: Any]])
 
@@ -29,7 +33,8 @@ final class ResultsTests: CLITestCase {
         try NPY.write(path("future.npy"), shape: [4, nFuture, 64, 64], values: future)
         for (name, values, label) in [("black.npy", black, "black frames"), ("last.npy", last, "last frame repeated")] {
             try NPY.write(path(name), shape: [4, nFuture, 64, 64], values: values)
-            let scored = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try succeed(["score", "--truth", "future.npy", "--pred", name]).stdout.utf8)) as? [String: Any])
+            let scored = try XCTUnwrap(
+                JSONSerialization.jsonObject(with: Data(try succeed(["score", "--truth", "future.npy", "--pred", name]).stdout.utf8)) as? [String: Any])
             let entry = try XCTUnwrap(entries.first { $0["label"] as? String == label })
             let report = try XCTUnwrap((entry["reports"] as? [[String: Any]])?.first)
             for key in ["ssimBestSSIM", "psnrBestPSNR"] {
@@ -67,7 +72,25 @@ final class ResultsTests: CLITestCase {
         big.tensors[name]!.values[0] = 1e6
         try big.write(to: path("big.safetensors"))
         try fail(["export", "--checkpoint", "big.safetensors", "--out", "b16.safetensors"], [name, "beyond float16's range"], absent: ["b16.safetensors"])
-        try fail(["export", "--checkpoint", "run/model.safetensors", "--dtype", "bf16", "--out", "x.safetensors"], ["bf16"], absent: ["x.safetensors"], oneLine: false)
+        try fail(
+            ["export", "--checkpoint", "run/model.safetensors", "--dtype", "bf16", "--out", "x.safetensors"], ["bf16"], absent: ["x.safetensors"],
+            oneLine: false)
+    }
+
+    /// A training checkpoint (weights with Adam's moments) is a model to every command that reads one: export
+    /// writes its weights alone, equal to the model.safetensors of the same step.
+    func testTrainingCheckpointIsReadAsAModel() throws {
+        try succeed(["train"] + tiny + ["--steps", "2", "--checkpoint-every", "2", "--out", "run"])
+        let checkpoint = "run/checkpoints/step-00000002.safetensors"
+        let raw = try SafetensorsFile.read(from: path(checkpoint))
+        XCTAssertTrue(raw.names.contains { $0.hasPrefix("adam_m.") }, "the fixture should be a training checkpoint")
+        try succeed(["export", "--checkpoint", checkpoint, "--dtype", "f32", "--out", "weights.safetensors"])
+        let exported = try SafetensorsFile.read(from: path("weights.safetensors")), model = try SafetensorsFile.read(from: path("run/model.safetensors"))
+        XCTAssertEqual(Set(exported.names), Set(model.names))
+        for name in model.names { XCTAssertEqual(exported.tensors[name]!.values, model.tensors[name]!.values, name) }
+        XCTAssertNotEqual(exported.metadata["format"], raw.metadata["format"], "the export is a model file, not a training checkpoint")
+        try succeed(["generate", "--checkpoint", checkpoint, "--batch", "2", "--samples", "2", "--out", "gen"])
+        try succeed(["train"] + tiny + ["--steps", "1", "--init", checkpoint, "--out", "fromCheckpoint"])
     }
 
     /// The repository's Models/ folder, found from this file's path.
@@ -98,15 +121,19 @@ final class ResultsTests: CLITestCase {
             // test sequences (written once as uint8, read by all three) and the same seed.
             let nPast = 5, nFuture = 5, N = 4
             try succeed(["data", "mmnist", "--sequences", "\(N)", "--length", "\(nPast + nFuture)", "--seed", "3", "--out", "truth.npy"])
-            let common = ["--checkpoint", model, "--data", "npy:truth.npy", "--batch", "\(N)", "--n-past", "\(nPast)", "--n-future", "\(nFuture)",
-                          "--seed", "5", "--threads", "1"]
+            let common = [
+                "--checkpoint", model, "--data", "npy:truth.npy", "--batch", "\(N)", "--n-past", "\(nPast)", "--n-future", "\(nFuture)",
+                "--seed", "5", "--threads", "1"
+            ]
             try succeed(["generate"] + common + ["--sequences", "\(N)", "--samples", "3", "--out", "gen"])
             try succeed(["evaluate"] + common + ["--sequences", "\(N)", "--samples", "3", "--no-baselines", "--figure-sequences", "0", "--out", "eval"])
-            let truth = try NPY.read(path("truth.npy"))   // (T, N, 64, 64) in [0, 1]
+            let truth = try NPY.read(path("truth.npy")) // (T, N, 64, 64) in [0, 1]
             var future: [Float] = []
             for n in 0..<N { for t in nPast..<(nPast + nFuture) { future += truth.values[((t * N + n) * 4096)..<((t * N + n + 1) * 4096)] } }
-            try NPY.write(path("future.npy"), shape: [N, nFuture, 1, 64, 64], values: future)   // (N, T, C, H, W), as predictions.npy has C
-            let scored = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try succeed(["score", "--truth", "future.npy", "--pred", "gen/predictions.npy"]).stdout.utf8)) as? [String: Any])
+            try NPY.write(path("future.npy"), shape: [N, nFuture, 1, 64, 64], values: future) // (N, T, C, H, W), as predictions.npy has C
+            let scored = try XCTUnwrap(
+                JSONSerialization.jsonObject(with: Data(try succeed(["score", "--truth", "future.npy", "--pred", "gen/predictions.npy"]).stdout.utf8))
+                    as? [String: Any])
             let json = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes("eval/metrics.json")!) as? [String: Any])
             let report = try XCTUnwrap(((json["entries"] as? [[String: Any]])?.first?["reports"] as? [[String: Any]])?.first)
             for key in ["ssimBestSSIM", "psnrBestSSIM", "ssimBestPSNR", "psnrBestPSNR"] {
@@ -122,15 +149,17 @@ final class ResultsTests: CLITestCase {
     /// nearly uniform: entropy ≈ 1 of a uniform row's, largest weight ≈ 1/P. A model without an aligner is refused.
     func testAttentionReportOfAnUntrainedAlignerIsUniform() throws {
         try succeed(["train"] + tiny + ["--lr", "1e-12", "--steps", "1", "--out", "run"])
-        let r = try succeed(["generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--samples", "2", "--n-future", "2",
-                             "--attention", "--out", "gen"])
+        let r = try succeed([
+            "generate", "--checkpoint", "run/model.safetensors", "--batch", "2", "--samples", "2", "--n-future", "2",
+            "--attention", "--out", "gen"
+        ])
         let lines = r.stdout.split(separator: "\n").filter { $0.hasPrefix("aligner level") }
-        XCTAssertEqual(lines.count, 4, r.stdout)   // tiny's HAF-SVG-2 has all four levels
+        XCTAssertEqual(lines.count, 4, r.stdout) // tiny's HAF-SVG-2 has all four levels
         for (level, line) in lines.enumerated() {
             let numbers = line.split(whereSeparator: { " ():;×".contains($0) }).compactMap { Double($0) }
             // level, side, side, entropy, largest weight, uniform weight
             XCTAssertEqual(numbers.count, 6, String(line))
-            let P = Double(1 << (2 * (level + 2)))   // 4×4, 8×8, 16×16, 32×32
+            let P = Double(1 << (2 * (level + 2))) // 4×4, 8×8, 16×16, 32×32
             XCTAssertEqual(numbers[5], 1 / P, accuracy: 5e-5, String(line))
             XCTAssertGreaterThan(numbers[3], 0.99, String(line))
             XCTAssertLessThanOrEqual(numbers[3], 1.0005, String(line))

@@ -20,7 +20,10 @@ let svgnetBinary: String? = {
     for c in candidates {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: c.path, isDirectory: &isDir), !isDir.boolValue,
-           FileManager.default.isExecutableFile(atPath: c.path) { return c.path }
+            FileManager.default.isExecutableFile(atPath: c.path)
+        {
+            return c.path
+        }
     }
     return nil
 }()
@@ -34,8 +37,10 @@ struct RunResult {
 }
 
 /// The smallest useful model: every run of a few steps takes well under a second.
-let tiny = ["--nf", "4", "--g-dim", "8", "--rnn-size", "8", "--z-dim", "2", "--batch", "2", "--n-past", "2", "--n-future", "1",
-            "--sample-every", "0", "--threads", "1"]
+let tiny = [
+    "--nf", "4", "--g-dim", "8", "--rnn-size", "8", "--z-dim", "2", "--batch", "2", "--n-past", "2", "--n-future", "1",
+    "--sample-every", "0", "--threads", "1"
+]
 
 class CLITestCase: XCTestCase {
     var folder = ""
@@ -96,8 +101,10 @@ class CLITestCase: XCTestCase {
     /// Runs a command that must fail with one line on stderr naming the problem: `Error: …` containing every
     /// string of `mentions`. `absent` are paths (relative to the folder) that must not exist afterwards.
     @discardableResult
-    func fail(_ args: [String], _ mentions: [String], absent: [String] = [], oneLine: Bool = true,
-              file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
+    func fail(
+        _ args: [String], _ mentions: [String], absent: [String] = [], oneLine: Bool = true,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> RunResult {
         let r = try run(args)
         let cmd = "svgnet " + args.joined(separator: " ")
         XCTAssertNotEqual(r.status, 0, "\(cmd) succeeded", file: file, line: line)
@@ -136,10 +143,14 @@ class CLITestCase: XCTestCase {
     func frame(channels: Int, seed: Int, side: Int = 64) -> Image {
         var img = Image(channels: channels, height: side, width: side)
         let x0 = (seed * 7) % (side - 12), y0 = (seed * 13) % (side - 12)
-        for c in 0..<channels { for y in 0..<side { for x in 0..<side {
-            let inside = (x0..<x0 + 12).contains(x) && (y0..<y0 + 12).contains(y)
-            img[c, y, x] = inside ? Float(200 + 20 * c) / 255 : Float((x + y + seed) % 40) / 255
-        } } }
+        for c in 0..<channels {
+            for y in 0..<side {
+                for x in 0..<side {
+                    let inside = (x0..<x0 + 12).contains(x) && (y0..<y0 + 12).contains(y)
+                    img[c, y, x] = inside ? Float(200 + 20 * c) / 255 : Float((x + y + seed) % 40) / 255
+                }
+            }
+        }
         return img
     }
 
@@ -155,11 +166,13 @@ class CLITestCase: XCTestCase {
 
     /// BAIR as the SVG preprocessing writes it: DIR/processed_data/{train,test}/<traj>/<n>/<i>.png, RGB.
     func makeBAIR(_ relative: String, frames: Int = 3) throws {
-        for split in ["train", "test"] { for n in 0..<2 {
-            let dir = path("\(relative)/processed_data/\(split)/traj_0_to_255/\(n)")
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            for i in 0..<frames { try writePNG("\(dir)/\(i).png", frame(channels: 3, seed: n * 10 + i + (split == "test" ? 50 : 0))) }
-        } }
+        for split in ["train", "test"] {
+            for n in 0..<2 {
+                let dir = path("\(relative)/processed_data/\(split)/traj_0_to_255/\(n)")
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                for i in 0..<frames { try writePNG("\(dir)/\(i).png", frame(channels: 3, seed: n * 10 + i + (split == "test" ? 50 : 0))) }
+            }
+        }
     }
 
     /// `count` sequences of `length` 64×64 gray frames, sequence i built from frame seeds i·100 + t.

@@ -31,8 +31,10 @@ final class TrainTests: CLITestCase {
         XCTAssertTrue(exists("run/samples/step-000001.gif") && exists("run/samples/step-000002.gif"))
 
         let info = try succeed(["info", "run/model.safetensors"])
-        for s in ["HAF-SVG-2 on dcgan64, 1 channel(s)", "zDim 2 in 2 group(s) of 1; gDim 8; rnn 8; nf 4", "levels 0,1,2,3",
-                  "trained as   2 → 1 frames, batch 2", "loads        yes"] {
+        for s in [
+            "HAF-SVG-2 on dcgan64, 1 channel(s)", "zDim 2 in 2 group(s) of 1; gDim 8; rnn 8; nf 4", "levels 0,1,2,3",
+            "trained as   2 → 1 frames, batch 2", "loads        yes"
+        ] {
             XCTAssertTrue(info.stdout.contains(s), "info lacks '\(s)':\n\(info.stdout)")
         }
         var sum = 0, total = -1
@@ -48,8 +50,9 @@ final class TrainTests: CLITestCase {
     /// A diverging run (an absurd learning rate) stops at the first non-finite loss with one line naming
     /// the step, keeps the last checkpoint written with a finite loss, and logs no non-finite step.
     func testNonFiniteLossStopsTheRunAndKeepsTheLastGoodCheckpoint() throws {
-        let r = try fail(["train"] + tiny + ["--lr", "1e30", "--steps", "20", "--checkpoint-every", "1", "--out", "nan"],
-                         ["the loss is", "last good checkpoint"])
+        let r = try fail(
+            ["train"] + tiny + ["--lr", "1e30", "--steps", "20", "--checkpoint-every", "1", "--out", "nan"],
+            ["the loss is", "last good checkpoint"])
         XCTAssertEqual(r.status, 1)
         let log = try logLines("nan")
         XCTAssertFalse(log.isEmpty, "the first step's loss is finite and must be logged")
@@ -71,8 +74,9 @@ final class TrainTests: CLITestCase {
         XCTAssertEqual(bytes("whole/model.safetensors"), bytes("split/model.safetensors"), "2+2 steps differ from 4 steps")
         XCTAssertEqual(bytes("whole/checkpoints/step-00000004.safetensors"), bytes("split/checkpoints/step-00000004.safetensors"))
         // --keep 2 (the default) leaves the two newest: the end of the first part, the end of the second.
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("split/checkpoints")).sorted(),
-                       ["step-00000002.safetensors", "step-00000004.safetensors"])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: path("split/checkpoints")).sorted(),
+            ["step-00000002.safetensors", "step-00000004.safetensors"])
         try succeed(["train"] + tiny + ["--steps", "3", "--checkpoint-every", "1", "--keep", "1", "--out", "keep1"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("keep1/checkpoints")), ["step-00000003.safetensors"])
         XCTAssertEqual(try logLines("split").map { $0["step"] as? Int }, [1, 2, 3, 4])
@@ -135,7 +139,7 @@ final class TrainTests: CLITestCase {
             ("garbage.safetensors", ["garbage.safetensors", "corrupt"]),
             ("huge.safetensors", ["huge.safetensors", "header length"]),
             ("bare.safetensors", ["bare.safetensors", "no model configuration"]),
-            ("nothing.safetensors", ["nothing.safetensors", "no such file"]),
+            ("nothing.safetensors", ["nothing.safetensors", "no such file"])
         ]
         for (file, mentions) in cases {
             try fail(["info", file], mentions)
@@ -157,17 +161,24 @@ final class TrainTests: CLITestCase {
         // A damaged newest checkpoint with an older one beside it: the message names the older one.
         try succeed(["train"] + tiny + ["--steps", "2", "--checkpoint-every", "1", "--out", "two"])
         write("two/checkpoints/step-00000002.safetensors", good.prefix(good.count / 2))
-        try fail(["train"] + tiny + ["--steps", "3", "--resume", "two"], ["two/checkpoints/step-00000002.safetensors", "truncated",
-                                                                          "delete it to resume from two/checkpoints/step-00000001.safetensors"])
+        try fail(
+            ["train"] + tiny + ["--steps", "3", "--resume", "two"],
+            [
+                "two/checkpoints/step-00000002.safetensors", "truncated",
+                "delete it to resume from two/checkpoints/step-00000001.safetensors"
+            ])
         // Right configuration, wrong tensors: info says it does not load; generate and --init refuse.
         let info = try run(["info", "missing.safetensors"])
         XCTAssertEqual(info.status, 1)
         XCTAssertTrue(info.stdout.contains("loads        no: missing.safetensors: missing tensor"), info.stdout)
-        try fail(["generate", "--checkpoint", "missing.safetensors", "--batch", "2", "--samples", "1", "--out", "g"], ["missing.safetensors", "missing tensor"], absent: ["g"])
+        try fail(
+            ["generate", "--checkpoint", "missing.safetensors", "--batch", "2", "--samples", "1", "--out", "g"], ["missing.safetensors", "missing tensor"],
+            absent: ["g"])
         try fail(["train"] + tiny + ["--steps", "1", "--init", "missing.safetensors", "--out", "i"], ["missing.safetensors", "missing tensor"], absent: ["i"])
         // A checkpoint of another shape as --init.
-        try fail(["train"] + tiny.map { $0 == "8" ? "16" : $0 } + ["--steps", "1", "--init", "run/model.safetensors", "--out", "i"],
-                 ["run/model.safetensors", "has shape"], absent: ["i"])
+        try fail(
+            ["train"] + tiny.map { $0 == "8" ? "16" : $0 } + ["--steps", "1", "--init", "run/model.safetensors", "--out", "i"],
+            ["run/model.safetensors", "has shape"], absent: ["i"])
     }
 
     func testNonsenseValues() throws {
@@ -206,7 +217,7 @@ final class TrainTests: CLITestCase {
             (["--epochs": "0"], ["--epochs must be at least 1"]),
             (["--epochs": "1", "--steps": "2"], ["give --steps or --epochs, not both"]),
             (["--mnist": "nomnist"], ["nomnist"]),
-            (["--preset": "bair"], ["1 channel(s)", "has 3"]),
+            (["--preset": "bair"], ["1 channel(s)", "has 3"])
         ]
         for (changes, mentions) in cases {
             var args = with(changes)
@@ -219,19 +230,22 @@ final class TrainTests: CLITestCase {
         try fail(with(["--model": "svg9"]), ["'svg9' is invalid for '--model"], absent: ["o"], oneLine: false)
         try fail(with(["--batch": "two"]), ["'two' is invalid for '--batch"], absent: ["o"], oneLine: false)
         try fail(with(["--order": "random"]), ["'random' is invalid for '--order", "'shuffled' and 'sequential'"], absent: ["o"], oneLine: false)
-        try fail(with(["--layout": "xyz", "--data": "npy:a.npy"]), ["'xyz' is invalid for '--layout", "'tnhw', 'nthw', 'nthwc' or 'ntchw'"],
-                 absent: ["o"], oneLine: false)
+        try fail(
+            with(["--layout": "xyz", "--data": "npy:a.npy"]), ["'xyz' is invalid for '--layout", "'tnhw', 'nthw', 'nthwc' or 'ntchw'"],
+            absent: ["o"], oneLine: false)
         try fail(with(["--aligner-levels": "0,x"]), ["'0,x' is invalid for '--aligner-levels"], absent: ["o"], oneLine: false)
         try fail(["train", "--steps", "-1", "--out", "o"], ["--steps"], absent: ["o"], oneLine: false)
         try fail(["train", "--bogus"], ["--bogus"], oneLine: false)
         // An output path that is a file.
         write("afile", Data("x".utf8))
         try fail(["train"] + tiny + ["--steps", "1", "--out", "afile"], ["afile", "not a folder"])
-        for args in [["generate", "--checkpoint", "x", "--batch", "0"], ["generate", "--checkpoint", "x", "--samples", "0"],
-                     ["generate", "--checkpoint", "x", "--sequences", "0"], ["evaluate", "--checkpoint", "x", "--sequences", "0"],
-                     ["evaluate", "--checkpoint", "x", "--batch", "0"], ["data", "mmnist", "--out", "d.npy", "--sequences", "0"],
-                     ["data", "mmnist", "--out", "d.npy", "--length", "0"], ["data", "mmnist", "--out", "d.npy", "--digits", "0"],
-                     ["demo", "--out", "demo", "--steps", "0"]] {
+        for args in [
+            ["generate", "--checkpoint", "x", "--batch", "0"], ["generate", "--checkpoint", "x", "--samples", "0"],
+            ["generate", "--checkpoint", "x", "--sequences", "0"], ["evaluate", "--checkpoint", "x", "--sequences", "0"],
+            ["evaluate", "--checkpoint", "x", "--batch", "0"], ["data", "mmnist", "--out", "d.npy", "--sequences", "0"],
+            ["data", "mmnist", "--out", "d.npy", "--length", "0"], ["data", "mmnist", "--out", "d.npy", "--digits", "0"],
+            ["demo", "--out", "demo", "--steps", "0"]
+        ] {
             try fail(args, [args[args.count - 2]], absent: ["d.npy", "demo", "svgnet-samples", "svgnet-eval"])
         }
         // Checked by the argument parser (a malformed list) or by validate(): the first line names it, usage follows.
@@ -247,7 +261,7 @@ final class TrainTests: CLITestCase {
             usleep(20_000)
         }
         XCTAssertTrue(p.isRunning, "the run ended before it could be interrupted")
-        p.interrupt()   // SIGINT
+        p.interrupt() // SIGINT
         let r = finish(p, out, err)
         XCTAssertEqual(r.status, 130, r.stderr)
         XCTAssertEqual(p.terminationReason, .exit)
@@ -267,12 +281,14 @@ final class TrainTests: CLITestCase {
     func testSnapshotsAreTheModelsOfTheirSteps() throws {
         try succeed(["train"] + tiny + ["--steps", "4", "--checkpoint-every", "2", "--snapshot-every", "2", "--out", "run"])
         try succeed(["train"] + tiny + ["--steps", "2", "--out", "two"])
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("run/snapshots")).sorted(),
-                       ["model-step-000002.safetensors", "model-step-000004.safetensors"])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: path("run/snapshots")).sorted(),
+            ["model-step-000002.safetensors", "model-step-000004.safetensors"])
         XCTAssertEqual(bytes("run/snapshots/model-step-000002.safetensors"), bytes("two/model.safetensors"))
         XCTAssertEqual(bytes("run/snapshots/model-step-000004.safetensors"), bytes("run/model.safetensors"))
-        try fail(["train"] + tiny + ["--steps", "4", "--checkpoint-every", "2", "--snapshot-every", "3", "--out", "bad"],
-                 ["--snapshot-every 3 must be a multiple of --checkpoint-every 2"], absent: ["bad"])
+        try fail(
+            ["train"] + tiny + ["--steps", "4", "--checkpoint-every", "2", "--snapshot-every", "3", "--out", "bad"],
+            ["--snapshot-every 3 must be a multiple of --checkpoint-every 2"], absent: ["bad"])
     }
 
     /// A checkpoint that cannot be written (here: its name is taken by a folder, as a full or read-only disk
@@ -281,11 +297,13 @@ final class TrainTests: CLITestCase {
         try succeed(["train"] + tiny + ["--steps", "1", "--checkpoint-every", "1", "--out", "run"])
         let first = try XCTUnwrap(bytes("run/checkpoints/step-00000001.safetensors"))
         try FileManager.default.createDirectory(atPath: path("run/checkpoints/step-00000002.safetensors/x"), withIntermediateDirectories: true)
-        try fail(["train"] + tiny + ["--steps", "2", "--checkpoint-every", "1", "--resume", "run"],
-                 ["writing a checkpoint in run", "the previous checkpoint is intact"])
+        try fail(
+            ["train"] + tiny + ["--steps", "2", "--checkpoint-every", "1", "--resume", "run"],
+            ["writing a checkpoint in run", "the previous checkpoint is intact"])
         XCTAssertEqual(bytes("run/checkpoints/step-00000001.safetensors"), first)
-        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: path("run/checkpoints")).contains { $0.contains(".tmp-") },
-                       "a temporary file was left behind")
+        XCTAssertFalse(
+            try FileManager.default.contentsOfDirectory(atPath: path("run/checkpoints")).contains { $0.contains(".tmp-") },
+            "a temporary file was left behind")
     }
 
     /// SIGKILL at 20 moments drawn by a seeded generator (after the k-th progress line, then a random
@@ -314,7 +332,8 @@ final class TrainTests: CLITestCase {
             killedAfter.append(try logLines(dir).count)
             let r = try run(["train"] + args + ["--resume", dir])
             if r.status == 0 {
-                XCTAssertEqual(bytes("\(dir)/model.safetensors"), reference, "trial \(trial) (killed after line \(line) + \(delay) µs) resumed to other weights")
+                XCTAssertEqual(
+                    bytes("\(dir)/model.safetensors"), reference, "trial \(trial) (killed after line \(line) + \(delay) µs) resumed to other weights")
                 XCTAssertEqual(bytes(String(format: "%@/checkpoints/step-%08d.safetensors", dir, steps)), referenceCheckpoint, "trial \(trial)")
                 XCTAssertEqual(try logLines(dir).map { $0["step"] as? Int }, Array(1...steps), "trial \(trial)")
                 exact += 1
@@ -335,8 +354,8 @@ final class TrainTests: CLITestCase {
     func testSequentialOrderOverNPY() throws {
         let L = 3
         let s = sequences(Array(0..<8), length: L)
-        try writeNTHW("all.npy", Array(s[0..<6]), length: L)                      // S0 … S5
-        try writeNTHW("tail.npy", Array(s[0..<4]) + [s[6], s[7]], length: L)      // S0 … S3, X, Y
+        try writeNTHW("all.npy", Array(s[0..<6]), length: L) // S0 … S5
+        try writeNTHW("tail.npy", Array(s[0..<4]) + [s[6], s[7]], length: L) // S0 … S3, X, Y
         try writeNTHW("middle.npy", [s[0], s[1], s[6], s[7], s[4], s[5]], length: L) // S0, S1, X, Y, S4, S5
         func train(_ file: String, steps: Int) throws -> Data? {
             let out = "\(file)-\(steps)"
