@@ -4,7 +4,7 @@ APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config libpng-dev libgif-dev 
                 libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
 DEMO_OUT ?= demo-out
 
-.PHONY: setup build test bench demo results fuzz clean
+.PHONY: setup build test bench demo results fuzz format lint clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -37,6 +37,15 @@ results: setup
 # libFuzzer + AddressSanitizer over every parser of outside bytes (Fuzz/), FUZZ_TIME seconds each (default 60).
 fuzz: setup
 	FUZZ_TIME=$(FUZZ_TIME) TARGETS="$(TARGETS)" bash Scripts/fuzz.sh
+
+# swift-format (part of the Swift toolchain) with the repository's .swift-format: `format` rewrites in place,
+# `lint` reports what `format` would change and fails on it (CI runs it).
+FORMAT_PATHS := Sources Tests Benchmarks Fuzz Package.swift
+format:
+	$(SWIFT) format -i -r --parallel $(FORMAT_PATHS)
+
+lint:
+	$(SWIFT) format lint --strict -r --parallel $(FORMAT_PATHS)
 
 clean:
 	rm -rf .build .build-fuzz

@@ -9,13 +9,13 @@ let package = Package(
         .library(name: "SVGNet", targets: ["SVGNet"]),
         .library(name: "SVGData", targets: ["SVGData"]),
         .executable(name: "svgnet", targets: ["svgnet"]),
-        .executable(name: "svgnet-bench", targets: ["svgnet-bench"]),
+        .executable(name: "svgnet-bench", targets: ["svgnet-bench"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Reads the KTH zips (`svgnet data kth`); pure Swift over zlib. It computes each entry's CRC-32 without
         // comparing it, so KTHConversion compares it.
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20")
     ],
     targets: [
         .systemLibrary(
@@ -56,8 +56,9 @@ let package = Package(
             name: "svgnet",
             dependencies: ["Kernels", "SVGNet", "SVGData", "CMPI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "svgnet-bench", dependencies: ["Kernels", "SVGNet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Benchmarks/svgnet-bench"),
+        .executableTarget(
+            name: "svgnet-bench", dependencies: ["Kernels", "SVGNet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/svgnet-bench"),
         // Fuzz targets (Fuzz/, `make fuzz`): each replays files through its parser in a normal build, and is
         // libFuzzer's target when built with -DFUZZING -parse-as-library -sanitize=fuzzer,address.
         .target(name: "FuzzSupport", path: "Fuzz/Support"),
@@ -80,8 +81,10 @@ let package = Package(
         // Runs the built `svgnet` binary as a child process; depending on the executable makes SwiftPM build it first.
         .testTarget(
             name: "svgnetTests",
-            dependencies: [.target(name: "svgnet"), "SVGData", "SVGNet", "Kernels", "TestSupport",
-                           .product(name: "ZIPFoundation", package: "ZIPFoundation")]
-        ),
+            dependencies: [
+                .target(name: "svgnet"), "SVGData", "SVGNet", "Kernels", "TestSupport",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation")
+            ]
+        )
     ]
 )
