@@ -120,7 +120,7 @@ extension SafetensorsFile {
         var model = self
         model.tensors = tensors.filter { !$0.key.hasPrefix("adam_m.") && !$0.key.hasPrefix("adam_v.") }
         // The training state goes with the moments; the step stays as a record of how long it trained.
-        model.metadata["format"] = "svgnet-1"
+        model.metadata["format"] = ModelConfiguration.modelFormat
         model.metadata["rng"] = nil
         return model
     }

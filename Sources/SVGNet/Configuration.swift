@@ -110,10 +110,13 @@ public struct ModelConfiguration: Sendable, Equatable {
 
     // MARK: metadata (safetensors __metadata__ holds strings only)
 
+    /// The `format` tag of a model file's metadata (a training checkpoint's is `Trainer.checkpointFormat`).
+    public static let modelFormat = "svgnet-1"
+
     /// The configuration as safetensors metadata (string values, MODEL.md "Checkpoints" keys, `format` svgnet-1).
     public var metadata: [String: String] {
         [
-            "format": "svgnet-1",
+            "format": ModelConfiguration.modelFormat,
             "model": modelName,
             "backbone": backbone.rawValue,
             "channels": String(channels),

@@ -38,7 +38,6 @@ struct AlignerPlan {
 /// `shared` and is gathered into every frame that reads it; the Z block adds the aligned features.
 struct SkipLayerPlan {
     let layer: ConvLayerPlan
-    let level: Int
     let channels: Int
     let plane: Int
     let source, gradSource: Slice // channels × (sourceFrames·plane)
@@ -211,7 +210,7 @@ extension SkipLayerPlan {
         let sharedCount = spec.outChannels * sourceFrames * layer.outPlane
         let source = planner.floats(ch * sourceFrames * plane), gradSource = grad(ch * sourceFrames * plane)
         let shared = planner.floats(sharedCount), gradShared = grad(sharedCount)
-        self.layer = layer; self.level = level; channels = ch; self.plane = plane
+        self.layer = layer; channels = ch; self.plane = plane
         self.source = source; self.gradSource = gradSource; self.shared = shared; self.gradShared = gradShared
         sourceBlock = ConvBlock(
             spec, label: "\(spec.convName) skip-block", channelOffset: ch, channelCount: ch, frames: sourceFrames,

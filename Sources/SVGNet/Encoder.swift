@@ -19,9 +19,6 @@ struct EncoderPlan {
         case maxPool(MaxPoolPlan)
         case conv(ConvLayerPlan)
     }
-    let frames: Int
-    let groups: Int
-    let channels: Int
     let input: Slice
     let layers: [Layer]
     /// Skip level ℓ's map (the output of stage 3 − ℓ) and its gradient, by level.
@@ -40,9 +37,8 @@ struct EncoderPlan {
         _ net: Network, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
         colCacheBudget: Int = 0, replicas: BatchNormReplicas? = nil
     ) {
-        self.frames = frames; self.groups = groups
         var budget = colCacheBudget
-        channels = net.config.channels
+        let channels = net.config.channels
         input = planner.floats(channels * frames * framePixels)
         func grad(_ n: Int) -> Slice { needsGrad ? planner.floats(n) : .empty }
         var layers: [Layer] = [], skipLevelOfLayer: [Int?] = []
