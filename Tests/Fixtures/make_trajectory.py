@@ -17,7 +17,11 @@ with PyTorch float32's.
   after32.<name>   the same, float32 run
 
 Usage:  python3 Tests/Fixtures/make_trajectory.py      (writes Tests/Fixtures/trajectory_*.safetensors)
+        python3 Tests/Fixtures/make_trajectory.py --full-width DIR
+            (the same two models at the paper's width, nf 64, g-dim 128, rnn 256, batch 16, 5 + 10 frames, into
+            DIR: about 100 MB each, not committed; TrajectoryTests reads them when SVGNET_FULL_WIDTH_TRAJECTORY=DIR)
 """
+import argparse
 import os
 import torch
 from safetensors.torch import save_file
@@ -43,8 +47,13 @@ def run(cfg, init, x, eps, dtype):
     return losses, state(model)
 
 
-def make(name, seed):
+FULL_WIDTH = dict(nf=64, g_dim=128, rnn_size=256, n_past=5, n_future=10, batch=16, beta=1e-4)
+FULL_WIDTH_GROUPS = {"svg_dcgan": dict(z_dim=16), "hafsvg2_dcgan": dict(groups=4, z_dim=16)}
+
+
+def make(name, seed, full_width_dir=None):
     cfg = dict(COMMON, **CONFIGS[name])
+    if full_width_dir: cfg.update(FULL_WIDTH, **FULL_WIDTH_GROUPS[name])
     gen = torch.Generator().manual_seed(seed)
     model = Model(cfg); init_weights(model, gen)
     T = cfg["n_past"] + cfg["n_future"]; B = cfg["batch"]; G = cfg["groups"]; d = cfg["z_dim"] // G; C = cfg["channels"]
@@ -60,7 +69,7 @@ def make(name, seed):
                     "loss64": torch.tensor([l[0] for l in losses64]), "mse64": torch.tensor([l[1] for l in losses64]),
                     "kld64": torch.tensor([l[2] for l in losses64]), "loss32": torch.tensor([l[0] for l in losses32])})
     meta = metadata(cfg); meta["steps"] = str(STEPS)
-    path = os.path.join(HERE, f"trajectory_{name}.safetensors")
+    path = os.path.join(full_width_dir or HERE, f"trajectory_{name}.safetensors")
     save_file({k: v.float().contiguous() for k, v in tensors.items()}, path, metadata=meta)
     worst = max(abs(a[0] - b[0]) / abs(a[0]) for a, b in zip(losses32, losses64))
     print(f"{name}: losses {losses64[0][0]:.5f} → {losses64[-1][0]:.5f} over {STEPS} steps; "
@@ -68,6 +77,10 @@ def make(name, seed):
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--full-width", metavar="DIR", help="write full-width trajectories into DIR instead of the fixtures")
+    args = parser.parse_args()
+    if args.full_width: os.makedirs(args.full_width, exist_ok=True)
     torch.manual_seed(0)
     for i, name in enumerate(NAMES):
-        make(name, 2000 + i)
+        make(name, 2000 + i, args.full_width)

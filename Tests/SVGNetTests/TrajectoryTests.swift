@@ -13,8 +13,10 @@ final class TrajectoryTests: XCTestCase {
 
     /// `convolution`: as in ParityTests, the fixtures' widths are below the automatic Winograd thresholds, so
     /// each runs direct and again with Winograd wherever the shape allows.
-    func check(_ name: String, convolution: ConvolutionAlgorithm = .automatic) throws {
-        let f = try loadFixture("trajectory_\(name)")
+    /// `directory`: where the trajectory file is, when not among the fixtures (the full-width runs).
+    func check(_ name: String, convolution: ConvolutionAlgorithm = .automatic, directory: String? = nil) throws {
+        let f =
+            try directory.map { try SafetensorsFile.read(from: "\($0)/trajectory_\(name).safetensors") } ?? loadFixture("trajectory_\(name)")
         let config = try ModelConfiguration(metadata: f.metadata)
         let steps = Int(f.metadata["steps"]!)!
         let trainer = try Trainer(config: config, seed: 1, convolution: convolution)
@@ -44,16 +46,29 @@ final class TrajectoryTests: XCTestCase {
         XCTAssertLessThan(ours.last!, ours.first!, "\(name): ten steps on one batch should lower the loss")
 
         // Weights after the last step: distance from the exact weights, over all tensors, against PyTorch float32's.
+        // Per module too (the part of the name before the first dot), so a breach says where it comes from.
         var oursNum = 0.0, pytorchNum = 0.0, den = 0.0
+        var byModule: [String: (ours: Double, pytorch: Double, norm: Double)] = [:]
         for e in trainer.layout.entries where e.spec.trainable {
             let got = trainer.parameter(e.spec.name)
             let want = f.tensors["after64.\(e.spec.name)"]!.values, pt = f.tensors["after32.\(e.spec.name)"]!.values
+            var o = 0.0, p = 0.0, n = 0.0
             for i in 0..<got.count {
                 let w = Double(want[i])
-                oursNum += (Double(got[i]) - w) * (Double(got[i]) - w)
-                pytorchNum += (Double(pt[i]) - w) * (Double(pt[i]) - w)
-                den += w * w
+                o += (Double(got[i]) - w) * (Double(got[i]) - w)
+                p += (Double(pt[i]) - w) * (Double(pt[i]) - w)
+                n += w * w
             }
+            oursNum += o
+            pytorchNum += p
+            den += n
+            let module = String(e.spec.name.prefix { $0 != "." })
+            let m = byModule[module] ?? (0, 0, 0)
+            byModule[module] = (m.ours + o, m.pytorch + p, m.norm + n)
+        }
+        for (module, m) in byModule.sorted(by: { $0.key < $1.key }) {
+            let o = (m.ours / m.norm).squareRoot(), p = (m.pytorch / m.norm).squareRoot()
+            print("  \(name) \(convolution) \(module): weights \(o) from exact (PyTorch float32 \(p), ratio \(o / p))")
         }
         let oursDistance = (oursNum / den).squareRoot(), pytorchDistance = (pytorchNum / den).squareRoot()
         XCTAssertLessThanOrEqual(
@@ -68,4 +83,17 @@ final class TrajectoryTests: XCTestCase {
     func testHAFSVGFollowsTenPyTorchSteps() throws { try check("hafsvg2_dcgan") }
     func testSVGFollowsTenPyTorchStepsOnTheWinogradPath() throws { try check("svg_dcgan", convolution: .winogradWhereShapeAllows) }
     func testHAFSVGFollowsTenPyTorchStepsOnTheWinogradPath() throws { try check("hafsvg2_dcgan", convolution: .winogradWhereShapeAllows) }
+
+    /// The same bound at the paper's width (`make_trajectory.py --full-width DIR`; files too large to commit),
+    /// run only when SVGNET_FULL_WIDTH_TRAJECTORY names that directory.
+    func testFullWidthTrajectories() throws {
+        guard let directory = ProcessInfo.processInfo.environment["SVGNET_FULL_WIDTH_TRAJECTORY"] else {
+            throw XCTSkip("set SVGNET_FULL_WIDTH_TRAJECTORY to the directory make_trajectory.py --full-width wrote")
+        }
+        let names = ["svg_dcgan", "hafsvg2_dcgan"].filter { FileManager.default.fileExists(atPath: "\(directory)/trajectory_\($0).safetensors") }
+        XCTAssertFalse(names.isEmpty, "no trajectory_*.safetensors in \(directory)")
+        for name in names {
+            for convolution in [ConvolutionAlgorithm.direct, .automatic] { try check(name, convolution: convolution, directory: directory) }
+        }
+    }
 }
