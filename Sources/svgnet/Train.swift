@@ -352,10 +352,11 @@ func checkSameConfiguration(_ metadata: [String: String], _ config: ModelConfigu
     }
 }
 
-/// One line per step on a terminal (redrawn in place), plain lines otherwise.
+/// One line per step on a terminal (redrawn in place), plain lines otherwise: every 2% of the run and at
+/// least once a minute, so a log of a slow run still shows it moving.
 final class Progress {
     let total: Int, quiet: Bool, tty: Bool
-    var lastPrinted = 0, emaRate = 0.0, done: Int
+    var lastPrinted = 0, emaRate = 0.0, done: Int, secondsSincePrint = 0.0
     init(total: Int, start: Int, quiet: Bool) {
         self.total = total; self.quiet = quiet; tty = isatty(STDOUT_FILENO) != 0; done = start
     }
@@ -372,8 +373,11 @@ final class Progress {
             let width = 30, filled = width * step / total
             print("\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " + text, terminator: "")
             fflush(nil)
-        } else if step - lastPrinted >= max(1, total / 50) || step == total || step <= 3 {
-            print(text); fflush(nil); lastPrinted = step
+        } else {
+            secondsSincePrint += seconds
+            if step - lastPrinted >= max(1, total / 50) || secondsSincePrint >= 60 || step == total || step <= 3 {
+                print(text); fflush(nil); lastPrinted = step; secondsSincePrint = 0
+            }
         }
     }
     func finish() { if tty && !quiet { print("") } }

@@ -19,7 +19,8 @@ with PyTorch float32's.
 Usage:  python3 Tests/Fixtures/make_trajectory.py      (writes Tests/Fixtures/trajectory_*.safetensors)
         python3 Tests/Fixtures/make_trajectory.py --full-width DIR
             (the same two models at the paper's width, nf 64, g-dim 128, rnn 256, batch 16, 5 + 10 frames, into
-            DIR: about 100 MB each, not committed; TrajectoryTests reads them when SVGNET_FULL_WIDTH_TRAJECTORY=DIR)
+            DIR: 150-250 MB each, not committed; TrajectoryTests reads them when SVGNET_FULL_WIDTH_TRAJECTORY=DIR)
+        python3 Tests/Fixtures/make_trajectory.py --full-width DIR --model hafsvg2_dcgan   (one of the two)
 """
 import argparse
 import os
@@ -79,8 +80,10 @@ def make(name, seed, full_width_dir=None):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full-width", metavar="DIR", help="write full-width trajectories into DIR instead of the fixtures")
+    parser.add_argument("--model", choices=NAMES, action="append", help="only this model (repeatable; default: both)")
     args = parser.parse_args()
     if args.full_width: os.makedirs(args.full_width, exist_ok=True)
     torch.manual_seed(0)
     for i, name in enumerate(NAMES):
-        make(name, 2000 + i, args.full_width)
+        # The seed stays tied to the model's place in NAMES, so one model alone gives the same file.
+        if args.model is None or name in args.model: make(name, 2000 + i, args.full_width)

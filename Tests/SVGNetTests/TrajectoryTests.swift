@@ -2,6 +2,7 @@
 // (float64) loss trajectory, and end as near the exact weights as PyTorch's own float32 run does, within a
 // small factor. The fixtures hold both PyTorch runs from the same float32 initial values, so the yardstick
 // is PyTorch float32's distance from the exact answer, measured on the same model, data and noise.
+import Foundation
 import XCTest
 
 @testable import SVGNet
@@ -35,7 +36,11 @@ final class TrajectoryTests: XCTestCase {
             ours.append(x.withUnsafeBufferPointer { trainer.step($0.baseAddress!) }.loss)
         }
         // Losses: each step's relative error against the exact trajectory, beside PyTorch float32's worst.
-        let pytorchWorst = zip(pytorch32, exact).map { abs(Double($0) - Double($1)) / abs(Double($1)) }.max()!
+        let pytorchErrors = zip(pytorch32, exact).map { abs(Double($0) - Double($1)) / abs(Double($1)) }
+        let pytorchWorst = pytorchErrors.max()!
+        let oursErrors = zip(ours, exact).map { abs($0 - Double($1)) / abs(Double($1)) }
+        print("  \(name) \(convolution) loss error per step: " + oursErrors.map { String(format: "%.1e", $0) }.joined(separator: " "))
+        print("  \(name) PyTorch float32 loss error per step: " + pytorchErrors.map { String(format: "%.1e", $0) }.joined(separator: " "))
         for s in 0..<steps {
             let err = abs(ours[s] - Double(exact[s])) / abs(Double(exact[s]))
             // Float32 storage of the fixture's losses rounds them by up to 6e-8 relative.
