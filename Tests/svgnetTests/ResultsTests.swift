@@ -75,6 +75,10 @@ final class ResultsTests: CLITestCase {
         try fail(
             ["export", "--checkpoint", "run/model.safetensors", "--dtype", "bf16", "--out", "x.safetensors"], ["bf16"], absent: ["x.safetensors"],
             oneLine: false)
+        // Help names the values a user types, and the default among them.
+        let help = try succeed(["export", "--help"]).stdout
+        XCTAssertTrue(help.contains("values: f16, f32; default: f16)"), help)
+        XCTAssertFalse(help.contains("F16"), help)
     }
 
     /// A training checkpoint (weights with Adam's moments) is a model to every command that reads one: export
