@@ -41,6 +41,8 @@ public func leakyReLUBackward(
     gradY: UnsafePointer<Float>, y: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>,
     count: Int, slope: Float = leakyReLUSlope
 ) {
+    // At slope ≤ 0 the sign of y no longer tells which branch x took.
+    precondition(slope > 0, "leakyReLUBackward reads the branch from y, which needs slope > 0 (got \(slope))")
     parallelFor(count, minimumPerWorker: valuesPerWorker, ElementwiseArguments(x: y, y: gradX, gradY: gradY, slope: slope)) { raw, lo, hi in
         let a = arguments(raw, as: ElementwiseArguments.self), gy = a.gradY!
         for i in lo..<hi { let g = gy[i]; a.y[i] = a.x[i] > 0 ? g : a.slope * g }
