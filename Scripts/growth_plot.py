@@ -18,7 +18,11 @@ COLOURS = {"svg": "#1f77b4", "hafsvg4": "#d62728"}
 def read(path):
     """{model: {(batch, frames): seconds}} from lines `NAME batch B frames T SECONDS`."""
     rows = defaultdict(dict)
-    with open(path) as f:
+    try:
+        f = open(path)
+    except OSError as error:
+        raise SystemExit(f"{path}: {error.strerror} (run Scripts/growth.sh first)")
+    with f:
         for line in f:
             parts = line.split()
             if len(parts) != 6 or parts[1] != "batch" or parts[3] != "frames":
