@@ -7,7 +7,8 @@
 //              MODEL.md "Feature aligner"):
 //              then frame f reads V_f instead of V_s below.
 //   z:         C × Lq     output, overwritten
-//   attention: queryFrames × P × P, frame f's P×P block row-major at f·P·P
+//   attention: queryFrames × P × P, frame f's P×P block row-major at f·P·P; or, when the maps are not
+//              kept (keepsAttention false), P × P: one frame's map, which the backward recomputes
 //   keyFrame:  queryFrames entries in 0..<keyFrames: the source frame s(f) of query frame f; nil means
 //              s(f) = f (then keyFrames == queryFrames). Several query frames may share one source,
 //              which is how K and V are computed once per skip frame (MODEL.md "Cost").
@@ -15,15 +16,16 @@
 // below is one sgemm on the maps in place, with no gathers or transposing copies.
 // Forward, per query frame f with s = s(f) (one sgemm per run of consecutive frames sharing s):
 //   S_f = Q_fᵀ K_s (P×P),  A_f = softmax of each row of S_f (over key positions),  Z_f = V_s A_fᵀ (C×P)
-//   Cached: A (in `attention`); the backward also reads q, k, v again.
-// Backward, per query frame f, with gZ given:
+//   Kept: A (in `attention`), unless the caller cannot afford queryFrames·P²; the backward reads q, k, v again.
+// Backward, per query frame f, with gZ given (and A_f recomputed as in the forward when it was not kept):
 //   gV_s += gZ_f A_f
 //   gA_f  = gZ_fᵀ V_s                               (P×P, in `scratch`)
 //   gS_f  = A_f ⊙ (gA_f − rowsum(gA_f ⊙ A_f))       (softmax Jacobian, in place in `scratch`)
 //   gQ_f  = K_s gS_fᵀ                               (overwritten: each query frame is written once)
 //   gK_s += Q_f gS_f
 //   gK and gV accumulate because several query frames may share a source; the caller zeroes them.
-// Memory: `attention` holds queryFrames·P² floats (4 MB per frame at P = 1024). The softmax's row
+// Memory: kept maps are queryFrames·P² floats (4 MB per frame at P = 1024); recomputing them costs one
+// more S_f product and softmax per frame in the backward, and needs P² floats. The softmax's row
 // reductions run in Float with per-lane Kahan compensation, since rows are up to 4096 long.
 #if canImport(Glibc)
     import Glibc
@@ -57,11 +59,12 @@ public struct AlignerShape: Sendable, Equatable {
 /// The aligner attention's forward: per query frame f, A_f = row softmax of Q_fᵀ K_s(f) into `attention`
 /// (queryFrames × P × P) and Z_f = V_s(f) A_fᵀ into `z` (C × Lq, overwritten; V_f when
 /// `valueFromQueryFrame`). `keyFrame` maps query frames to source frames (nil: the identity); an
-/// out-of-range entry stops with a precondition failure.
+/// out-of-range entry stops with a precondition failure. `keepsAttention` false: `attention` is one frame's
+/// P² workspace, and the backward must recompute the maps (keptAttention false).
 public func alignerAttentionForward(
     q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
     attention: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>,
-    keyFrame: UnsafePointer<Int32>?, shape: AlignerShape, valueFromQueryFrame: Bool = false
+    keyFrame: UnsafePointer<Int32>?, shape: AlignerShape, valueFromQueryFrame: Bool = false, keepsAttention: Bool = true
 ) {
     validate(keyFrame, shape)
     let p = shape.plane, e = shape.keyChannels, c = shape.valueChannels
@@ -74,9 +77,9 @@ public func alignerAttentionForward(
     while f < shape.queryFrames {
         let s = sourceFrame(f, keyFrame)
         var run = 1
-        if !valueFromQueryFrame { while f + run < shape.queryFrames && sourceFrame(f + run, keyFrame) == s { run += 1 } }
+        if !valueFromQueryFrame && keepsAttention { while f + run < shape.queryFrames && sourceFrame(f + run, keyFrame) == s { run += 1 } }
         let vs = valueFromQueryFrame ? f : s
-        let a = attention + f * p * p
+        let a = keepsAttention ? attention + f * p * p : attention
         gemm(
             transA: true, transB: false, m: run * p, n: p, k: e,
             a: q + f * p, lda: ldq, b: k + s * p, ldb: ldk, beta: 0, c: a, ldc: p)
@@ -88,13 +91,14 @@ public func alignerAttentionForward(
     }
 }
 
-/// `attention` must hold A as the forward left it; this implementation only reads it, but it is
-/// mutable so the contract lets a later version use it as workspace: treat it as undefined afterwards.
+/// With `keptAttention`, `attention` must hold A as the forward left it; without, it is a P² workspace
+/// where each frame's A_f is recomputed from q and k. Treat it as undefined afterwards either way.
 public func alignerAttentionBackward(
     gradZ: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
     attention: UnsafeMutablePointer<Float>,
     gradQ: UnsafeMutablePointer<Float>, gradK: UnsafeMutablePointer<Float>, gradV: UnsafeMutablePointer<Float>,
-    scratch: UnsafeMutablePointer<Float>, keyFrame: UnsafePointer<Int32>?, shape: AlignerShape, valueFromQueryFrame: Bool = false
+    scratch: UnsafeMutablePointer<Float>, keyFrame: UnsafePointer<Int32>?, shape: AlignerShape, valueFromQueryFrame: Bool = false,
+    keptAttention: Bool = true
 ) {
     validate(keyFrame, shape)
     let p = shape.plane, e = shape.keyChannels, c = shape.valueChannels
@@ -103,7 +107,14 @@ public func alignerAttentionBackward(
     for f in 0..<shape.queryFrames {
         let s = sourceFrame(f, keyFrame)
         let vs = valueFromQueryFrame ? f : s
-        let a = attention + f * p * p, gz = gradZ + f * p
+        let a = keptAttention ? attention + f * p * p : attention, gz = gradZ + f * p
+        if !keptAttention {
+            // The forward's product and softmax for this frame alone, as the forward ran it without kept maps.
+            gemm(
+                transA: true, transB: false, m: p, n: p, k: e,
+                a: q + f * p, lda: ldq, b: k + s * p, ldb: ldk, beta: 0, c: a, ldc: p)
+            softmaxRows(a, rows: p, columns: p)
+        }
         gemm(
             transA: false, transB: false, m: c, n: p, k: p,
             a: gz, lda: ldq, b: a, ldb: p, beta: 1, c: gradV + vs * p, ldc: ldv)

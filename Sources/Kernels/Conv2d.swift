@@ -8,6 +8,10 @@
 //          (that is convTranspose2dForward of gradY with the same weight, through the same col)
 // `weightStride` is the row stride of the weight matrix: a stage that splits its input channels
 // ([d; skip], MODEL.md "Cost") passes a column block of the full weight with the full stride.
+// Chunked (conv2dForwardChunked, conv2dBackwardChunked): the same products a chunk of frames at a time,
+// through a col of colRows × (chunkFrames·Ho·Wo); the backward rebuilds each chunk's columns from x.
+// For layers whose whole col is far larger than their activations (a 3×3 layer's col is 9× its input):
+// VGG-64's 64×64 layers at the kth preset would need gigabytes of col for one GEMM.
 
 /// Conv2d's forward over all frames in one GEMM: y = W · im2col(x) + b, overwritten or, with `accumulate`,
 /// added to. Leaves convColumns(x) in `col` (g.colCount floats) for the backward.
@@ -48,6 +52,66 @@ public func conv2dBackward(
     convTranspose2dForward(
         x: gradY, weight: weight, bias: nil, y: gradX, col: col, inChannels: outChannels,
         outputGeometry: g, weightStride: ldw)
+}
+
+/// Frames per chunk of a direct conv's col when it may hold at most `limit` floats: all of them when the
+/// whole col fits (or when the col is frame-major, which is never chunked), else as many as fit, at least one.
+public func conv2dChunkFrames(_ g: ConvGeometry, limit: Int) -> Int {
+    if colIsFrameMajor(g) || g.colCount <= limit { return g.frames }
+    return min(g.frames, max(1, limit / (g.colRows * g.outHeight * g.outWidth)))
+}
+
+/// conv2dForward a chunk of `chunkFrames` frames at a time: each chunk's im2col into `col` (colRows ×
+/// chunkFrames·Ho·Wo floats) and one GEMM into that chunk's columns of y. col keeps nothing for the backward.
+public func conv2dForwardChunked(
+    x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    y: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>,
+    geometry g: ConvGeometry, outChannels: Int, weightStride: Int? = nil, accumulate: Bool = false, chunkFrames: Int
+) {
+    precondition(chunkFrames > 0 && !colIsFrameMajor(g), "conv2dForwardChunked: chunks of \(chunkFrames) frames of a plain col")
+    let n = g.colColumns, k = g.colRows, plane = g.outHeight * g.outWidth
+    if let bias, !accumulate { fillRows(y, bias, rows: outChannels, columns: n) }
+    var f = 0
+    while f < g.frames {
+        let frames = f..<min(g.frames, f + chunkFrames), columns = frames.count * plane
+        im2col(x, col, g, frames: frames)
+        gemm(
+            transA: false, transB: false, m: outChannels, n: columns, k: k,
+            a: weight, lda: weightStride ?? k, b: col, ldb: columns,
+            beta: accumulate || bias != nil ? 1 : 0, c: y + f * plane, ldc: n)
+        f = frames.upperBound
+    }
+    if let bias, accumulate { addRowBias(y, bias, rows: outChannels, columns: n) }
+}
+
+/// conv2dBackward a chunk of `chunkFrames` frames at a time, rebuilding each chunk's columns from `x` in
+/// `col`: gradW (+)= Σ_chunks gradY_chunk · col_chunkᵀ, gradB (+)= Σ gradY, and gradX's frames of the chunk
+/// = col2im(Wᵀ · gradY_chunk) (overwritten; nil skips it).
+public func conv2dBackwardChunked(
+    gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    gradX: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?,
+    col: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, outChannels: Int, weightStride: Int? = nil,
+    accumulateParams: Bool = false, chunkFrames: Int
+) {
+    precondition(chunkFrames > 0 && !colIsFrameMajor(g), "conv2dBackwardChunked: chunks of \(chunkFrames) frames of a plain col")
+    let n = g.colColumns, k = g.colRows, ldw = weightStride ?? k, plane = g.outHeight * g.outWidth
+    if let gradBias { sumRows(gradY, into: gradBias, rows: outChannels, columns: n, accumulate: accumulateParams) }
+    var f = 0
+    while f < g.frames {
+        let frames = f..<min(g.frames, f + chunkFrames), columns = frames.count * plane
+        im2col(x, col, g, frames: frames)
+        gemm(
+            transA: false, transB: true, m: outChannels, n: k, k: columns,
+            a: gradY + f * plane, lda: n, b: col, ldb: columns,
+            beta: accumulateParams || f > 0 ? 1 : 0, c: gradWeight, ldc: ldw)
+        if let gradX {
+            gemm(
+                transA: true, transB: false, m: k, n: columns, k: outChannels,
+                a: weight, lda: ldw, b: gradY + f * plane, ldb: n, beta: 0, c: col, ldc: columns)
+            col2im(col, gradX, g, frames: frames)
+        }
+        f = frames.upperBound
+    }
 }
 
 private struct RowArguments {

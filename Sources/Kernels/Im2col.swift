@@ -66,21 +66,25 @@ private struct Im2colArguments {
 
 /// Writes the column matrix of `image` into `col` (colRows × colColumns), zero where the kernel reads
 /// padding: col[(c, ki, kj)][(n, oh, ow)] = image[c][n][oh·stride − pad + ki][ow·stride − pad + kj].
-public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    let args = Im2colArguments(image: image, col: col, geometry: g, accumulate: false, frames: 0..<g.frames)
+/// `frames`: only these frames' columns, frames.count·outH·outW of them, first frame first (a chunk of a
+/// conv too large to lower whole: conv2dForwardChunked); nil means all frames.
+public func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, frames: Range<Int>? = nil) {
+    let frames = checkedFrames(frames, g)
+    let args = Im2colArguments(image: image, col: col, geometry: g, accumulate: false, frames: frames)
     if isStride2Kernel4(g) {
         // One (channel, block of frames) per item: c1 has a single channel.
-        let blocks = stride2Blocks(g, 0..<g.frames)
+        let blocks = stride2Blocks(g, frames)
         parallelFor(g.channels * blocks, args) { raw, lo, hi in
             let a = arguments(raw, as: Im2colArguments.self)
-            im2colStride2Kernel4(a.image, a.col, a.geometry, lo..<hi)
+            im2colStride2Kernel4(a.image, a.col, a.geometry, a.frames, lo..<hi)
         }
         return
     }
     // Each channel fills its own kH·kW rows: channels split cleanly over the workers.
-    parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * g.colColumns, 1)), args) { raw, lo, hi in
+    let columns = frames.count * g.outHeight * g.outWidth
+    parallelFor(g.channels, minimumPerWorker: max(1, 32_768 / max(g.kernelH * g.kernelW * columns, 1)), args) { raw, lo, hi in
         let a = arguments(raw, as: Im2colArguments.self)
-        im2colChannels(a.image, a.col, a.geometry, lo..<hi)
+        im2colChannels(a.image, a.col, a.geometry, a.frames, lo..<hi)
     }
 }
 
@@ -114,22 +118,25 @@ private func shiftedRight(_ v: SIMD4<Float>) -> SIMD4<Float> { SIMD4(0, v[0], v[
 @inline(__always)
 private func shiftedLeft(_ v: SIMD4<Float>) -> SIMD4<Float> { SIMD4(v[1], v[2], v[3], 0) }
 
-/// Item i is channel i / blocks, frames [b·F, (b+1)·F) with b = i % blocks; one pass per kernel row ki
+/// Item i is channel i / blocks, frames f₀ + [b·F, (b+1)·F) with b = i % blocks (f₀ = frames.lowerBound,
+/// whose columns come first in col); one pass per kernel row ki
 /// writes that row's four kernel columns front to back (four sequential streams at a time; one pass
 /// writing all sixteen rows per plane missed the cache at every line). Col row (ki, kj) at (y, x) reads
 /// image row iy = 2y − 1 + ki (zero outside), column 2x − 1 + kj. From eight image columns 2x₀ … 2x₀ + 7,
 /// the even ones are kj 1 and the odd ones kj 2 at x₀ … x₀ + 3; kj 3 is kj 1 one column on (taking
 /// column 2x₀ + 8, zero past the edge) and kj 0 is kj 2 one column back (column 2x₀ − 1, zero before it).
-private func im2colStride2Kernel4(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ items: Range<Int>) {
-    let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = g.colColumns
-    let framesPerBlock = stride2FramesPerBlock(g), blocks = stride2Blocks(g, 0..<g.frames)
+private func im2colStride2Kernel4(
+    _ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ frames: Range<Int>, _ items: Range<Int>
+) {
+    let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, nCols = frames.count * oh * ow, f0 = frames.lowerBound
+    let framesPerBlock = stride2FramesPerBlock(g), blocks = stride2Blocks(g, frames)
     for item in items {
-        let c = item / blocks, n0 = (item % blocks) * framesPerBlock, n1 = min(g.frames, n0 + framesPerBlock)
+        let c = item / blocks, n0 = f0 + (item % blocks) * framesPerBlock, n1 = min(frames.upperBound, n0 + framesPerBlock)
         for ki in 0..<4 {
             let k0 = col + (c * 16 + ki * 4) * nCols, k1 = k0 + nCols, k2 = k1 + nCols, k3 = k2 + nCols
             for n in n0..<n1 {
                 for y in 0..<oh {
-                    let at = (n * oh + y) * ow, iy = 2 * y - 1 + ki
+                    let at = ((n - f0) * oh + y) * ow, iy = 2 * y - 1 + ki
                     if iy < 0 || iy >= h {
                         var x = 0
                         while x < ow {
@@ -156,9 +163,11 @@ private func im2colStride2Kernel4(_ image: UnsafePointer<Float>, _ col: UnsafeMu
     }
 }
 
-private func im2colChannels(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ channels: Range<Int>) {
+private func im2colChannels(
+    _ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ frames: Range<Int>, _ channels: Range<Int>
+) {
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, s = g.stride, p = g.padding
-    let nCols = g.colColumns
+    let nCols = frames.count * oh * ow, f0 = frames.lowerBound
     for c in channels {
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
@@ -166,10 +175,10 @@ private func im2colChannels(_ image: UnsafePointer<Float>, _ col: UnsafeMutableP
                 // Output columns ow whose input column ow·s − p + kj lies inside [0, w).
                 let owLo = max(0, (p - kj + s - 1) / s)
                 let owHi = w - 1 + p - kj < 0 ? 0 : min(ow, (w - 1 + p - kj) / s + 1) // exclusive
-                for n in 0..<g.frames {
+                for n in frames {
                     let plane = image + (c * g.frames + n) * h * w
                     for y in 0..<oh {
-                        let dst = row + (n * oh + y) * ow
+                        let dst = row + ((n - f0) * oh + y) * ow
                         let iy = y * s - p + ki
                         if iy < 0 || iy >= h || owLo >= owHi {
                             dst.update(repeating: 0, count: ow)
@@ -223,7 +232,7 @@ private func checkedFrames(_ frames: Range<Int>?, _ g: ConvGeometry) -> Range<In
     guard let frames else { return 0..<g.frames }
     precondition(
         frames.lowerBound >= 0 && frames.upperBound <= g.frames && !frames.isEmpty,
-        "col2im: frames \(frames) outside 0..<\(g.frames)")
+        "im2col/col2im: frames \(frames) outside 0..<\(g.frames)")
     return frames
 }
 

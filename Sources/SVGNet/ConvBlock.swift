@@ -21,6 +21,14 @@ enum ConvKernel {
     case transposedWinograd(WinogradGeometry)
 }
 
+/// What a plan lets its conv blocks keep and ask for, handed from block to block while the plan is built.
+struct ColumnBudget {
+    /// Floats of forward results (im2col columns, Winograd-transformed inputs) still free to keep for backward.
+    var cache: Int
+    /// The most floats of shared workspace a direct block's col may take; a larger col runs in chunks of frames.
+    let workspaceLimit: Int
+}
+
 struct ConvBlock {
     /// Profile label: "<conv name> conv", "… skip-block" or "… Z-block".
     let label: String
@@ -42,16 +50,19 @@ struct ConvBlock {
     /// What backward reads of x, kept from forward (convColumns(x), or Bᵀ[x] on the Winograd path); empty:
     /// backward recomputes it into the shared workspace.
     let cache: Slice
+    /// Frames per chunk of a direct block's col: all its frames unless the whole col would exceed the
+    /// budget's workspace limit (conv2dForwardChunked); then nothing is cached.
+    let chunkFrames: Int
     /// Floats of shared workspace the block needs.
     let workspaceCount: Int
     /// 2·M·N·K of the direct GEMM: the useful FLOPs, also on the Winograd path (whose GEMMs do 9/16 of them).
     let flops: Double
 
-    /// `cacheBudget`: floats of forward results the plan may still keep for backward; a non-transposed block
-    /// with an input gradient to compute keeps its own when they fit, and takes them from the budget.
+    /// `budget`: a trained non-transposed block keeps its forward results when they fit the cache budget, and
+    /// takes them from it; an uncached direct block whose col exceeds the workspace limit runs in chunks of frames.
     init(
         _ s: ConvLayerSpec, label: String, channelOffset: Int, channelCount: Int, frames: Int, x: Slice, gradX: Slice, y: Slice, gradY: Slice,
-        accumulate: Bool, weight: Slice, gradWeight: Slice, bias: Slice?, gradBias: Slice?, cacheBudget: inout Int, planner: inout ArenaPlanner
+        accumulate: Bool, weight: Slice, gradWeight: Slice, bias: Slice?, gradBias: Slice?, budget: inout ColumnBudget, planner: inout ArenaPlanner
     ) {
         let kk = s.kernel * s.kernel
         self.label = label; outChannels = s.outChannels; self.channelCount = channelCount
@@ -62,32 +73,37 @@ struct ConvBlock {
         let positions = s.transposed ? s.inSize * s.inSize : s.outSize * s.outSize
         flops = 2 * Double(s.outChannels) * Double(channelCount * kk) * Double(frames * positions)
 
-        let cacheCount: Int
+        // A trained block (gradY planned) keeps what its backward reads when that fits the cache budget (a
+        // cached direct block then needs no shared workspace: its cache is its col).
+        let keeps = !s.transposed && gradY.count > 0
+        var chunkFrames = frames
         if let wg = winogradGeometry(s, channelBlock: channelCount, opFrames: frames) {
             kernel = s.transposed ? .transposedWinograd(wg) : .winograd(wg)
             workspaceCount = wg.workspaceCount
-            cacheCount = wg.transformedInputCount
+            cache = keeps && wg.transformedInputCount <= budget.cache ? planner.floats(wg.transformedInputCount) : .empty
         } else if s.transposed {
             let g = convTranspose2dOutputGeometry(
                 inChannels: channelCount, outChannels: s.outChannels, frames: frames, height: s.inSize,
                 width: s.inSize, kernel: s.kernel, stride: s.stride, padding: s.padding)
             kernel = .transposedDirect(g)
             workspaceCount = g.colCount
-            cacheCount = 0
+            cache = .empty
         } else {
             let g = ConvGeometry(
                 channels: channelCount, frames: frames, height: s.inSize, width: s.inSize, kernelH: s.kernel, kernelW: s.kernel,
                 stride: s.stride, padding: s.padding)
             kernel = .direct(g)
-            workspaceCount = g.colCount
-            cacheCount = g.colCount
+            if keeps && g.colCount <= budget.cache {
+                cache = planner.floats(g.colCount)
+                workspaceCount = 0
+            } else {
+                cache = .empty
+                chunkFrames = conv2dChunkFrames(g, limit: budget.workspaceLimit)
+                workspaceCount = g.colRows * chunkFrames * g.outHeight * g.outWidth
+            }
         }
-        if !s.transposed && gradY.count > 0 && cacheCount <= cacheBudget {
-            cacheBudget -= cacheCount
-            cache = planner.floats(cacheCount)
-        } else {
-            cache = .empty
-        }
+        budget.cache -= cache.count
+        self.chunkFrames = chunkFrames
     }
 }
 
@@ -110,6 +126,10 @@ func convBlockForward(_ b: ConvBlock, arena: Arena, col: Slice) {
         let x = UnsafePointer(arena[b.x]), w = UnsafePointer(arena[b.weight] + b.weightOffset), y = arena[b.y]
         let bias = b.bias.map { UnsafePointer(arena[$0]) }
         switch b.kernel {
+        case .direct(let g) where b.chunkFrames < g.frames:
+            conv2dForwardChunked(
+                x: x, weight: w, bias: bias, y: y, col: arena[col], geometry: g, outChannels: b.outChannels,
+                weightStride: b.weightStride, accumulate: b.accumulate, chunkFrames: b.chunkFrames)
         case .direct(let g):
             conv2dForward(
                 x: x, weight: w, bias: bias, y: y, col: arena[b.cache.count > 0 ? b.cache : col], geometry: g,
@@ -137,6 +157,10 @@ func convBlockBackward(_ b: ConvBlock, arena: Arena, col: Slice) {
         let gradX: UnsafeMutablePointer<Float>? = b.gradX.count > 0 ? arena[b.gradX] : nil
         let gradBias = b.gradBias.map { arena[$0] }
         switch b.kernel {
+        case .direct(let g) where b.chunkFrames < g.frames:
+            conv2dBackwardChunked(
+                gradY: gradY, x: x, weight: w, gradX: gradX, gradWeight: gradWeight, gradBias: gradBias, col: arena[col],
+                geometry: g, outChannels: b.outChannels, weightStride: b.weightStride, accumulateParams: true, chunkFrames: b.chunkFrames)
         case .direct(let g):
             // Uncached blocks recompute the columns: one pass instead of their memory.
             if b.cache.count == 0 { convColumns(x, arena[col], g) }

@@ -38,7 +38,7 @@ struct ConvLayerPlan {
     /// the previous layer's output, a pooled or upsampled map, the data.
     init(
         _ spec: ConvLayerSpec, frames: Int, groups: Int, input: Slice, gradInput: Slice, inputChannels: Int? = nil, layout: ParameterLayout,
-        planner: inout ArenaPlanner, needsGrad: Bool, cacheBudget: inout Int, replicas: BatchNormReplicas? = nil
+        planner: inout ArenaPlanner, needsGrad: Bool, budget: inout ColumnBudget, replicas: BatchNormReplicas? = nil
     ) {
         self.spec = spec; self.frames = frames; self.groups = groups
         self.replicas = spec.bnName == nil ? nil : replicas
@@ -65,7 +65,7 @@ struct ConvLayerPlan {
             spec, label: "\(spec.convName) conv", channelOffset: 0, channelCount: inputChannels ?? spec.inChannels, frames: frames,
             x: input, gradX: gradInput, y: spec.bnName == nil ? out : pre, gradY: grad, accumulate: false,
             weight: weight, gradWeight: gradWeight, bias: bias, gradBias: spec.bnName == nil ? gradBias : nil,
-            cacheBudget: &cacheBudget, planner: &planner)
+            budget: &budget, planner: &planner)
     }
 
     var preSlice: Slice { spec.bnName == nil ? out : pre }

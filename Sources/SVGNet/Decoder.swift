@@ -28,7 +28,11 @@ struct Conv1x1Plan {
 struct AlignerPlan {
     let spec: AlignerSpec
     let query, key, value: Conv1x1Plan
-    let attention, z, gradZ, scratch: Slice
+    /// Every query frame's map (queryFrames·P²), or, when `keepsAttention` is false, one frame's: the
+    /// forward's workspace and the backward's recomputed map.
+    let attention: Slice
+    let keepsAttention: Bool
+    let z, gradZ, scratch: Slice
     let shape: AlignerShape
     /// V = W_v d (the decoder's map) instead of W_v source.
     let valueFromDecoder: Bool
@@ -68,7 +72,7 @@ struct DecoderPlan {
 
     init(
         _ net: Network, frames: Int, groups: Int, sourceFrames: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
-        replicas: BatchNormReplicas? = nil
+        memory: MemoryBudget, replicas: BatchNormReplicas? = nil
     ) {
         self.frames = frames; self.groups = groups; self.sourceFrames = sourceFrames
         let c = net.config
@@ -77,7 +81,9 @@ struct DecoderPlan {
         let sourceOf = planner.ints(frames)
         self.sourceOf = sourceOf
         func grad(_ n: Int) -> Slice { needsGrad ? planner.floats(n) : .empty }
-        var noCache = 0
+        // The decoder's blocks recompute what their backward reads; only the col limit applies.
+        var budget = ColumnBudget(cache: 0, workspaceLimit: memory.columnWorkspace)
+        var attentionBudget = memory.cachedAttention
         var layers: [Layer] = [], skips: [Int: SkipLayerPlan] = [:], blocks: [ConvBlock] = []
         var d = input, gradD = inputGrad, dChannels = c.gDim, dSize = 1
         for stage in net.decoder {
@@ -91,14 +97,15 @@ struct DecoderPlan {
                 if li == 0, let level = stage.skipLevel {
                     let skip = SkipLayerPlan(
                         net, spec, level: level, frames: frames, groups: groups, sourceFrames: sourceFrames, d: d, gradD: gradD,
-                        sourceOf: sourceOf, layout: layout, planner: &planner, needsGrad: needsGrad, replicas: replicas)
+                        sourceOf: sourceOf, layout: layout, planner: &planner, needsGrad: needsGrad, budget: &budget,
+                        attentionBudget: &attentionBudget, replicas: replicas)
                     layers.append(.skipConv(skip)); skips[level] = skip
                     blocks += [skip.layer.conv, skip.sourceBlock] + (skip.alignedBlock.map { [$0] } ?? [])
                     (d, gradD) = (skip.layer.out, skip.layer.grad)
                 } else {
                     let l = ConvLayerPlan(
                         spec, frames: frames, groups: groups, input: d, gradInput: gradD, layout: layout, planner: &planner,
-                        needsGrad: needsGrad, cacheBudget: &noCache, replicas: replicas)
+                        needsGrad: needsGrad, budget: &budget, replicas: replicas)
                     layers.append(.conv(l)); blocks.append(l.conv)
                     (d, gradD) = (l.out, l.grad)
                 }
@@ -163,7 +170,7 @@ struct DecoderPlan {
         ) {
             alignerAttentionForward(
                 q: arena[a.query.y], k: arena[a.key.y], v: arena[a.value.y], attention: arena[a.attention], z: arena[a.z],
-                keyFrame: sourceOf, shape: shape, valueFromQueryFrame: a.valueFromDecoder)
+                keyFrame: sourceOf, shape: shape, valueFromQueryFrame: a.valueFromDecoder, keepsAttention: a.keepsAttention)
         }
         // […; Z]: per frame.
         convBlockForward(alignedBlock, arena: arena, col: col)
@@ -187,7 +194,7 @@ struct DecoderPlan {
             alignerAttentionBackward(
                 gradZ: arena[a.gradZ], q: arena[a.query.y], k: arena[a.key.y], v: arena[a.value.y], attention: arena[a.attention],
                 gradQ: arena[a.query.gradY], gradK: arena[a.key.gradY], gradV: arena[a.value.gradY], scratch: arena[a.scratch],
-                keyFrame: sourceOf, shape: shape, valueFromQueryFrame: a.valueFromDecoder)
+                keyFrame: sourceOf, shape: shape, valueFromQueryFrame: a.valueFromDecoder, keptAttention: a.keepsAttention)
         }
         conv1x1LayerBackward(a.query, arena: arena)
         conv1x1LayerBackward(a.key, arena: arena)
@@ -199,14 +206,14 @@ extension SkipLayerPlan {
     /// Plans the layer reading [d; skip] (and Z when level ℓ has an aligner) from `d`, the decoder's map.
     init(
         _ net: Network, _ spec: ConvLayerSpec, level: Int, frames: Int, groups: Int, sourceFrames: Int, d: Slice, gradD: Slice, sourceOf: IntSlice,
-        layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool, replicas: BatchNormReplicas?
+        layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool, budget: inout ColumnBudget, attentionBudget: inout Int,
+        replicas: BatchNormReplicas?
     ) {
         let c = net.config, ch = c.skipChannels[level], plane = spec.inSize * spec.inSize
         func grad(_ n: Int) -> Slice { needsGrad ? planner.floats(n) : .empty }
-        var noCache = 0
         let layer = ConvLayerPlan(
             spec, frames: frames, groups: groups, input: d, gradInput: gradD, inputChannels: ch, layout: layout,
-            planner: &planner, needsGrad: needsGrad, cacheBudget: &noCache, replicas: replicas)
+            planner: &planner, needsGrad: needsGrad, budget: &budget, replicas: replicas)
         let sharedCount = spec.outChannels * sourceFrames * layer.outPlane
         let source = planner.floats(ch * sourceFrames * plane), gradSource = grad(ch * sourceFrames * plane)
         let shared = planner.floats(sharedCount), gradShared = grad(sharedCount)
@@ -215,7 +222,7 @@ extension SkipLayerPlan {
         sourceBlock = ConvBlock(
             spec, label: "\(spec.convName) skip-block", channelOffset: ch, channelCount: ch, frames: sourceFrames,
             x: source, gradX: gradSource, y: shared, gradY: gradShared, accumulate: false,
-            weight: layer.weight, gradWeight: layer.gradWeight, bias: nil, gradBias: nil, cacheBudget: &noCache, planner: &planner)
+            weight: layer.weight, gradWeight: layer.gradWeight, bias: nil, gradBias: nil, budget: &budget, planner: &planner)
         guard let a = net.aligners.first(where: { $0.level == level }) else {
             aligner = nil; alignedBlock = nil
             return
@@ -236,15 +243,20 @@ extension SkipLayerPlan {
             ? conv1x1("v", x: d, gradX: gradD, outChannels: ch, frames: frames)
             : conv1x1("v", x: source, gradX: gradSource, outChannels: ch, frames: sourceFrames)
         let z = planner.floats(ch * frames * plane), gradZ = grad(ch * frames * plane)
+        // Generation keeps every frame's maps (generate --attention reads them); training keeps them for the
+        // backward while they fit the attention budget, and otherwise recomputes each frame's map there.
+        let mapsCount = frames * plane * plane
+        let keepsAttention = !needsGrad || mapsCount <= attentionBudget
+        if needsGrad && keepsAttention { attentionBudget -= mapsCount }
         aligner = AlignerPlan(
-            spec: a, query: query, key: key, value: value, attention: planner.floats(frames * plane * plane), z: z, gradZ: gradZ,
-            scratch: grad(plane * plane),
+            spec: a, query: query, key: key, value: value, attention: planner.floats(keepsAttention ? mapsCount : plane * plane),
+            keepsAttention: keepsAttention, z: z, gradZ: gradZ, scratch: grad(plane * plane),
             shape: AlignerShape(queryFrames: frames, keyFrames: sourceFrames, plane: plane, keyChannels: e, valueChannels: ch),
             valueFromDecoder: fromDecoder)
         alignedBlock = ConvBlock(
             spec, label: "\(spec.convName) Z-block", channelOffset: 2 * ch, channelCount: ch, frames: frames,
             x: z, gradX: gradZ, y: layer.preSlice, gradY: layer.grad, accumulate: true,
-            weight: layer.weight, gradWeight: layer.gradWeight, bias: nil, gradBias: nil, cacheBudget: &noCache, planner: &planner)
+            weight: layer.weight, gradWeight: layer.gradWeight, bias: nil, gradBias: nil, budget: &budget, planner: &planner)
     }
 }
 

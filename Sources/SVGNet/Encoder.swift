@@ -31,13 +31,13 @@ struct EncoderPlan {
     /// Floats of shared workspace the layers need.
     let workspaceCount: Int
 
-    /// `colCacheBudget`: floats of im2col results the plan may keep from forward for backward, given to
+    /// `memory.cachedColumns`: floats of im2col results the plan may keep from forward for backward, given to
     /// layers in order while they fit (all of DCGAN-64 at batch 16; VGG's big layers do not).
     init(
         _ net: Network, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
-        colCacheBudget: Int = 0, replicas: BatchNormReplicas? = nil
+        memory: MemoryBudget, replicas: BatchNormReplicas? = nil
     ) {
-        var budget = colCacheBudget
+        var budget = ColumnBudget(cache: memory.cachedColumns, workspaceLimit: memory.columnWorkspace)
         let channels = net.config.channels
         input = planner.floats(channels * frames * framePixels)
         func grad(_ n: Int) -> Slice { needsGrad ? planner.floats(n) : .empty }
@@ -57,7 +57,7 @@ struct EncoderPlan {
             for spec in stage.layers {
                 let l = ConvLayerPlan(
                     spec, frames: frames, groups: groups, input: x, gradInput: gradX, layout: layout, planner: &planner,
-                    needsGrad: needsGrad, cacheBudget: &budget, replicas: replicas)
+                    needsGrad: needsGrad, budget: &budget, replicas: replicas)
                 layers.append(.conv(l)); skipLevelOfLayer.append(nil)
                 (x, gradX, xChannels, xSize) = (l.out, l.grad, spec.outChannels, spec.outSize)
             }

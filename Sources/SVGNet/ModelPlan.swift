@@ -17,6 +17,28 @@ struct PlanShape {
     var conditionFrames = 0
 }
 
+/// What a plan may spend on results it could recompute instead, the memory side of each memory–time trade
+/// (Docs/PERFORMANCE.md, "Memory"). The defaults keep everything DCGAN-64 needs at batch 16 and bound what
+/// VGG-64's large maps would take.
+public struct MemoryBudget: Sendable, Equatable {
+    /// Floats of encoder im2col results (or Winograd-transformed inputs) kept from forward for backward,
+    /// given to layers in order while they fit; 0 recomputes them all.
+    public var cachedColumns: Int
+    /// The most floats of shared conv workspace a direct conv's col may take; one whose whole col is larger
+    /// runs in chunks of frames.
+    public var columnWorkspace: Int
+    /// Floats of aligner attention maps kept from forward for backward, given to levels smallest first while
+    /// they fit; the other levels recompute each frame's map in the backward.
+    public var cachedAttention: Int
+
+    /// 128M floats (512 MiB) of columns, a 64M-float (256 MiB) col and 256M floats (1 GiB) of attention maps.
+    public init(cachedColumns: Int = 128 << 20, columnWorkspace: Int = 64 << 20, cachedAttention: Int = 256 << 20) {
+        self.cachedColumns = cachedColumns
+        self.columnWorkspace = columnWorkspace
+        self.cachedAttention = cachedAttention
+    }
+}
+
 struct ModelPlan {
     let layout: ParameterLayout
     let encoder: EncoderPlan
@@ -29,24 +51,25 @@ struct ModelPlan {
     /// The conv layers' shared workspace: im2col columns or Winograd transforms, one layer at a time.
     let col: Slice
 
-    /// `needsGrad`: plan gradients and Adam moments (training). `colCacheBudget`: floats of encoder im2col
-    /// results kept from forward for backward. `replicas`: BatchNorm statistics over every replica's frames.
+    /// `needsGrad`: plan gradients and Adam moments (training). `memory`: what the plan keeps from forward
+    /// for backward, and its largest col. `replicas`: BatchNorm statistics over every replica's frames.
     init(
-        _ net: Network, shape: PlanShape, needsGrad: Bool, planner: inout ArenaPlanner, colCacheBudget: Int = 0,
+        _ net: Network, shape: PlanShape, needsGrad: Bool, planner: inout ArenaPlanner, memory: MemoryBudget = MemoryBudget(),
         replicas: BatchNormReplicas? = nil
     ) {
         let layout = ParameterLayout(net, planner: &planner, withOptimizer: needsGrad)
         self.layout = layout
         encoder = EncoderPlan(
             net, frames: shape.encoderFrames, groups: shape.encoderGroups, layout: layout, planner: &planner, needsGrad: needsGrad,
-            colCacheBudget: colCacheBudget, replicas: replicas)
+            memory: memory, replicas: replicas)
         conditionEncoder =
             shape.conditionFrames == 0
             ? nil
-            : EncoderPlan(net, frames: shape.conditionFrames, groups: 1, layout: layout, planner: &planner, needsGrad: false)
+            : EncoderPlan(
+                net, frames: shape.conditionFrames, groups: 1, layout: layout, planner: &planner, needsGrad: false, memory: memory)
         decoder = DecoderPlan(
             net, frames: shape.decoderFrames, groups: shape.decoderGroups, sourceFrames: shape.sourceFrames, layout: layout,
-            planner: &planner, needsGrad: needsGrad, replicas: replicas)
+            planner: &planner, needsGrad: needsGrad, memory: memory, replicas: replicas)
         func lstm(_ spec: LSTMModuleSpec) -> LSTMPlan {
             LSTMPlan(spec, steps: shape.lstmSteps, batch: shape.lstmBatch, layout: layout, planner: &planner, needsGrad: needsGrad)
         }

@@ -61,12 +61,12 @@ public final class Trainer {
     /// Sequences this process holds per batch: ownRows.count.
     public var localBatch: Int { ownRows.count }
 
-    /// `colCacheBudget`: floats of encoder im2col results kept from forward for backward (0: recompute all).
+    /// `memory`: what the schedule keeps from forward for backward, and its largest col (MemoryBudget).
     /// `convolution`: how the conv layers are computed (Network.init).
     /// `replicas`: train data-parallel as one of `replicas.count` processes, on rows
     /// `replicaRows(batch: config.batch, …)` of each batch (config.batch is the global batch).
     public init(
-        config: ModelConfiguration, seed: UInt64, colCacheBudget: Int = 128 << 20,
+        config: ModelConfiguration, seed: UInt64, memory: MemoryBudget = MemoryBudget(),
         convolution: ConvolutionAlgorithm = .automatic, replicas: (any ReplicaGroup)? = nil
     ) throws {
         let net = try Network(config, convolution: convolution)
@@ -86,12 +86,10 @@ public final class Trainer {
         let steps = T - 1, rows = steps * B, sourceFrames = (config.nPast - 1) * B
         let bnReplicas = replicas.map { BatchNormReplicas(group: $0, framesPerGroup: config.batch) }
         var planner = ArenaPlanner()
-        // Keeping the encoder's im2col results for backward saves one pass per layer; the default 128M
-        // floats (512 MiB) covers DCGAN-64 at batch 16.
         let shape = PlanShape(
             encoderFrames: T * B, encoderGroups: T, decoderFrames: rows, decoderGroups: steps, sourceFrames: sourceFrames,
             lstmSteps: steps, lstmBatch: B)
-        plan = ModelPlan(net, shape: shape, needsGrad: true, planner: &planner, colCacheBudget: colCacheBudget, replicas: bnReplicas)
+        plan = ModelPlan(net, shape: shape, needsGrad: true, planner: &planner, memory: memory, replicas: bnReplicas)
         layout = plan.layout
         hRows = planner.floats(T * B * config.gDim); gradHRows = planner.floats(T * B * config.gDim)
         z = planner.floats(rows * config.zDim); gradZ = planner.floats(rows * config.zDim)

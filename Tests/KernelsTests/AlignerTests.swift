@@ -235,9 +235,10 @@ final class AlignerTests: XCTestCase {
         return map.map(Int32.init).withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 
-    /// The attention core alone on CNHW q, k, v: returns z (C × frames·P) and the cached A.
-    func attention(_ c: Case, q: [Float], k: [Float], v: [Float]) -> (z: [Float], a: [Float]) {
-        var a = [Float](repeating: .nan, count: c.frames * c.p * c.p)
+    /// The attention core alone on CNHW q, k, v: returns z (C × frames·P) and the kept A (or, with `kept`
+    /// false, the one-frame workspace the forward used, which the backward does not read).
+    func attention(_ c: Case, q: [Float], k: [Float], v: [Float], kept: Bool = true) -> (z: [Float], a: [Float]) {
+        var a = [Float](repeating: .nan, count: (kept ? c.frames : 1) * c.p * c.p)
         let z: [Float] = .buffer(c.c * c.frames * c.p) { pz in
             q.withUnsafeBufferPointer { pq in
                 k.withUnsafeBufferPointer { pk in
@@ -246,7 +247,7 @@ final class AlignerTests: XCTestCase {
                             withKeyFrame(c) { map in
                                 alignerAttentionForward(
                                     q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, attention: pa.baseAddress!,
-                                    z: pz, keyFrame: map, shape: c.shape)
+                                    z: pz, keyFrame: map, shape: c.shape, keepsAttention: kept)
                             }
                         }
                     }
@@ -362,18 +363,19 @@ final class AlignerTests: XCTestCase {
     }
 
     /// Runs the attention backward; gradQ starts NaN (it must be overwritten), gradK/gradV start at `k0`/`v0`.
+    /// `a`: the kept maps, or nil: the backward recomputes them in a one-frame workspace that starts NaN.
     func attentionBackward(
-        _ c: Case, gz: [Float], q: [Float], k: [Float], v: [Float], a: [Float],
+        _ c: Case, gz: [Float], q: [Float], k: [Float], v: [Float], a: [Float]?,
         k0: [Float]? = nil, v0: [Float]? = nil
     ) -> (q: [Float], k: [Float], v: [Float]) {
         var gq = [Float](repeating: .nan, count: q.count)
         var gk = k0 ?? [Float](repeating: 0, count: k.count), gv = v0 ?? [Float](repeating: 0, count: v.count)
-        var a = a, scratch = [Float](repeating: .nan, count: c.p * c.p)
+        var maps = a ?? [Float](repeating: .nan, count: c.p * c.p), scratch = [Float](repeating: .nan, count: c.p * c.p)
         gz.withUnsafeBufferPointer { pz in
             q.withUnsafeBufferPointer { pq in
                 k.withUnsafeBufferPointer { pk in
                     v.withUnsafeBufferPointer { pv in
-                        a.withUnsafeMutableBufferPointer { pa in
+                        maps.withUnsafeMutableBufferPointer { pa in
                             scratch.withUnsafeMutableBufferPointer { ps in
                                 gq.withUnsafeMutableBufferPointer { pgq in
                                     gk.withUnsafeMutableBufferPointer { pgk in
@@ -382,7 +384,8 @@ final class AlignerTests: XCTestCase {
                                                 alignerAttentionBackward(
                                                     gradZ: pz.baseAddress!, q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!,
                                                     attention: pa.baseAddress!, gradQ: pgq.baseAddress!, gradK: pgk.baseAddress!,
-                                                    gradV: pgv.baseAddress!, scratch: ps.baseAddress!, keyFrame: map, shape: c.shape)
+                                                    gradV: pgv.baseAddress!, scratch: ps.baseAddress!, keyFrame: map, shape: c.shape,
+                                                    keptAttention: a != nil)
                                             }
                                         }
                                     }
@@ -396,37 +399,46 @@ final class AlignerTests: XCTestCase {
         return (gq, gk, gv)
     }
 
+    /// Both ways of giving the backward its maps: kept from the forward, and recomputed frame by frame in a
+    /// one-frame workspace (the forward then runs frame by frame too, with no kept maps).
     func testAttentionBackwardMatchesFiniteDifferences() {
         var rng = TestRNG(42)
         for c in Self.cases {
-            let lq = c.frames * c.p, lk = c.keyFrames * c.p
-            // q, k in ±1.5 give logits up to e·2.25 (≈ 4.5 at e = 2): a softmax far from uniform.
-            var q = rng.array(c.e * lq, -1.5, 1.5), k = rng.array(c.e * lk, -1.5, 1.5), v = rng.array(c.c * lk)
-            let (z, a) = attention(c, q: q, k: k, v: v)
-            let r = rng.array(z.count) // loss = Σ r·z, so gradZ = r
-            let g = attentionBackward(c, gz: r, q: q, k: k, v: v, a: a)
-            // Softmax is smooth, so central differences are exact to step²·f'''/6 ≈ 2e-5·|f'''| (|f'''| of a few
-            // at these logits); forward rounding adds ~√n·ε·|r·z| / (2·step) ≈ 20·6e-8/2e-2 ≈ 6e-5.
-            // atol 3e-4 bounds both; a dropped softmax term or a wrong source frame is O(0.1–1) off.
-            let (qs, ks, vs) = (q, k, v)
-            checkGradient("attention q \(c)", values: &q, analytic: g.q, step: 1e-2, atol: 3e-4, rtol: 1e-3) {
-                dot(r, self.attention(c, q: $0, k: ks, v: vs).z)
-            }
-            checkGradient("attention k \(c)", values: &k, analytic: g.k, step: 1e-2, atol: 3e-4, rtol: 1e-3) {
-                dot(r, self.attention(c, q: qs, k: $0, v: vs).z)
-            }
-            // z is linear in v: only the forward's rounding / (2·step) remains.
-            checkGradient("attention v \(c)", values: &v, analytic: g.v, step: 1e-2, atol: 3e-4, rtol: 1e-3) {
-                dot(r, self.attention(c, q: qs, k: ks, v: $0).z)
-            }
+            for kept in [true, false] {
+                let lq = c.frames * c.p, lk = c.keyFrames * c.p
+                // q, k in ±1.5 give logits up to e·2.25 (≈ 4.5 at e = 2): a softmax far from uniform.
+                var q = rng.array(c.e * lq, -1.5, 1.5), k = rng.array(c.e * lk, -1.5, 1.5), v = rng.array(c.c * lk)
+                let (z, a) = attention(c, q: q, k: k, v: v, kept: kept)
+                let r = rng.array(z.count) // loss = Σ r·z, so gradZ = r
+                let g = attentionBackward(c, gz: r, q: q, k: k, v: v, a: kept ? a : nil)
+                let label = "\(c) \(kept ? "kept" : "recomputed")"
+                if !kept {
+                    // The forward without kept maps runs frame by frame: the same Z up to the grouping of its sgemms.
+                    assertClose(z, attention(c, q: q, k: k, v: v).z.map(Double.init), atol: 1e-6, rtol: 1e-6, "attention z \(label)")
+                }
+                // Softmax is smooth, so central differences are exact to step²·f'''/6 ≈ 2e-5·|f'''| (|f'''| of a few
+                // at these logits); forward rounding adds ~√n·ε·|r·z| / (2·step) ≈ 20·6e-8/2e-2 ≈ 6e-5.
+                // atol 3e-4 bounds both; a dropped softmax term or a wrong source frame is O(0.1–1) off.
+                let (qs, ks, vs) = (q, k, v)
+                checkGradient("attention q \(label)", values: &q, analytic: g.q, step: 1e-2, atol: 3e-4, rtol: 1e-3) {
+                    dot(r, self.attention(c, q: $0, k: ks, v: vs).z)
+                }
+                checkGradient("attention k \(label)", values: &k, analytic: g.k, step: 1e-2, atol: 3e-4, rtol: 1e-3) {
+                    dot(r, self.attention(c, q: qs, k: $0, v: vs).z)
+                }
+                // z is linear in v: only the forward's rounding / (2·step) remains.
+                checkGradient("attention v \(label)", values: &v, analytic: g.v, step: 1e-2, atol: 3e-4, rtol: 1e-3) {
+                    dot(r, self.attention(c, q: qs, k: ks, v: $0).z)
+                }
 
-            // gradK and gradV accumulate onto what the caller left; gradQ is overwritten (it started NaN).
-            let k0 = rng.array(k.count), v0 = rng.array(v.count)
-            let acc = attentionBackward(c, gz: r, q: q, k: k, v: v, a: a, k0: k0, v0: v0)
-            // sgemm with beta = 1 adds one rounding of O(1) values.
-            assertClose(acc.q, g.q, atol: 0, rtol: 0, "attention gradQ overwritten \(c)")
-            assertClose(acc.k, zip(k0, g.k).map { Double($0) + Double($1) }, atol: 1e-5, rtol: 1e-5, "attention gradK += \(c)")
-            assertClose(acc.v, zip(v0, g.v).map { Double($0) + Double($1) }, atol: 1e-5, rtol: 1e-5, "attention gradV += \(c)")
+                // gradK and gradV accumulate onto what the caller left; gradQ is overwritten (it started NaN).
+                let k0 = rng.array(k.count), v0 = rng.array(v.count)
+                let acc = attentionBackward(c, gz: r, q: q, k: k, v: v, a: kept ? a : nil, k0: k0, v0: v0)
+                // sgemm with beta = 1 adds one rounding of O(1) values.
+                assertClose(acc.q, g.q, atol: 0, rtol: 0, "attention gradQ overwritten \(label)")
+                assertClose(acc.k, zip(k0, g.k).map { Double($0) + Double($1) }, atol: 1e-5, rtol: 1e-5, "attention gradK += \(label)")
+                assertClose(acc.v, zip(v0, g.v).map { Double($0) + Double($1) }, atol: 1e-5, rtol: 1e-5, "attention gradV += \(label)")
+            }
         }
     }
 

@@ -207,6 +207,86 @@ final class Conv2dTests: XCTestCase {
         }
     }
 
+    /// A direct conv a chunk of frames at a time (conv2dForwardChunked, conv2dBackwardChunked: the path of
+    /// layers whose whole col exceeds the plan's workspace limit) against the naive Double convolution, its
+    /// transposed convolution (gradX) and Σ gradY·x (gradW), with chunks that end partial: the generic
+    /// im2col at stride 1 and 2, the 4×4/2/1 SIMD path, and c1's shape, where that path works on blocks of
+    /// four frames that a chunk of three cuts through.
+    func testChunkedForwardAndBackwardMatchDirectConvolution() {
+        var rng = TestRNG(14)
+        for (c, chunk) in [
+            (Case(n: 5, cin: 3, h: 7, w: 6, cout: 4, k: 3, stride: 1, pad: 1), 2),
+            (Case(n: 5, cin: 2, h: 11, w: 9, cout: 3, k: 3, stride: 2, pad: 1), 3),
+            (Case(n: 5, cin: 2, h: 8, w: 16, cout: 3, k: 4, stride: 2, pad: 1), 2),
+            (Case(n: 7, cin: 1, h: 64, w: 64, cout: 2, k: 4, stride: 2, pad: 1), 3)
+        ] {
+            let g = ConvGeometry(channels: c.cin, frames: c.n, height: c.h, width: c.w, kernelH: c.k, kernelW: c.k, stride: c.stride, padding: c.pad)
+            let ho = g.outHeight, wo = g.outWidth, ohw = ho * wo
+            let x = rng.array(c.n * c.cin * c.h * c.w), w = rng.array(c.cout * c.cin * c.k * c.k), b = rng.array(c.cout)
+            let xc = toCNHW(x, n: c.n, c: c.cin, p: c.h * c.w)
+            let gy = rng.array(c.n * c.cout * ohw), gyc = toCNHW(gy, n: c.n, c: c.cout, p: ohw)
+            let w0 = rng.array(w.count), b0 = rng.array(b.count) // gradW and gradB accumulate onto these
+            var col = [Float](repeating: .nan, count: g.colRows * chunk * ohw)
+            var y = [Float](repeating: .nan, count: c.cout * g.colColumns), gxc = [Float](repeating: .nan, count: x.count)
+            var gw = w0, gb = b0
+            xc.withUnsafeBufferPointer { px in
+                w.withUnsafeBufferPointer { pw in
+                    b.withUnsafeBufferPointer { pb in
+                        gyc.withUnsafeBufferPointer { pgy in
+                            col.withUnsafeMutableBufferPointer { pc in
+                                y.withUnsafeMutableBufferPointer { py in
+                                    gxc.withUnsafeMutableBufferPointer { pgx in
+                                        gw.withUnsafeMutableBufferPointer { pgw in
+                                            gb.withUnsafeMutableBufferPointer { pgb in
+                                                conv2dForwardChunked(
+                                                    x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
+                                                    col: pc.baseAddress!, geometry: g, outChannels: c.cout, chunkFrames: chunk)
+                                                conv2dBackwardChunked(
+                                                    gradY: pgy.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
+                                                    gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!, col: pc.baseAddress!, geometry: g,
+                                                    outChannels: c.cout, accumulateParams: true, chunkFrames: chunk)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let wantY = NaiveConv.conv2d(x, n: c.n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout, k: c.k, stride: c.stride, pad: c.pad).y
+            assertClose(toNCHW(y, n: c.n, c: c.cout, p: ohw), wantY, atol: 2e-5, rtol: 1e-5, "chunked conv2d forward \(c) chunks of \(chunk)")
+            let wantGradX = NaiveConv.convTranspose2d(
+                gy, n: c.n, cin: c.cout, h: ho, w: wo, weight: w, bias: nil, cout: c.cin, k: c.k, stride: c.stride, pad: c.pad
+            ).y
+            assertClose(toNCHW(gxc, n: c.n, c: c.cin, p: c.h * c.w), wantGradX, atol: 2e-5, rtol: 1e-5, "chunked conv2d gradX \(c)")
+            var wantGradW = w0.map(Double.init), wantGradB = b0.map(Double.init)
+            for f in 0..<c.n {
+                for o in 0..<c.cout {
+                    for i in 0..<ho {
+                        for j in 0..<wo {
+                            let gv = Double(gy[((f * c.cout + o) * ho + i) * wo + j])
+                            wantGradB[o] += gv
+                            for ci in 0..<c.cin {
+                                for ki in 0..<c.k {
+                                    for kj in 0..<c.k {
+                                        let iy = i * c.stride - c.pad + ki, ix = j * c.stride - c.pad + kj
+                                        if iy < 0 || iy >= c.h || ix < 0 || ix >= c.w { continue }
+                                        wantGradW[((o * c.cin + ci) * c.k + ki) * c.k + kj] += gv * Double(x[((f * c.cin + ci) * c.h + iy) * c.w + ix])
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            // gradW and gradB sum up to n·Ho·Wo = 7·32·32 products of magnitude ≤ 1 in Float (errors near 1e-5);
+            // a chunk written to the wrong columns, or a chunk's sum lost, is off by O(1).
+            assertClose(gw, wantGradW, atol: 1e-4, rtol: 1e-5, "chunked conv2d gradW \(c)")
+            assertClose(gb, wantGradB, atol: 1e-4, rtol: 1e-5, "chunked conv2d gradB \(c)")
+        }
+    }
+
     /// Splitting the input channels into two column blocks of one weight (decoder skip sharing) gives
     /// the same output as the whole convolution, and each block's backward its share of the gradients.
     func testSplitWeightAccumulatesToWholeConvolution() {

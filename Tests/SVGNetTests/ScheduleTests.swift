@@ -50,16 +50,17 @@ final class ScheduleTests: XCTestCase {
         let haf = smallConfig {
             $0.groups = 2; $0.alignerLevels = [0, 1, 2, 3]
         }
-        for (config, convolution) in [
-            (smallConfig(), ConvolutionAlgorithm.automatic), (smallConfig(), .winogradWhereShapeAllows),
-            (haf, .automatic), (haf, .winogradWhereShapeAllows),
-            (
-                smallConfig {
-                    $0.backbone = .vgg64; $0.channels = 3; $0.alignerLevels = [1]
-                }, .automatic
-            )
+        // The last case bounds the col and keeps no attention maps: the chunked convs and the recomputed
+        // maps run from the arena too.
+        let vgg = smallConfig {
+            $0.backbone = .vgg64; $0.channels = 3; $0.alignerLevels = [1]
+        }
+        for (config, convolution, memory) in [
+            (smallConfig(), ConvolutionAlgorithm.automatic, MemoryBudget()), (smallConfig(), .winogradWhereShapeAllows, MemoryBudget()),
+            (haf, .automatic, MemoryBudget()), (haf, .winogradWhereShapeAllows, MemoryBudget()), (vgg, .automatic, MemoryBudget()),
+            (vgg, .automatic, MemoryBudget(columnWorkspace: 1 << 16, cachedAttention: 0))
         ] {
-            let trainer = try Trainer(config: config, seed: 3, convolution: convolution)
+            let trainer = try Trainer(config: config, seed: 3, memory: memory, convolution: convolution)
             let x = movingSquares(config, seed: 4)
             let generator = try Generator(config: config, samples: 2, seed: 5, convolution: convolution)
             x.withUnsafeBufferPointer { p in
@@ -84,7 +85,7 @@ final class ScheduleTests: XCTestCase {
                 }
                 XCTAssertEqual(
                     training, 0,
-                    "\(config.modelName) \(config.backbone) \(convolution): \(training) heap allocations in 3 training steps (arena \(trainer.arenaBytes) bytes)"
+                    "\(config.modelName) \(config.backbone) \(convolution) \(memory): \(training) heap allocations in 3 training steps (arena \(trainer.arenaBytes) bytes)"
                 )
                 XCTAssertEqual(
                     generation, 0,
@@ -126,7 +127,7 @@ final class ScheduleTests: XCTestCase {
             )
         ] {
             let cached = try Trainer(config: config, seed: 5, convolution: convolution)
-            let recomputed = try Trainer(config: config, seed: 5, colCacheBudget: 0, convolution: convolution)
+            let recomputed = try Trainer(config: config, seed: 5, memory: MemoryBudget(cachedColumns: 0), convolution: convolution)
             XCTAssertLessThan(recomputed.arenaBytes, cached.arenaBytes, "the default budget should cache something")
             let x = movingSquares(config, seed: 6)
             let (a, b) = x.withUnsafeBufferPointer { (cached.forwardAndBackward($0.baseAddress!), recomputed.forwardAndBackward($0.baseAddress!)) }
@@ -134,6 +135,34 @@ final class ScheduleTests: XCTestCase {
             for e in cached.layout.entries where e.spec.trainable {
                 XCTAssertEqual(cached.gradient(e.spec.name), recomputed.gradient(e.spec.name), "\(config.backbone) \(convolution) \(e.spec.name)")
             }
+        }
+    }
+
+    /// A bounded col (direct convs in chunks of frames) and no kept attention maps (each frame's map
+    /// recomputed in the backward) change where the step's numbers are held, not what they are. The
+    /// recomputed maps are the forward's own products, so only the chunked GEMMs may round differently
+    /// (gradW summed chunk by chunk: Float reassociation of sums over up to 10⁴ terms, √n·ε ≈ 6e-6): the
+    /// losses agree to 1e-6 relative and every gradient to 1e-5 relative in norm, except those whose exact
+    /// value is zero (zeroGradientTensors), which are rounding noise either way.
+    func testChunkedColumnsAndRecomputedAttentionGiveTheSameStep() throws {
+        let config = smallConfig {
+            $0.backbone = .vgg64; $0.groups = 2; $0.alignerLevels = [1, 2]
+        }
+        let whole = try Trainer(config: config, seed: 5)
+        let bounded = try Trainer(config: config, seed: 5, memory: MemoryBudget(columnWorkspace: 1 << 16, cachedAttention: 0))
+        let chunked = bounded.plan.convLayers.filter { if case .direct(let g) = $0.conv.kernel { $0.conv.chunkFrames < g.frames } else { false } }
+        XCTAssertFalse(chunked.isEmpty, "a 64K-float col must chunk VGG's 64×64 layers")
+        XCTAssertTrue(whole.plan.decoder.skips.compactMap(\.aligner).allSatisfy(\.keepsAttention))
+        XCTAssertFalse(bounded.plan.decoder.skips.compactMap(\.aligner).contains(where: \.keepsAttention))
+        XCTAssertLessThan(bounded.arenaBytes, whole.arenaBytes)
+        let x = movingSquares(config, seed: 6)
+        let (a, b) = x.withUnsafeBufferPointer { (whole.forwardAndBackward($0.baseAddress!), bounded.forwardAndBackward($0.baseAddress!)) }
+        XCTAssertEqual(a.mse, b.mse, accuracy: 1e-6 * a.mse)
+        XCTAssertEqual(a.kld, b.kld, accuracy: 1e-6 * a.kld)
+        let zero = zeroGradientTensors(whole.network)
+        for e in whole.layout.entries where e.spec.trainable && !zero.contains(e.spec.name) {
+            let err = relativeNormError(bounded.gradient(e.spec.name), whole.gradient(e.spec.name))
+            XCTAssertLessThanOrEqual(err, 1e-5, "\(e.spec.name): relative error \(err) in norm")
         }
     }
 
