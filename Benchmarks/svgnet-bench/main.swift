@@ -25,12 +25,12 @@ struct Bench: ParsableCommand {
         commandName: "svgnet-bench",
         abstract: "Kernel table, end-to-end training step and sampling, and the per-op profile, at the sizes SVGNet trains (Docs/PERFORMANCE.md).")
 
-    static let sections: Set<String> = ["kernels", "train", "sample", "profile"]
+    static let sections: Set<String> = ["kernels", "train", "sample", "profile", "memory"]
     static let modelNames: Set<String> = ["svglp", "hafsvg4", "vgg64"]
 
     @Option(help: "Also write every row to this JSON file.") var json: String?
     @Flag(help: "Fewer repetitions (3 per kernel, 1 run per model).") var quick = false
-    @Option(help: "Sections to run, comma-separated: kernels, train, sample, profile (default: all).") var only: NameList?
+    @Option(help: "Sections to run, comma-separated: kernels, train, sample, profile, memory (default: all).") var only: NameList?
     @Option(help: "OpenBLAS and engine threads (default: all cores).") var threads: Int?
     @Option(help: "Runs per end-to-end row (default 3, 1 with --quick).") var runs: Int?
     @Option(help: "End-to-end and profile rows, comma-separated: svglp, hafsvg4, vgg64 (default: all).") var models: NameList?
@@ -39,7 +39,7 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         if let only, !only.names.isSubset(of: Self.sections) {
-            throw ValidationError("--only: expected kernels, train, sample or profile, got \(only.names.sorted().joined(separator: ","))")
+            throw ValidationError("--only: expected kernels, train, sample, profile or memory, got \(only.names.sorted().joined(separator: ","))")
         }
         if let models, !models.names.isSubset(of: Self.modelNames) {
             throw ValidationError("--models: expected svglp, hafsvg4 or vgg64, got \(models.names.sorted().joined(separator: ","))")
@@ -118,6 +118,9 @@ func runBenchmark(_ options: Bench) {
         }
         if (options.only?.names ?? Bench.sections).contains("profile") {
             try runProfileSection(models: options.models?.names, convolution: options.convolution, ceilings: ceilings, log: progress)
+        }
+        if (options.only?.names ?? Bench.sections).contains("memory") {
+            try runMemorySection(models: options.models?.names, convolution: options.convolution, log: progress)
         }
         if !modelRows.isEmpty {
             print("## end to end (median of up to \(modelRuns) runs after 1 warm-up)")

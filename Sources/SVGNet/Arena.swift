@@ -27,14 +27,19 @@ public struct ArenaPlanner {
     public private(set) var floatCount = 0
     /// Int32 values planned so far, padding included: the size of the arena's integer block.
     public private(set) var intCount = 0
+    /// Floats planned from each call site ("File.swift:line" of the request), padding included: where the
+    /// float block goes (svgnet-bench --only memory). Planning time only; a step never touches it.
+    public private(set) var floatsBySite: [String: Int] = [:]
     /// An empty plan.
     public init() {}
 
-    /// Reserves `n` floats (n ≥ 0) and returns their slice; the next request starts on the next 64-byte boundary.
-    public mutating func floats(_ n: Int) -> Slice {
+    /// Reserves `n` floats (n ≥ 0) and returns their slice; the next request starts on the next 64-byte
+    /// boundary. `file` and `line` name the request in `floatsBySite`.
+    public mutating func floats(_ n: Int, file: StaticString = #fileID, line: UInt = #line) -> Slice {
         precondition(n >= 0)
-        let s = Slice(offset: floatCount, count: n)
-        floatCount += (n + 15) / 16 * 16
+        let s = Slice(offset: floatCount, count: n), padded = (n + 15) / 16 * 16
+        floatCount += padded
+        floatsBySite["\(file):\(line)".split(separator: "/").last.map(String.init)!, default: 0] += padded
         return s
     }
 

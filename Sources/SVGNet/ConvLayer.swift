@@ -57,7 +57,8 @@ struct ConvLayerPlan {
             mean = nil; invStd = nil
             pre = .empty
         }
-        let out = planner.floats(n), grad = needsGrad ? planner.floats(n) : .empty
+        let out = planner.floats(n)
+        let grad = needsGrad ? planner.floats(n) : .empty
         self.out = out; self.grad = grad
         // Without BatchNorm the conv writes `out` and the activation runs in place. With it, BatchNorm's
         // backward sums the bias gradient (Σ of dL/d pre over a channel) in the pass that writes dL/d pre.

@@ -80,7 +80,7 @@ struct DecoderPlan {
         inputGrad = needsGrad ? planner.floats(c.gDim * frames) : .empty
         let sourceOf = planner.ints(frames)
         self.sourceOf = sourceOf
-        func grad(_ n: Int) -> Slice { needsGrad ? planner.floats(n) : .empty }
+        func grad(_ n: Int, line: UInt = #line) -> Slice { needsGrad ? planner.floats(n, line: line) : .empty }
         // The decoder's blocks recompute what their backward reads; only the col limit applies.
         var budget = ColumnBudget(cache: 0, workspaceLimit: memory.columnWorkspace)
         var attentionBudget = memory.cachedAttention
@@ -89,7 +89,8 @@ struct DecoderPlan {
         for stage in net.decoder {
             if stage.upsample {
                 let planes = dChannels * frames, count = planes * 4 * dSize * dSize
-                let up = UpsamplePlan(x: d, gradX: gradD, y: planner.floats(count), gradY: grad(count), planes: planes, height: dSize, width: dSize)
+                let y = planner.floats(count)
+                let up = UpsamplePlan(x: d, gradX: gradD, y: y, gradY: grad(count), planes: planes, height: dSize, width: dSize)
                 layers.append(.upsample(up))
                 (d, gradD, dSize) = (up.y, up.gradY, 2 * dSize)
             }
@@ -210,13 +211,15 @@ extension SkipLayerPlan {
         replicas: BatchNormReplicas?
     ) {
         let c = net.config, ch = c.skipChannels[level], plane = spec.inSize * spec.inSize
-        func grad(_ n: Int) -> Slice { needsGrad ? planner.floats(n) : .empty }
+        func grad(_ n: Int, line: UInt = #line) -> Slice { needsGrad ? planner.floats(n, line: line) : .empty }
         let layer = ConvLayerPlan(
             spec, frames: frames, groups: groups, input: d, gradInput: gradD, inputChannels: ch, layout: layout,
             planner: &planner, needsGrad: needsGrad, budget: &budget, replicas: replicas)
         let sharedCount = spec.outChannels * sourceFrames * layer.outPlane
-        let source = planner.floats(ch * sourceFrames * plane), gradSource = grad(ch * sourceFrames * plane)
-        let shared = planner.floats(sharedCount), gradShared = grad(sharedCount)
+        let source = planner.floats(ch * sourceFrames * plane)
+        let gradSource = grad(ch * sourceFrames * plane)
+        let shared = planner.floats(sharedCount)
+        let gradShared = grad(sharedCount)
         self.layer = layer; channels = ch; self.plane = plane
         self.source = source; self.gradSource = gradSource; self.shared = shared; self.gradShared = gradShared
         sourceBlock = ConvBlock(

@@ -40,7 +40,7 @@ struct EncoderPlan {
         var budget = ColumnBudget(cache: memory.cachedColumns, workspaceLimit: memory.columnWorkspace)
         let channels = net.config.channels
         input = planner.floats(channels * frames * framePixels)
-        func grad(_ n: Int) -> Slice { needsGrad ? planner.floats(n) : .empty }
+        func grad(_ n: Int, line: UInt = #line) -> Slice { needsGrad ? planner.floats(n, line: line) : .empty }
         var layers: [Layer] = [], skipLevelOfLayer: [Int?] = []
         var skips = [(value: Slice, grad: Slice)](repeating: (.empty, .empty), count: net.encoder.count - 1)
         var x = input, gradX = Slice.empty, xChannels = channels, xSize = 64 // the data needs no gradient

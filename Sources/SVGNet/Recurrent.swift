@@ -39,7 +39,7 @@ struct LSTMPlan {
     init(_ spec: LSTMModuleSpec, steps: Int, batch: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool) {
         self.spec = spec; self.steps = steps; self.batch = batch
         let p = spec.prefix, H = spec.hidden, rows = steps * batch, n = spec.outputs
-        func grad(_ count: Int) -> Slice { needsGrad ? planner.floats(count) : .empty }
+        func grad(_ count: Int, line: UInt = #line) -> Slice { needsGrad ? planner.floats(count, line: line) : .empty }
         embedWeight = layout.slice("\(p).embed.weight"); embedBias = layout.slice("\(p).embed.bias")
         gradEmbedWeight = layout.gradient("\(p).embed.weight"); gradEmbedBias = layout.gradient("\(p).embed.bias")
         let headNames: [String]

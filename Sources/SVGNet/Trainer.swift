@@ -95,6 +95,7 @@ public final class Trainer {
         z = planner.floats(rows * config.zDim); gradZ = planner.floats(rows * config.zDim)
         eps = (0..<config.groups).map { _ in planner.floats(rows * config.groupDim) }
         globalEps = replicas == nil ? [] : (0..<config.groups).map { _ in planner.floats(steps * config.batch * config.groupDim) }
+        arenaBySite = planner.floatsBySite.map { (site: $0.key, bytes: 4 * $0.value) }.sorted { ($0.bytes, $1.site) > ($1.bytes, $0.site) }
         arena = Arena(planner)
         rng = RandomGenerator(seed: seed)
         initializeParameters(layout, arena: arena, hidden: config.rnnSize, rng: &rng)
@@ -109,6 +110,8 @@ public final class Trainer {
 
     /// Bytes of the arena.
     public var arenaBytes: Int { arena.byteCount }
+    /// The arena's float block by planning call site ("File.swift:line"), largest first (ArenaPlanner.floatsBySite).
+    public let arenaBySite: [(site: String, bytes: Int)]
 
     /// What one data-parallel step sums over the replicas: the gradient (one allreduce of Floats), per
     /// BatchNorm layer Σx and Σ(x − μ)² in forward (G·C Doubles each) and [Σgy | Σgy·x̂] in backward (2·G·C),

@@ -166,6 +166,19 @@ final class ScheduleTests: XCTestCase {
         }
     }
 
+    /// The arena's breakdown by planning site (svgnet-bench --only memory) accounts for every float of the
+    /// float block, and names the lines that plan the largest buffers.
+    func testArenaBreakdownAccountsForTheFloatBlock() throws {
+        let trainer = try Trainer(
+            config: smallConfig {
+                $0.alignerLevels = [0, 1]; $0.groups = 2
+            }, seed: 1)
+        XCTAssertEqual(trainer.arenaBySite.reduce(0) { $0 + $1.bytes }, 4 * trainer.arena.floatCount)
+        XCTAssertEqual(trainer.arenaBySite.map(\.bytes), trainer.arenaBySite.map(\.bytes).sorted(by: >))
+        XCTAssertTrue(trainer.arenaBySite.allSatisfy { $0.site.hasSuffix(".swift:\($0.site.split(separator: ":").last!)") && !$0.site.contains("/") })
+        XCTAssertTrue(trainer.arenaBySite.contains { $0.site.hasPrefix("ConvLayer.swift:") }, "\(trainer.arenaBySite.map(\.site))")
+    }
+
     func testInvalidConfigurationsAreRejected() {
         func message(_ edit: (inout ModelConfiguration) -> Void) -> String? {
             do { _ = try Network(smallConfig(edit)); return nil } catch { return "\(error)" }
