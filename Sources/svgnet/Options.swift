@@ -39,65 +39,81 @@ struct IntegerList: ExpressibleByArgument, CustomStringConvertible {
 }
 
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Dataset preset (table in Docs/MODEL.md, Presets): sets backbone, channels, nPast/nFuture, zDim and β.")
-    var preset: Preset = .mmnist
-    @Option(help: "svg (SVG-LP), hsvg (H-SVG, groups ≥ 2) or hafsvg (HAF-SVG, with the feature aligner).")
-    var model: ModelKind = .hafsvg
+    @Option(help: "Dataset preset (table in Docs/MODEL.md, Presets): sets backbone, channels, nPast/nFuture, zDim and β (default: mmnist).")
+    var preset: Preset?
+    @Option(help: "svg (SVG-LP), hsvg (H-SVG, groups ≥ 2) or hafsvg (HAF-SVG, with the feature aligner) (default: hafsvg).")
+    var model: ModelKind?
     @Option(help: "Latent groups G (default 1 for svg, 2 otherwise).")
     var groups: Int?
     @Option(name: .customLong("z-dim"), help: "Total latent size (default: the preset's).")
     var zDim: Int?
-    @Option(name: .customLong("g-dim"), help: "Encoder output size.")
-    var gDim: Int = 128
-    @Option(name: .customLong("rnn-size"), help: "LSTM hidden size.")
-    var rnnSize: Int = 256
-    @Option(name: .customLong("nf"), help: "Base backbone width (64 in the paper; smaller trains faster).")
-    var nf: Int = 64
+    @Option(name: .customLong("g-dim"), help: "Encoder output size (default: 128).")
+    var gDim: Int?
+    @Option(name: .customLong("rnn-size"), help: "LSTM hidden size (default: 256).")
+    var rnnSize: Int?
+    @Option(name: .customLong("nf"), help: "Base backbone width (default: 64, the paper's; smaller trains faster).")
+    var nf: Int?
     @Option(name: .customLong("aligner-levels"), help: "Comma-separated aligner levels 0…3 (default: all four on DCGAN, 0,1,2 on VGG).")
     var alignerLevels: IntegerList?
-    @Option(name: .customLong("aligner-value"), help: "Where the aligner's values come from: encoder or decoder.")
-    var alignerValue: AlignerValueSource = .encoder
+    @Option(name: .customLong("aligner-value"), help: "Where the aligner's values come from: encoder or decoder (default: encoder).")
+    var alignerValue: AlignerValueSource?
     @Option(name: .customLong("n-past"), help: "Conditioning frames (default: the preset's).")
     var nPast: Int?
     @Option(name: .customLong("n-future"), help: "Predicted frames (default: the preset's).")
     var nFuture: Int?
     @Option(help: "KL weight β (default: the preset's).")
     var beta: Float?
-    @Option(help: "Adam learning rate.")
-    var lr: Float = 0.002
+    @Option(help: "Adam learning rate (default: 0.002).")
+    var lr: Float?
 
-    /// The configuration these flags describe, validated.
-    func configuration(batch: Int) throws -> ModelConfiguration {
-        var c = ModelConfiguration()
-        switch preset {
-        case .mmnist: c.backbone = .dcgan64; c.channels = 1; c.nPast = 5; c.nFuture = 10; c.zDim = 16; c.beta = 1e-4
-        case .kth: c.backbone = .vgg64; c.channels = 1; c.nPast = 10; c.nFuture = 10; c.zDim = 24; c.beta = 1e-6
-        case .bair: c.backbone = .vgg64; c.channels = 3; c.nPast = 2; c.nFuture = 10; c.zDim = 64; c.beta = 1e-4
+    /// The configuration these flags describe, validated. Without `base` a flag not given takes its default;
+    /// with `base` (a resumed run's configuration) it keeps the base's value, so only the flags given can
+    /// differ from it: a preset given sets its fields, a model given its groups and aligner levels.
+    func configuration(batch: Int, base: ModelConfiguration? = nil) throws -> ModelConfiguration {
+        var c = base ?? ModelConfiguration()
+        if base == nil || preset != nil {
+            switch preset ?? .mmnist {
+            case .mmnist: c.backbone = .dcgan64; c.channels = 1; c.nPast = 5; c.nFuture = 10; c.zDim = 16; c.beta = 1e-4
+            case .kth: c.backbone = .vgg64; c.channels = 1; c.nPast = 10; c.nFuture = 10; c.zDim = 24; c.beta = 1e-6
+            case .bair: c.backbone = .vgg64; c.channels = 3; c.nPast = 2; c.nFuture = 10; c.zDim = 64; c.beta = 1e-4
+            }
         }
-        switch model {
-        case .svg: c.groups = groups ?? 1
-        case .hsvg, .hafsvg: c.groups = groups ?? 2
+        let kind = model ?? base.map(Self.kind) ?? .hafsvg
+        let kindGiven = base == nil || model != nil
+        if let g = groups {
+            c.groups = g
+        } else if kindGiven {
+            c.groups = kind == .svg ? 1 : 2
         }
-        if model == .svg && c.groups != 1 { throw CLIError("--model svg has one latent group; use --model hsvg for --groups \(c.groups)") }
-        if model == .hafsvg {
+        if kind == .svg && c.groups != 1 { throw CLIError("--model svg has one latent group; use --model hsvg for --groups \(c.groups)") }
+        if kind == .hafsvg {
             if let levels = alignerLevels {
                 c.alignerLevels = levels.values
-            } else {
+            } else if kindGiven || preset != nil {
                 c.alignerLevels = c.backbone == .dcgan64 ? [0, 1, 2, 3] : [0, 1, 2]
             }
         } else if alignerLevels != nil {
             throw CLIError("--aligner-levels needs --model hafsvg")
+        } else {
+            c.alignerLevels = []
         }
-        c.alignerValue = alignerValue
+        if let v = alignerValue { c.alignerValue = v } else if base == nil { c.alignerValue = .encoder }
         if let z = zDim { c.zDim = z }
-        c.gDim = gDim; c.rnnSize = rnnSize; c.nf = nf
+        if let g = gDim { c.gDim = g } else if base == nil { c.gDim = 128 }
+        if let r = rnnSize { c.rnnSize = r } else if base == nil { c.rnnSize = 256 }
+        if let n = nf { c.nf = n } else if base == nil { c.nf = 64 }
         if let n = nPast { c.nPast = n }
         if let n = nFuture { c.nFuture = n }
         if let b = beta { c.beta = b }
-        c.learningRate = lr
+        if let r = lr { c.learningRate = r } else if base == nil { c.learningRate = 0.002 }
         c.batch = batch
         do { try c.validate() } catch { throw CLIError("invalid model: \(error)") }
         return c
+    }
+
+    /// The kind of model a configuration is: SVG-LP (one group, no aligner), H-SVG (no aligner) or HAF-SVG.
+    static func kind(_ c: ModelConfiguration) -> ModelKind {
+        c.alignerLevels.isEmpty ? (c.groups == 1 ? .svg : .hsvg) : .hafsvg
     }
 }
 
@@ -121,8 +137,10 @@ struct DataOptions: ParsableArguments {
 }
 
 struct RunOptions: ParsableArguments {
-    @Option(help: "Seed for weights, noise and data.")
-    var seed: UInt64 = 1
+    @Option(name: .customLong("seed"), help: "Seed for weights, noise and data (default: 1; train --resume: the run's).")
+    var givenSeed: UInt64?
+    /// --seed, or 1.
+    var seed: UInt64 { givenSeed ?? 1 }
     @Option(help: "Threads for OpenBLAS and the engine's own loops (default: all cores).")
     var threads: Int?
 

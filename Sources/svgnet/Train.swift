@@ -17,14 +17,15 @@ struct Train: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var runOptions: RunOptions
-    @Option(help: "Sequences per batch.") var batch: Int = 16
+    @Option(help: "Sequences per batch (default: 16; with --resume, the run's).") var batch: Int?
     @Option(help: "Training steps (batches). Default 1000 unless --epochs is given.") var steps: Int?
     @Option(help: "Epochs of --epoch-size steps each (an alternative to --steps).") var epochs: Int?
     @Option(name: .customLong("epoch-size"), help: "Steps per epoch with --epochs.") var epochSize: Int = 600
-    @Option(help: "Batch order over a dataset.") var order: Order = .shuffled
+    @Option(help: "Batch order over a dataset (default: shuffled; with --resume, the run's).") var order: Order?
     @Option(help: "Output folder (created if needed).") var out: String = "svgnet-run"
     @Option(help: "Start from the weights of this safetensors file (tensor names as in Docs/MODEL.md, Checkpoints).") var `init`: String?
-    @Option(help: "Continue the run in this folder exactly where its checkpoint left off.") var resume: String?
+    @Option(help: "Continue the run in this folder exactly where its checkpoint left off, with its model, batch, seed and order (flags given must agree).")
+    var resume: String?
     @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.") var checkpointEvery: Int = 500
     @Option(help: "Checkpoints kept in checkpoints/ (the newest ones).") var keep: Int = 2
     @Option(name: .customLong("sample-every"), help: "Steps between sample GIFs (0: never).") var sampleEvery: Int = 500
@@ -54,7 +55,7 @@ struct Train: ParsableCommand {
         let trainer = setup.trainer
         do {
             let first = trainer.stepCount
-            try loop(trainer: trainer, data: data, totalSteps: setup.totalSteps, firstBatch: firstBatch, world: world)
+            try loop(trainer: trainer, data: data, setup: setup, firstBatch: firstBatch, world: world)
             world?.reportAllreduceTimes(steps: trainer.stepCount - first)
         } catch let stop as AgreedStop {
             // Every rank stopped after the same step (an interrupt, or a loss that is not finite: the whole
@@ -73,9 +74,11 @@ struct Train: ParsableCommand {
     /// A stop every rank reaches after the same step; `reason` is what rank 0 reports.
     struct AgreedStop: Error { let reason: Error }
 
-    /// What `prepare` hands the loop: nil `firstStep` when there is nothing to do.
+    /// What `prepare` hands the loop: nil `firstStep` when there is nothing to do. `seed` and `order` are the
+    /// flags', or a resumed run's own.
     struct Setup {
         var trainer: Trainer, totalSteps: Int
+        var seed: UInt64, order: Order
         var firstStep: (VideoSource, [Float])?
     }
 
@@ -86,7 +89,7 @@ struct Train: ParsableCommand {
     /// folder behind.
     private func prepare(replicas: MPIWorld?) throws -> Setup {
         try runOptions.apply()
-        try positive(batch, "--batch")
+        if let b = batch { try positive(b, "--batch") }
         try positive(checkpointEvery, "--checkpoint-every")
         try positive(keep, "--keep")
         if sampleEvery < 0 { throw CLIError("--sample-every must be 0 or more, got \(sampleEvery)") }
@@ -103,26 +106,33 @@ struct Train: ParsableCommand {
         }
         if resume != nil && self.`init` != nil { throw CLIError("--resume and --init exclude each other") }
 
-        let config = try model.configuration(batch: batch)
+        let checkpoints = CheckpointFolder(path: "\(outDir)/checkpoints")
+        // A resumed run continues with its checkpoint's configuration, batch, seed and order unless flags say
+        // otherwise, and flags that do must agree with it (checked below).
+        var resumed: (file: SafetensorsFile, path: String, configuration: ModelConfiguration)? = nil
         if let dir = resume {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
                 throw CLIError("--resume \(dir): no such run folder")
             }
+            let (file, path) = try checkpoints.newest(run: outDir)
+            do { resumed = (file, path, try ModelConfiguration(metadata: file.metadata)) } catch { throw CLIError("\(path): \(error)") }
         }
+        let batch = batch ?? resumed?.configuration.batch ?? 16
+        let config = try model.configuration(batch: batch, base: resumed?.configuration)
+        let state = resumed?.file.metadata ?? [:]
+        let seed = runOptions.givenSeed ?? state["seed"].flatMap { UInt64($0) } ?? 1
+        let order = order ?? state["order"].flatMap { Order(rawValue: $0) } ?? .shuffled
         let data = try VideoSource(dataOptions, length: config.frameCount)
         if data.channels != config.channels {
-            throw CLIError("\(data.description) has \(data.channels) channel(s); the \(model.preset.rawValue) preset's model has \(config.channels)")
+            throw CLIError("\(data.description) has \(data.channels) channel(s); the model has \(config.channels)")
         }
         let trainer: Trainer
-        do { trainer = try Trainer(config: config, seed: runOptions.seed, replicas: replicas) } catch { throw CLIError("\(error)") }
-        let checkpoints = CheckpointFolder(path: "\(outDir)/checkpoints")
+        do { trainer = try Trainer(config: config, seed: seed, replicas: replicas) } catch { throw CLIError("\(error)") }
 
-        if resume != nil {
-            let (file, path) = try checkpoints.newest(run: outDir)
+        if let (file, path, _) = resumed {
             try checkSameConfiguration(file.metadata, config, path: path)
-            let state = file.metadata
-            if let s = state["seed"], s != String(runOptions.seed) { throw CLIError("\(path): the run used --seed \(s), not \(runOptions.seed)") }
+            if let s = state["seed"], s != String(seed) { throw CLIError("\(path): the run used --seed \(s), not \(seed)") }
             if let d = state["data"], d != dataOptions.data { throw CLIError("\(path): the run used --data \(d), not \(dataOptions.data)") }
             if let o = state["order"], o != order.rawValue { throw CLIError("\(path): the run used --order \(o), not \(order.rawValue)") }
             do { try trainer.loadCheckpoint(file, path: path) } catch { throw CLIError("\(error)") }
@@ -134,17 +144,18 @@ struct Train: ParsableCommand {
         }
         if trainer.stepCount >= totalSteps {
             if !quiet && (replicas?.rank ?? 0) == 0 { print("nothing to do: the run in \(outDir) is at step \(trainer.stepCount) of \(totalSteps)") }
-            return Setup(trainer: trainer, totalSteps: totalSteps, firstStep: nil)
+            return Setup(trainer: trainer, totalSteps: totalSteps, seed: seed, order: order, firstStep: nil)
         }
-        let first = try data.trainingBatch(step: trainer.stepCount, batch: config.batch, rows: trainer.ownRows, seed: runOptions.seed, order: order)
-        return Setup(trainer: trainer, totalSteps: totalSteps, firstStep: (data, first))
+        let first = try data.trainingBatch(step: trainer.stepCount, batch: config.batch, rows: trainer.ownRows, seed: seed, order: order)
+        return Setup(trainer: trainer, totalSteps: totalSteps, seed: seed, order: order, firstStep: (data, first))
     }
 
     /// The steps on every rank; rank 0 (or the one process) also writes the run's files (RunOutput).
-    private func loop(trainer: Trainer, data: VideoSource, totalSteps: Int, firstBatch first: [Float], world: MPIWorld?) throws {
+    private func loop(trainer: Trainer, data: VideoSource, setup: Setup, firstBatch first: [Float], world: MPIWorld?) throws {
+        let totalSteps = setup.totalSteps
         let output =
             (world?.rank ?? 0) == 0
-            ? try RunOutput(train: self, outDir: outDir, trainer: trainer, data: data, totalSteps: totalSteps, world: world) : nil
+            ? try RunOutput(train: self, outDir: outDir, trainer: trainer, data: data, setup: setup, world: world) : nil
         defer { output?.close() }
         // Ctrl-C; and under mpirun, SIGUSR1, which mpirun forwards to every rank (it turns SIGINT into SIGTERM
         // and then SIGKILL, too soon for a checkpoint: Docs/SCALING.md).
@@ -157,7 +168,7 @@ struct Train: ParsableCommand {
                 try firstBatch
                 ?? data.trainingBatch(
                     step: trainer.stepCount, batch: trainer.config.batch, rows: trainer.ownRows,
-                    seed: runOptions.seed, order: order)
+                    seed: setup.seed, order: setup.order)
             firstBatch = nil
             let started = DispatchTime.now().uptimeNanoseconds
             let losses = x.withUnsafeBufferPointer { trainer.step($0.baseAddress!) }
@@ -191,18 +202,18 @@ final class RunOutput {
     let checkpointEvery: Int, snapshotEvery: Int, sampleEvery: Int, keep: Int, totalSteps: Int, quiet: Bool
     let extra: [String: String]
 
-    init(train: Train, outDir: String, trainer: Trainer, data: VideoSource, totalSteps: Int, world: MPIWorld?) throws {
-        let config = trainer.config
-        self.outDir = outDir; self.trainer = trainer; self.totalSteps = totalSteps
+    init(train: Train, outDir: String, trainer: Trainer, data: VideoSource, setup: Train.Setup, world: MPIWorld?) throws {
+        let config = trainer.config, seed = setup.seed
+        self.outDir = outDir; self.trainer = trainer; totalSteps = setup.totalSteps
         modelPath = "\(outDir)/model.safetensors"; logPath = "\(outDir)/log.jsonl"
         checkpoints = CheckpointFolder(path: "\(outDir)/checkpoints")
         (checkpointEvery, snapshotEvery, sampleEvery, keep, quiet) = (train.checkpointEvery, train.snapshotEvery, train.sampleEvery, train.keep, train.quiet)
-        extra = ["seed": String(train.runOptions.seed), "data": train.dataOptions.data, "order": train.order.rawValue, "total_steps": String(totalSteps)]
+        extra = ["seed": String(seed), "data": train.dataOptions.data, "order": setup.order.rawValue, "total_steps": String(totalSteps)]
         // A sample generator shares nothing with the trainer but the weights it copies before each sample.
         if sampleEvery > 0 {
             var sc = config; sc.batch = min(config.batch, 4)
-            let g = try Generator(config: sc, samples: 1, seed: train.runOptions.seed &+ 7)
-            sampler = (g, try data.testBatch(first: 0, count: sc.batch, seed: train.runOptions.seed))
+            let g = try Generator(config: sc, samples: 1, seed: seed &+ 7)
+            sampler = (g, try data.testBatch(first: 0, count: sc.batch, seed: seed))
         } else {
             sampler = nil
         }
@@ -348,7 +359,9 @@ func checkSameConfiguration(_ metadata: [String: String], _ config: ModelConfigu
     do { saved = try ModelConfiguration(metadata: metadata) } catch { throw CLIError("\(path): \(error)") }
     let mine = config.metadata, theirs = saved.metadata
     for key in mine.keys.sorted() where mine[key] != theirs[key] {
-        throw CLIError("\(path): the checkpoint has \(key) = \(theirs[key] ?? "nothing"), the flags say \(mine[key]!)")
+        throw CLIError(
+            "\(path): the checkpoint has \(key) = \(theirs[key] ?? "nothing"), the flags say \(mine[key]!) "
+                + "(leave the flag out to continue with the checkpoint's)")
     }
 }
 

@@ -90,6 +90,21 @@ final class TrainTests: CLITestCase {
         XCTAssertEqual(try logLines("split").count, 1)
     }
 
+    /// `--resume DIR` alone continues with the run's own model, batch, seed and order: the same bytes as
+    /// the run given all its flags again; a contradicting model flag names the way out.
+    func testResumeTakesTheRunsConfiguration() throws {
+        let own = tiny + ["--model", "svg", "--seed", "3", "--order", "sequential"]
+        try succeed(["train"] + own + ["--steps", "3", "--out", "whole"])
+        try succeed(["train"] + own + ["--steps", "1", "--out", "split"])
+        let r = try succeed(["train", "--steps", "3", "--sample-every", "0", "--threads", "1", "--resume", "split"])
+        XCTAssertTrue(r.stdout.contains("SVG-LP") && r.stdout.contains("batch 2"), r.stdout)
+        XCTAssertEqual(bytes("whole/model.safetensors"), bytes("split/model.safetensors"), "a resume without flags trained differently")
+        XCTAssertEqual(try logLines("split").map { $0["loss"] as? Double }, try logLines("whole").map { $0["loss"] as? Double })
+        try fail(
+            ["train", "--steps", "4", "--nf", "8", "--resume", "split"],
+            ["split/checkpoints/step-00000003.safetensors", "nf = 4", "the flags say 8", "leave the flag out"])
+    }
+
     func testResumeRefusesContradictingFlags() throws {
         try succeed(["train"] + tiny + ["--steps", "1", "--out", "run"])
         let model = bytes("run/model.safetensors"), log = bytes("run/log.jsonl")
