@@ -10,8 +10,10 @@ func runMemorySection(models: Set<String>?, convolution: ConvolutionAlgorithm, l
     for (key, c) in cases where selected(key, models) {
         log("memory \(key)")
         let trainer = try Trainer(config: c, seed: 1, convolution: convolution)
-        let total = Double(trainer.arenaBytes), shown = 12
-        print("## arena of \(key) (\(describe(c))): \(formatBytes(trainer.arenaBytes)), by planning site, largest first")
+        let floatBytes = trainer.arenaBySite.reduce(0) { $0 + $1.bytes }, total = Double(floatBytes), shown = 12
+        print(
+            "## arena of \(key) (\(describe(c))): \(formatBytes(trainer.arenaBytes)); its float block (\(formatBytes(floatBytes))) "
+                + "by planning site, largest first")
         print(pad("site", 26) + pad("MiB", 10, right: true) + pad("share", 8, right: true))
         for (site, bytes) in trainer.arenaBySite.prefix(shown) {
             print(pad(site, 26) + pad(fixed(Double(bytes) / 1_048_576, 1), 10, right: true) + pad(fixed(100 * Double(bytes) / total, 1) + "%", 8, right: true))

@@ -25,7 +25,7 @@ enum ConvKernel {
 struct ColumnBudget {
     /// Floats of forward results (im2col columns, Winograd-transformed inputs) still free to keep for backward.
     var cache: Int
-    /// The most floats of shared workspace a direct block's col may take; a larger col runs in chunks of frames.
+    /// MemoryBudget.columnWorkspace: a direct block's larger col runs in chunks of frames (at least one).
     let workspaceLimit: Int
 }
 

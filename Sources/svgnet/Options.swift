@@ -68,10 +68,12 @@ struct ModelOptions: ParsableArguments {
 
     /// The configuration these flags describe, validated. Without `base` a flag not given takes its default;
     /// with `base` (a resumed run's configuration) it keeps the base's value, so only the flags given can
-    /// differ from it: a preset given sets its fields, a model given its groups and aligner levels.
+    /// differ from it. A preset or model kind given that is the base's own changes nothing; another one sets
+    /// its fields (the preset's backbone, channels, frames, zDim and β; the kind's groups and aligner levels).
     func configuration(batch: Int, base: ModelConfiguration? = nil) throws -> ModelConfiguration {
         var c = base ?? ModelConfiguration()
-        if base == nil || preset != nil {
+        let presetGiven = base.map { b in preset.map { Self.backboneAndChannels($0) != (b.backbone, b.channels) } ?? false } ?? true
+        if presetGiven {
             switch preset ?? .mmnist {
             case .mmnist: c.backbone = .dcgan64; c.channels = 1; c.nPast = 5; c.nFuture = 10; c.zDim = 16; c.beta = 1e-4
             case .kth: c.backbone = .vgg64; c.channels = 1; c.nPast = 10; c.nFuture = 10; c.zDim = 24; c.beta = 1e-6
@@ -79,17 +81,20 @@ struct ModelOptions: ParsableArguments {
             }
         }
         let kind = model ?? base.map(Self.kind) ?? .hafsvg
-        let kindGiven = base == nil || model != nil
+        let kindGiven = base.map { b in model.map { $0 != Self.kind(b) } ?? false } ?? true
         if let g = groups {
             c.groups = g
         } else if kindGiven {
             c.groups = kind == .svg ? 1 : 2
         }
-        if kind == .svg && c.groups != 1 { throw CLIError("--model svg has one latent group; use --model hsvg for --groups \(c.groups)") }
+        if kind == .svg && c.groups != 1 {
+            let what = model == nil ? "the run is SVG-LP, which has" : "--model svg has"
+            throw CLIError("\(what) one latent group; use --model hsvg for --groups \(c.groups)")
+        }
         if kind == .hafsvg {
             if let levels = alignerLevels {
                 c.alignerLevels = levels.values
-            } else if kindGiven || preset != nil {
+            } else if kindGiven || presetGiven {
                 c.alignerLevels = c.backbone == .dcgan64 ? [0, 1, 2, 3] : [0, 1, 2]
             }
         } else if alignerLevels != nil {
@@ -109,6 +114,15 @@ struct ModelOptions: ParsableArguments {
         c.batch = batch
         do { try c.validate() } catch { throw CLIError("invalid model: \(error)") }
         return c
+    }
+
+    /// What a preset fixes of the network itself.
+    static func backboneAndChannels(_ p: Preset) -> (Backbone, Int) {
+        switch p {
+        case .mmnist: (.dcgan64, 1)
+        case .kth: (.vgg64, 1)
+        case .bair: (.vgg64, 3)
+        }
     }
 
     /// The kind of model a configuration is: SVG-LP (one group, no aligner), H-SVG (no aligner) or HAF-SVG.

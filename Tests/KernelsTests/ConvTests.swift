@@ -284,6 +284,26 @@ final class Conv2dTests: XCTestCase {
             // a chunk written to the wrong columns, or a chunk's sum lost, is off by O(1).
             assertClose(gw, wantGradW, atol: 1e-4, rtol: 1e-5, "chunked conv2d gradW \(c)")
             assertClose(gb, wantGradB, atol: 1e-4, rtol: 1e-5, "chunked conv2d gradB \(c)")
+            // Without accumulateParams the first chunk overwrites (NaN here) and the later ones add to it.
+            var gwFresh = [Float](repeating: .nan, count: w.count), gbFresh = [Float](repeating: .nan, count: b.count)
+            xc.withUnsafeBufferPointer { px in
+                w.withUnsafeBufferPointer { pw in
+                    gyc.withUnsafeBufferPointer { pgy in
+                        col.withUnsafeMutableBufferPointer { pc in
+                            gwFresh.withUnsafeMutableBufferPointer { pgw in
+                                gbFresh.withUnsafeMutableBufferPointer { pgb in
+                                    conv2dBackwardChunked(
+                                        gradY: pgy.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: nil,
+                                        gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!, col: pc.baseAddress!, geometry: g,
+                                        outChannels: c.cout, accumulateParams: false, chunkFrames: chunk)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            assertClose(gwFresh, zip(wantGradW, w0).map { $0 - Double($1) }, atol: 1e-4, rtol: 1e-5, "chunked conv2d gradW overwritten \(c)")
+            assertClose(gbFresh, zip(wantGradB, b0).map { $0 - Double($1) }, atol: 1e-4, rtol: 1e-5, "chunked conv2d gradB overwritten \(c)")
         }
     }
 

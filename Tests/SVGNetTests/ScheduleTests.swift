@@ -58,7 +58,7 @@ final class ScheduleTests: XCTestCase {
         for (config, convolution, memory) in [
             (smallConfig(), ConvolutionAlgorithm.automatic, MemoryBudget()), (smallConfig(), .winogradWhereShapeAllows, MemoryBudget()),
             (haf, .automatic, MemoryBudget()), (haf, .winogradWhereShapeAllows, MemoryBudget()), (vgg, .automatic, MemoryBudget()),
-            (vgg, .automatic, MemoryBudget(columnWorkspace: 1 << 16, cachedAttention: 0))
+            (vgg, .automatic, MemoryBudget(cachedColumns: 0, columnWorkspace: 1 << 16, cachedAttention: 0))
         ] {
             let trainer = try Trainer(config: config, seed: 3, memory: memory, convolution: convolution)
             let x = movingSquares(config, seed: 4)
@@ -138,20 +138,23 @@ final class ScheduleTests: XCTestCase {
         }
     }
 
-    /// A bounded col (direct convs in chunks of frames) and no kept attention maps (each frame's map
-    /// recomputed in the backward) change where the step's numbers are held, not what they are. The
-    /// recomputed maps are the forward's own products, so only the chunked GEMMs may round differently
-    /// (gradW summed chunk by chunk: Float reassociation of sums over up to 10⁴ terms, √n·ε ≈ 6e-6): the
-    /// losses agree to 1e-6 relative and every gradient to 1e-5 relative in norm, except those whose exact
-    /// value is zero (zeroGradientTensors), which are rounding noise either way.
+    /// A bounded col (direct convs in chunks of frames, nothing cached) and no kept attention maps (each
+    /// frame's map recomputed in the backward) change where the step's numbers are held, not what they are.
+    /// The chunked GEMMs round differently from the whole ones (the losses differ by ~1e-9 relative), and
+    /// BatchNorm over c5's 1×1 maps of two frames per group amplifies that to ~2e-5 in c5's gradients: the
+    /// losses must agree to 1e-6 relative and every gradient to 1e-4 relative in norm, the bound ParityTests
+    /// holds against PyTorch, except those whose exact value is zero (zeroGradientTensors), which are
+    /// rounding noise either way. A misplaced chunk or a wrong recomputed map is off by O(1).
     func testChunkedColumnsAndRecomputedAttentionGiveTheSameStep() throws {
         let config = smallConfig {
             $0.backbone = .vgg64; $0.groups = 2; $0.alignerLevels = [1, 2]
         }
         let whole = try Trainer(config: config, seed: 5)
-        let bounded = try Trainer(config: config, seed: 5, memory: MemoryBudget(columnWorkspace: 1 << 16, cachedAttention: 0))
+        let bounded = try Trainer(config: config, seed: 5, memory: MemoryBudget(cachedColumns: 0, columnWorkspace: 1 << 16, cachedAttention: 0))
         let chunked = bounded.plan.convLayers.filter { if case .direct(let g) = $0.conv.kernel { $0.conv.chunkFrames < g.frames } else { false } }
         XCTAssertFalse(chunked.isEmpty, "a 64K-float col must chunk VGG's 64×64 layers")
+        XCTAssertTrue(
+            bounded.plan.encoder.layers.contains { if case .conv(let l) = $0 { l.conv.chunkFrames < l.frames } else { false } }, "no encoder layer chunks")
         XCTAssertTrue(whole.plan.decoder.skips.compactMap(\.aligner).allSatisfy(\.keepsAttention))
         XCTAssertFalse(bounded.plan.decoder.skips.compactMap(\.aligner).contains(where: \.keepsAttention))
         XCTAssertLessThan(bounded.arenaBytes, whole.arenaBytes)
@@ -162,7 +165,7 @@ final class ScheduleTests: XCTestCase {
         let zero = zeroGradientTensors(whole.network)
         for e in whole.layout.entries where e.spec.trainable && !zero.contains(e.spec.name) {
             let err = relativeNormError(bounded.gradient(e.spec.name), whole.gradient(e.spec.name))
-            XCTAssertLessThanOrEqual(err, 1e-5, "\(e.spec.name): relative error \(err) in norm")
+            XCTAssertLessThanOrEqual(err, 1e-4, "\(e.spec.name): relative error \(err) in norm")
         }
     }
 

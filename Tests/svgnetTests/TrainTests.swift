@@ -103,6 +103,10 @@ final class TrainTests: CLITestCase {
         try fail(
             ["train", "--steps", "4", "--nf", "8", "--resume", "split"],
             ["split/checkpoints/step-00000003.safetensors", "nf = 4", "the flags say 8", "leave the flag out"])
+        try fail(["train", "--steps", "4", "--groups", "2", "--resume", "split"], ["the run is SVG-LP, which has one latent group"])
+        // The run's own preset and model kind, given again, keep its non-default groups and aligner levels.
+        try succeed(["train"] + tiny + ["--aligner-levels", "1", "--steps", "1", "--out", "levels"])
+        try succeed(["train", "--preset", "mmnist", "--model", "hafsvg", "--steps", "2", "--sample-every", "0", "--threads", "1", "--resume", "levels"])
     }
 
     func testResumeRefusesContradictingFlags() throws {
