@@ -31,6 +31,10 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("sample-every"), help: "Steps between sample GIFs (0: never).") var sampleEvery: Int = 500
     @Option(name: .customLong("snapshot-every"), help: "Steps between kept copies of the model in snapshots/ (0: never); a multiple of --checkpoint-every.")
     var snapshotEvery: Int = 0
+    @Option(
+        name: .customLong("attention-cache"),
+        help: "MiB of aligner attention maps kept from forward for backward; levels past it recompute theirs (0: all do).")
+    var attentionCache: Int = 1024
     @Flag(help: "Print nothing but errors.") var quiet = false
 
     func run() throws {
@@ -90,6 +94,7 @@ struct Train: ParsableCommand {
     private func prepare(replicas: MPIWorld?) throws -> Setup {
         try runOptions.apply()
         if let b = batch { try positive(b, "--batch") }
+        if attentionCache < 0 { throw CLIError("--attention-cache must be 0 or more MiB, got \(attentionCache)") }
         try positive(checkpointEvery, "--checkpoint-every")
         try positive(keep, "--keep")
         if sampleEvery < 0 { throw CLIError("--sample-every must be 0 or more, got \(sampleEvery)") }
@@ -128,7 +133,8 @@ struct Train: ParsableCommand {
             throw CLIError("\(data.description) has \(data.channels) channel(s); the model has \(config.channels)")
         }
         let trainer: Trainer
-        do { trainer = try Trainer(config: config, seed: seed, replicas: replicas) } catch { throw CLIError("\(error)") }
+        let memory = MemoryBudget(cachedAttention: min(attentionCache, Int.max >> 18) << 18) // MiB → floats
+        do { trainer = try Trainer(config: config, seed: seed, memory: memory, replicas: replicas) } catch { throw CLIError("\(error)") }
 
         if let (file, path, _) = resumed {
             try checkSameConfiguration(file.metadata, config, path: path)

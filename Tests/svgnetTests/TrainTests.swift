@@ -109,6 +109,17 @@ final class TrainTests: CLITestCase {
         try succeed(["train", "--preset", "mmnist", "--model", "hafsvg", "--steps", "2", "--sample-every", "0", "--threads", "1", "--resume", "levels"])
     }
 
+    /// --attention-cache 0 recomputes every aligner level's maps in the backward: a smaller arena, the same
+    /// losses (the recomputed maps are the forward's own products).
+    func testAttentionCacheZeroRecomputesTheSameSteps() throws {
+        let kept = try succeed(["train"] + tiny + ["--steps", "2", "--out", "kept"])
+        let recomputed = try succeed(["train"] + tiny + ["--steps", "2", "--attention-cache", "0", "--out", "recomputed"])
+        func arena(_ s: String) -> Int? { s.range(of: #"arena (\d+) MiB"#, options: .regularExpression).flatMap { Int(s[$0].split(separator: " ")[1]) } }
+        XCTAssertLessThan(try XCTUnwrap(arena(recomputed.stdout)), try XCTUnwrap(arena(kept.stdout)), recomputed.stdout)
+        XCTAssertEqual(try logLines("recomputed").map { $0["loss"] as? Double }, try logLines("kept").map { $0["loss"] as? Double })
+        try fail(["train"] + tiny + ["--steps", "1", "--attention-cache=-1"], ["--attention-cache must be 0 or more MiB, got -1"])
+    }
+
     func testResumeRefusesContradictingFlags() throws {
         try succeed(["train"] + tiny + ["--steps", "1", "--out", "run"])
         let model = bytes("run/model.safetensors"), log = bytes("run/log.jsonl")
