@@ -69,17 +69,14 @@ public func conv2dForwardChunked(
     geometry g: ConvGeometry, outChannels: Int, weightStride: Int? = nil, accumulate: Bool = false, chunkFrames: Int
 ) {
     precondition(chunkFrames > 0 && !colIsFrameMajor(g), "conv2dForwardChunked: chunks of \(chunkFrames) frames of a plain col")
-    let n = g.colColumns, k = g.colRows, plane = g.outHeight * g.outWidth
+    let n = g.colColumns, k = g.colRows
     if let bias, !accumulate { fillRows(y, bias, rows: outChannels, columns: n) }
-    var f = 0
-    while f < g.frames {
-        let frames = f..<min(g.frames, f + chunkFrames), columns = frames.count * plane
+    forEachFrameChunk(g, framesPerChunk: chunkFrames) { frames, first, columns in
         im2col(x, col, g, frames: frames)
         gemm(
             transA: false, transB: false, m: outChannels, n: columns, k: k,
             a: weight, lda: weightStride ?? k, b: col, ldb: columns,
-            beta: accumulate || bias != nil ? 1 : 0, c: y + f * plane, ldc: n)
-        f = frames.upperBound
+            beta: accumulate || bias != nil ? 1 : 0, c: y + first, ldc: n)
     }
     if let bias, accumulate { addRowBias(y, bias, rows: outChannels, columns: n) }
 }
@@ -94,23 +91,20 @@ public func conv2dBackwardChunked(
     accumulateParams: Bool = false, chunkFrames: Int
 ) {
     precondition(chunkFrames > 0 && !colIsFrameMajor(g), "conv2dBackwardChunked: chunks of \(chunkFrames) frames of a plain col")
-    let n = g.colColumns, k = g.colRows, ldw = weightStride ?? k, plane = g.outHeight * g.outWidth
+    let n = g.colColumns, k = g.colRows, ldw = weightStride ?? k
     if let gradBias { sumRows(gradY, into: gradBias, rows: outChannels, columns: n, accumulate: accumulateParams) }
-    var f = 0
-    while f < g.frames {
-        let frames = f..<min(g.frames, f + chunkFrames), columns = frames.count * plane
+    forEachFrameChunk(g, framesPerChunk: chunkFrames) { frames, first, columns in
         im2col(x, col, g, frames: frames)
         gemm(
             transA: false, transB: true, m: outChannels, n: k, k: columns,
-            a: gradY + f * plane, lda: n, b: col, ldb: columns,
-            beta: accumulateParams || f > 0 ? 1 : 0, c: gradWeight, ldc: ldw)
+            a: gradY + first, lda: n, b: col, ldb: columns,
+            beta: accumulateParams || first > 0 ? 1 : 0, c: gradWeight, ldc: ldw)
         if let gradX {
             gemm(
                 transA: true, transB: false, m: k, n: columns, k: outChannels,
-                a: weight, lda: ldw, b: gradY + f * plane, ldb: n, beta: 0, c: col, ldc: columns)
+                a: weight, lda: ldw, b: gradY + first, ldb: n, beta: 0, c: col, ldc: columns)
             col2im(col, gradX, g, frames: frames)
         }
-        f = frames.upperBound
     }
 }
 

@@ -422,7 +422,14 @@ func colChunkFrames(_ g: ConvGeometry, inner: Int) -> Int {
 /// body(frames, first column of the chunk in the whole col, columns) over consecutive chunks.
 @inline(__always)
 func forEachColChunk(_ g: ConvGeometry, inner: Int, _ body: (Range<Int>, Int, Int) -> Void) {
-    let step = colChunkFrames(g, inner: inner), plane = g.outHeight * g.outWidth
+    forEachFrameChunk(g, framesPerChunk: colChunkFrames(g, inner: inner), body)
+}
+
+/// body(frames, first column of the chunk in the whole col, columns) over consecutive chunks of
+/// `framesPerChunk` frames (the last one partial).
+@inline(__always)
+func forEachFrameChunk(_ g: ConvGeometry, framesPerChunk step: Int, _ body: (Range<Int>, Int, Int) -> Void) {
+    let plane = g.outHeight * g.outWidth
     var f = 0
     while f < g.frames {
         let e = min(g.frames, f + step)
