@@ -140,32 +140,40 @@ final class ScheduleTests: XCTestCase {
 
     /// A bounded col (direct convs in chunks of frames, nothing cached) and no kept attention maps (each
     /// frame's map recomputed in the backward) change where the step's numbers are held, not what they are.
-    /// The chunked GEMMs round differently from the whole ones (the losses differ by ~1e-9 relative), and
-    /// BatchNorm over c5's 1×1 maps of two frames per group amplifies that to ~2e-5 in c5's gradients: the
-    /// losses must agree to 1e-6 relative and every gradient to 1e-4 relative in norm, the bound ParityTests
-    /// holds against PyTorch, except those whose exact value is zero (zeroGradientTensors), which are
-    /// rounding noise either way. A misplaced chunk or a wrong recomputed map is off by O(1).
+    /// The recomputed maps are the forward's own products, so without kept maps the step is the same bit for
+    /// bit. The chunked GEMMs round differently from the whole ones, so with chunks (of seven frames here)
+    /// every gradient must agree to 1e-5 relative in norm (measured: under 1e-6), except those whose exact
+    /// value is zero (zeroGradientTensors), which are rounding noise either way. With one-frame chunks the
+    /// conv weights' gradients, sums that BatchNorm makes cancel, moved by up to 4e-4 relative in a probe, so
+    /// that case rests on the kernel tests' Double references. A misplaced chunk is off by O(1).
     func testChunkedColumnsAndRecomputedAttentionGiveTheSameStep() throws {
         let config = smallConfig {
-            $0.backbone = .vgg64; $0.groups = 2; $0.alignerLevels = [1, 2]
+            $0.backbone = .vgg64; $0.groups = 2; $0.alignerLevels = [1, 2]; $0.batch = 4
         }
-        let whole = try Trainer(config: config, seed: 5)
-        let bounded = try Trainer(config: config, seed: 5, memory: MemoryBudget(cachedColumns: 0, columnWorkspace: 1 << 16, cachedAttention: 0))
-        let chunked = bounded.plan.convLayers.filter { if case .direct(let g) = $0.conv.kernel { $0.conv.chunkFrames < g.frames } else { false } }
-        XCTAssertFalse(chunked.isEmpty, "a 64K-float col must chunk VGG's 64×64 layers")
-        XCTAssertTrue(
-            bounded.plan.encoder.layers.contains { if case .conv(let l) = $0 { l.conv.chunkFrames < l.frames } else { false } }, "no encoder layer chunks")
+        let whole = try Trainer(config: config, seed: 5, memory: MemoryBudget(cachedColumns: 0))
+        let recomputed = try Trainer(config: config, seed: 5, memory: MemoryBudget(cachedColumns: 0, cachedAttention: 0))
+        let chunked = try Trainer(config: config, seed: 5, memory: MemoryBudget(cachedColumns: 0, columnWorkspace: 1 << 20))
         XCTAssertTrue(whole.plan.decoder.skips.compactMap(\.aligner).allSatisfy(\.keepsAttention))
-        XCTAssertFalse(bounded.plan.decoder.skips.compactMap(\.aligner).contains(where: \.keepsAttention))
-        XCTAssertLessThan(bounded.arenaBytes, whole.arenaBytes)
+        XCTAssertFalse(recomputed.plan.decoder.skips.compactMap(\.aligner).contains(where: \.keepsAttention))
+        func chunks(_ layers: [ConvLayerPlan]) -> Bool { layers.contains { $0.conv.chunkFrames < $0.frames && $0.conv.chunkFrames > 1 } }
+        XCTAssertTrue(chunks(chunked.plan.encoder.layers.compactMap { if case .conv(let l) = $0 { l } else { nil } }), "no encoder layer chunks")
+        XCTAssertTrue(chunks(chunked.plan.convLayers), "no layer chunks")
+        XCTAssertFalse(chunks(whole.plan.convLayers))
+        XCTAssertLessThan(recomputed.arenaBytes, whole.arenaBytes)
+        XCTAssertLessThan(chunked.arenaBytes, whole.arenaBytes)
         let x = movingSquares(config, seed: 6)
-        let (a, b) = x.withUnsafeBufferPointer { (whole.forwardAndBackward($0.baseAddress!), bounded.forwardAndBackward($0.baseAddress!)) }
-        XCTAssertEqual(a.mse, b.mse, accuracy: 1e-6 * a.mse)
-        XCTAssertEqual(a.kld, b.kld, accuracy: 1e-6 * a.kld)
+        let (a, b, c) = x.withUnsafeBufferPointer {
+            (whole.forwardAndBackward($0.baseAddress!), recomputed.forwardAndBackward($0.baseAddress!), chunked.forwardAndBackward($0.baseAddress!))
+        }
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(a.mse, c.mse, accuracy: 1e-6 * a.mse)
+        XCTAssertEqual(a.kld, c.kld, accuracy: 1e-6 * a.kld)
         let zero = zeroGradientTensors(whole.network)
-        for e in whole.layout.entries where e.spec.trainable && !zero.contains(e.spec.name) {
-            let err = relativeNormError(bounded.gradient(e.spec.name), whole.gradient(e.spec.name))
-            XCTAssertLessThanOrEqual(err, 1e-4, "\(e.spec.name): relative error \(err) in norm")
+        for e in whole.layout.entries where e.spec.trainable {
+            XCTAssertEqual(recomputed.gradient(e.spec.name), whole.gradient(e.spec.name), "recomputed maps: \(e.spec.name)")
+            guard !zero.contains(e.spec.name) else { continue }
+            let err = relativeNormError(chunked.gradient(e.spec.name), whole.gradient(e.spec.name))
+            XCTAssertLessThanOrEqual(err, 1e-5, "chunks: \(e.spec.name): relative error \(err) in norm")
         }
     }
 
