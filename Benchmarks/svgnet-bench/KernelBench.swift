@@ -1,9 +1,10 @@
 // Section "kernels": every kernel at the shapes DCGAN-64 uses at batch 16 over 15 frames
-// (F = 240 encoder frames, D = 224 decoder frames, S = 64 skip-source frames; MODEL.md "Backbones"), plus one
-// VGG-64 layer. Each compute-bound row is paired with the bare OpenBLAS GEMM(s) it is built on, on the
+// (F = 240 encoder frames, D = 224 decoder frames, S = 64 skip-source frames; MODEL.md "Backbones"), plus
+// VGG-64's 3×3 layers. Each compute-bound row is paired with the bare OpenBLAS GEMM(s) it is built on, on the
 // same buffers and shapes, timed in the same run: the ratio shows what im2col/col2im, bias, softmax and
 // the other glue cost on top of the GEMM.
 import Kernels
+import SVGNet
 
 let batch = 16
 let encoderFrames = 240 // F = 15 time steps × 16
@@ -87,8 +88,42 @@ func benchConv2d(
             section: "kernels", name: "\(name) conv bwd" + (gradInput ? "" : " (no gX)"), shape: shape,
             pairs: backward, flops: products * gemmFlops(m, n, k)))
 
-    // The Winograd path the model takes at this shape (ConvLayer.swift), against the same direct GEMMs:
+    // The Winograd path the model takes at this shape (ConvBlock.swift), against the same direct GEMMs:
     // FLOPs are the direct convolution's (the useful ones), so a ratio above 1 is the saving.
+    if winograd3x3Applies(
+        kernel: kernel, stride: stride, padding: padding, height: size, width: size, inChannels: cin, outChannels: cout, frames: frames)
+    {
+        // In chunks of frames within the default plan's workspace, each chunk's Bᵀ[x] rebuilt in the backward:
+        // how the model runs a layer this large.
+        let chunk = winograd3x3ChunkFrames(
+            inChannels: cin, outChannels: cout, frames: frames, height: size, width: size, limit: MemoryBudget().columnWorkspace)
+        let wg = Winograd3x3Geometry(inChannels: cin, outChannels: cout, frames: frames, height: size, width: size, chunkFrames: chunk)
+        let ws = Buffer(wg.transformedInputChunkCount + wg.scratchCount, scale: 0), scratch = ws.p + wg.transformedInputChunkCount
+        let wForward = measurePair(reps: reps) {
+            winograd3x3Conv2dForward(
+                x: x.p, weight: w.p, bias: bias.p, y: y.p, transformedInput: ws.p, keepsEveryChunk: false, scratch: scratch, geometry: wg)
+        } reference: {
+            gemm(transA: false, transB: false, m: m, n: n, k: k, a: w.p, lda: k, b: col.p, ldb: n, c: y.p, ldc: n)
+        }
+        let note = "F(2×2, 3×3), \(wg.chunkCount) chunks of \(chunk) frames; direct FLOPs and direct GEMM"
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) conv fwd Winograd", shape: shape + " [16 GEMMs \(m)×\(wg.chunkTiles)×\(cin)]",
+                pairs: wForward, flops: gemmFlops(m, n, k), note: note))
+        let wBackward = measurePair(reps: reps) {
+            winograd3x3Conv2dBackward(
+                gradY: gy.p, x: x.p, transformedInput: ws.p, keepsEveryChunk: false, weight: w.p, gradX: gradInput ? gx.p : nil,
+                gradWeight: gw.p, gradBias: nil, scratch: scratch, geometry: wg)
+        } reference: {
+            gemm(transA: false, transB: true, m: m, n: k, k: n, a: gy.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: k)
+            if gradInput { gemm(transA: true, transB: false, m: k, n: n, k: m, a: w.p, lda: k, b: gy.p, ldb: n, c: col.p, ldc: n) }
+        }
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) conv bwd Winograd" + (gradInput ? "" : " (no gX)"), shape: shape,
+                pairs: wBackward, flops: products * gemmFlops(m, n, k), note: note))
+        return rows
+    }
     guard
         winogradApplies(
             kernel: kernel, stride: stride, padding: padding, convOutHeight: g.outHeight, convOutWidth: g.outWidth,
@@ -461,7 +496,12 @@ func runKernelSection(reps: Int, ceilings: Ceilings, sections: Set<String>?, log
     }
     section("aligner") { benchAligner(frames: 16, reps: reps) }
     section("vgg") {
-        benchConv2d("vgg(128,128)", cin: 128, cout: 128, size: 32, kernel: 3, stride: 1, padding: 1, frames: 16 * 19, gradInput: true, reps: reps)
+        // kth preset, batch 16: 19 encoder frames per sequence (64 for the 64×64 layer, whose direct col at
+        // 304 frames would take 2.9 GB: the reference GEMM needs it whole).
+        benchConv2d("vgg(64,64)", cin: 64, cout: 64, size: 64, kernel: 3, stride: 1, padding: 1, frames: 64, gradInput: true, reps: reps)
+            + benchConv2d("vgg(128,128)", cin: 128, cout: 128, size: 32, kernel: 3, stride: 1, padding: 1, frames: 16 * 19, gradInput: true, reps: reps)
+            + benchConv2d("vgg(256,256)", cin: 256, cout: 256, size: 16, kernel: 3, stride: 1, padding: 1, frames: 16 * 19, gradInput: true, reps: reps)
+            + benchConv2d("vgg(512,512)", cin: 512, cout: 512, size: 8, kernel: 3, stride: 1, padding: 1, frames: 16 * 19, gradInput: true, reps: reps)
     }
     return rows
 }

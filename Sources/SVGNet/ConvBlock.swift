@@ -9,7 +9,8 @@
 // Forward  y (+)= W_block · x (+ bias)           Backward gradW_block (+)= …, gradBias (+)= Σ gradY, gradX = W_blockᵀ · gradY
 import Kernels
 
-/// The kernel a block runs, chosen once when the plan is built (winogradGeometry decides where Winograd pays).
+/// The kernel a block runs, chosen once when the plan is built (winogradGeometry and winograd3x3Geometry decide
+/// where Winograd pays).
 enum ConvKernel {
     /// im2col + GEMM (Conv2d.swift).
     case direct(ConvGeometry)
@@ -19,6 +20,8 @@ enum ConvKernel {
     case winograd(WinogradGeometry)
     /// Winograd F(2×2, 2×2) of a transposed conv: the adjoint of the conv from its output to its input.
     case transposedWinograd(WinogradGeometry)
+    /// Winograd F(2×2, 3×3), in chunks of frames (Conv2dWinograd3x3.swift).
+    case winograd3x3(Winograd3x3Geometry)
 }
 
 /// What a plan lets its conv blocks keep and ask for, handed from block to block while the plan is built.
@@ -55,7 +58,7 @@ struct ConvBlock {
     let chunkFrames: Int
     /// Floats of shared workspace the block needs.
     let workspaceCount: Int
-    /// 2·M·N·K of the direct GEMM: the useful FLOPs, also on the Winograd path (whose GEMMs do 9/16 of them).
+    /// 2·M·N·K of the direct GEMM: the useful FLOPs, also on the Winograd path (whose GEMMs do 9/16 of them, or 4/9 for a 3×3).
     let flops: Double
 
     /// `budget`: a trained non-transposed block keeps its forward results when they fit the cache budget, and
@@ -81,6 +84,12 @@ struct ConvBlock {
             kernel = s.transposed ? .transposedWinograd(wg) : .winograd(wg)
             workspaceCount = wg.workspaceCount
             cache = keeps && wg.transformedInputCount <= budget.cache ? planner.floats(wg.transformedInputCount) : .empty
+        } else if let wg = winograd3x3Geometry(s, channelBlock: channelCount, opFrames: frames, workspaceLimit: budget.workspaceLimit) {
+            // Every chunk's Bᵀ[x] is kept when it fits (4× the input, against a direct col's 9×); else each
+            // chunk's is rebuilt in the backward, in the workspace beside the chunk's transformed output.
+            kernel = .winograd3x3(wg)
+            cache = keeps && wg.cachedInputCount <= budget.cache ? planner.floats(wg.cachedInputCount) : .empty
+            workspaceCount = wg.scratchCount + (cache.count > 0 ? 0 : wg.transformedInputChunkCount)
         } else if s.transposed {
             let g = convTranspose2dOutputGeometry(
                 inChannels: channelCount, outChannels: s.outChannels, frames: frames, height: s.inSize,
@@ -120,6 +129,21 @@ func winogradGeometry(_ s: ConvLayerSpec, channelBlock: Int, opFrames: Int) -> W
     return WinogradGeometry(inChannels: convIn, outChannels: convOut, frames: opFrames, outHeight: plane, outWidth: plane)
 }
 
+/// The Winograd F(2×2, 3×3) geometry of a block when the layer takes that path (3×3/1/1 with enough channels:
+/// winograd3x3Applies), its frames in chunks whose transformed input and output fit `workspaceLimit`.
+func winograd3x3Geometry(_ s: ConvLayerSpec, channelBlock: Int, opFrames: Int, workspaceLimit: Int) -> Winograd3x3Geometry? {
+    guard
+        !s.transposed,
+        winograd3x3Applies(
+            kernel: s.kernel, stride: s.stride, padding: s.padding, height: s.inSize, width: s.inSize, inChannels: channelBlock,
+            outChannels: s.outChannels, frames: opFrames, algorithm: s.algorithm)
+    else { return nil }
+    let chunk = winograd3x3ChunkFrames(
+        inChannels: channelBlock, outChannels: s.outChannels, frames: opFrames, height: s.inSize, width: s.inSize, limit: workspaceLimit)
+    return Winograd3x3Geometry(
+        inChannels: channelBlock, outChannels: s.outChannels, frames: opFrames, height: s.inSize, width: s.inSize, chunkFrames: chunk)
+}
+
 /// y (+)= W_block · x (+ bias).
 func convBlockForward(_ b: ConvBlock, arena: Arena, col: Slice) {
     profiled("\(b.label) fwd", flops: b.flops) {
@@ -145,6 +169,11 @@ func convBlockForward(_ b: ConvBlock, arena: Arena, col: Slice) {
                 weightStride: b.weightStride, accumulate: b.accumulate)
         case .transposedWinograd(let g):
             winogradConvTranspose2dForward(x: x, weight: w, bias: bias, y: y, workspace: arena[col], geometry: g, accumulate: b.accumulate)
+        case .winograd3x3(let g):
+            let (transformed, scratch) = winograd3x3Regions(b, g, arena: arena, col: col)
+            winograd3x3Conv2dForward(
+                x: x, weight: w, bias: bias, y: y, transformedInput: transformed, keepsEveryChunk: b.cache.count > 0, scratch: scratch,
+                geometry: g, weightStride: b.weightStride, accumulate: b.accumulate)
         }
     }
 }
@@ -181,6 +210,12 @@ func convBlockBackward(_ b: ConvBlock, arena: Arena, col: Slice) {
             winogradConvTranspose2dBackward(
                 gradY: gradY, x: x, weight: w, gradX: gradX, gradWeight: gradWeight, gradBias: gradBias,
                 workspace: arena[col], geometry: g, accumulateParams: true)
+        case .winograd3x3(let g):
+            let (transformed, scratch) = winograd3x3Regions(b, g, arena: arena, col: col)
+            winograd3x3Conv2dBackward(
+                gradY: gradY, x: x, transformedInput: transformed, keepsEveryChunk: b.cache.count > 0, weight: w, gradX: gradX,
+                gradWeight: gradWeight, gradBias: gradBias, scratch: scratch, geometry: g, weightStride: b.weightStride,
+                accumulateParams: true)
         }
     }
 }
@@ -191,4 +226,12 @@ private func winogradRegions(_ b: ConvBlock, _ g: WinogradGeometry, arena: Arena
     -> (transformed: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>)
 {
     b.cache.count > 0 ? (arena[b.cache], arena[col]) : (arena[col], arena[col] + g.transformedInputCount)
+}
+
+/// Where an F(2×2, 3×3) conv keeps Bᵀ[x] (every chunk's in the block's cache, or one chunk's at the start of the
+/// shared workspace) and its scratch (the rest of the workspace).
+private func winograd3x3Regions(_ b: ConvBlock, _ g: Winograd3x3Geometry, arena: Arena, col: Slice)
+    -> (transformed: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>)
+{
+    b.cache.count > 0 ? (arena[b.cache], arena[col]) : (arena[col], arena[col] + g.transformedInputChunkCount)
 }

@@ -24,9 +24,9 @@ public struct MemoryBudget: Sendable, Equatable {
     /// Floats of encoder im2col results (or Winograd-transformed inputs) kept from forward for backward,
     /// given to layers in order while they fit; 0 recomputes them all.
     public var cachedColumns: Int
-    /// The most floats of shared workspace a direct (im2col) conv's col may take: one whose whole col is
-    /// larger runs in chunks of as many frames as fit, and at least one. Transposed and Winograd convs are
-    /// not bounded by it.
+    /// The most floats of shared workspace a direct (im2col) conv's col, or an F(2×2, 3×3) conv's transformed
+    /// input and output together, may take: a conv that would need more runs in chunks of as many frames as
+    /// fit, and at least one. Transposed and F(2×2, 2×2) convs are not bounded by it.
     public var columnWorkspace: Int
     /// Floats of aligner attention maps kept from forward for backward, given to levels smallest first while
     /// they fit; the other levels recompute each frame's map in the backward.
