@@ -176,7 +176,9 @@ final class Winograd3x3ConvTests: XCTestCase {
     /// The layers of VGG-64 take the path KERNELS.md says: every 3×3 layer with 16 or more channels on both
     /// sides and enough tiles; not c1's first layer (one image channel), not an odd plane; never with `.direct`.
     func testTheAlgorithmChoiceFollowsTheThresholds() {
-        func applies(_ cin: Int, _ cout: Int, _ side: Int, frames: Int, kernel: Int = 3, stride: Int = 1, _ algorithm: ConvolutionAlgorithm = .automatic) -> Bool {
+        func applies(
+            _ cin: Int, _ cout: Int, _ side: Int, frames: Int, kernel: Int = 3, stride: Int = 1, _ algorithm: ConvolutionAlgorithm = .automatic
+        ) -> Bool {
             winograd3x3Applies(
                 kernel: kernel, stride: stride, padding: 1, height: side, width: side, inChannels: cin, outChannels: cout, frames: frames,
                 algorithm: algorithm)
