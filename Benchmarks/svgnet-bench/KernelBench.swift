@@ -122,6 +122,34 @@ func benchConv2d(
             Row(
                 section: "kernels", name: "\(name) conv bwd Winograd" + (gradInput ? "" : " (no gX)"), shape: shape,
                 pairs: wBackward, flops: products * gemmFlops(m, n, k), note: note))
+        // The pieces of one whole chunk: where the time of the rows above goes.
+        let frames0 = 0..<chunk, tc = wg.chunkTiles
+        let transformedWeight = scratch, product = scratch + 2 * wg.transformedWeightCount
+        let chunkNote = "one chunk of \(chunk) frames, part of the rows above"
+        let gemms = measure(reps: reps) {
+            for xi in 0..<16 {
+                gemm(
+                    transA: false, transB: false, m: cout, n: tc, k: cin, a: transformedWeight + xi * cout * cin, lda: cin,
+                    b: ws.p + xi * cin * tc, ldb: tc, c: product + xi * cout * tc, ldc: tc)
+            }
+        }
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) Winograd 16 GEMMs", shape: shape + " [16 × \(cout)×\(tc)×\(cin)]", times: gemms,
+                flops: 16 * gemmFlops(cout, tc, cin), note: chunkNote + "; their own FLOPs"))
+        let inputSide = Double(4 * (cin * chunk * size * size + wg.transformedInputChunkCount))
+        let outputSide = Double(4 * (cout * chunk * size * size + wg.transformedOutputChunkCount))
+        for (label, bytes, body) in [
+            ("Bᵀ[x]", inputSide, { winograd3x3InputTransform(x.p, ws.p, wg, frames: frames0) }),
+            ("Aᵀ[Y~]", outputSide, { winograd3x3OutputTransform(product, y.p, wg, frames: frames0, bias: bias.p) }),
+            ("A[gY]", outputSide, { winograd3x3OutputAdjoint(gy.p, product, wg, frames: frames0) }),
+            ("B[gX~]", inputSide, { winograd3x3InputAdjoint(ws.p, gx.p, wg, frames: frames0) })
+        ] as [(String, Double, () -> Void)] {
+            rows.append(
+                Row(
+                    section: "kernels", name: "\(name) Winograd \(label)", shape: shape, times: measure(reps: reps, body), bytes: bytes,
+                    note: chunkNote))
+        }
         return rows
     }
     guard
