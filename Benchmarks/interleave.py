@@ -74,6 +74,10 @@ def main():
                     help="run the peer under jemalloc; `both`: with and without it, every round")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        ap.error(f"--json {args.json}: its folder does not exist")   # before the rounds, not after them
     bench = os.path.join(ROOT, ".build", "release", "svgnet-bench")
     if not os.path.exists(bench):
         sys.exit("interleave: build first: swift build -c release")

@@ -291,7 +291,7 @@ def parse_modes(ap, flag, value, groups, known):
 
 def print_row(r):
     print(f"{r['name']:40} {r['median_s']:8.3f} s  [{r['min_s']:.2f}-{r['max_s']:.2f}] n={r['runs']}  "
-          f"peak {r['peak_rss_bytes'] / 2**30:.2f} GiB  {r['note']}", flush=True)
+          f"peak {(r['peak_rss_bytes'] or 0) / 2**30:.2f} GiB  {r['note']}", flush=True)
 
 
 def main():
@@ -309,6 +309,8 @@ def main():
     ap.add_argument("--check-only", action="store_true", help="only check the variants against the public loop (float64)")
     ap.add_argument("--no-check", action="store_true", help="time without checking the variants first")
     args = ap.parse_args()
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        ap.error(f"--json {args.json}: its folder does not exist")   # before the runs, not after them
     torch.set_default_dtype(torch.float32)
     runs = args.runs if args.runs else (1 if args.quick else 3)
     known = {"svglp", "hafsvg4", "vgg64"}

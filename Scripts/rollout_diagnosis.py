@@ -8,18 +8,21 @@ Every run generates 25 frames in all, so every run sees the same test sequences 
 second digit after the first digit's bounces, so the sequence length changes the sequences). Each frame
 is scored by `svgnet score`, best of the samples by SSIM for that frame alone (one-step), or for the
 whole rollout (the evaluation protocol). Writes a Markdown table and a PNG: per test sequence the truth,
-the rollout's best sample and the one-step predictions' best samples.
+the rollout's best sample and the one-step predictions' best samples. Rerunning into the same --out reuses
+the generations already there (checked to be of the same model and protocol).
 
 Usage: python3 Scripts/rollout_diagnosis.py --checkpoint Models/svg-lp-long.safetensors [--out results/rollout]
        [--sequences 32] [--samples 10] [--seed 2] [--threads 1] [--figure-sequences 4]
 Needs numpy and a release build (swift build -c release).
 """
 import argparse
+import hashlib
 import json
 import os
 import struct
 import subprocess
 import sys
+import tempfile
 import zlib
 
 import numpy as np
@@ -27,6 +30,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SVGNET = os.path.join(ROOT, ".build", "release", "svgnet")
 LENGTH, PAST = 25, 5
+HAZE = 0.05  # predicted pixels below this are set to black for the haze row
 
 
 def run(*args):
@@ -36,11 +40,13 @@ def run(*args):
     return result.stdout
 
 
-def score(out, truth, pred):
+def score(truth, pred):
     """svgnet score's per-frame SSIM and PSNR means (best sample by SSIM), with their 95% CIs."""
-    np.save(os.path.join(out, "truth.npy"), truth)
-    np.save(os.path.join(out, "pred.npy"), pred)
-    report = json.loads(run("score", "--truth", os.path.join(out, "truth.npy"), "--pred", os.path.join(out, "pred.npy")))
+    with tempfile.TemporaryDirectory() as folder:
+        truth_file, pred_file = os.path.join(folder, "truth.npy"), os.path.join(folder, "pred.npy")
+        np.save(truth_file, truth)
+        np.save(pred_file, pred)
+        report = json.loads(run("score", "--truth", truth_file, "--pred", pred_file))
     return report["ssimBestSSIM"], report["psnrBestSSIM"], report["bestSSIMSample"]
 
 
@@ -67,9 +73,26 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--figure-sequences", type=int, default=4)
     args = ap.parse_args()
+    if min(args.sequences, args.samples, args.figure_sequences) < 1:
+        ap.error("--sequences, --samples and --figure-sequences must be at least 1")
+    if not os.path.isfile(args.checkpoint):
+        sys.exit(f"rollout_diagnosis: --checkpoint {args.checkpoint}: no such file")
     if not os.path.exists(SVGNET):
         sys.exit("rollout_diagnosis: build first: swift build -c release")
     os.makedirs(args.out, exist_ok=True)
+    # Predictions already in --out are reused (a rerun skips the generations that are done), so they must
+    # come from the same model and protocol.
+    with open(args.checkpoint, "rb") as f:
+        stamp = dict(checkpoint_sha256=hashlib.sha256(f.read()).hexdigest(), sequences=args.sequences,
+                     samples=args.samples, seed=args.seed)
+    stamp_file = os.path.join(args.out, "configuration.json")
+    if os.path.exists(stamp_file):
+        with open(stamp_file) as f:
+            if json.load(f) != stamp:
+                sys.exit(f"rollout_diagnosis: {args.out} holds predictions of another model or protocol; use another --out")
+    else:
+        with open(stamp_file, "w") as f:
+            json.dump(stamp, f)
     common = ["--checkpoint", args.checkpoint, "--batch", "16", "--sequences", str(args.sequences), "--samples",
               str(args.samples), "--seed", str(args.seed), "--threads", str(args.threads)]
     truth_file = os.path.join(args.out, "sequences.npy")
@@ -84,11 +107,12 @@ def main():
             run("generate", *common, "--n-past", str(past), "--n-future", str(LENGTH - past), "--out", folder)
         predictions[past] = np.load(os.path.join(folder, "predictions.npy"))[:, :, :, 0]  # (N, S, F, 64, 64)
 
-    rollout_ssim, rollout_psnr, rollout_best = score(args.out, truth[:, PAST:], predictions[PAST])
-    one_step = [score(args.out, truth[:, past:past + 1], predictions[past][:, :, :1]) for past in range(PAST, LENGTH)]
-    black_ssim, black_psnr, _ = score(args.out, truth[:, PAST:], np.zeros_like(truth[:, PAST:]))
+    rollout_ssim, rollout_psnr, rollout_best = score(truth[:, PAST:], predictions[PAST])
+    one_step = [score(truth[:, past:past + 1], predictions[past][:, :, :1]) for past in range(PAST, LENGTH)]
+    black_ssim, black_psnr, _ = score(truth[:, PAST:], np.zeros_like(truth[:, PAST:]))
     last = np.repeat(truth[:, PAST - 1:PAST], LENGTH - PAST, axis=1)
-    last_ssim, last_psnr, _ = score(args.out, truth[:, PAST:], last)
+    last_ssim, last_psnr, _ = score(truth[:, PAST:], last)
+    haze_ssim, haze_psnr, _ = score(truth[:, PAST:], np.where(predictions[PAST] < HAZE, 0, predictions[PAST]))
 
     def cell(series, i):
         return f"{series['mean'][i]:.3f} [{series['ciLow'][i]:.3f}, {series['ciHigh'][i]:.3f}]"
@@ -104,11 +128,15 @@ def main():
     lines.append("| black frames | " + " | ".join(cell(black_ssim, i) for i in frames) + " |")
     lines.append("| last observed frame repeated | " + " | ".join(cell(last_ssim, i) for i in frames) + " |")
     means = [("rollout from frames 1–5", np.mean(rollout_ssim["mean"]), np.mean(rollout_psnr["mean"])),
+             (f"rollout, predicted pixels below {HAZE} set to 0", np.mean(haze_ssim["mean"]), np.mean(haze_psnr["mean"])),
              ("one step", np.mean([s[0]["mean"][0] for s in one_step]), np.mean([s[1]["mean"][0] for s in one_step])),
              ("black frames", np.mean(black_ssim["mean"]), np.mean(black_psnr["mean"])),
              ("last observed frame repeated", np.mean(last_ssim["mean"]), np.mean(last_psnr["mean"]))]
     lines += ["", f"Mean over frames {PAST + 1}–{LENGTH}:", "", "| prediction | SSIM | PSNR (dB) |", "| --- | ---: | ---: |"]
     lines += [f"| {name} | {ssim:.3f} | {psnr:.2f} |" for name, ssim, psnr in means]
+    # Frames where the one-step prediction's interval lies above both baselines' intervals.
+    above = sum(one_step[i][0]["ciLow"][0] > max(black_ssim["ciHigh"][i], last_ssim["ciHigh"][i]) for i in range(LENGTH - PAST))
+    lines += ["", f"One step ahead, the SSIM interval lies above both baselines' at {above} of {LENGTH - PAST} frames."]
     with open(os.path.join(args.out, "rollout.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
