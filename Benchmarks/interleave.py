@@ -25,7 +25,8 @@ first round; the rounds then run with --no-check.
 
 The summary gives, per model, SVGNet's and every peer variant's median and range over the rounds, and
 SVGNet ÷ the fastest peer variant of each round (median and range), with how often each variant was
-the fastest. Needs a release build (swift build -c release) and torch.
+the fastest; and each side's peak resident set (the largest over the rounds), with SVGNet's ÷ that of the
+variant fastest most often and ÷ that of the variant needing least. Needs a release build (swift build -c release) and torch.
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile
 
@@ -95,6 +96,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="interleave-")
     ours, peer = {}, {}   # model key -> [SVGNet s per round]; model key -> {variant label: [s per round]}
     rounds = []           # per round: model key -> (SVGNet s, {variant label: s})
+    rss = {}              # model key -> {side label: [peak resident set in bytes, per round]}
 
     for i in range(args.rounds):
         ours_json = os.path.join(tmp, f"ours{i}.json")
@@ -110,10 +112,15 @@ def main():
         for fn in order: fn()
         this = {}
         for r in rows(ours_json):
-            this[r["name"][: -len(" " + verb)]] = (r["median_s"], {})
+            key = r["name"][: -len(" " + verb)]
+            this[key] = (r["median_s"], {})
+            if r.get("peak_rss_bytes"): rss.setdefault(key, {}).setdefault("SVGNet", []).append(r["peak_rss_bytes"])
         for suffix, peer_json, _ in peers:
             for r in rows(peer_json):
-                if r["key"] in this: this[r["key"]][1][r["variant"] + suffix] = r["median_s"]
+                if r["key"] not in this: continue
+                this[r["key"]][1][r["variant"] + suffix] = r["median_s"]
+                if r.get("peak_rss_bytes"):
+                    rss.setdefault(r["key"], {}).setdefault(r["variant"] + suffix, []).append(r["peak_rss_bytes"])
         parts = []
         for key, (s, variants) in this.items():
             if not variants: continue
@@ -141,8 +148,20 @@ def main():
         counts = ", ".join(f"{f} {fastest.count(f)}/{len(fastest)}" for f in sorted(set(fastest), key=fastest.count, reverse=True))
         r = sorted(ratios)
         print(f"    ratio {statistics.median(r):.2f} [{r[0]:.2f}–{r[-1]:.2f}]; fastest PyTorch variant: {counts}")
+        memory = None
+        if "SVGNet" in rss.get(key, {}) and len(rss[key]) > 1:
+            # The largest peak of each side over the rounds: a step's memory does not vary with the machine's load.
+            peaks = {label: max(v) for label, v in rss[key].items()}
+            ours_peak = peaks.pop("SVGNet")
+            top = max(set(fastest), key=fastest.count)
+            least = min(peaks, key=peaks.get)
+            print(f"    peak RSS SVGNet {ours_peak / 2**30:.2f} GiB; " + " ".join(
+                f"{k} {v / 2**30:.2f}" for k, v in peaks.items())
+                + f"; ÷ fastest ({top}) {ours_peak / peaks[top]:.2f}, ÷ least ({least}) {ours_peak / peaks[least]:.2f}")
+            memory = dict(peak_rss_bytes=dict(peaks, SVGNet=ours_peak), ratio_to_fastest=ours_peak / peaks[top],
+                          ratio_to_least=ours_peak / peaks[least])
         report.append(dict(row=key, svgnet_s=ours[key], pytorch_s=peer[key], fastest=fastest, ratios=ratios,
-                           median_ratio=statistics.median(r)))
+                           median_ratio=statistics.median(r), memory=memory))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(section=args.section, rounds=args.rounds, peer_modes=modes.split(","),

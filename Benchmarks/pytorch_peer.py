@@ -13,7 +13,8 @@ gradients (forward, backward and an Adam step are timed):
   train.svglp step           once: SVG-LP, DCGAN-64, 1 channel, B 16, 5+10, zDim 10; each frame encoded once,
                              each network called once per time step (make_fixtures.training_step)
   train.hafsvg4 step         the same for HAF-SVG-4 (zDim 16, groups 4, aligner on levels 0-3)
-  train.vgg64.svglp step     the same for SVG-LP on VGG-64, B 8, 10+10
+  train.vgg64.svglp step     the same for SVG-LP at the kth preset: VGG-64, B 8, 10+10, zDim 24
+  train.vgg64.hafsvg1 step   HAF-SVG-1 at the kth preset (aligner on levels 0-2), B 8
   train.*.encode-twice step  twice: the public SVG code's loop, every frame encoded as input and again as target
                              (28 encoder calls per sequence instead of 15)
   train.*.batched step       the encoder over all T·B frames and the decoder over all (T-1)·B frames in one call
@@ -60,7 +61,10 @@ FULL = dict(nf=64, g_dim=128, rnn_size=256, predictor_layers=2, gaussian_layers=
 CASES = {
     "train.svglp": dict(FULL, backbone="dcgan64", batch=16, n_past=5, n_future=10, z_dim=10, groups=1, aligner_levels=[]),
     "train.hafsvg4": dict(FULL, backbone="dcgan64", batch=16, n_past=5, n_future=10, z_dim=16, groups=4, aligner_levels=[0, 1, 2, 3]),
-    "train.vgg64.svglp": dict(FULL, backbone="vgg64", batch=8, n_past=10, n_future=10, z_dim=10, groups=1, aligner_levels=[]),
+    "train.vgg64.svglp": dict(FULL, backbone="vgg64", batch=8, n_past=10, n_future=10, z_dim=24, groups=1, aligner_levels=[],
+                              beta=1e-6),
+    "train.vgg64.hafsvg1": dict(FULL, backbone="vgg64", batch=8, n_past=10, n_future=10, z_dim=24, groups=1,
+                                aligner_levels=[0, 1, 2], beta=1e-6),
 }
 SAMPLE_CASES = {"sample.svglp": "train.svglp", "sample.hafsvg4": "train.hafsvg4"}
 CHECK_WIDTH = dict(nf=8, g_dim=16, rnn_size=16, batch=4, n_past=5, n_future=3)
@@ -294,6 +298,13 @@ def print_row(r):
           f"peak {(r['peak_rss_bytes'] or 0) / 2**30:.2f} GiB  {r['note']}", flush=True)
 
 
+def model_name(key):
+    """--models' name of a row, as svgnet-bench's: train.svglp -> svglp, train.vgg64.svglp -> vgg64,
+    train.vgg64.hafsvg1 -> vgg64-hafsvg1."""
+    parts = key.split(".")
+    return f"{parts[1]}-{parts[2]}" if len(parts) > 2 and parts[2] != "svglp" else parts[1]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json"); ap.add_argument("--quick", action="store_true")
@@ -301,7 +312,7 @@ def main():
     ap.add_argument("--only", choices=["train", "sample"]); ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--encode-twice", action="store_true", help="also time the public code's encode-twice training step")
     ap.add_argument("--compare", help="svgnet-bench JSON to print speed ratios against")
-    ap.add_argument("--models", help="comma-separated subset of svglp,hafsvg4,vgg64 (default all)")
+    ap.add_argument("--models", help="comma-separated subset of svglp,hafsvg4,vgg64,vgg64-hafsvg1 (default all)")
     ap.add_argument("--sample-mode", help=f"sampling rows: comma-separated {','.join(SAMPLE_VARIANTS)}, or all, or both "
                                           "(public,batched; the default)")
     ap.add_argument("--train-mode", help=f"training rows: comma-separated {','.join(VARIANTS)}, or all, or both "
@@ -313,11 +324,11 @@ def main():
         ap.error(f"--json {args.json}: its folder does not exist")   # before the runs, not after them
     torch.set_default_dtype(torch.float32)
     runs = args.runs if args.runs else (1 if args.quick else 3)
-    known = {"svglp", "hafsvg4", "vgg64"}
+    known = {model_name(key) for key in CASES}
     models = set(args.models.split(",")) if args.models else known
     if not models <= known:
-        ap.error(f"--models: unknown {', '.join(sorted(models - known))} (known: svglp, hafsvg4, vgg64)")
-    def wanted(key): return key.split(".")[1] in models     # train.svglp, train.vgg64.svglp -> svglp, vgg64
+        ap.error(f"--models: unknown {', '.join(sorted(models - known))} (known: {', '.join(sorted(known))})")
+    def wanted(key): return model_name(key) in models
     default_train = "all" if args.check_only else ("both" if args.encode_twice else "once")
     train_modes = parse_modes(ap, "--train-mode", args.train_mode or default_train, TRAIN_MODES, VARIANTS)
     default_sample = "all" if args.check_only else "both"

@@ -257,20 +257,23 @@ func benchConvTranspose2d(
             inChannels: cout, outChannels: cin, frames: frames)
     else { return rows }
     let wg = WinogradGeometry(inChannels: cout, outChannels: cin, frames: frames, outHeight: size, outWidth: size)
-    let ws = Buffer(wg.workspaceCount, scale: 0)
+    // In chunks of frames as the model's plan runs it; the transform rows below take all frames at once.
+    let chunk = wg.transposedChunkFrames(limit: MemoryBudget().transposedWinogradWorkspace)
+    let chunkNote = chunk < frames ? " in chunks of \(chunk) frames" : ""
+    let ws = Buffer(max(wg.workspaceCount, wg.transposedWorkspaceCount(chunkFrames: chunk)), scale: 0)
     let wForward = measurePair(reps: reps) {
-        winogradConvTranspose2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, workspace: ws.p, geometry: wg)
+        winogradConvTranspose2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, workspace: ws.p, geometry: wg, chunkFrames: chunk)
     } reference: {
         gemm(transA: true, transB: false, m: m, n: n, k: cin, a: w.p, lda: m, b: x.p, ldb: n, c: col.p, ldc: n)
     }
     rows.append(
         Row(
             section: "kernels", name: "\(name) convT fwd Winograd", shape: shape + " [9 GEMMs \(4 * cout)×\(wg.tiles)×\(cin)]",
-            pairs: wForward, flops: gemmFlops(m, n, cin), note: "F(2×2, 2×2); direct FLOPs and direct GEMM"))
+            pairs: wForward, flops: gemmFlops(m, n, cin), note: "F(2×2, 2×2)\(chunkNote); direct FLOPs and direct GEMM"))
     let wBackward = measurePair(reps: reps) {
         winogradConvTranspose2dBackward(
             gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gradBias ? gb.p : nil,
-            workspace: ws.p, geometry: wg)
+            workspace: ws.p, geometry: wg, chunkFrames: chunk)
     } reference: {
         gemm(transA: false, transB: false, m: cin, n: n, k: m, a: w.p, lda: m, b: col.p, ldb: n, c: gx.p, ldc: n)
         gemm(transA: false, transB: true, m: cin, n: m, k: n, a: x.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: m)
@@ -278,7 +281,7 @@ func benchConvTranspose2d(
     rows.append(
         Row(
             section: "kernels", name: "\(name) convT bwd Winograd", shape: shape, pairs: wBackward,
-            flops: 2 * gemmFlops(m, n, cin), note: "F(2×2, 2×2); direct FLOPs and direct GEMMs"))
+            flops: 2 * gemmFlops(m, n, cin), note: "F(2×2, 2×2)\(chunkNote); direct FLOPs and direct GEMMs"))
     let inputTransform = measure(reps: reps) { winogradInputTransform(gy.p, ws.p, wg) }
     rows.append(
         Row(

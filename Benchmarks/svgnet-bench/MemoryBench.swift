@@ -4,9 +4,9 @@
 import Kernels
 import SVGNet
 
-/// `models` restricts the rows as it does the end-to-end ones (svglp, hafsvg4, vgg64; nil: all).
+/// `models` restricts the rows as it does the end-to-end ones (svglp, hafsvg4, vgg64, vgg64-hafsvg1; nil: all).
 func runMemorySection(models: Set<String>?, convolution: ConvolutionAlgorithm, log: (String) -> Void) throws {
-    let cases = [("train.svglp", svgLP()), ("train.hafsvg4", hafSVG4()), ("train.vgg64.svglp", vggSVGLP())]
+    let cases = trainingCases().map { ($0.key, $0.config) }
     for (key, c) in cases where selected(key, models) {
         log("memory \(key)")
         let trainer = try Trainer(config: c, seed: 1, convolution: convolution)

@@ -102,10 +102,26 @@ func hafSVG4() -> ModelConfiguration {
     return c
 }
 
+/// SVG-LP at `svgnet train --preset kth`'s shape (VGG-64, 10 + 10 frames, zDim 24), batch 8.
 func vggSVGLP() -> ModelConfiguration {
     var c = svgLP()
-    c.backbone = .vgg64; c.batch = 8; c.nPast = 10; c.nFuture = 10
+    c.backbone = .vgg64; c.batch = 8; c.nPast = 10; c.nFuture = 10; c.zDim = 24; c.beta = 1e-6
     return c
+}
+
+/// HAF-SVG-1 at the kth preset: VGG-64's aligner levels 0-2, batch 8.
+func vggHAFSVG1() -> ModelConfiguration {
+    var c = vggSVGLP()
+    c.alignerLevels = [0, 1, 2]
+    return c
+}
+
+/// The end-to-end training rows, keyed as in pytorch_peer.py.
+func trainingCases() -> [ModelCase] {
+    [
+        ModelCase(key: "train.svglp", config: svgLP()), ModelCase(key: "train.hafsvg4", config: hafSVG4()),
+        ModelCase(key: "train.vgg64.svglp", config: vggSVGLP()), ModelCase(key: "train.vgg64.hafsvg1", config: vggHAFSVG1())
+    ]
 }
 
 func describe(_ c: ModelConfiguration) -> String {
@@ -144,19 +160,21 @@ func syntheticFrames(_ count: Int, seed: UInt64) -> Buffer {
     return b
 }
 
-/// `models`: which of svglp, hafsvg4, vgg64 to run (nil: all).
+/// `models`: which of svglp, hafsvg4, vgg64, vgg64-hafsvg1 to run (nil: all).
 func selected(_ key: String, _ models: Set<String>?) -> Bool {
     guard let models else { return true }
-    return models.contains(String(key.split(separator: ".")[1])) // train.svglp, train.vgg64.svglp → svglp, vgg64
+    return models.contains(modelName(key))
+}
+
+/// A row's name for `--models`: train.svglp → svglp, train.vgg64.svglp → vgg64, train.vgg64.hafsvg1 → vgg64-hafsvg1.
+func modelName(_ key: String) -> String {
+    let parts = key.split(separator: ".").map(String.init)
+    return parts.count > 2 && parts[2] != "svglp" ? "\(parts[1])-\(parts[2])" : parts[1]
 }
 
 func runTrainSection(runs: Int, models: Set<String>?, convolution: ConvolutionAlgorithm, ceilings: Ceilings, log: (String) -> Void) throws -> [Row] {
     var rows: [Row] = []
-    let cases = [
-        ModelCase(key: "train.svglp", config: svgLP()), ModelCase(key: "train.hafsvg4", config: hafSVG4()),
-        ModelCase(key: "train.vgg64.svglp", config: vggSVGLP())
-    ]
-    for mc in cases where selected(mc.key, models) {
+    for mc in trainingCases() where selected(mc.key, models) {
         log(mc.key)
         let c = mc.config
         let peakReset = resetPeakRSS()

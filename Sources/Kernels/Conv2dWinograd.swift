@@ -9,7 +9,9 @@
 //   convT forward    Z  = W~ᵀ · A[x]                   y  = B[Z] + b
 //   convT backward   gW~ = A[x] · Bᵀ[gy]ᵀ, gW (+)= Gᵀ[gW~]; gx = Aᵀ[W~ · Bᵀ[gy]]
 // The transposed conv is the conv's adjoint, so its two passes are the conv's two passes read backwards.
-// Workspace (WinogradGeometry): transformed input 36C·T, then scratch 9M·T + 36M·C.
+// Workspace (WinogradGeometry): conv, transformed input 36C·T, then scratch 9M·T + 36M·C; convT, in chunks of
+// frames whose transformed sides (36C + 9M per tile) stay within a limit, 36C·Tc + 9M·Tc + 36M·C (twice that
+// last term in several chunks: W~ beside the sum gW~).
 
 /// y (+)= conv(x) + bias. `transformedInput` (36C·T floats) keeps Bᵀ[x] for the backward; `scratch`
 /// holds Y~ and W~ (`geometry.scratchCount` floats).
@@ -43,38 +45,50 @@ public func winogradConv2dBackward(
     winogradInputAdjoint(transformedInput, gradX, g)
 }
 
-/// y (+)= convTranspose(x) + bias; `workspace` holds `geometry.workspaceCount` floats.
+/// y (+)= convTranspose(x) + bias, `chunkFrames` frames at a time (nil: all at once); `workspace` holds
+/// `geometry.transposedWorkspaceCount(chunkFrames:)` floats.
 public func winogradConvTranspose2dForward(
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-    workspace: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, accumulate: Bool = false
+    workspace: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, chunkFrames: Int? = nil, accumulate: Bool = false
 ) {
-    let spread = workspace, transformedX = workspace + g.transformedInputCount, transformedWeight = transformedX + g.transformedOutputCount
-    winogradOutputAdjoint(x, transformedX, g)
+    let chunk = min(chunkFrames ?? g.frames, g.frames), most = g.withFrames(chunk)
+    let spread = workspace, transformedX = spread + most.transformedInputCount, transformedWeight = transformedX + most.transformedOutputCount
     winogradWeightTransform(weight, transformedWeight, g)
-    pointProductsTransposed(transformedWeight, transformedX, spread, g)
-    winogradInputAdjoint(spread, y, g, bias: bias, accumulate: accumulate)
+    for first in stride(from: 0, to: g.frames, by: chunk) {
+        let c = g.withFrames(min(chunk, g.frames - first))
+        winogradOutputAdjoint(x + first * g.outHeight * g.outWidth, transformedX, c, imageFrames: g.frames)
+        pointProductsTransposed(transformedWeight, transformedX, spread, c)
+        winogradInputAdjoint(spread, y + first * g.inHeight * g.inWidth, c, bias: bias, accumulate: accumulate, imageFrames: g.frames)
+    }
 }
 
-/// Parameter gradients accumulate when `accumulateParams`; gradX is overwritten. `workspace` holds
-/// `geometry.workspaceCount` floats.
+/// Parameter gradients accumulate when `accumulateParams`; gradX is overwritten. `chunkFrames` frames at a
+/// time (nil: all at once); `workspace` holds `geometry.transposedWorkspaceCount(chunkFrames:)` floats.
 public func winogradConvTranspose2dBackward(
     gradY: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     gradX: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?,
-    workspace: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, accumulateParams: Bool = false
+    workspace: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, chunkFrames: Int? = nil, accumulateParams: Bool = false
 ) {
-    let transformedGradY = workspace, transformedX = workspace + g.transformedInputCount, transformedWeight = transformedX + g.transformedOutputCount
-    winogradInputTransform(gradY, transformedGradY, g)
-    winogradOutputAdjoint(x, transformedX, g)
-    pointWeightGradients(transformedX, transformedGradY, transformedWeight, g)
-    winogradWeightAdjoint(transformedWeight, gradWeight, g, accumulate: accumulateParams)
+    let chunk = min(chunkFrames ?? g.frames, g.frames), chunked = chunk < g.frames, most = g.withFrames(chunk)
+    let transformedGradY = workspace, transformedX = workspace + most.transformedInputCount
+    // In one chunk, W~ takes gW~'s place once gW is done; in several, gW~ sums over the chunks beside W~.
+    let transformedWeight = transformedX + most.transformedOutputCount
+    let gradTransformedWeight = chunked ? transformedWeight + g.transformedWeightCount : transformedWeight
+    for first in stride(from: 0, to: g.frames, by: chunk) {
+        let c = g.withFrames(min(chunk, g.frames - first))
+        winogradInputTransform(gradY + first * g.inHeight * g.inWidth, transformedGradY, c, imageFrames: g.frames)
+        winogradOutputAdjoint(x + first * g.outHeight * g.outWidth, transformedX, c, imageFrames: g.frames)
+        pointWeightGradients(transformedX, transformedGradY, gradTransformedWeight, c, accumulate: first > 0)
+        if first + chunk >= g.frames { winogradWeightAdjoint(gradTransformedWeight, gradWeight, g, accumulate: accumulateParams) }
+        guard let gradX else { continue }
+        if first == 0 || !chunked { winogradWeightTransform(weight, transformedWeight, g) }
+        // A[x] of this chunk is used: W~ · Bᵀ[gy] takes its place.
+        pointProducts(transformedWeight, transformedGradY, transformedX, c)
+        winogradOutputTransform(transformedX, gradX + first * g.outHeight * g.outWidth, c, imageFrames: g.frames)
+    }
     if let gradBias {
         sumRows(gradY, into: gradBias, rows: g.inChannels, columns: g.frames * g.inHeight * g.inWidth, accumulate: accumulateParams)
     }
-    guard let gradX else { return }
-    // A[x] is no longer needed: W~ · Bᵀ[gy] takes its place.
-    winogradWeightTransform(weight, transformedWeight, g)
-    pointProducts(transformedWeight, transformedGradY, transformedX, g)
-    winogradOutputTransform(transformedX, gradX, g)
 }
 
 // MARK: the nine products, one per transformed point ξ
@@ -105,15 +119,15 @@ private func pointProductsTransposed(
     }
 }
 
-/// gradW~[ξ] (M × 4C) = outputSide[ξ] (M × T) · inputSide[ξ]ᵀ (T × 4C).
+/// gradW~[ξ] (M × 4C) (+)= outputSide[ξ] (M × T) · inputSide[ξ]ᵀ (T × 4C).
 private func pointWeightGradients(
     _ outputSide: UnsafePointer<Float>, _ inputSide: UnsafePointer<Float>, _ gradW: UnsafeMutablePointer<Float>,
-    _ g: WinogradGeometry
+    _ g: WinogradGeometry, accumulate: Bool = false
 ) {
     let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
     for xi in 0..<9 {
         gemm(
             transA: false, transB: true, m: m, n: k4, k: t, a: outputSide + xi * m * t, lda: t,
-            b: inputSide + xi * k4 * t, ldb: t, beta: 0, c: gradW + xi * m * k4, ldc: k4)
+            b: inputSide + xi * k4 * t, ldb: t, beta: accumulate ? 1 : 0, c: gradW + xi * m * k4, ldc: k4)
     }
 }

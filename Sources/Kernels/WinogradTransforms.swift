@@ -59,8 +59,26 @@ public struct WinogradGeometry: Sendable, Equatable {
     public var transformedWeightCount: Int { 36 * outChannels * inChannels }
     /// Floats of workspace a forward or backward needs beside what it reads and writes (Conv2dWinograd.swift).
     public var scratchCount: Int { transformedOutputCount + transformedWeightCount }
-    /// Floats of workspace a transposed conv's forward or backward needs: transformedInputCount + scratchCount.
+    /// Floats of workspace an uncached conv's forward or backward needs: transformedInputCount + scratchCount.
     public var workspaceCount: Int { transformedInputCount + scratchCount }
+
+    /// The same layer over `count` frames: one chunk of them.
+    public func withFrames(_ count: Int) -> WinogradGeometry {
+        WinogradGeometry(inChannels: inChannels, outChannels: outChannels, frames: count, outHeight: outHeight, outWidth: outWidth)
+    }
+
+    /// Floats of workspace a transposed conv's forward or backward needs in chunks of `chunkFrames` frames (nil:
+    /// one chunk): the chunk's two transformed sides and W~, and in several chunks gW~ beside it.
+    public func transposedWorkspaceCount(chunkFrames: Int? = nil) -> Int {
+        let chunk = min(chunkFrames ?? frames, frames), sides = withFrames(chunk)
+        return sides.transformedInputCount + sides.transformedOutputCount + (chunk < frames ? 2 : 1) * transformedWeightCount
+    }
+
+    /// The most frames whose transposed-conv chunk (both transformed sides) fits `limit` floats, and at least one.
+    public func transposedChunkFrames(limit: Int) -> Int {
+        let perFrame = (36 * inChannels + 9 * outChannels) * tileRows * tileColumns
+        return max(1, min(frames, limit / perFrame))
+    }
 }
 
 /// Whether a conv (or transposed conv) of this shape takes the Winograd path: a 4×4 kernel, stride 2,
@@ -104,6 +122,9 @@ private struct TransformArguments {
     var bias: UnsafePointer<Float>? = nil
     var accumulate = false
     var weightStride = 0
+    /// Frames between one channel's planes and the next's on the image side: the whole tensor's frames when
+    /// the transform covers a chunk of them (its first frame at `source` or `target`), else the geometry's.
+    var imageFrames = 0
 }
 
 // MARK: input: x → X~ and its adjoint
@@ -118,10 +139,15 @@ private struct TransformArguments {
 public let winogradMaxInputWidth = 64
 
 /// X~[ξ][4c + π][t] = (Bᵀ ⊗ Bᵀ) of component π's 3×3 input tile; planes (c, frame) split over the cores.
-public func winogradInputTransform(_ x: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry) {
+/// `imageFrames`: the frames of the tensor x belongs to, when g covers a chunk of them starting at x.
+public func winogradInputTransform(
+    _ x: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry, imageFrames: Int? = nil
+) {
     precondition(g.inWidth <= winogradMaxInputWidth, "winogradInputTransform: input width \(g.inWidth) > \(winogradMaxInputWidth)")
     let planes = g.inChannels * g.frames
-    parallelFor(planes, minimumPerWorker: 4, TransformArguments(source: x, target: transformed, geometry: g)) { raw, lo, hi in
+    parallelFor(
+        planes, minimumPerWorker: 4, TransformArguments(source: x, target: transformed, geometry: g, imageFrames: imageFrames ?? g.frames)
+    ) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
         let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
@@ -131,7 +157,7 @@ public func winogradInputTransform(_ x: UnsafePointer<Float>, _ transformed: Uns
             let r = buffer.baseAddress!
             for plane in lo..<hi {
                 let c = plane / g.frames, f = plane % g.frames
-                let src = a.source + plane * h * w
+                let src = a.source + (c * a.imageFrames + f) * h * w
                 for th in 0..<tr {
                     let t0 = (f * tr + th) * tc
                     for rh in 0..<2 {
@@ -170,13 +196,13 @@ public func winogradInputTransform(_ x: UnsafePointer<Float>, _ transformed: Uns
 /// falls on the padding, + bias[c]. Without `accumulate` each plane starts as bias[c] (or 0).
 public func winogradInputAdjoint(
     _ transformed: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
-    bias: UnsafePointer<Float>? = nil, accumulate: Bool = false
+    bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, imageFrames: Int? = nil
 ) {
     precondition(g.inWidth <= winogradMaxInputWidth, "winogradInputAdjoint: input width \(g.inWidth) > \(winogradMaxInputWidth)")
     let planes = g.inChannels * g.frames
     parallelFor(
         planes, minimumPerWorker: 4,
-        TransformArguments(source: transformed, target: x, geometry: g, bias: bias, accumulate: accumulate)
+        TransformArguments(source: transformed, target: x, geometry: g, bias: bias, accumulate: accumulate, imageFrames: imageFrames ?? g.frames)
     ) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
@@ -187,7 +213,7 @@ public func winogradInputAdjoint(
             let r = buffer.baseAddress!
             for plane in lo..<hi {
                 let c = plane / g.frames, f = plane % g.frames
-                let dst = a.target + plane * h * w
+                let dst = a.target + (c * a.imageFrames + f) * h * w
                 let b = a.bias.map { $0[c] } ?? 0
                 if !a.accumulate { dst.update(repeating: b, count: h * w) } else if b != 0 { for i in 0..<(h * w) { dst[i] += b } }
                 for th in 0..<tr {
@@ -228,12 +254,12 @@ public func winogradInputAdjoint(
 /// y (+)= (Aᵀ ⊗ Aᵀ) of Y~ (+ bias[m]); planes (m, frame) split over the cores.
 public func winogradOutputTransform(
     _ transformed: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
-    bias: UnsafePointer<Float>? = nil, accumulate: Bool = false
+    bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, imageFrames: Int? = nil
 ) {
     let planes = g.outChannels * g.frames
     parallelFor(
         planes, minimumPerWorker: 4,
-        TransformArguments(source: transformed, target: y, geometry: g, bias: bias, accumulate: accumulate)
+        TransformArguments(source: transformed, target: y, geometry: g, bias: bias, accumulate: accumulate, imageFrames: imageFrames ?? g.frames)
     ) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
@@ -242,7 +268,7 @@ public func winogradOutputTransform(
         for plane in lo..<hi {
             let m = plane / g.frames, f = plane % g.frames
             let b = a.bias.map { $0[m] } ?? 0
-            let dst = a.target + plane * g.outHeight * wo
+            let dst = a.target + (m * a.imageFrames + f) * g.outHeight * wo
             for th in 0..<tr {
                 let first = (f * tr + th) * tc
                 let src = a.source + m * tileCount + first
@@ -267,16 +293,20 @@ public func winogradOutputTransform(
 }
 
 /// Y~ = (A ⊗ A) of y: the output transform's adjoint (a gradient dL/dy → dL/dY~, or a transposed conv's input).
-public func winogradOutputAdjoint(_ y: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry) {
+public func winogradOutputAdjoint(
+    _ y: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry, imageFrames: Int? = nil
+) {
     let planes = g.outChannels * g.frames
-    parallelFor(planes, minimumPerWorker: 4, TransformArguments(source: y, target: transformed, geometry: g)) { raw, lo, hi in
+    parallelFor(
+        planes, minimumPerWorker: 4, TransformArguments(source: y, target: transformed, geometry: g, imageFrames: imageFrames ?? g.frames)
+    ) { raw, lo, hi in
         let a = arguments(raw, as: TransformArguments.self)
         let g = a.geometry
         let wo = g.outWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
         let pointStride = g.outChannels * tileCount
         for plane in lo..<hi {
             let m = plane / g.frames, f = plane % g.frames
-            let src = a.source + plane * g.outHeight * wo
+            let src = a.source + (m * a.imageFrames + f) * g.outHeight * wo
             for th in 0..<tr {
                 let first = (f * tr + th) * tc
                 let dst = a.target + m * tileCount + first

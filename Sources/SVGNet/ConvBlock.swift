@@ -30,6 +30,9 @@ struct ColumnBudget {
     var cache: Int
     /// MemoryBudget.columnWorkspace: a direct block's larger col runs in chunks of frames (at least one).
     let workspaceLimit: Int
+    /// MemoryBudget.transposedWinogradWorkspace: a transposed Winograd block's larger transformed sides run in
+    /// chunks of frames.
+    let transposedWinogradLimit: Int
 }
 
 struct ConvBlock {
@@ -53,8 +56,9 @@ struct ConvBlock {
     /// What backward reads of x, kept from forward (convColumns(x), or Bᵀ[x] on the Winograd path); empty:
     /// backward recomputes it into the shared workspace.
     let cache: Slice
-    /// Frames per chunk of a direct block's col: all its frames unless the whole col would exceed the
-    /// budget's workspace limit (conv2dForwardChunked); then nothing is cached.
+    /// Frames per chunk of a direct block's col, or of a transposed Winograd block's transformed sides: all
+    /// its frames unless they would exceed the budget's limit (conv2dForwardChunked; for a direct block, then
+    /// nothing is cached).
     let chunkFrames: Int
     /// Floats of shared workspace the block needs.
     let workspaceCount: Int
@@ -80,10 +84,16 @@ struct ConvBlock {
         // cached direct block then needs no shared workspace: its cache is its col).
         let keeps = !s.transposed && gradY.count > 0
         var chunkFrames = frames
-        if let wg = winogradGeometry(s, channelBlock: channelCount, opFrames: frames) {
-            kernel = s.transposed ? .transposedWinograd(wg) : .winograd(wg)
-            workspaceCount = wg.workspaceCount
+        if let wg = winogradGeometry(s, channelBlock: channelCount, opFrames: frames), s.transposed {
+            kernel = .transposedWinograd(wg)
+            chunkFrames = wg.transposedChunkFrames(limit: budget.transposedWinogradLimit)
+            workspaceCount = wg.transposedWorkspaceCount(chunkFrames: chunkFrames)
+            cache = .empty
+        } else if let wg = winogradGeometry(s, channelBlock: channelCount, opFrames: frames) {
+            kernel = .winograd(wg)
             cache = keeps && wg.transformedInputCount <= budget.cache ? planner.floats(wg.transformedInputCount) : .empty
+            // A cached block keeps Bᵀ[x] in its cache: the workspace holds only Y~ and W~ (winogradRegions).
+            workspaceCount = cache.count > 0 ? wg.scratchCount : wg.workspaceCount
         } else if let wg = winograd3x3Geometry(s, channelBlock: channelCount, opFrames: frames, workspaceLimit: budget.workspaceLimit) {
             // Every chunk's Bᵀ[x] is kept when it fits (4× the input, against a direct col's 9×); else each
             // chunk's is rebuilt in the backward, in the workspace beside the chunk's transformed output.
@@ -168,7 +178,8 @@ func convBlockForward(_ b: ConvBlock, arena: Arena, col: Slice) {
                 x: x, weight: w, bias: bias, y: y, transformedInput: transformed, scratch: scratch, geometry: g,
                 weightStride: b.weightStride, accumulate: b.accumulate)
         case .transposedWinograd(let g):
-            winogradConvTranspose2dForward(x: x, weight: w, bias: bias, y: y, workspace: arena[col], geometry: g, accumulate: b.accumulate)
+            winogradConvTranspose2dForward(
+                x: x, weight: w, bias: bias, y: y, workspace: arena[col], geometry: g, chunkFrames: b.chunkFrames, accumulate: b.accumulate)
         case .winograd3x3(let g):
             let (transformed, scratch) = winograd3x3Regions(b, g, arena: arena, col: col)
             winograd3x3Conv2dForward(
@@ -209,7 +220,7 @@ func convBlockBackward(_ b: ConvBlock, arena: Arena, col: Slice) {
         case .transposedWinograd(let g):
             winogradConvTranspose2dBackward(
                 gradY: gradY, x: x, weight: w, gradX: gradX, gradWeight: gradWeight, gradBias: gradBias,
-                workspace: arena[col], geometry: g, accumulateParams: true)
+                workspace: arena[col], geometry: g, chunkFrames: b.chunkFrames, accumulateParams: true)
         case .winograd3x3(let g):
             let (transformed, scratch) = winograd3x3Regions(b, g, arena: arena, col: col)
             winograd3x3Conv2dBackward(

@@ -35,17 +35,18 @@ struct ConvLayerPlan {
     let conv: ConvBlock
 
     /// `input` (and `gradInput`, empty when no gradient is wanted) is whatever produces the layer's input:
-    /// the previous layer's output, a pooled or upsampled map, the data.
+    /// the previous layer's output, a pooled or upsampled map, the data. `grad` is the layer's link of the
+    /// gradient chain (GradientChain.swift), empty when no gradient is wanted.
     init(
-        _ spec: ConvLayerSpec, frames: Int, groups: Int, input: Slice, gradInput: Slice, inputChannels: Int? = nil, layout: ParameterLayout,
-        planner: inout ArenaPlanner, needsGrad: Bool, budget: inout ColumnBudget, replicas: BatchNormReplicas? = nil
+        _ spec: ConvLayerSpec, frames: Int, groups: Int, input: Slice, gradInput: Slice, inputChannels: Int? = nil, grad: Slice,
+        layout: ParameterLayout, planner: inout ArenaPlanner, budget: inout ColumnBudget, replicas: BatchNormReplicas? = nil
     ) {
         self.spec = spec; self.frames = frames; self.groups = groups
         self.replicas = spec.bnName == nil ? nil : replicas
         statisticsScratch = self.replicas == nil ? .empty : planner.floats(4 * groups * spec.outChannels)
         weight = layout.slice("\(spec.convName).weight"); bias = layout.slice("\(spec.convName).bias")
         gradWeight = layout.gradient("\(spec.convName).weight"); gradBias = layout.gradient("\(spec.convName).bias")
-        let n = spec.outChannels * frames * spec.outSize * spec.outSize
+        let n = spec.outputCount(frames: frames)
         if let bn = spec.bnName {
             gamma = layout.slice("\(bn).weight"); beta = layout.slice("\(bn).bias")
             gradGamma = layout.gradient("\(bn).weight"); gradBeta = layout.gradient("\(bn).bias")
@@ -57,8 +58,8 @@ struct ConvLayerPlan {
             mean = nil; invStd = nil
             pre = .empty
         }
+        precondition(grad.count == 0 || grad.count == n, "ConvLayerPlan: a gradient of \(grad.count) floats for an output of \(n)")
         let out = planner.floats(n)
-        let grad = needsGrad ? planner.floats(n) : .empty
         self.out = out; self.grad = grad
         // Without BatchNorm the conv writes `out` and the activation runs in place. With it, BatchNorm's
         // backward sums the bias gradient (Σ of dL/d pre over a channel) in the pass that writes dL/d pre.

@@ -72,17 +72,19 @@ struct DecoderPlan {
 
     init(
         _ net: Network, frames: Int, groups: Int, sourceFrames: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
-        memory: MemoryBudget, replicas: BatchNormReplicas? = nil
+        memory: MemoryBudget, gradients: inout GradientChain, replicas: BatchNormReplicas? = nil
     ) {
+        if needsGrad { gradients.beginChain() }
         self.frames = frames; self.groups = groups; self.sourceFrames = sourceFrames
         let c = net.config
         input = planner.floats(c.gDim * frames)
         inputGrad = needsGrad ? planner.floats(c.gDim * frames) : .empty
         let sourceOf = planner.ints(frames)
         self.sourceOf = sourceOf
-        func grad(_ n: Int, line: UInt = #line) -> Slice { needsGrad ? planner.floats(n, line: line) : .empty }
+        func link(_ n: Int, line: UInt = #line) -> Slice { needsGrad ? gradients.next(n, planner: &planner, line: line) : .empty }
         // The decoder's blocks recompute what their backward reads; only the col limit applies.
-        var budget = ColumnBudget(cache: 0, workspaceLimit: memory.columnWorkspace)
+        var budget = ColumnBudget(
+            cache: 0, workspaceLimit: memory.columnWorkspace, transposedWinogradLimit: memory.transposedWinogradWorkspace)
         var attentionBudget = memory.cachedAttention
         var layers: [Layer] = [], skips: [Int: SkipLayerPlan] = [:], blocks: [ConvBlock] = []
         var d = input, gradD = inputGrad, dChannels = c.gDim, dSize = 1
@@ -90,7 +92,7 @@ struct DecoderPlan {
             if stage.upsample {
                 let planes = dChannels * frames, count = planes * 4 * dSize * dSize
                 let y = planner.floats(count)
-                let up = UpsamplePlan(x: d, gradX: gradD, y: y, gradY: grad(count), planes: planes, height: dSize, width: dSize)
+                let up = UpsamplePlan(x: d, gradX: gradD, y: y, gradY: link(count), planes: planes, height: dSize, width: dSize)
                 layers.append(.upsample(up))
                 (d, gradD, dSize) = (up.y, up.gradY, 2 * dSize)
             }
@@ -98,15 +100,16 @@ struct DecoderPlan {
                 if li == 0, let level = stage.skipLevel {
                     let skip = SkipLayerPlan(
                         net, spec, level: level, frames: frames, groups: groups, sourceFrames: sourceFrames, d: d, gradD: gradD,
-                        sourceOf: sourceOf, layout: layout, planner: &planner, needsGrad: needsGrad, budget: &budget,
+                        grad: link(spec.outputCount(frames: frames)), sourceOf: sourceOf, layout: layout, planner: &planner,
+                        needsGrad: needsGrad, budget: &budget,
                         attentionBudget: &attentionBudget, replicas: replicas)
                     layers.append(.skipConv(skip)); skips[level] = skip
                     blocks += [skip.layer.conv, skip.sourceBlock] + (skip.alignedBlock.map { [$0] } ?? [])
                     (d, gradD) = (skip.layer.out, skip.layer.grad)
                 } else {
                     let l = ConvLayerPlan(
-                        spec, frames: frames, groups: groups, input: d, gradInput: gradD, layout: layout, planner: &planner,
-                        needsGrad: needsGrad, budget: &budget, replicas: replicas)
+                        spec, frames: frames, groups: groups, input: d, gradInput: gradD, grad: link(spec.outputCount(frames: frames)),
+                        layout: layout, planner: &planner, budget: &budget, replicas: replicas)
                     layers.append(.conv(l)); blocks.append(l.conv)
                     (d, gradD) = (l.out, l.grad)
                 }
@@ -206,15 +209,15 @@ struct DecoderPlan {
 extension SkipLayerPlan {
     /// Plans the layer reading [d; skip] (and Z when level ℓ has an aligner) from `d`, the decoder's map.
     init(
-        _ net: Network, _ spec: ConvLayerSpec, level: Int, frames: Int, groups: Int, sourceFrames: Int, d: Slice, gradD: Slice, sourceOf: IntSlice,
-        layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool, budget: inout ColumnBudget, attentionBudget: inout Int,
-        replicas: BatchNormReplicas?
+        _ net: Network, _ spec: ConvLayerSpec, level: Int, frames: Int, groups: Int, sourceFrames: Int, d: Slice, gradD: Slice, grad link: Slice,
+        sourceOf: IntSlice, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool, budget: inout ColumnBudget,
+        attentionBudget: inout Int, replicas: BatchNormReplicas?
     ) {
         let c = net.config, ch = c.skipChannels[level], plane = spec.inSize * spec.inSize
         func grad(_ n: Int, line: UInt = #line) -> Slice { needsGrad ? planner.floats(n, line: line) : .empty }
         let layer = ConvLayerPlan(
-            spec, frames: frames, groups: groups, input: d, gradInput: gradD, inputChannels: ch, layout: layout,
-            planner: &planner, needsGrad: needsGrad, budget: &budget, replicas: replicas)
+            spec, frames: frames, groups: groups, input: d, gradInput: gradD, inputChannels: ch, grad: link, layout: layout,
+            planner: &planner, budget: &budget, replicas: replicas)
         let sharedCount = spec.outChannels * sourceFrames * layer.outPlane
         let source = planner.floats(ch * sourceFrames * plane)
         let gradSource = grad(ch * sourceFrames * plane)

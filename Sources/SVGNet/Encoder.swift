@@ -35,12 +35,15 @@ struct EncoderPlan {
     /// layers in order while they fit (all of DCGAN-64 at batch 16; VGG's big layers do not).
     init(
         _ net: Network, frames: Int, groups: Int, layout: ParameterLayout, planner: inout ArenaPlanner, needsGrad: Bool,
-        memory: MemoryBudget, replicas: BatchNormReplicas? = nil
+        memory: MemoryBudget, gradients: inout GradientChain, replicas: BatchNormReplicas? = nil
     ) {
-        var budget = ColumnBudget(cache: memory.cachedColumns, workspaceLimit: memory.columnWorkspace)
+        if needsGrad { gradients.beginChain() }
+        var budget = ColumnBudget(
+            cache: memory.cachedColumns, workspaceLimit: memory.columnWorkspace,
+            transposedWinogradLimit: memory.transposedWinogradWorkspace)
         let channels = net.config.channels
         input = planner.floats(channels * frames * framePixels)
-        func grad(_ n: Int, line: UInt = #line) -> Slice { needsGrad ? planner.floats(n, line: line) : .empty }
+        func link(_ n: Int, line: UInt = #line) -> Slice { needsGrad ? gradients.next(n, planner: &planner, line: line) : .empty }
         var layers: [Layer] = [], skipLevelOfLayer: [Int?] = []
         var skips = [(value: Slice, grad: Slice)](repeating: (.empty, .empty), count: net.encoder.count - 1)
         var x = input, gradX = Slice.empty, xChannels = channels, xSize = 64 // the data needs no gradient
@@ -49,15 +52,15 @@ struct EncoderPlan {
                 let planes = xChannels * frames, count = planes * xSize * xSize / 4
                 let y = planner.floats(count)
                 let pool = MaxPoolPlan(
-                    x: x, gradX: gradX, y: y, gradY: grad(count), argmax: planner.ints(count), planes: planes,
+                    x: x, gradX: gradX, y: y, gradY: link(count), argmax: planner.ints(count), planes: planes,
                     height: xSize, width: xSize)
                 layers.append(.maxPool(pool)); skipLevelOfLayer.append(nil)
                 (x, gradX, xSize) = (pool.y, pool.gradY, xSize / 2)
             }
             for spec in stage.layers {
                 let l = ConvLayerPlan(
-                    spec, frames: frames, groups: groups, input: x, gradInput: gradX, layout: layout, planner: &planner,
-                    needsGrad: needsGrad, budget: &budget, replicas: replicas)
+                    spec, frames: frames, groups: groups, input: x, gradInput: gradX, grad: link(spec.outputCount(frames: frames)),
+                    layout: layout, planner: &planner, budget: &budget, replicas: replicas)
                 layers.append(.conv(l)); skipLevelOfLayer.append(nil)
                 (x, gradX, xChannels, xSize) = (l.out, l.grad, spec.outChannels, spec.outSize)
             }

@@ -31,12 +31,25 @@ public struct MemoryBudget: Sendable, Equatable {
     /// Floats of aligner attention maps kept from forward for backward, given to levels smallest first while
     /// they fit; the other levels recompute each frame's map in the backward.
     public var cachedAttention: Int
+    /// The most floats of shared workspace a transposed F(2×2, 2×2) conv's two transformed sides may take: a
+    /// larger one runs in chunks of frames, and at least one. The transformed sides are 36C + 9M floats per
+    /// tile, several times the layer's input and output, and only one chunk's are ever needed at once.
+    public var transposedWinogradWorkspace: Int
+    /// Whether the encoder's and decoder's layer gradients take turns in two shared buffers (GradientChain.swift);
+    /// false gives every layer its own, as a reference for the tests.
+    public var sharesGradients: Bool
 
-    /// 128M floats (512 MiB) of columns, a 64M-float (256 MiB) col and 256M floats (1 GiB) of attention maps.
-    public init(cachedColumns: Int = 128 << 20, columnWorkspace: Int = 64 << 20, cachedAttention: Int = 256 << 20) {
+    /// 128M floats (512 MiB) of columns, a 64M-float (256 MiB) col, 256M floats (1 GiB) of attention maps and
+    /// 16M floats (64 MiB) of a transposed Winograd conv's transformed sides.
+    public init(
+        cachedColumns: Int = 128 << 20, columnWorkspace: Int = 64 << 20, cachedAttention: Int = 256 << 20,
+        transposedWinogradWorkspace: Int = 16 << 20, sharesGradients: Bool = true
+    ) {
         self.cachedColumns = cachedColumns
         self.columnWorkspace = columnWorkspace
         self.cachedAttention = cachedAttention
+        self.transposedWinogradWorkspace = transposedWinogradWorkspace
+        self.sharesGradients = sharesGradients
     }
 }
 
@@ -60,17 +73,33 @@ struct ModelPlan {
     ) {
         let layout = ParameterLayout(net, planner: &planner, withOptimizer: needsGrad)
         self.layout = layout
-        encoder = EncoderPlan(
-            net, frames: shape.encoderFrames, groups: shape.encoderGroups, layout: layout, planner: &planner, needsGrad: needsGrad,
-            memory: memory, replicas: replicas)
+        func encoderPlan(_ planner: inout ArenaPlanner, _ gradients: inout GradientChain) -> EncoderPlan {
+            EncoderPlan(
+                net, frames: shape.encoderFrames, groups: shape.encoderGroups, layout: layout, planner: &planner, needsGrad: needsGrad,
+                memory: memory, gradients: &gradients, replicas: replicas)
+        }
+        func decoderPlan(_ planner: inout ArenaPlanner, _ gradients: inout GradientChain) -> DecoderPlan {
+            DecoderPlan(
+                net, frames: shape.decoderFrames, groups: shape.decoderGroups, sourceFrames: shape.sourceFrames, layout: layout,
+                planner: &planner, needsGrad: needsGrad, memory: memory, gradients: &gradients, replicas: replicas)
+        }
+        // The gradient chains' links are measured in a plan of their own, thrown away, then the two shared
+        // buffers are planned before the layers that use them.
+        var gradients = GradientChain.separate()
+        if needsGrad && memory.sharesGradients {
+            var measuringPlanner = ArenaPlanner(), measuring = GradientChain.measuring()
+            _ = encoderPlan(&measuringPlanner, &measuring)
+            _ = decoderPlan(&measuringPlanner, &measuring)
+            gradients = .shared(measuring, planner: &planner)
+        }
+        encoder = encoderPlan(&planner, &gradients)
         conditionEncoder =
             shape.conditionFrames == 0
             ? nil
             : EncoderPlan(
-                net, frames: shape.conditionFrames, groups: 1, layout: layout, planner: &planner, needsGrad: false, memory: memory)
-        decoder = DecoderPlan(
-            net, frames: shape.decoderFrames, groups: shape.decoderGroups, sourceFrames: shape.sourceFrames, layout: layout,
-            planner: &planner, needsGrad: needsGrad, memory: memory, replicas: replicas)
+                net, frames: shape.conditionFrames, groups: 1, layout: layout, planner: &planner, needsGrad: false, memory: memory,
+                gradients: &gradients)
+        decoder = decoderPlan(&planner, &gradients)
         func lstm(_ spec: LSTMModuleSpec) -> LSTMPlan {
             LSTMPlan(spec, steps: shape.lstmSteps, batch: shape.lstmBatch, layout: layout, planner: &planner, needsGrad: needsGrad)
         }

@@ -36,6 +36,8 @@ public struct ConvLayerSpec: Sendable {
     public var outSize: Int {
         transposed ? (inSize - 1) * stride - 2 * padding + kernel : (inSize + 2 * padding - kernel) / stride + 1
     }
+    /// Floats of the output over `frames` frames: outChannels × frames × outSize².
+    func outputCount(frames: Int) -> Int { outChannels * frames * outSize * outSize }
     /// The PyTorch weight shape: (out, in, k, k), or (in, out, k, k) for a transposed conv.
     public var weightShape: [Int] {
         transposed ? [inChannels, outChannels, kernel, kernel] : [outChannels, inChannels, kernel, kernel]

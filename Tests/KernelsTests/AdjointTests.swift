@@ -139,12 +139,12 @@ final class AdjointTests: XCTestCase {
                 Case(
                     name: "Winograd convTranspose2d over x, \(label)", inputCount: yCount, outputCount: xCount,
                     forward: { x in
-                        var out = zeros(xCount), ws = zeros(w.workspaceCount)
+                        var out = zeros(xCount), ws = zeros(w.transposedWorkspaceCount())
                         winogradConvTranspose2dForward(x: x, weight: weight, bias: nil, y: &out, workspace: &ws, geometry: w)
                         return out
                     },
                     adjoint: { u in
-                        var gx = zeros(yCount), gw = zeros(weight.count), ws = zeros(w.workspaceCount)
+                        var gx = zeros(yCount), gw = zeros(weight.count), ws = zeros(w.transposedWorkspaceCount())
                         winogradConvTranspose2dBackward(
                             gradY: u, x: ty0, weight: weight, gradX: &gx, gradWeight: &gw, gradBias: nil, workspace: &ws, geometry: w)
                         return gx
@@ -153,12 +153,12 @@ final class AdjointTests: XCTestCase {
                 Case(
                     name: "Winograd convTranspose2d over its weight, \(label)", inputCount: weight.count, outputCount: xCount,
                     forward: { wt in
-                        var out = zeros(xCount), ws = zeros(w.workspaceCount)
+                        var out = zeros(xCount), ws = zeros(w.transposedWorkspaceCount())
                         winogradConvTranspose2dForward(x: ty0, weight: wt, bias: nil, y: &out, workspace: &ws, geometry: w)
                         return out
                     },
                     adjoint: { u in
-                        var gw = zeros(weight.count), ws = zeros(w.workspaceCount)
+                        var gw = zeros(weight.count), ws = zeros(w.transposedWorkspaceCount())
                         winogradConvTranspose2dBackward(
                             gradY: u, x: ty0, weight: weight, gradX: nil, gradWeight: &gw, gradBias: nil, workspace: &ws, geometry: w)
                         return gw

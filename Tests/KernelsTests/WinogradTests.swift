@@ -169,6 +169,10 @@ final class WinogradConvTests: XCTestCase {
         assertClose(gw, wantGradW, atol: 2e-5, rtol: 1e-5, "split winograd conv gradWeight")
     }
 
+    /// Chunk sizes to run a case's transposed conv in: all frames at once, one frame at a time, and two (which
+    /// leaves a shorter last chunk when the frames are odd).
+    func chunkSizes(_ c: Case) -> [Int?] { [nil] + [1, 2].filter { $0 < c.n } }
+
     func testTransposedForwardMatchesDirectTransposedConvolution() {
         var rng = TestRNG(43)
         for c in cases {
@@ -177,24 +181,28 @@ final class WinogradConvTests: XCTestCase {
             let x = rng.array(c.n * c.m * inPlane), w = rng.array(c.m * c.c * 16), b = rng.array(c.c), y0 = rng.array(c.n * c.c * outPlane)
             let want = NaiveConv.convTranspose2d(x, n: c.n, cin: c.m, h: c.ho, w: c.wo, weight: w, bias: b, cout: c.c, k: 4, stride: 2, pad: 1).y
             let xc = toCNHW(x, n: c.n, c: c.m, p: inPlane)
-            var workspace = [Float](repeating: .nan, count: g.workspaceCount)
-            for accumulate in [false, true] {
-                var y = accumulate ? toCNHW(y0, n: c.n, c: c.c, p: outPlane) : [Float](repeating: .nan, count: y0.count)
-                xc.withUnsafeBufferPointer { px in
-                    w.withUnsafeBufferPointer { pw in
-                        b.withUnsafeBufferPointer { pb in
-                            workspace.withUnsafeMutableBufferPointer { pws in
-                                y.withUnsafeMutableBufferPointer { py in
-                                    winogradConvTranspose2dForward(
-                                        x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
-                                        workspace: pws.baseAddress!, geometry: g, accumulate: accumulate)
+            for chunk in chunkSizes(c) {
+                var workspace = [Float](repeating: .nan, count: g.transposedWorkspaceCount(chunkFrames: chunk))
+                for accumulate in [false, true] {
+                    var y = accumulate ? toCNHW(y0, n: c.n, c: c.c, p: outPlane) : [Float](repeating: .nan, count: y0.count)
+                    xc.withUnsafeBufferPointer { px in
+                        w.withUnsafeBufferPointer { pw in
+                            b.withUnsafeBufferPointer { pb in
+                                workspace.withUnsafeMutableBufferPointer { pws in
+                                    y.withUnsafeMutableBufferPointer { py in
+                                        winogradConvTranspose2dForward(
+                                            x: px.baseAddress!, weight: pw.baseAddress!, bias: pb.baseAddress!, y: py.baseAddress!,
+                                            workspace: pws.baseAddress!, geometry: g, chunkFrames: chunk, accumulate: accumulate)
+                                    }
                                 }
                             }
                         }
                     }
+                    let expected = accumulate ? zip(want, y0).map { $0 + Double($1) } : want
+                    assertClose(
+                        toNCHW(y, n: c.n, c: c.c, p: outPlane), expected, atol: 2e-5, rtol: 1e-5,
+                        "winograd convT forward accumulate \(accumulate) chunk \(chunk.map(String.init) ?? "all") \(c)")
                 }
-                let expected = accumulate ? zip(want, y0).map { $0 + Double($1) } : want
-                assertClose(toNCHW(y, n: c.n, c: c.c, p: outPlane), expected, atol: 2e-5, rtol: 1e-5, "winograd convT forward accumulate \(accumulate) \(c)")
             }
         }
     }
@@ -211,29 +219,36 @@ final class WinogradConvTests: XCTestCase {
             let wantGradW = zip(naiveGradWeight(x: gy, gy: x, c), gw0).map { $0 + Double($1) }
             let wantGradB = zip(channelSums(gy, n: c.n, channels: c.c, plane: outPlane), gb0).map { $0 + Double($1) }
             let xc = toCNHW(x, n: c.n, c: c.m, p: inPlane), gyc = toCNHW(gy, n: c.n, c: c.c, p: outPlane)
-            var workspace = [Float](repeating: .nan, count: g.workspaceCount)
-            var gxc = [Float](repeating: .nan, count: x.count), gw = gw0, gb = gb0
-            xc.withUnsafeBufferPointer { px in
-                w.withUnsafeBufferPointer { pw in
-                    gyc.withUnsafeBufferPointer { pgy in
-                        workspace.withUnsafeMutableBufferPointer { pws in
-                            gxc.withUnsafeMutableBufferPointer { pgx in
-                                gw.withUnsafeMutableBufferPointer { pgw in
-                                    gb.withUnsafeMutableBufferPointer { pgb in
-                                        winogradConvTranspose2dBackward(
-                                            gradY: pgy.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!, gradX: pgx.baseAddress!,
-                                            gradWeight: pgw.baseAddress!, gradBias: pgb.baseAddress!, workspace: pws.baseAddress!,
-                                            geometry: g, accumulateParams: true)
+            for chunk in chunkSizes(c) {
+                // Each chunk's weight gradient adds to the last: without gradX too (the weight-only path).
+                for wantsGradX in [true, false] {
+                    var workspace = [Float](repeating: .nan, count: g.transposedWorkspaceCount(chunkFrames: chunk))
+                    var gxc = [Float](repeating: .nan, count: x.count), gw = gw0, gb = gb0
+                    xc.withUnsafeBufferPointer { px in
+                        w.withUnsafeBufferPointer { pw in
+                            gyc.withUnsafeBufferPointer { pgy in
+                                workspace.withUnsafeMutableBufferPointer { pws in
+                                    gxc.withUnsafeMutableBufferPointer { pgx in
+                                        gw.withUnsafeMutableBufferPointer { pgw in
+                                            gb.withUnsafeMutableBufferPointer { pgb in
+                                                winogradConvTranspose2dBackward(
+                                                    gradY: pgy.baseAddress!, x: px.baseAddress!, weight: pw.baseAddress!,
+                                                    gradX: wantsGradX ? pgx.baseAddress! : nil, gradWeight: pgw.baseAddress!,
+                                                    gradBias: pgb.baseAddress!, workspace: pws.baseAddress!, geometry: g, chunkFrames: chunk,
+                                                    accumulateParams: true)
+                                            }
+                                        }
                                     }
                                 }
                             }
                         }
                     }
+                    let label = "chunk \(chunk.map(String.init) ?? "all") gradX \(wantsGradX) \(c)"
+                    if wantsGradX { assertClose(toNCHW(gxc, n: c.n, c: c.m, p: inPlane), wantGradX, atol: 2e-5, rtol: 1e-5, "winograd convT gradX \(label)") }
+                    assertClose(gw, wantGradW, atol: 2e-5, rtol: 1e-5, "winograd convT gradWeight \(label)")
+                    assertClose(gb, wantGradB, atol: 2e-5, rtol: 1e-5, "winograd convT gradBias \(label)")
                 }
             }
-            assertClose(toNCHW(gxc, n: c.n, c: c.m, p: inPlane), wantGradX, atol: 2e-5, rtol: 1e-5, "winograd convT gradX \(c)")
-            assertClose(gw, wantGradW, atol: 2e-5, rtol: 1e-5, "winograd convT gradWeight \(c)")
-            assertClose(gb, wantGradB, atol: 2e-5, rtol: 1e-5, "winograd convT gradBias \(c)")
         }
     }
 

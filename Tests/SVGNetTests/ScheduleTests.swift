@@ -179,6 +179,71 @@ final class ScheduleTests: XCTestCase {
         }
     }
 
+    /// The layers' gradients taking turns in two shared buffers (GradientChain.swift) change where they live,
+    /// not what they are: the same operations on the same values, so the losses and every parameter gradient
+    /// equal those of the plan with a buffer per layer bit for bit, and so do the next steps' losses. The
+    /// configurations cover max-pools (VGG-64), upsampling, skip layers with aligners writing the decoder's
+    /// map gradient (values from the decoder too), and the two chains meeting in the same buffers. A link
+    /// aliased with its neighbour is off by O(1).
+    func testSharedGradientBuffersGiveTheSameSteps() throws {
+        let configs = [
+            smallConfig(),
+            smallConfig { $0.groups = 2; $0.alignerLevels = [0, 2, 3] },
+            smallConfig { $0.alignerLevels = [1, 3]; $0.alignerValue = .decoder },
+            smallConfig { $0.backbone = .vgg64; $0.groups = 2; $0.alignerLevels = [1, 2] }
+        ]
+        for config in configs {
+            let separate = try Trainer(config: config, seed: 5, memory: MemoryBudget(sharesGradients: false))
+            let shared = try Trainer(config: config, seed: 5)
+            XCTAssertLessThan(shared.arenaBytes, separate.arenaBytes, "\(config.backbone) \(config.alignerLevels)")
+            let x = movingSquares(config, seed: 6)
+            let (a, b) = x.withUnsafeBufferPointer { (separate.forwardAndBackward($0.baseAddress!), shared.forwardAndBackward($0.baseAddress!)) }
+            XCTAssertEqual(a, b, "\(config.backbone) \(config.alignerLevels)")
+            for e in separate.layout.entries where e.spec.trainable {
+                XCTAssertEqual(shared.gradient(e.spec.name), separate.gradient(e.spec.name), "\(config.backbone) \(config.alignerLevels): \(e.spec.name)")
+            }
+            for _ in 0..<2 {
+                let (a, b) = x.withUnsafeBufferPointer { (separate.step($0.baseAddress!), shared.step($0.baseAddress!)) }
+                XCTAssertEqual(a, b, "a later step, \(config.backbone) \(config.alignerLevels)")
+            }
+        }
+    }
+
+    /// Transposed F(2×2, 2×2) convs in chunks of frames (MemoryBudget.transposedWinogradWorkspace: the decoder's
+    /// [d], skip and Z blocks) give the step of one whole chunk. The forward's transforms and products are the
+    /// same per frame; the weight gradients sum the chunks' products in another order, so they must agree to
+    /// 1e-5 relative in norm, except those whose exact value is zero (zeroGradientTensors). A chunk read from
+    /// or written to the wrong frames is off by O(1).
+    func testTransposedWinogradChunksGiveTheSameStep() throws {
+        let config = smallConfig {
+            $0.groups = 2; $0.alignerLevels = [1, 2]; $0.batch = 3
+        }
+        let whole = try Trainer(config: config, seed: 5, convolution: .winogradWhereShapeAllows)
+        let chunked = try Trainer(
+            config: config, seed: 5, memory: MemoryBudget(transposedWinogradWorkspace: 1 << 15), convolution: .winogradWhereShapeAllows)
+        // (frames, frames per chunk) of every transposed Winograd block.
+        func transposed(_ t: Trainer) -> [(frames: Int, chunk: Int)] {
+            let blocks = t.plan.convLayers.map(\.conv) + t.plan.decoder.skips.flatMap { [$0.sourceBlock] + ($0.alignedBlock.map { [$0] } ?? []) }
+            return blocks.compactMap { if case .transposedWinograd(let g) = $0.kernel { (g.frames, $0.chunkFrames) } else { nil } }
+        }
+        XCTAssertFalse(transposed(whole).isEmpty, "no block takes the transposed Winograd path")
+        XCTAssertTrue(transposed(whole).allSatisfy { $0.chunk == $0.frames }, "the default plan should run these small blocks whole")
+        XCTAssertTrue(transposed(chunked).contains { $0.chunk > 1 && $0.frames % $0.chunk != 0 }, "no block runs in chunks with a shorter last one")
+        XCTAssertLessThan(chunked.arenaBytes, whole.arenaBytes)
+        let x = movingSquares(config, seed: 6)
+        let (a, c) = x.withUnsafeBufferPointer { (whole.forwardAndBackward($0.baseAddress!), chunked.forwardAndBackward($0.baseAddress!)) }
+        XCTAssertEqual(a.mse, c.mse, accuracy: 1e-6 * a.mse)
+        XCTAssertEqual(a.kld, c.kld, accuracy: 1e-6 * a.kld)
+        let zero = zeroGradientTensors(whole.network)
+        var worst = 0.0
+        for e in whole.layout.entries where e.spec.trainable && !zero.contains(e.spec.name) {
+            let err = relativeNormError(chunked.gradient(e.spec.name), whole.gradient(e.spec.name))
+            worst = max(worst, err)
+            XCTAssertLessThanOrEqual(err, 1e-5, "transposed Winograd chunks: \(e.spec.name): relative error \(err) in norm")
+        }
+        print("transposed Winograd chunks: worst relative gradient error \(worst)")
+    }
+
     /// F(2×2, 3×3) in chunks of frames with each chunk's transformed input rebuilt in the backward gives the
     /// step of one chunk with it kept: the same losses to 1e-6 relative, and gradients to 1e-3 relative in
     /// norm. The chunks' GEMMs have a different N, so their results differ in the last bits, and at batch 4
