@@ -40,10 +40,10 @@ public struct MemoryBudget: Sendable, Equatable {
     public var sharesGradients: Bool
 
     /// 128M floats (512 MiB) of columns, a 64M-float (256 MiB) col, 256M floats (1 GiB) of attention maps and
-    /// 16M floats (64 MiB) of a transposed Winograd conv's transformed sides.
+    /// 64M floats (256 MiB) of a transposed Winograd conv's transformed sides: DCGAN-64 at batch 16 runs whole.
     public init(
         cachedColumns: Int = 128 << 20, columnWorkspace: Int = 64 << 20, cachedAttention: Int = 256 << 20,
-        transposedWinogradWorkspace: Int = 16 << 20, sharesGradients: Bool = true
+        transposedWinogradWorkspace: Int = 64 << 20, sharesGradients: Bool = true
     ) {
         self.cachedColumns = cachedColumns
         self.columnWorkspace = columnWorkspace
