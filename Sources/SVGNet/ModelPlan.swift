@@ -39,10 +39,11 @@ public struct MemoryBudget: Sendable, Equatable {
     /// false gives every layer its own, as a reference for the tests.
     public var sharesGradients: Bool
 
-    /// 128M floats (512 MiB) of columns, a 64M-float (256 MiB) col, 256M floats (1 GiB) of attention maps and
+    /// 128M floats (512 MiB) of columns, a 64M-float (256 MiB) col, 1G floats (4 GiB) of attention maps (DCGAN-64
+    /// HAF-SVG-4 keeps every map up to batch 64, VGG-64 HAF-SVG-1 at the kth preset up to batch 16) and
     /// 64M floats (256 MiB) of a transposed Winograd conv's transformed sides: DCGAN-64 at batch 16 runs whole.
     public init(
-        cachedColumns: Int = 128 << 20, columnWorkspace: Int = 64 << 20, cachedAttention: Int = 256 << 20,
+        cachedColumns: Int = 128 << 20, columnWorkspace: Int = 64 << 20, cachedAttention: Int = 1 << 30,
         transposedWinogradWorkspace: Int = 64 << 20, sharesGradients: Bool = true
     ) {
         self.cachedColumns = cachedColumns
