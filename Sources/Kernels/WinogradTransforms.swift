@@ -194,6 +194,7 @@ public func winogradInputTransform(
 
 /// x (+)= (B ⊗ B) of X~, summed where neighbouring tiles share input rows and columns, dropped where it
 /// falls on the padding, + bias[c]. Without `accumulate` each plane starts as bias[c] (or 0).
+/// `imageFrames`: the frames of the tensor the image side belongs to, when g covers a chunk of them starting there.
 public func winogradInputAdjoint(
     _ transformed: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
     bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, imageFrames: Int? = nil
@@ -252,6 +253,7 @@ public func winogradInputAdjoint(
 // MARK: output: Y~ → y and its adjoint
 
 /// y (+)= (Aᵀ ⊗ Aᵀ) of Y~ (+ bias[m]); planes (m, frame) split over the cores.
+/// `imageFrames`: the frames of the tensor the image side belongs to, when g covers a chunk of them starting there.
 public func winogradOutputTransform(
     _ transformed: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
     bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, imageFrames: Int? = nil
@@ -293,6 +295,7 @@ public func winogradOutputTransform(
 }
 
 /// Y~ = (A ⊗ A) of y: the output transform's adjoint (a gradient dL/dy → dL/dY~, or a transposed conv's input).
+/// `imageFrames`: the frames of the tensor the image side belongs to, when g covers a chunk of them starting there.
 public func winogradOutputAdjoint(
     _ y: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry, imageFrames: Int? = nil
 ) {

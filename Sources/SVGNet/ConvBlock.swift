@@ -84,16 +84,18 @@ struct ConvBlock {
         // cached direct block then needs no shared workspace: its cache is its col).
         let keeps = !s.transposed && gradY.count > 0
         var chunkFrames = frames
-        if let wg = winogradGeometry(s, channelBlock: channelCount, opFrames: frames), s.transposed {
-            kernel = .transposedWinograd(wg)
-            chunkFrames = wg.transposedChunkFrames(limit: budget.transposedWinogradLimit)
-            workspaceCount = wg.transposedWorkspaceCount(chunkFrames: chunkFrames)
-            cache = .empty
-        } else if let wg = winogradGeometry(s, channelBlock: channelCount, opFrames: frames) {
-            kernel = .winograd(wg)
-            cache = keeps && wg.transformedInputCount <= budget.cache ? planner.floats(wg.transformedInputCount) : .empty
-            // A cached block keeps Bᵀ[x] in its cache: the workspace holds only Y~ and W~ (winogradRegions).
-            workspaceCount = cache.count > 0 ? wg.scratchCount : wg.workspaceCount
+        if let wg = winogradGeometry(s, channelBlock: channelCount, opFrames: frames) {
+            if s.transposed {
+                kernel = .transposedWinograd(wg)
+                chunkFrames = wg.transposedChunkFrames(limit: budget.transposedWinogradLimit)
+                workspaceCount = wg.transposedWorkspaceCount(chunkFrames: chunkFrames)
+                cache = .empty
+            } else {
+                kernel = .winograd(wg)
+                cache = keeps && wg.transformedInputCount <= budget.cache ? planner.floats(wg.transformedInputCount) : .empty
+                // A cached block keeps Bᵀ[x] in its cache: the workspace holds only Y~ and W~ (winogradRegions).
+                workspaceCount = cache.count > 0 ? wg.scratchCount : wg.workspaceCount
+            }
         } else if let wg = winograd3x3Geometry(s, channelBlock: channelCount, opFrames: frames, workspaceLimit: budget.workspaceLimit) {
             // Every chunk's Bᵀ[x] is kept when it fits (4× the input, against a direct col's 9×); else each
             // chunk's is rebuilt in the backward, in the workspace beside the chunk's transformed output.

@@ -6,7 +6,8 @@
 // share the same two buffers; each chain's start is the one that leaves the two buffers smallest.
 // Gradients that several parts of the step write at other times (the skip sources', the aligner's) are not
 // links: they keep buffers of their own.
-//   buffer 0: the largest link at an even position (after the start), buffer 1 the largest at an odd one.
+//   link i of a chain that starts at s (0 or 1) lives in buffer (i + s) mod 2; each buffer is as large as
+//   the largest link any chain puts in it.
 // Planning runs twice: once `measuring` each chain's links, then `shared` handing out slices of the two.
 
 struct GradientChain {
@@ -17,8 +18,9 @@ struct GradientChain {
         case shared(buffers: [Slice], starts: [Int])
     }
     private var mode: Mode
-    /// measuring: every chain's link sizes, in order.
+    /// Every chain's link sizes, in order (recorded by the measuring pass only).
     private(set) var links: [[Int]] = []
+    /// The chain being planned (−1 before the first beginChain) and its next link's position.
     private var chain = -1, position = 0
 
     /// A pass that records the links' sizes.

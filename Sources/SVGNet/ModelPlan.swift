@@ -33,15 +33,15 @@ public struct MemoryBudget: Sendable, Equatable {
     public var cachedAttention: Int
     /// The most floats of shared workspace a transposed F(2×2, 2×2) conv's two transformed sides may take: a
     /// larger one runs in chunks of frames, and at least one. The transformed sides are 36C + 9M floats per
-    /// tile, several times the layer's input and output, and only one chunk's are ever needed at once.
+    /// tile, 2.25 times the layer's input and output, and only one chunk's are ever needed at once.
     public var transposedWinogradWorkspace: Int
     /// Whether the encoder's and decoder's layer gradients take turns in two shared buffers (GradientChain.swift);
     /// false gives every layer its own, as a reference for the tests.
     public var sharesGradients: Bool
 
-    /// 128M floats (512 MiB) of columns, a 64M-float (256 MiB) col, 1G floats (4 GiB) of attention maps (DCGAN-64
-    /// HAF-SVG-4 keeps every map up to batch 64, VGG-64 HAF-SVG-1 at the kth preset up to batch 16) and
-    /// 64M floats (256 MiB) of a transposed Winograd conv's transformed sides: DCGAN-64 at batch 16 runs whole.
+    /// 128M floats (512 MiB) of columns, a 64M-float (256 MiB) col, 1G floats (4 GiB) of attention maps and
+    /// 64M floats (256 MiB) of a transposed Winograd conv's transformed sides (Docs/PERFORMANCE.md says which
+    /// configurations these bound and why).
     public init(
         cachedColumns: Int = 128 << 20, columnWorkspace: Int = 64 << 20, cachedAttention: Int = 1 << 30,
         transposedWinogradWorkspace: Int = 64 << 20, sharesGradients: Bool = true

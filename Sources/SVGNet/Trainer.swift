@@ -219,7 +219,8 @@ public final class Trainer {
                 muP: a[prior[j].mu], logvarP: a[prior[j].logvar], count: rows * d, batch: globalB)
         }
 
-        // Backward. Everything accumulates into zeroed gradients.
+        // Backward. Parameter gradients accumulate into zeroed buffers; each layer-output gradient (a link of
+        // GradientChain.swift) is overwritten by the layer after it before anything adds to it.
         a.zero(layout.grads)
         decoder.backward(arena: a, col: col)
         transpose(a[decoder.inputGrad], a[predictor.gradOutput], rows: gDim, columns: rows)

@@ -183,18 +183,39 @@ final class ScheduleTests: XCTestCase {
     /// not what they are: the same operations on the same values, so the losses and every parameter gradient
     /// equal those of the plan with a buffer per layer bit for bit, and so do the next steps' losses. The
     /// configurations cover max-pools (VGG-64), upsampling, skip layers with aligners writing the decoder's
-    /// map gradient (values from the decoder too), and the two chains meeting in the same buffers. A link
-    /// aliased with its neighbour is off by O(1).
+    /// map gradient (values from the decoder too), and the two chains meeting in the same buffers; every conv
+    /// path writes its input gradient into a shared link: direct, direct in chunks of frames, F(2×2, 2×2),
+    /// transposed F(2×2, 2×2) whole and in chunks, F(2×2, 3×3). A link aliased with its neighbour is off by O(1).
     func testSharedGradientBuffersGiveTheSameSteps() throws {
-        let configs = [
-            smallConfig(),
-            smallConfig { $0.groups = 2; $0.alignerLevels = [0, 2, 3] },
-            smallConfig { $0.alignerLevels = [1, 3]; $0.alignerValue = .decoder },
-            smallConfig { $0.backbone = .vgg64; $0.groups = 2; $0.alignerLevels = [1, 2] }
+        let chunked = MemoryBudget(columnWorkspace: 1 << 16, transposedWinogradWorkspace: 1 << 15)
+        let cases: [(ModelConfiguration, ConvolutionAlgorithm, MemoryBudget)] = [
+            (smallConfig(), .automatic, MemoryBudget()),
+            (
+                smallConfig {
+                    $0.groups = 2; $0.alignerLevels = [0, 2, 3]
+                }, .winogradWhereShapeAllows, MemoryBudget()
+            ),
+            (
+                smallConfig {
+                    $0.alignerLevels = [1, 3]; $0.alignerValue = .decoder
+                }, .winogradWhereShapeAllows, chunked
+            ),
+            (
+                smallConfig {
+                    $0.backbone = .vgg64; $0.groups = 2; $0.alignerLevels = [1, 2]
+                }, .automatic, MemoryBudget()
+            ),
+            (
+                smallConfig {
+                    $0.backbone = .vgg64; $0.alignerLevels = [2]
+                }, .winogradWhereShapeAllows, chunked
+            )
         ]
-        for config in configs {
-            let separate = try Trainer(config: config, seed: 5, memory: MemoryBudget(sharesGradients: false))
-            let shared = try Trainer(config: config, seed: 5)
+        for (config, convolution, memory) in cases {
+            var unshared = memory
+            unshared.sharesGradients = false
+            let separate = try Trainer(config: config, seed: 5, memory: unshared, convolution: convolution)
+            let shared = try Trainer(config: config, seed: 5, memory: memory, convolution: convolution)
             XCTAssertLessThan(shared.arenaBytes, separate.arenaBytes, "\(config.backbone) \(config.alignerLevels)")
             let x = movingSquares(config, seed: 6)
             let (a, b) = x.withUnsafeBufferPointer { (separate.forwardAndBackward($0.baseAddress!), shared.forwardAndBackward($0.baseAddress!)) }
