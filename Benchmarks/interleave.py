@@ -145,12 +145,12 @@ def main():
         print(f"    {'SVGNet':28} {spread(ours[key])}")
         for label, times in peer[key].items():
             print(f"    {'PyTorch ' + label:28} {spread(times)}")
-        counts = ", ".join(f"{f} {fastest.count(f)}/{len(fastest)}" for f in sorted(set(fastest), key=fastest.count, reverse=True))
+        # The variants fastest in some round, most often first, ties to the lower median time (not a set's order).
+        winners = sorted(set(fastest), key=lambda f: (-fastest.count(f), statistics.median(peer[key][f])))
+        counts = ", ".join(f"{f} {fastest.count(f)}/{len(fastest)}" for f in winners)
         r = sorted(ratios)
         print(f"    ratio {statistics.median(r):.2f} [{r[0]:.2f}–{r[-1]:.2f}]; fastest PyTorch variant: {counts}")
-        memory = None
-        # The variant fastest most often, ties to the lower median time (a set's order is not reproducible).
-        top = min(set(fastest), key=lambda f: (-fastest.count(f), statistics.median(peer[key][f])))
+        memory, top = None, winners[0]
         if "SVGNet" in rss.get(key, {}) and top in rss[key]:
             # The largest peak of each side over the rounds: a step's memory does not vary with the machine's load.
             peaks = {label: max(v) for label, v in rss[key].items()}
@@ -163,10 +163,11 @@ def main():
                           ratio_to_least=ours_peak / peaks[least])
         report.append(dict(row=key, svgnet_s=ours[key], pytorch_s=peer[key], fastest=fastest, ratios=ratios,
                            median_ratio=statistics.median(r), memory=memory))
-    if args.json:
-        with open(args.json, "w") as f:
+    if args.json:   # written whole or not at all
+        with open(args.json + ".tmp", "w") as f:
             json.dump(dict(section=args.section, rounds=args.rounds, peer_modes=modes.split(","),
                            jemalloc=args.jemalloc, rows=report), f, indent=1)
+        os.replace(args.json + ".tmp", args.json)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ error <= 1e-9 (max |difference| / max |reference| per tensor), one line per vari
 are zero in exact arithmetic (the bias of a convolution followed by BatchNorm, the aligner's key bias) are rounding
 noise, ~1e-14 of the largest gradient; for them the variant's gradient must stay below 1e-10 of the largest.
 A failure prints one line and exits 1 before anything is timed.
-  --check-only   only the checks: all variants and all three configurations unless --train-mode/--models narrow it
+  --check-only   only the checks: all variants and every configuration unless --train-mode/--models narrow it
   --no-check     skip the checks (interleave.py runs --check-only once, then its timed rounds with --no-check)
 
 Sampling rows, one per --sample-mode (comma-separated, or `all`; `both` = public,batched, the default):
@@ -312,7 +312,7 @@ def main():
     ap.add_argument("--only", choices=["train", "sample"]); ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--encode-twice", action="store_true", help="also time the public code's encode-twice training step")
     ap.add_argument("--compare", help="svgnet-bench JSON to print speed ratios against")
-    ap.add_argument("--models", help="comma-separated subset of svglp,hafsvg4,vgg64,vgg64-hafsvg1 (default all)")
+    ap.add_argument("--models", help=f"comma-separated subset of {','.join(model_name(k) for k in CASES)} (default all)")
     ap.add_argument("--sample-mode", help=f"sampling rows: comma-separated {','.join(SAMPLE_VARIANTS)}, or all, or both "
                                           "(public,batched; the default)")
     ap.add_argument("--train-mode", help=f"training rows: comma-separated {','.join(VARIANTS)}, or all, or both "
@@ -368,9 +368,10 @@ def main():
                 if variant == "batched-sdpa" and not CASES[train_key]["aligner_levels"]: continue
                 r = bench_sample(key, CASES[train_key], runs, variant)
                 rows.append(r); print_row(r)
-    if args.json:
-        with open(args.json, "w") as f:
+    if args.json:   # written whole or not at all
+        with open(args.json + ".tmp", "w") as f:
             json.dump(dict(tool="pytorch_peer", torch=torch.__version__, threads=torch.get_num_threads(), rows=rows), f, indent=1)
+        os.replace(args.json + ".tmp", args.json)
         print(f"wrote {args.json}")
     if args.compare: compare(args.compare, rows)
 

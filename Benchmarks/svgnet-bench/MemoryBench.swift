@@ -6,8 +6,8 @@ import SVGNet
 
 /// `models` restricts the rows as it does the end-to-end ones (svglp, hafsvg4, vgg64, vgg64-hafsvg1; nil: all).
 func runMemorySection(models: Set<String>?, convolution: ConvolutionAlgorithm, log: (String) -> Void) throws {
-    let cases = trainingCases().map { ($0.key, $0.config) }
-    for (key, c) in cases where selected(key, models) {
+    for mc in trainingCases() where selected(mc.key, models) {
+        let (key, c) = (mc.key, mc.config)
         log("memory \(key)")
         let trainer = try Trainer(config: c, seed: 1, convolution: convolution)
         let floatBytes = trainer.arenaBySite.reduce(0) { $0 + $1.bytes }, total = Double(floatBytes), shown = 12

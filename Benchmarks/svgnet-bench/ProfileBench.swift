@@ -8,7 +8,8 @@ import SVGNet
 /// `models` restricts the rows as it does the end-to-end ones (svglp, hafsvg4, vgg64, vgg64-hafsvg1; nil: all; VGG-64 has
 /// a training row only).
 func runProfileSection(models: Set<String>?, convolution: ConvolutionAlgorithm, ceilings: Ceilings, log: (String) -> Void) throws {
-    for (key, c) in trainingCases().map({ ($0.key, $0.config) }) where selected(key, models) {
+    for mc in trainingCases() where selected(mc.key, models) {
+        let (key, c) = (mc.key, mc.config)
         log("profile \(key)")
         let frames = syntheticFrames(c.frameCount * c.batch * c.channels * 4096, seed: 81)
         let trainer = try Trainer(config: c, seed: 1, convolution: convolution)

@@ -26,14 +26,16 @@ struct Bench: ParsableCommand {
         abstract: "Kernel table, end-to-end training step and sampling, and the per-op profile, at the sizes SVGNet trains (Docs/PERFORMANCE.md).")
 
     static let sections: Set<String> = ["kernels", "train", "sample", "profile", "memory"]
-    static let modelNames: Set<String> = ["svglp", "hafsvg4", "vgg64", "vgg64-hafsvg1"]
+    /// `--models` names, in the rows' order: svglp, hafsvg4, vgg64, vgg64-hafsvg1 (ModelBench.swift's trainingCases).
+    static let modelNames = trainingCases().map { modelName($0.key) }
 
     @Option(help: "Also write every row to this JSON file.") var json: String?
     @Flag(help: "Fewer repetitions (3 per kernel, 1 run per model).") var quick = false
     @Option(help: "Sections to run, comma-separated: kernels, train, sample, profile, memory (default: all).") var only: NameList?
     @Option(help: "OpenBLAS and engine threads (default: all cores).") var threads: Int?
     @Option(help: "Runs per end-to-end row (default 3, 1 with --quick).") var runs: Int?
-    @Option(help: "End-to-end and profile rows, comma-separated: svglp, hafsvg4, vgg64, vgg64-hafsvg1 (default: all).") var models: NameList?
+    @Option(help: "End-to-end, profile and memory rows, comma-separated: \(Bench.modelNames.joined(separator: ", ")) (default: all).")
+    var models: NameList?
     @Option(help: "Kernel-table sections, comma-separated (default: all).") var kernels: NameList?
     @Option(help: "The model rows' convolution path (direct: the A/B baseline in one build).") var convolution: ConvolutionAlgorithm = .automatic
 
@@ -41,8 +43,9 @@ struct Bench: ParsableCommand {
         if let only, !only.names.isSubset(of: Self.sections) {
             throw ValidationError("--only: expected kernels, train, sample, profile or memory, got \(only.names.sorted().joined(separator: ","))")
         }
-        if let models, !models.names.isSubset(of: Self.modelNames) {
-            throw ValidationError("--models: expected svglp, hafsvg4, vgg64 or vgg64-hafsvg1, got \(models.names.sorted().joined(separator: ","))")
+        if let models, !models.names.isSubset(of: Set(Self.modelNames)) {
+            throw ValidationError(
+                "--models: expected some of \(Self.modelNames.joined(separator: ", ")), got \(models.names.sorted().joined(separator: ","))")
         }
         if let kernels, !kernels.names.isSubset(of: kernelSectionNames) {
             throw ValidationError(

@@ -34,7 +34,7 @@ struct Train: ParsableCommand {
     @Option(
         name: .customLong("attention-cache"),
         help: "MiB of aligner attention maps kept from forward for backward; levels past it recompute theirs (0: all do).")
-    var attentionCache: Int = 4096
+    var attentionCache: Int = MemoryBudget().cachedAttention >> 18 // floats → MiB
     @Flag(help: "Print nothing but errors.") var quiet = false
 
     func run() throws {

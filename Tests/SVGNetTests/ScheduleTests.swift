@@ -17,6 +17,12 @@ func smallConfig(_ edit: (inout ModelConfiguration) -> Void = { _ in }) -> Model
     return c
 }
 
+/// (frames, frames per chunk) of every transposed Winograd block of a trainer's plan.
+func transposedWinogradChunks(_ t: Trainer) -> [(frames: Int, chunk: Int)] {
+    let blocks = t.plan.convLayers.map(\.conv) + t.plan.decoder.skips.flatMap { [$0.sourceBlock] + ($0.alignedBlock.map { [$0] } ?? []) }
+    return blocks.compactMap { if case .transposedWinograd(let g) = $0.kernel { (g.frames, $0.chunkFrames) } else { nil } }
+}
+
 /// Blobs moving across a dark canvas, time-major (T, B, C, 64, 64).
 func movingSquares(_ c: ModelConfiguration, seed: UInt64) -> [Float] {
     var rng = RandomGenerator(seed: seed)
@@ -216,6 +222,9 @@ final class ScheduleTests: XCTestCase {
             unshared.sharesGradients = false
             let separate = try Trainer(config: config, seed: 5, memory: unshared, convolution: convolution)
             let shared = try Trainer(config: config, seed: 5, memory: memory, convolution: convolution)
+            if memory == chunked && config.backbone == .dcgan64 {
+                XCTAssertTrue(transposedWinogradChunks(shared).contains { $0.chunk < $0.frames }, "no transposed block runs in chunks")
+            }
             XCTAssertLessThan(shared.arenaBytes, separate.arenaBytes, "\(config.backbone) \(config.alignerLevels)")
             let x = movingSquares(config, seed: 6)
             let (a, b) = x.withUnsafeBufferPointer { (separate.forwardAndBackward($0.baseAddress!), shared.forwardAndBackward($0.baseAddress!)) }
@@ -242,11 +251,7 @@ final class ScheduleTests: XCTestCase {
         let whole = try Trainer(config: config, seed: 5, convolution: .winogradWhereShapeAllows)
         let chunked = try Trainer(
             config: config, seed: 5, memory: MemoryBudget(transposedWinogradWorkspace: 1 << 15), convolution: .winogradWhereShapeAllows)
-        // (frames, frames per chunk) of every transposed Winograd block.
-        func transposed(_ t: Trainer) -> [(frames: Int, chunk: Int)] {
-            let blocks = t.plan.convLayers.map(\.conv) + t.plan.decoder.skips.flatMap { [$0.sourceBlock] + ($0.alignedBlock.map { [$0] } ?? []) }
-            return blocks.compactMap { if case .transposedWinograd(let g) = $0.kernel { (g.frames, $0.chunkFrames) } else { nil } }
-        }
+        let transposed = transposedWinogradChunks
         XCTAssertFalse(transposed(whole).isEmpty, "no block takes the transposed Winograd path")
         XCTAssertTrue(transposed(whole).allSatisfy { $0.chunk == $0.frames }, "the default plan should run these small blocks whole")
         XCTAssertTrue(transposed(chunked).contains { $0.chunk > 1 && $0.frames % $0.chunk != 0 }, "no block runs in chunks with a shorter last one")
