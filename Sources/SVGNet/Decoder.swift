@@ -249,11 +249,12 @@ extension SkipLayerPlan {
             ? conv1x1("v", x: d, gradX: gradD, outChannels: ch, frames: frames)
             : conv1x1("v", x: source, gradX: gradSource, outChannels: ch, frames: sourceFrames)
         let z = planner.floats(ch * frames * plane), gradZ = grad(ch * frames * plane)
-        // Generation keeps every frame's maps (generate --attention reads them); training keeps them for the
-        // backward while they fit the attention budget, and otherwise recomputes each frame's map there.
+        // Every frame's maps are kept while they fit the attention budget: for the backward in training, for
+        // `generate --attention` in generation. Otherwise only one frame's map at a time exists (the
+        // training backward recomputes each frame's).
         let mapsCount = frames * plane * plane
-        let keepsAttention = !needsGrad || mapsCount <= attentionBudget
-        if needsGrad && keepsAttention { attentionBudget -= mapsCount }
+        let keepsAttention = mapsCount <= attentionBudget
+        if keepsAttention { attentionBudget -= mapsCount }
         aligner = AlignerPlan(
             spec: a, query: query, key: key, value: value, attention: planner.floats(keepsAttention ? mapsCount : plane * plane),
             keepsAttention: keepsAttention, z: z, gradZ: gradZ, scratch: grad(plane * plane),

@@ -32,6 +32,8 @@ public final class Generator {
     public var zeroGroup: Int? = nil
     /// When false, ε is read from `noise(step:group:)` as the caller left it instead of drawn.
     public var drawNoise = true
+    /// Whether every frame's attention maps are kept for `attention(level:)` (init's `keepsAttentionMaps`).
+    public let keepsAttentionMaps: Bool
     /// Called after each predicted frame is decoded (with the future step, 0-based), while the decoder's
     /// activations, the aligners' attention among them, still hold that step.
     public var afterDecoding: ((Int) -> Void)? = nil
@@ -54,8 +56,13 @@ public final class Generator {
     let output: Slice // (B·N·nFuture·C·64²), (B, N, nFuture, C, 64, 64)
 
     /// `config` carries the generation shape: nPast, nFuture and batch (= sequences B at a time).
-    /// `convolution`: how the conv layers are computed (Network.init).
-    public init(config: ModelConfiguration, samples: Int, seed: UInt64, convolution: ConvolutionAlgorithm = .automatic) throws {
+    /// `convolution`: how the conv layers are computed (Network.init). `keepsAttentionMaps`: keep every
+    /// frame's aligner maps of the step last decoded, for `attention(level:)`; otherwise each level holds one
+    /// frame's map at a time, which for HAF-SVG at 100 samples saves hundreds of MiB.
+    public init(
+        config: ModelConfiguration, samples: Int, seed: UInt64, convolution: ConvolutionAlgorithm = .automatic,
+        keepsAttentionMaps: Bool = false
+    ) throws {
         guard samples >= 1 else { throw ConfigurationError("samples must be at least 1, got \(samples)") }
         let net = try Network(config, convolution: convolution)
         self.config = config; self.samples = samples; network = net
@@ -64,7 +71,10 @@ public final class Generator {
         let shape = PlanShape(
             encoderFrames: M, encoderGroups: samples, decoderFrames: M, decoderGroups: samples, sourceFrames: B,
             lstmSteps: steps, lstmBatch: M, conditionFrames: B)
-        plan = ModelPlan(net, shape: shape, needsGrad: false, planner: &planner)
+        self.keepsAttentionMaps = keepsAttentionMaps
+        plan = ModelPlan(
+            net, shape: shape, needsGrad: false, planner: &planner,
+            memory: MemoryBudget(cachedAttention: keepsAttentionMaps ? Int.max : 0))
         layout = plan.layout
         conditionRows = planner.floats(B * config.gDim)
         hRows = planner.floats(M * config.gDim); targetRows = planner.floats(M * config.gDim)
@@ -94,8 +104,9 @@ public final class Generator {
 
     /// The attention maps of aligner level ℓ for the frame last decoded: samples·B blocks of P×P (frame
     /// n·B + b; row: a decoder position, column: a position of the skip-source frame), or nil when level ℓ
-    /// has no aligner.
+    /// has no aligner. Only for a generator made with `keepsAttentionMaps` (precondition).
     public func attention(level: Int) -> (plane: Int, maps: UnsafeBufferPointer<Float>)? {
+        precondition(keepsAttentionMaps, "Generator.attention(level:) needs a generator made with keepsAttentionMaps")
         let skip = decoder.skip(level: level)
         guard let a = skip.aligner else { return nil }
         return (skip.plane, UnsafeBufferPointer(start: arena[a.attention], count: a.attention.count))

@@ -20,15 +20,18 @@ struct LoadedCheckpoint {
         self.path = path
     }
 
-    /// A generator for this model with the given generation shape, weights loaded.
-    func generator(nPast: Int?, nFuture: Int?, batch: Int, samples: Int, seed: UInt64) throws -> Generator {
+    /// A generator for this model with the given generation shape, weights loaded; `keepsAttentionMaps` for
+    /// reading the aligners' maps (`generate --attention`).
+    func generator(
+        nPast: Int?, nFuture: Int?, batch: Int, samples: Int, seed: UInt64, keepsAttentionMaps: Bool = false
+    ) throws -> Generator {
         var c = config
         if let n = nPast { c.nPast = n }
         if let n = nFuture { c.nFuture = n }
         c.batch = batch
         do {
             try c.validate()
-            let g = try Generator(config: c, samples: samples, seed: seed)
+            let g = try Generator(config: c, samples: samples, seed: seed, keepsAttentionMaps: keepsAttentionMaps)
             try g.loadModel(file, path: path)
             return g
         } catch let e as CLIError { throw e } catch { throw CLIError("\(error)") }
@@ -102,12 +105,13 @@ struct SamplingOptions: ParsableArguments {
     /// after every check that can fail before anything is written.
     func prepare(
         _ checkpoint: LoadedCheckpoint, sequencesAtATime b: Int, samples: Int, data dataOptions: DataOptions,
-        seed: UInt64
+        seed: UInt64, keepsAttentionMaps: Bool = false
     ) throws -> (Generator, VideoSource) {
         if b == 1 && bn == .batchStatistics {
             throw CLIError("--batch 1 with --bn batch: BatchNorm over one sequence is undefined; use --batch ≥ 2 or --bn running")
         }
-        let generator = try checkpoint.generator(nPast: nPast, nFuture: nFuture, batch: b, samples: samples, seed: seed)
+        let generator = try checkpoint.generator(
+            nPast: nPast, nFuture: nFuture, batch: b, samples: samples, seed: seed, keepsAttentionMaps: keepsAttentionMaps)
         generator.batchNorm = bn
         let c = generator.config
         let data = try VideoSource(dataOptions, length: c.frameCount, needTrain: false)

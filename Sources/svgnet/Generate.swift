@@ -47,7 +47,8 @@ struct Generate: ParsableCommand {
         try positive(sampling.batch, "--batch"); try positive(samples, "--samples")
         if let n = sequences { try positive(n, "--sequences") }
         let (generator, data) = try sampling.prepare(
-            LoadedCheckpoint(checkpoint), sequencesAtATime: sampling.batch, samples: samples, data: dataOptions, seed: runOptions.seed)
+            LoadedCheckpoint(checkpoint), sequencesAtATime: sampling.batch, samples: samples, data: dataOptions, seed: runOptions.seed,
+            keepsAttentionMaps: attention)
         if let j = zeroGroup {
             let c = generator.config
             guard (0..<c.groups).contains(j) else { throw CLIError("--zero-group \(j): the model has groups 0…\(c.groups - 1)") }

@@ -185,6 +185,35 @@ final class ScheduleTests: XCTestCase {
         }
     }
 
+    /// A generator that keeps one frame's attention map at a time computes what one keeping every frame's
+    /// computes: the same products frame by frame, so the predictions agree bit for bit (values from the
+    /// source and from the decoder), in a smaller arena.
+    func testGenerationWithOneMapAtATimeGivesTheSamePredictions() throws {
+        for config in [
+            smallConfig { $0.groups = 2; $0.alignerLevels = [1, 2] },
+            smallConfig { $0.backbone = .vgg64; $0.alignerLevels = [1]; $0.alignerValue = .decoder }
+        ] {
+            let trainer = try Trainer(config: config, seed: 3)
+            let x = movingSquares(config, seed: 4)
+            let kept = try Generator(config: config, samples: 3, seed: 5, keepsAttentionMaps: true)
+            let oneAtATime = try Generator(config: config, samples: 3, seed: 5)
+            XCTAssertTrue(kept.plan.decoder.skips.compactMap(\.aligner).allSatisfy(\.keepsAttention))
+            XCTAssertFalse(oneAtATime.plan.decoder.skips.compactMap(\.aligner).contains(where: \.keepsAttention))
+            XCTAssertLessThan(oneAtATime.arenaBytes, kept.arenaBytes)
+            let count = config.batch * 3 * config.nFuture * config.channels * 4096
+            let (a, b): ([Float], [Float]) = x.withUnsafeBufferPointer { p in
+                _ = trainer.step(p.baseAddress!)
+                kept.loadParameters(from: trainer); oneAtATime.loadParameters(from: trainer)
+                return (
+                    Array(UnsafeBufferPointer(start: kept.generate(p.baseAddress!), count: count)),
+                    Array(UnsafeBufferPointer(start: oneAtATime.generate(p.baseAddress!), count: count))
+                )
+            }
+            XCTAssertEqual(a, b, "\(config.modelName)")
+            XCTAssertGreaterThan(a.map(abs).max() ?? 0, 0)
+        }
+    }
+
     /// The layers' gradients taking turns in two shared buffers (GradientChain.swift) change where they live,
     /// not what they are: the same operations on the same values, so the losses and every parameter gradient
     /// equal those of the plan with a buffer per layer bit for bit, and so do the next steps' losses. The
