@@ -190,8 +190,12 @@ final class ScheduleTests: XCTestCase {
     /// source and from the decoder), in a smaller arena.
     func testGenerationWithOneMapAtATimeGivesTheSamePredictions() throws {
         for config in [
-            smallConfig { $0.groups = 2; $0.alignerLevels = [1, 2] },
-            smallConfig { $0.backbone = .vgg64; $0.alignerLevels = [1]; $0.alignerValue = .decoder }
+            smallConfig {
+                $0.groups = 2; $0.alignerLevels = [1, 2]
+            },
+            smallConfig {
+                $0.backbone = .vgg64; $0.alignerLevels = [1]; $0.alignerValue = .decoder
+            }
         ] {
             let trainer = try Trainer(config: config, seed: 3)
             let x = movingSquares(config, seed: 4)
