@@ -157,51 +157,55 @@ func benchConv2d(
             kernel: kernel, stride: stride, padding: padding, convOutHeight: g.outHeight, convOutWidth: g.outWidth,
             inChannels: cin, outChannels: cout, frames: frames)
     else { return rows }
-    let wg = WinogradGeometry(inChannels: cin, outChannels: cout, frames: frames, outHeight: g.outHeight, outWidth: g.outWidth)
-    let ws = Buffer(wg.workspaceCount, scale: 0), scratch = ws.p + wg.transformedInputCount
-    let wForward = measurePair(reps: reps) {
-        winogradConv2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, transformedInput: ws.p, scratch: scratch, geometry: wg)
-    } reference: {
-        gemm(transA: false, transB: false, m: m, n: n, k: k, a: w.p, lda: k, b: col.p, ldb: n, c: y.p, ldc: n)
-    }
-    rows.append(
-        Row(
-            section: "kernels", name: "\(name) conv fwd Winograd", shape: shape + " [9 GEMMs \(m)×\(wg.tiles)×\(4 * cin)]",
-            pairs: wForward, flops: gemmFlops(m, n, k), note: "F(2×2, 2×2); direct FLOPs and direct GEMM"))
-    let wBackward = measurePair(reps: reps, setup: { winogradInputTransform(x.p, ws.p, wg) }) {
-        winogradConv2dBackward(
-            gradY: gy.p, transformedInput: ws.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: nil,
-            scratch: scratch, geometry: wg)
-    } reference: {
-        gemm(transA: false, transB: true, m: m, n: k, k: n, a: gy.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: k)
-        if gradInput { gemm(transA: true, transB: false, m: k, n: n, k: m, a: w.p, lda: k, b: gy.p, ldb: n, c: col.p, ldc: n) }
-    }
-    rows.append(
-        Row(
-            section: "kernels", name: "\(name) conv bwd Winograd" + (gradInput ? "" : " (no gX)"), shape: shape,
-            pairs: wBackward, flops: products * gemmFlops(m, n, k), note: "F(2×2, 2×2); direct FLOPs and direct GEMMs"))
-    let k4 = 4 * cin, t = wg.tiles
-    let gemms = measure(reps: reps) {
-        for xi in 0..<9 {
-            gemm(
-                transA: false, transB: false, m: m, n: t, k: k4, a: scratch + wg.transformedOutputCount + xi * m * k4, lda: k4,
-                b: ws.p + xi * k4 * t, ldb: t, c: scratch + xi * m * t, ldc: t)
+    for tile in [2, 4] where g.outHeight % tile == 0 && g.outWidth % tile == 0 {
+        let wg = WinogradGeometry(
+            inChannels: cin, outChannels: cout, frames: frames, outHeight: g.outHeight, outWidth: g.outWidth, outputTile: tile)
+        let variant = tile == 2 ? "Winograd" : "Winograd F(4×4)", algorithm = tile == 2 ? "F(2×2, 2×2)" : "F(4×4, 2×2)"
+        let ws = Buffer(wg.workspaceCount, scale: 0), scratch = ws.p + wg.transformedInputCount
+        let wForward = measurePair(reps: reps) {
+            winogradConv2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, transformedInput: ws.p, scratch: scratch, geometry: wg)
+        } reference: {
+            gemm(transA: false, transB: false, m: m, n: n, k: k, a: w.p, lda: k, b: col.p, ldb: n, c: y.p, ldc: n)
         }
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) conv fwd \(variant)", shape: shape + " [\(wg.points) GEMMs \(m)×\(wg.tiles)×\(4 * cin)]",
+                pairs: wForward, flops: gemmFlops(m, n, k), note: "\(algorithm); direct FLOPs and direct GEMM"))
+        let wBackward = measurePair(reps: reps, setup: { winogradInputTransform(x.p, ws.p, wg) }) {
+            winogradConv2dBackward(
+                gradY: gy.p, transformedInput: ws.p, weight: w.p, gradX: gradInput ? gx.p : nil, gradWeight: gw.p, gradBias: nil,
+                scratch: scratch, geometry: wg)
+        } reference: {
+            gemm(transA: false, transB: true, m: m, n: k, k: n, a: gy.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: k)
+            if gradInput { gemm(transA: true, transB: false, m: k, n: n, k: m, a: w.p, lda: k, b: gy.p, ldb: n, c: col.p, ldc: n) }
+        }
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) conv bwd \(variant)" + (gradInput ? "" : " (no gX)"), shape: shape,
+                pairs: wBackward, flops: products * gemmFlops(m, n, k), note: "\(algorithm); direct FLOPs and direct GEMMs"))
+        let k4 = 4 * cin, t = wg.tiles
+        let gemms = measure(reps: reps) {
+            for xi in 0..<wg.points {
+                gemm(
+                    transA: false, transB: false, m: m, n: t, k: k4, a: scratch + wg.transformedOutputCount + xi * m * k4, lda: k4,
+                    b: ws.p + xi * k4 * t, ldb: t, c: scratch + xi * m * t, ldc: t)
+            }
+        }
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) \(variant) \(wg.points) GEMMs", shape: shape + " [\(wg.points) × \(m)×\(t)×\(k4)]", times: gemms,
+                flops: Double(wg.points) * gemmFlops(m, t, k4), note: "the fwd row's GEMMs, their own FLOPs"))
+        let inputTransform = measure(reps: reps) { winogradInputTransform(x.p, ws.p, wg) }
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) \(variant) Bᵀ[x]", shape: shape, times: inputTransform,
+                bytes: Double(4 * (g.imageCount + wg.transformedInputCount)), note: "input transform, part of the fwd row"))
+        let outputTransform = measure(reps: reps) { winogradOutputTransform(scratch, y.p, wg, bias: bias.p) }
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) \(variant) Aᵀ[Y~]", shape: shape, times: outputTransform,
+                bytes: Double(4 * (m * n + wg.transformedOutputCount)), note: "output transform, part of the fwd row"))
     }
-    rows.append(
-        Row(
-            section: "kernels", name: "\(name) Winograd 9 GEMMs", shape: shape + " [9 × \(m)×\(t)×\(k4)]", times: gemms,
-            flops: 9 * gemmFlops(m, t, k4), note: "the fwd row's GEMMs, their own FLOPs"))
-    let inputTransform = measure(reps: reps) { winogradInputTransform(x.p, ws.p, wg) }
-    rows.append(
-        Row(
-            section: "kernels", name: "\(name) Winograd Bᵀ[x]", shape: shape, times: inputTransform,
-            bytes: Double(4 * (g.imageCount + wg.transformedInputCount)), note: "input transform, part of the fwd row"))
-    let outputTransform = measure(reps: reps) { winogradOutputTransform(scratch, y.p, wg, bias: bias.p) }
-    rows.append(
-        Row(
-            section: "kernels", name: "\(name) Winograd Aᵀ[Y~]", shape: shape, times: outputTransform,
-            bytes: Double(4 * (m * n + wg.transformedOutputCount)), note: "output transform, part of the fwd row"))
     return rows
 }
 
@@ -256,47 +260,50 @@ func benchConvTranspose2d(
             kernel: kernel, stride: stride, padding: padding, convOutHeight: size, convOutWidth: size,
             inChannels: cout, outChannels: cin, frames: frames)
     else { return rows }
-    let wg = WinogradGeometry(inChannels: cout, outChannels: cin, frames: frames, outHeight: size, outWidth: size)
-    // In chunks of frames as the model's plan runs it; the transform rows below take all frames at once.
-    let chunk = wg.transposedChunkFrames(limit: MemoryBudget().transposedWinogradWorkspace)
-    let chunkNote = chunk < frames ? " in chunks of \(chunk) frames" : ""
-    let ws = Buffer(max(wg.workspaceCount, wg.transposedWorkspaceCount(chunkFrames: chunk)), scale: 0)
-    let wForward = measurePair(reps: reps) {
-        winogradConvTranspose2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, workspace: ws.p, geometry: wg, chunkFrames: chunk)
-    } reference: {
-        gemm(transA: true, transB: false, m: m, n: n, k: cin, a: w.p, lda: m, b: x.p, ldb: n, c: col.p, ldc: n)
+    for tile in [2, 4] where size % tile == 0 {
+        let wg = WinogradGeometry(inChannels: cout, outChannels: cin, frames: frames, outHeight: size, outWidth: size, outputTile: tile)
+        let variant = tile == 2 ? "Winograd" : "Winograd F(4×4)", algorithm = tile == 2 ? "F(2×2, 2×2)" : "F(4×4, 2×2)"
+        // In chunks of frames as the model's plan runs it; the transform rows below take all frames at once.
+        let chunk = wg.transposedChunkFrames(limit: MemoryBudget().transposedWinogradWorkspace)
+        let chunkNote = chunk < frames ? " in chunks of \(chunk) frames" : ""
+        let ws = Buffer(max(wg.workspaceCount, wg.transposedWorkspaceCount(chunkFrames: chunk)), scale: 0)
+        let wForward = measurePair(reps: reps) {
+            winogradConvTranspose2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, workspace: ws.p, geometry: wg, chunkFrames: chunk)
+        } reference: {
+            gemm(transA: true, transB: false, m: m, n: n, k: cin, a: w.p, lda: m, b: x.p, ldb: n, c: col.p, ldc: n)
+        }
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) convT fwd \(variant)", shape: shape + " [\(wg.points) GEMMs \(4 * cout)×\(wg.tiles)×\(cin)]",
+                pairs: wForward, flops: gemmFlops(m, n, cin), note: "\(algorithm)\(chunkNote); direct FLOPs and direct GEMM"))
+        let wBackward = measurePair(reps: reps) {
+            winogradConvTranspose2dBackward(
+                gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gradBias ? gb.p : nil,
+                workspace: ws.p, geometry: wg, chunkFrames: chunk)
+        } reference: {
+            gemm(transA: false, transB: false, m: cin, n: n, k: m, a: w.p, lda: m, b: col.p, ldb: n, c: gx.p, ldc: n)
+            gemm(transA: false, transB: true, m: cin, n: m, k: n, a: x.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: m)
+        }
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) convT bwd \(variant)", shape: shape, pairs: wBackward,
+                flops: 2 * gemmFlops(m, n, cin), note: "\(algorithm)\(chunkNote); direct FLOPs and direct GEMMs"))
+        let inputTransform = measure(reps: reps) { winogradInputTransform(gy.p, ws.p, wg) }
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) \(variant) Bᵀ[gy]", shape: shape, times: inputTransform,
+                bytes: Double(4 * (outCount + wg.transformedInputCount)), note: "input transform, part of the bwd row"))
+        let inputAdjoint = measure(reps: reps) { winogradInputAdjoint(ws.p, y.p, wg, bias: bias.p) }
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) \(variant) B[Z]", shape: shape, times: inputAdjoint,
+                bytes: Double(4 * (outCount + wg.transformedInputCount)), note: "col2im's place, part of the fwd row"))
+        let outputAdjoint = measure(reps: reps) { winogradOutputAdjoint(x.p, ws.p, wg) }
+        rows.append(
+            Row(
+                section: "kernels", name: "\(name) \(variant) A[x]", shape: shape, times: outputAdjoint,
+                bytes: Double(4 * (inCount + wg.transformedOutputCount)), note: "part of the fwd and bwd rows"))
     }
-    rows.append(
-        Row(
-            section: "kernels", name: "\(name) convT fwd Winograd", shape: shape + " [9 GEMMs \(4 * cout)×\(wg.tiles)×\(cin)]",
-            pairs: wForward, flops: gemmFlops(m, n, cin), note: "F(2×2, 2×2)\(chunkNote); direct FLOPs and direct GEMM"))
-    let wBackward = measurePair(reps: reps) {
-        winogradConvTranspose2dBackward(
-            gradY: gy.p, x: x.p, weight: w.p, gradX: gx.p, gradWeight: gw.p, gradBias: gradBias ? gb.p : nil,
-            workspace: ws.p, geometry: wg, chunkFrames: chunk)
-    } reference: {
-        gemm(transA: false, transB: false, m: cin, n: n, k: m, a: w.p, lda: m, b: col.p, ldb: n, c: gx.p, ldc: n)
-        gemm(transA: false, transB: true, m: cin, n: m, k: n, a: x.p, lda: n, b: col.p, ldb: n, c: gw.p, ldc: m)
-    }
-    rows.append(
-        Row(
-            section: "kernels", name: "\(name) convT bwd Winograd", shape: shape, pairs: wBackward,
-            flops: 2 * gemmFlops(m, n, cin), note: "F(2×2, 2×2)\(chunkNote); direct FLOPs and direct GEMMs"))
-    let inputTransform = measure(reps: reps) { winogradInputTransform(gy.p, ws.p, wg) }
-    rows.append(
-        Row(
-            section: "kernels", name: "\(name) Winograd Bᵀ[gy]", shape: shape, times: inputTransform,
-            bytes: Double(4 * (outCount + wg.transformedInputCount)), note: "input transform, part of the bwd row"))
-    let inputAdjoint = measure(reps: reps) { winogradInputAdjoint(ws.p, y.p, wg, bias: bias.p) }
-    rows.append(
-        Row(
-            section: "kernels", name: "\(name) Winograd B[Z]", shape: shape, times: inputAdjoint,
-            bytes: Double(4 * (outCount + wg.transformedInputCount)), note: "col2im's place, part of the fwd row"))
-    let outputAdjoint = measure(reps: reps) { winogradOutputAdjoint(x.p, ws.p, wg) }
-    rows.append(
-        Row(
-            section: "kernels", name: "\(name) Winograd A[x]", shape: shape, times: outputAdjoint,
-            bytes: Double(4 * (inCount + wg.transformedOutputCount)), note: "part of the fwd and bwd rows"))
     return rows
 }
 

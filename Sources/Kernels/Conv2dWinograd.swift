@@ -99,7 +99,7 @@ private func pointProducts(
     _ g: WinogradGeometry
 ) {
     let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
-    for xi in 0..<9 {
+    for xi in 0..<g.points {
         gemm(
             transA: false, transB: false, m: m, n: t, k: k4, a: weight + xi * m * k4, lda: k4,
             b: input + xi * k4 * t, ldb: t, beta: 0, c: out + xi * m * t, ldc: t)
@@ -112,7 +112,7 @@ private func pointProductsTransposed(
     _ g: WinogradGeometry
 ) {
     let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
-    for xi in 0..<9 {
+    for xi in 0..<g.points {
         gemm(
             transA: true, transB: false, m: k4, n: t, k: m, a: weight + xi * m * k4, lda: k4,
             b: outputSide + xi * m * t, ldb: t, beta: 0, c: out + xi * k4 * t, ldc: t)
@@ -125,7 +125,7 @@ private func pointWeightGradients(
     _ g: WinogradGeometry, accumulate: Bool = false
 ) {
     let t = g.tiles, k4 = 4 * g.inChannels, m = g.outChannels
-    for xi in 0..<9 {
+    for xi in 0..<g.points {
         gemm(
             transA: false, transB: true, m: m, n: k4, k: t, a: outputSide + xi * m * t, lda: t,
             b: inputSide + xi * k4 * t, ldb: t, beta: accumulate ? 1 : 0, c: gradW + xi * m * k4, ldc: k4)

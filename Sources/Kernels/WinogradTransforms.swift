@@ -30,33 +30,42 @@ public struct WinogradGeometry: Sendable, Equatable {
     /// The conv's output width Wo; even.
     public var outWidth: Int
 
-    /// Creates a geometry; every size must be positive and the output plane a whole number of 2×2 tiles
-    /// (preconditions).
-    public init(inChannels: Int, outChannels: Int, frames: Int, outHeight: Int, outWidth: Int) {
+    /// The output tile's side: 2, F(2×2, 2×2) with 3×3 = 9 transformed points, or 4, F(4×4, 2×2) with
+    /// 5×5 = 25 points (WinogradTransformsF4x4.swift).
+    public var outputTile: Int
+
+    /// Creates a geometry; every size must be positive, the tile 2 or 4, and the output plane a whole number of
+    /// tiles (preconditions).
+    public init(inChannels: Int, outChannels: Int, frames: Int, outHeight: Int, outWidth: Int, outputTile: Int = 2) {
         precondition(
             inChannels > 0 && outChannels > 0 && frames > 0 && outHeight > 0 && outWidth > 0,
             "WinogradGeometry: every size must be positive")
-        precondition(outHeight % 2 == 0 && outWidth % 2 == 0, "WinogradGeometry: output \(outHeight)×\(outWidth) is not a whole number of 2×2 tiles")
+        precondition(outputTile == 2 || outputTile == 4, "WinogradGeometry: output tile \(outputTile) is neither 2 nor 4")
+        precondition(
+            outHeight % outputTile == 0 && outWidth % outputTile == 0,
+            "WinogradGeometry: output \(outHeight)×\(outWidth) is not a whole number of \(outputTile)×\(outputTile) tiles")
         self.inChannels = inChannels; self.outChannels = outChannels; self.frames = frames
-        self.outHeight = outHeight; self.outWidth = outWidth
+        self.outHeight = outHeight; self.outWidth = outWidth; self.outputTile = outputTile
     }
 
     /// The conv's input height, 2·Ho.
     public var inHeight: Int { 2 * outHeight }
     /// The conv's input width, 2·Wo.
     public var inWidth: Int { 2 * outWidth }
-    /// Rows of 2×2 output tiles per frame, Ho/2.
-    public var tileRows: Int { outHeight / 2 }
-    /// Columns of 2×2 output tiles per frame, Wo/2.
-    public var tileColumns: Int { outWidth / 2 }
+    /// Rows of output tiles per frame, Ho / tile.
+    public var tileRows: Int { outHeight / outputTile }
+    /// Columns of output tiles per frame, Wo / tile.
+    public var tileColumns: Int { outWidth / outputTile }
     /// T: output tiles of all frames, the GEMMs' N dimension.
     public var tiles: Int { frames * tileRows * tileColumns }
-    /// Floats of X~, [9][4C][T].
-    public var transformedInputCount: Int { 36 * inChannels * tiles }
-    /// Floats of Y~, [9][M][T].
-    public var transformedOutputCount: Int { 9 * outChannels * tiles }
-    /// Floats of W~, [9][M][4C].
-    public var transformedWeightCount: Int { 36 * outChannels * inChannels }
+    /// Transformed points per tile and component: one GEMM each, 9 or 25.
+    public var points: Int { (outputTile + 1) * (outputTile + 1) }
+    /// Floats of X~, [points][4C][T].
+    public var transformedInputCount: Int { points * 4 * inChannels * tiles }
+    /// Floats of Y~, [points][M][T].
+    public var transformedOutputCount: Int { points * outChannels * tiles }
+    /// Floats of W~, [points][M][4C].
+    public var transformedWeightCount: Int { points * 4 * outChannels * inChannels }
     /// Floats of workspace a forward or backward needs beside what it reads and writes (Conv2dWinograd.swift).
     public var scratchCount: Int { transformedOutputCount + transformedWeightCount }
     /// Floats of workspace an uncached conv's forward or backward needs: transformedInputCount + scratchCount.
@@ -64,7 +73,9 @@ public struct WinogradGeometry: Sendable, Equatable {
 
     /// The same layer over `count` frames: one chunk of them.
     public func withFrames(_ count: Int) -> WinogradGeometry {
-        WinogradGeometry(inChannels: inChannels, outChannels: outChannels, frames: count, outHeight: outHeight, outWidth: outWidth)
+        WinogradGeometry(
+            inChannels: inChannels, outChannels: outChannels, frames: count, outHeight: outHeight, outWidth: outWidth,
+            outputTile: outputTile)
     }
 
     /// Floats of workspace a transposed conv's forward or backward needs in chunks of `chunkFrames` frames (nil:
@@ -76,7 +87,7 @@ public struct WinogradGeometry: Sendable, Equatable {
 
     /// The most frames whose transposed-conv chunk (both transformed sides) fits `limit` floats, and at least one.
     public func transposedChunkFrames(limit: Int) -> Int {
-        let perFrame = (36 * inChannels + 9 * outChannels) * tileRows * tileColumns
+        let perFrame = points * (4 * inChannels + outChannels) * tileRows * tileColumns
         return max(1, min(frames, limit / perFrame))
     }
 }
@@ -117,7 +128,8 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
 /// 256 tiles is the training step's smallest Winograd call (upc2's skip block: 64 frames × 4 tiles).
 public let winogradMinimumTiles = 256
 
-private struct TransformArguments {
+/// The arguments of a transform's parallel body (F(2×2, 2×2) here, F(4×4, 2×2) in WinogradTransformsF4x4.swift).
+struct WinogradArguments {
     var source: UnsafePointer<Float>, target: UnsafeMutablePointer<Float>, geometry: WinogradGeometry
     var bias: UnsafePointer<Float>? = nil
     var accumulate = false
@@ -143,12 +155,13 @@ public let winogradMaxInputWidth = 64
 public func winogradInputTransform(
     _ x: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry, imageFrames: Int? = nil
 ) {
+    if g.outputTile == 4 { return f4x4InputTransform(x, transformed, g, imageFrames: imageFrames ?? g.frames) }
     precondition(g.inWidth <= winogradMaxInputWidth, "winogradInputTransform: input width \(g.inWidth) > \(winogradMaxInputWidth)")
     let planes = g.inChannels * g.frames
     parallelFor(
-        planes, minimumPerWorker: 4, TransformArguments(source: x, target: transformed, geometry: g, imageFrames: imageFrames ?? g.frames)
+        planes, minimumPerWorker: 4, WinogradArguments(source: x, target: transformed, geometry: g, imageFrames: imageFrames ?? g.frames)
     ) { raw, lo, hi in
-        let a = arguments(raw, as: TransformArguments.self)
+        let a = arguments(raw, as: WinogradArguments.self)
         let g = a.geometry
         let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
         let pointStride = 4 * g.inChannels * tileCount // between ξ and ξ + 1; rows k of one ξ are tileCount apart
@@ -199,13 +212,14 @@ public func winogradInputAdjoint(
     _ transformed: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
     bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, imageFrames: Int? = nil
 ) {
+    if g.outputTile == 4 { return f4x4InputAdjoint(transformed, x, g, bias: bias, accumulate: accumulate, imageFrames: imageFrames ?? g.frames) }
     precondition(g.inWidth <= winogradMaxInputWidth, "winogradInputAdjoint: input width \(g.inWidth) > \(winogradMaxInputWidth)")
     let planes = g.inChannels * g.frames
     parallelFor(
         planes, minimumPerWorker: 4,
-        TransformArguments(source: transformed, target: x, geometry: g, bias: bias, accumulate: accumulate, imageFrames: imageFrames ?? g.frames)
+        WinogradArguments(source: transformed, target: x, geometry: g, bias: bias, accumulate: accumulate, imageFrames: imageFrames ?? g.frames)
     ) { raw, lo, hi in
-        let a = arguments(raw, as: TransformArguments.self)
+        let a = arguments(raw, as: WinogradArguments.self)
         let g = a.geometry
         let h = g.inHeight, w = g.inWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
         let pointStride = 4 * g.inChannels * tileCount
@@ -258,12 +272,13 @@ public func winogradOutputTransform(
     _ transformed: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
     bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, imageFrames: Int? = nil
 ) {
+    if g.outputTile == 4 { return f4x4OutputTransform(transformed, y, g, bias: bias, accumulate: accumulate, imageFrames: imageFrames ?? g.frames) }
     let planes = g.outChannels * g.frames
     parallelFor(
         planes, minimumPerWorker: 4,
-        TransformArguments(source: transformed, target: y, geometry: g, bias: bias, accumulate: accumulate, imageFrames: imageFrames ?? g.frames)
+        WinogradArguments(source: transformed, target: y, geometry: g, bias: bias, accumulate: accumulate, imageFrames: imageFrames ?? g.frames)
     ) { raw, lo, hi in
-        let a = arguments(raw, as: TransformArguments.self)
+        let a = arguments(raw, as: WinogradArguments.self)
         let g = a.geometry
         let wo = g.outWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
         let pointStride = g.outChannels * tileCount
@@ -299,11 +314,12 @@ public func winogradOutputTransform(
 public func winogradOutputAdjoint(
     _ y: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry, imageFrames: Int? = nil
 ) {
+    if g.outputTile == 4 { return f4x4OutputAdjoint(y, transformed, g, imageFrames: imageFrames ?? g.frames) }
     let planes = g.outChannels * g.frames
     parallelFor(
-        planes, minimumPerWorker: 4, TransformArguments(source: y, target: transformed, geometry: g, imageFrames: imageFrames ?? g.frames)
+        planes, minimumPerWorker: 4, WinogradArguments(source: y, target: transformed, geometry: g, imageFrames: imageFrames ?? g.frames)
     ) { raw, lo, hi in
-        let a = arguments(raw, as: TransformArguments.self)
+        let a = arguments(raw, as: WinogradArguments.self)
         let g = a.geometry
         let wo = g.outWidth, tr = g.tileRows, tc = g.tileColumns, tileCount = g.tiles
         let pointStride = g.outChannels * tileCount
@@ -335,11 +351,12 @@ public func winogradWeightTransform(
     _ weight: UnsafePointer<Float>, _ transformed: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
     weightStride: Int? = nil
 ) {
+    if g.outputTile == 4 { return f4x4WeightTransform(weight, transformed, g, weightStride: weightStride ?? 16 * g.inChannels) }
     parallelFor(
         g.outChannels, minimumPerWorker: 16,
-        TransformArguments(source: weight, target: transformed, geometry: g, weightStride: weightStride ?? 16 * g.inChannels)
+        WinogradArguments(source: weight, target: transformed, geometry: g, weightStride: weightStride ?? 16 * g.inChannels)
     ) { raw, lo, hi in
-        let a = arguments(raw, as: TransformArguments.self)
+        let a = arguments(raw, as: WinogradArguments.self)
         let g = a.geometry
         let k4 = 4 * g.inChannels, pointStride = g.outChannels * k4
         for m in lo..<hi {
@@ -367,13 +384,14 @@ public func winogradWeightAdjoint(
     _ transformed: UnsafePointer<Float>, _ gradWeight: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
     weightStride: Int? = nil, accumulate: Bool = false
 ) {
+    if g.outputTile == 4 { return f4x4WeightAdjoint(transformed, gradWeight, g, weightStride: weightStride ?? 16 * g.inChannels, accumulate: accumulate) }
     parallelFor(
         g.outChannels, minimumPerWorker: 16,
-        TransformArguments(
+        WinogradArguments(
             source: transformed, target: gradWeight, geometry: g, accumulate: accumulate,
             weightStride: weightStride ?? 16 * g.inChannels)
     ) { raw, lo, hi in
-        let a = arguments(raw, as: TransformArguments.self)
+        let a = arguments(raw, as: WinogradArguments.self)
         let g = a.geometry
         let k4 = 4 * g.inChannels, pointStride = g.outChannels * k4
         for m in lo..<hi {
