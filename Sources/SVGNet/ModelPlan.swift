@@ -39,11 +39,11 @@ public struct MemoryBudget: Sendable, Equatable {
     /// false gives every layer its own, as a reference for the tests.
     public var sharesGradients: Bool
 
-    /// 128M floats (512 MiB) of columns, a 64M-float (256 MiB) col, 1G floats (4 GiB) of attention maps and
+    /// 128M floats (512 MiB) of columns, a 48M-float (192 MiB) col, 1G floats (4 GiB) of attention maps and
     /// 64M floats (256 MiB) of a transposed Winograd conv's transformed sides (Docs/PERFORMANCE.md says which
-    /// configurations these bound and why).
+    /// configurations these bound and why). A model's own defaults: `defaults(for:)`.
     public init(
-        cachedColumns: Int = 128 << 20, columnWorkspace: Int = 64 << 20, cachedAttention: Int = 1 << 30,
+        cachedColumns: Int = 128 << 20, columnWorkspace: Int = 48 << 20, cachedAttention: Int = 1 << 30,
         transposedWinogradWorkspace: Int = 64 << 20, sharesGradients: Bool = true
     ) {
         self.cachedColumns = cachedColumns
@@ -51,6 +51,13 @@ public struct MemoryBudget: Sendable, Equatable {
         self.cachedAttention = cachedAttention
         self.transposedWinogradWorkspace = transposedWinogradWorkspace
         self.sharesGradients = sharesGradients
+    }
+
+    /// The budget a model trains with unless told otherwise: the defaults above, but VGG-64 keeps no transformed
+    /// inputs (cachedColumns 0). Its F(2×2, 3×3) inputs are 4× the layer's input, 450 MiB of the kth preset's
+    /// plan at batch 8, and rebuilding them in the backward measured no slower (Docs/PERFORMANCE.md).
+    public static func defaults(for config: ModelConfiguration) -> MemoryBudget {
+        config.backbone == .vgg64 ? MemoryBudget(cachedColumns: 0) : MemoryBudget()
     }
 }
 

@@ -61,12 +61,13 @@ public final class Trainer {
     /// Sequences this process holds per batch: ownRows.count.
     public var localBatch: Int { ownRows.count }
 
-    /// `memory`: what the schedule keeps from forward for backward, and its largest col (MemoryBudget).
+    /// `memory`: what the schedule keeps from forward for backward, and its largest col (nil:
+    /// `MemoryBudget.defaults(for: config)`).
     /// `convolution`: how the conv layers are computed (Network.init).
     /// `replicas`: train data-parallel as one of `replicas.count` processes, on rows
     /// `replicaRows(batch: config.batch, …)` of each batch (config.batch is the global batch).
     public init(
-        config: ModelConfiguration, seed: UInt64, memory: MemoryBudget = MemoryBudget(),
+        config: ModelConfiguration, seed: UInt64, memory: MemoryBudget? = nil,
         convolution: ConvolutionAlgorithm = .automatic, replicas: (any ReplicaGroup)? = nil
     ) throws {
         let net = try Network(config, convolution: convolution)
@@ -89,7 +90,8 @@ public final class Trainer {
         let shape = PlanShape(
             encoderFrames: T * B, encoderGroups: T, decoderFrames: rows, decoderGroups: steps, sourceFrames: sourceFrames,
             lstmSteps: steps, lstmBatch: B)
-        plan = ModelPlan(net, shape: shape, needsGrad: true, planner: &planner, memory: memory, replicas: bnReplicas)
+        plan = ModelPlan(
+            net, shape: shape, needsGrad: true, planner: &planner, memory: memory ?? .defaults(for: config), replicas: bnReplicas)
         layout = plan.layout
         hRows = planner.floats(T * B * config.gDim); gradHRows = planner.floats(T * B * config.gDim)
         z = planner.floats(rows * config.zDim); gradZ = planner.floats(rows * config.zDim)

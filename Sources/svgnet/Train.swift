@@ -133,7 +133,8 @@ struct Train: ParsableCommand {
             throw CLIError("\(data.description) has \(data.channels) channel(s); the model has \(config.channels)")
         }
         let trainer: Trainer
-        let memory = MemoryBudget(cachedAttention: min(attentionCache, Int.max >> 18) << 18) // MiB → floats
+        var memory = MemoryBudget.defaults(for: config)
+        memory.cachedAttention = min(attentionCache, Int.max >> 18) << 18 // MiB → floats
         do { trainer = try Trainer(config: config, seed: seed, memory: memory, replicas: replicas) } catch { throw CLIError("\(error)") }
 
         if let (file, path, _) = resumed {

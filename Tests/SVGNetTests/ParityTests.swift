@@ -37,8 +37,8 @@ func relativeNormError(_ a: [Float], _ b: [Float]) -> Double {
 final class ParityTests: XCTestCase {
     /// `convolution`: the fixtures' widths (nf = 4) and frame counts are below the automatic Winograd
     /// thresholds, so each fixture runs once direct (the default's choice there) and once with the Winograd
-    /// path wherever the shape allows, to the same tolerances: on DCGAN-64 F(2×2, 2×2) in c2–c4, upc2–upc4,
-    /// their skip and Z blocks; on VGG-64 F(2×2, 3×3) in every 3×3 layer past the first.
+    /// path wherever the shape allows, to the same tolerances: on DCGAN-64 F(4×4, 2×2) or F(2×2, 2×2) (both
+    /// occur) in c2–c4, upc2–upc4, their skip and Z blocks; on VGG-64 F(2×2, 3×3) in every 3×3 layer past the first.
     func check(_ name: String, convolution: ConvolutionAlgorithm = .automatic) throws {
         let f = try loadFixture(name)
         let config = try ModelConfiguration(metadata: f.metadata)
@@ -49,6 +49,15 @@ final class ParityTests: XCTestCase {
                 winogradGeometry(c2, channelBlock: c2.inChannels, opFrames: config.frameCount * config.batch), "\(name): c2 should take the Winograd path")
             XCTAssertNotNil(
                 winogradGeometry(upc4, channelBlock: upc4.inChannels / 2, opFrames: config.batch), "\(name): upc4's skip block should take the Winograd path")
+            let blocks = trainer.plan.convLayers.map(\.conv) + trainer.plan.decoder.skips.flatMap { [$0.sourceBlock] + ($0.alignedBlock.map { [$0] } ?? []) }
+            let tiles = Set(
+                blocks.compactMap { block -> Int? in
+                    switch block.kernel {
+                    case .winograd(let g), .transposedWinograd(let g): g.outputTile
+                    default: nil
+                    }
+                })
+            XCTAssertEqual(tiles, [2, 4], "\(name): the Winograd blocks should take both output tiles")
         }
         if convolution == .winogradWhereShapeAllows, config.backbone == .vgg64 {
             let c2 = trainer.network.encoder[1].layers[1], upc3 = trainer.network.decoder[2].layers[0]

@@ -134,9 +134,12 @@ final class ScheduleTests: XCTestCase {
                 }, .automatic
             )
         ] {
-            let cached = try Trainer(config: config, seed: 5, convolution: convolution)
+            // MemoryBudget() caches on both backbones (VGG-64's own default keeps nothing: MemoryBudget.defaults(for:)).
+            let cached = try Trainer(config: config, seed: 5, memory: MemoryBudget(), convolution: convolution)
             let recomputed = try Trainer(config: config, seed: 5, memory: MemoryBudget(cachedColumns: 0), convolution: convolution)
             XCTAssertLessThan(recomputed.arenaBytes, cached.arenaBytes, "the default budget should cache something")
+            let ownDefault = try Trainer(config: config, seed: 5, convolution: convolution).arenaBytes
+            XCTAssertEqual(ownDefault, config.backbone == .vgg64 ? recomputed.arenaBytes : cached.arenaBytes, "the model's own default budget")
             let x = movingSquares(config, seed: 6)
             let (a, b) = x.withUnsafeBufferPointer { (cached.forwardAndBackward($0.baseAddress!), recomputed.forwardAndBackward($0.baseAddress!)) }
             XCTAssertEqual(a, b)
@@ -313,7 +316,7 @@ final class ScheduleTests: XCTestCase {
         let config = smallConfig {
             $0.backbone = .vgg64; $0.groups = 2; $0.alignerLevels = [1]; $0.batch = 4
         }
-        let kept = try Trainer(config: config, seed: 5, convolution: .winogradWhereShapeAllows)
+        let kept = try Trainer(config: config, seed: 5, memory: MemoryBudget(), convolution: .winogradWhereShapeAllows)
         let chunked = try Trainer(
             config: config, seed: 5, memory: MemoryBudget(cachedColumns: 0, columnWorkspace: 1 << 20), convolution: .winogradWhereShapeAllows)
         // (geometry, kept) of every F(2×2, 3×3) block; the encoder's first (the plan keeps no decoder columns).
