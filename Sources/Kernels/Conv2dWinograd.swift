@@ -1,6 +1,7 @@
-// Conv2d and ConvTranspose2d with a 4×4 kernel, stride 2, padding 1, by Winograd F(2×2, 2×2): nine
-// GEMMs of 9/16 the direct FLOPs between the transforms of WinogradTransforms.swift (Bᵀ, Aᵀ, G and
-// their adjoints B, A, Gᵀ). Conv view, CNHW, PyTorch weights (the same memory for both ops):
+// Conv2d and ConvTranspose2d with a 4×4 kernel, stride 2, padding 1, by Winograd F(2×2, 2×2) (nine GEMMs
+// of 9/16 the direct FLOPs) or F(4×4, 2×2) (25 GEMMs of 25/64; `geometry.outputTile` 4), between the
+// transforms of WinogradTransforms.swift and WinogradTransformsF4x4.swift (Bᵀ, Aᵀ, G and their adjoints
+// B, A, Gᵀ). The counts below are F(2×2, 2×2)'s; F(4×4, 2×2) has 25 points where it has 9 (X~ 100C·T, …). Conv view, CNHW, PyTorch weights (the same memory for both ops):
 //   conv:   x C × (frames·2Ho·2Wo) → y M × (frames·Ho·Wo),  weight (M, C, 4, 4), rows `weightStride` apart
 //   convT:  x M × (frames·Ho·Wo)  → y C × (frames·2Ho·2Wo), weight (M, C, 4, 4) = PyTorch (Cin, Cout, 4, 4)
 // Per transformed point ξ (one GEMM each; T tiles, K = 4C):
@@ -91,7 +92,7 @@ public func winogradConvTranspose2dBackward(
     }
 }
 
-// MARK: the nine products, one per transformed point ξ
+// MARK: the products, one per transformed point ξ (9 or 25)
 
 /// out[ξ] (M × T) = W~[ξ] (M × 4C) · input[ξ] (4C × T).
 private func pointProducts(

@@ -16,14 +16,14 @@
 // A 2-output tile along one axis reads input 4t − 1 … 4t + 4 (component rh at 4t − 1 + 2i + rh, i < 3),
 // so neighbouring tiles share two input rows; the adjoint of the input transform adds into both.
 
-/// Sizes of one Winograd F(2×2, 2×2) call, in the conv view (C × 2Ho × 2Wo in, M × Ho × Wo out), and the
+/// Sizes of one Winograd F(2×2, 2×2) or F(4×4, 2×2) call (`outputTile`), in the conv view (C × 2Ho × 2Wo in, M × Ho × Wo out), and the
 /// transformed buffers and workspace they imply.
 public struct WinogradGeometry: Sendable, Equatable {
     /// C: the conv's input channels (a transposed conv's output channels).
     public var inChannels: Int
     /// M: the conv's output channels (a transposed conv's input channels).
     public var outChannels: Int
-    /// Frames, all handled by the same nine GEMMs.
+    /// Frames, all handled by the same GEMMs (one per point).
     public var frames: Int
     /// The conv's output plane (a transposed conv's input plane); both even. The input plane is twice it.
     public var outHeight: Int
@@ -122,8 +122,8 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
     case automatic, direct, winogradWhereShapeAllows
 }
 
-/// Every call transforms the weight block (36·M·C floats written, 2.25× the weight), which pays for itself
-/// only over enough tiles: generation's skip blocks read one source frame per sequence, 4 tiles at upc2's
+/// Every call transforms the weight block (36·M·C floats written, 2.25× the weight; 6.25× with F(4×4, 2×2)),
+/// which pays for itself only over enough tiles (counted as 2×2 tiles whichever tile the layer takes): generation's skip blocks read one source frame per sequence, 4 tiles at upc2's
 /// 4×4 plane, where the transform took most of the call and the direct path was faster.
 /// 256 tiles is the training step's smallest Winograd call (upc2's skip block: 64 frames × 4 tiles).
 public let winogradMinimumTiles = 256

@@ -372,8 +372,7 @@ func f4x4WeightTransform(_ weight: UnsafePointer<Float>, _ transformed: UnsafeMu
 /// Gᵀ of five values `stride` apart: the gradients of the two taps.
 @inline(__always)
 private func weightAdjointLine(_ p: UnsafePointer<Float>, _ stride: Int) -> (Float, Float) {
-    let v0 = p[0], v1 = p[stride], v2 = p[2 * stride], v3 = p[3 * stride], v4 = p[4 * stride]
-    return (0.5 * (v0 + v1) + (v2 + v3) * sixth, 0.5 * v1 + (2 * v3 - v2) * sixth + v4)
+    weightAdjointLine(p[0], p[stride], p[2 * stride], p[3 * stride], p[4 * stride])
 }
 
 /// Gᵀ of five values: the gradients of the two taps.

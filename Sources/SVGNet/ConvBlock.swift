@@ -128,7 +128,7 @@ struct ConvBlock {
     }
 }
 
-/// The Winograd F(2×2, 2×2) geometry of a block of `channelBlock` input channels when the layer takes that
+/// The Winograd F(4×4, 2×2) or F(2×2, 2×2) geometry of a block of `channelBlock` input channels when the layer takes that
 /// path (4×4/2/1 with enough channels: winogradApplies), in the conv view: a transposed conv is the adjoint
 /// of a conv from its output channels to its input channels.
 func winogradGeometry(_ s: ConvLayerSpec, channelBlock: Int, opFrames: Int) -> WinogradGeometry? {
@@ -138,8 +138,9 @@ func winogradGeometry(_ s: ConvLayerSpec, channelBlock: Int, opFrames: Int) -> W
             kernel: s.kernel, stride: s.stride, padding: s.padding, convOutHeight: plane, convOutWidth: plane,
             inChannels: convIn, outChannels: convOut, frames: opFrames, algorithm: s.algorithm)
     else { return nil }
-    // F(4×4, 2×2) where its tiles outnumber the output channels, so that its transformed weight (25·M·4C) is no
-    // larger than its transformed input (25·4C·T); on smaller planes moving W~ costs more than its GEMMs save.
+    // F(4×4, 2×2) where it has at least as many tiles as output channels, so that its transformed weight
+    // (25·M·4C) is no larger than its transformed input (25·4C·T); on smaller planes moving W~ costs more than
+    // its GEMMs save.
     let largeTiles = plane % 4 == 0 && opFrames * (plane / 4) * (plane / 4) >= convOut
     return WinogradGeometry(
         inChannels: convIn, outChannels: convOut, frames: opFrames, outHeight: plane, outWidth: plane, outputTile: largeTiles ? 4 : 2)

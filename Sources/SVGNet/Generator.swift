@@ -35,7 +35,7 @@ public final class Generator {
     /// Whether every frame's attention maps are kept for `attention(level:)` (init's `keepsAttentionMaps`).
     public let keepsAttentionMaps: Bool
     /// Called after each predicted frame is decoded (with the future step, 0-based), while the decoder's
-    /// activations, the aligners' attention among them, still hold that step.
+    /// activations still hold that step (every frame's attention maps too, with `keepsAttentionMaps`).
     public var afterDecoding: ((Int) -> Void)? = nil
 
     /// The network's plans (ModelPlan.swift): the encoder over the generated frames (M = N·B, N groups), the

@@ -26,14 +26,15 @@ public struct MemoryBudget: Sendable, Equatable {
     public var cachedColumns: Int
     /// The most floats of shared workspace a direct (im2col) conv's col, or an F(2×2, 3×3) conv's transformed
     /// input and output together, may take: a conv that would need more runs in chunks of as many frames as
-    /// fit, and at least one. Transposed and F(2×2, 2×2) convs are not bounded by it.
+    /// fit, and at least one. The 4×4/2 Winograd convs (either tile) are not bounded by it.
     public var columnWorkspace: Int
     /// Floats of aligner attention maps kept from forward for backward, given to levels smallest first while
     /// they fit; the other levels recompute each frame's map in the backward.
     public var cachedAttention: Int
-    /// The most floats of shared workspace a transposed F(2×2, 2×2) conv's two transformed sides may take: a
-    /// larger one runs in chunks of frames, and at least one. The transformed sides are 36C + 9M floats per
-    /// tile, 2.25 times the layer's input and output, and only one chunk's are ever needed at once.
+    /// The most floats of shared workspace a transposed 4×4/2 Winograd conv's two transformed sides may take: a
+    /// larger one runs in chunks of frames, and at least one. The transformed sides are 2.25 times the layer's
+    /// input and output with 2×2 tiles (36C + 9M floats per tile), 1.5625 times with 4×4 (100C + 25M), and only
+    /// one chunk's are ever needed at once.
     public var transposedWinogradWorkspace: Int
     /// Whether the encoder's and decoder's layer gradients take turns in two shared buffers (GradientChain.swift);
     /// false gives every layer its own, as a reference for the tests.
@@ -55,7 +56,7 @@ public struct MemoryBudget: Sendable, Equatable {
 
     /// The budget a model trains with unless told otherwise: the defaults above, but VGG-64 keeps no transformed
     /// inputs (cachedColumns 0). Its F(2×2, 3×3) inputs are 4× the layer's input, 450 MiB of the kth preset's
-    /// plan at batch 8, and rebuilding them in the backward measured no slower (Docs/PERFORMANCE.md).
+    /// plan at batch 8, and rebuilding them in the backward measured no slower (Docs/PERFORMANCE.md, "col caching").
     public static func defaults(for config: ModelConfiguration) -> MemoryBudget {
         config.backbone == .vgg64 ? MemoryBudget(cachedColumns: 0) : MemoryBudget()
     }

@@ -98,10 +98,10 @@ final class AdjointTests: XCTestCase {
                         return gw
                     }))
         }
-        // Winograd F(2×2, 2×2): the 4×4/2/1 layers, conv and transposed conv, over x and over the weight.
-        for (cin, cout, frames, outSize) in [(3, 4, 2, 4), (2, 2, 1, 6)] {
-            let w = WinogradGeometry(inChannels: cin, outChannels: cout, frames: frames, outHeight: outSize, outWidth: outSize)
-            let label = "\(cin)→\(cout), \(frames)×\(w.inHeight)² → \(outSize)²"
+        // Winograd F(2×2, 2×2) and F(4×4, 2×2): the 4×4/2/1 layers, conv and transposed conv, over x and over the weight.
+        for (cin, cout, frames, outSize, tile) in [(3, 4, 2, 4, 2), (2, 2, 1, 6, 2), (3, 4, 3, 8, 4), (2, 3, 9, 4, 4)] {
+            let w = WinogradGeometry(inChannels: cin, outChannels: cout, frames: frames, outHeight: outSize, outWidth: outSize, outputTile: tile)
+            let label = "\(cin)→\(cout), \(frames)×\(w.inHeight)² → \(outSize)², tile \(tile)"
             let xCount = cin * frames * w.inHeight * w.inWidth, yCount = cout * frames * outSize * outSize
             let weight = rng.array(cout * cin * 16), x0 = rng.array(xCount), ty0 = rng.array(yCount)
             cases.append(

@@ -24,7 +24,8 @@ final class WinogradConvTests: XCTestCase {
     /// The absolute tolerance for a result whose exact value is `want`. F(2×2, 2×2) keeps the direct path's
     /// 2e-5. F(4×4, 2×2)'s transforms (Aᵀ's 8, G's 1/6) amplify float32 rounding about tenfold over the direct
     /// path's (3e-6 of the output's largest magnitude, in float32 numpy against float64 at 68 and 1024 input
-    /// channels), so it is held to 1e-5 of the largest magnitude where that is the larger bound.
+    /// channels), so it is held to 1e-5 of the largest magnitude where that is the larger bound. The bias
+    /// gradient is a plain sum on either tile and keeps 2e-5.
     func tolerance(tile: Int, _ want: [Double]) -> Double {
         tile == 2 ? 2e-5 : max(2e-5, 1e-5 * (want.map(abs).max() ?? 0))
     }
@@ -135,7 +136,7 @@ final class WinogradConvTests: XCTestCase {
             }
             assertClose(toNCHW(gxc, n: c.n, c: c.c, p: inPlane), wantGradX, atol: tolerance(tile: c.tile, wantGradX), rtol: 1e-5, "winograd conv gradX \(c)")
             assertClose(gw, wantGradW, atol: tolerance(tile: c.tile, wantGradW), rtol: 1e-5, "winograd conv gradWeight \(c)")
-            assertClose(gb, wantGradB, atol: tolerance(tile: c.tile, wantGradB), rtol: 1e-5, "winograd conv gradBias \(c)")
+            assertClose(gb, wantGradB, atol: 2e-5, rtol: 1e-5, "winograd conv gradBias \(c)")
         }
     }
 
@@ -274,7 +275,7 @@ final class WinogradConvTests: XCTestCase {
                             "winograd convT gradX \(label)")
                     }
                     assertClose(gw, wantGradW, atol: tolerance(tile: c.tile, wantGradW), rtol: 1e-5, "winograd convT gradWeight \(label)")
-                    assertClose(gb, wantGradB, atol: tolerance(tile: c.tile, wantGradB), rtol: 1e-5, "winograd convT gradBias \(label)")
+                    assertClose(gb, wantGradB, atol: 2e-5, rtol: 1e-5, "winograd convT gradBias \(label)")
                 }
             }
         }
