@@ -54,11 +54,12 @@ public struct MemoryBudget: Sendable, Equatable {
         self.sharesGradients = sharesGradients
     }
 
-    /// The budget a model trains with unless told otherwise: the defaults above, but VGG-64 keeps no transformed
-    /// inputs (cachedColumns 0). Its F(2×2, 3×3) inputs are 4× the layer's input, 450 MiB of the kth preset's
-    /// plan at batch 8, and rebuilding them in the backward measured no slower (Docs/PERFORMANCE.md, "col caching").
+    /// The budget a model trains with unless told otherwise: the defaults above, but VGG-64 keeps neither
+    /// transformed inputs nor attention maps (cachedColumns and cachedAttention 0). Its F(2×2, 3×3) inputs are 4×
+    /// the layer's input, 450 MiB of the kth preset's plan at batch 8, and its HAF-SVG maps 648 MiB more; in its
+    /// long step rebuilding both costs little (Docs/PERFORMANCE.md, "col caching" and "Memory").
     public static func defaults(for config: ModelConfiguration) -> MemoryBudget {
-        config.backbone == .vgg64 ? MemoryBudget(cachedColumns: 0) : MemoryBudget()
+        config.backbone == .vgg64 ? MemoryBudget(cachedColumns: 0, cachedAttention: 0) : MemoryBudget()
     }
 }
 

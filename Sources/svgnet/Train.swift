@@ -33,8 +33,10 @@ struct Train: ParsableCommand {
     var snapshotEvery: Int = 0
     @Option(
         name: .customLong("attention-cache"),
-        help: "MiB of aligner attention maps kept from forward for backward; levels past it recompute theirs (0: all do).")
-    var attentionCache: Int = MemoryBudget().cachedAttention >> 18 // floats → MiB
+        help: ArgumentHelp(
+            "MiB of aligner attention maps kept from forward for backward; levels past it recompute theirs (0: all do).",
+            discussion: "Default: the model's own, \(defaultAttentionCache(.dcgan64)) on DCGAN-64 and \(defaultAttentionCache(.vgg64)) on VGG-64."))
+    var attentionCache: Int?
     @Flag(help: "Print nothing but errors.") var quiet = false
 
     func run() throws {
@@ -94,7 +96,7 @@ struct Train: ParsableCommand {
     private func prepare(replicas: MPIWorld?) throws -> Setup {
         try runOptions.apply()
         if let b = batch { try positive(b, "--batch") }
-        if attentionCache < 0 { throw CLIError("--attention-cache must be 0 or more MiB, got \(attentionCache)") }
+        if let a = attentionCache, a < 0 { throw CLIError("--attention-cache must be 0 or more MiB, got \(a)") }
         try positive(checkpointEvery, "--checkpoint-every")
         try positive(keep, "--keep")
         if sampleEvery < 0 { throw CLIError("--sample-every must be 0 or more, got \(sampleEvery)") }
@@ -134,7 +136,7 @@ struct Train: ParsableCommand {
         }
         let trainer: Trainer
         var memory = MemoryBudget.defaults(for: config)
-        memory.cachedAttention = min(attentionCache, Int.max >> 18) << 18 // MiB → floats
+        if let a = attentionCache { memory.cachedAttention = min(a, Int.max >> 18) << 18 } // MiB → floats
         do { trainer = try Trainer(config: config, seed: seed, memory: memory, replicas: replicas) } catch { throw CLIError("\(error)") }
 
         if let (file, path, _) = resumed {
@@ -407,4 +409,11 @@ func formatDuration(_ s: Double) -> String {
     guard s.isFinite else { return "?" }
     let t = Int(s.rounded())
     return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}
+
+/// MiB of attention maps a backbone's default budget keeps (MemoryBudget.defaults(for:)), for --help.
+private func defaultAttentionCache(_ backbone: Backbone) -> Int {
+    var config = ModelConfiguration()
+    config.backbone = backbone
+    return MemoryBudget.defaults(for: config).cachedAttention >> 18 // floats → MiB
 }
