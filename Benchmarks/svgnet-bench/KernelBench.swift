@@ -160,7 +160,7 @@ func benchConv2d(
     for tile in [2, 4] where g.outHeight % tile == 0 && g.outWidth % tile == 0 {
         let wg = WinogradGeometry(
             inChannels: cin, outChannels: cout, frames: frames, outHeight: g.outHeight, outWidth: g.outWidth, outputTile: tile)
-        let variant = tile == 2 ? "Winograd" : "Winograd F(4×4)", algorithm = tile == 2 ? "F(2×2, 2×2)" : "F(4×4, 2×2)"
+        let variant = winogradRowLabel(wg), algorithm = winogradNote(wg, frames: frames)
         let ws = Buffer(wg.workspaceCount, scale: 0), scratch = ws.p + wg.transformedInputCount
         let wForward = measurePair(reps: reps) {
             winogradConv2dForward(x: x.p, weight: w.p, bias: bias.p, y: y.p, transformedInput: ws.p, scratch: scratch, geometry: wg)
@@ -262,7 +262,7 @@ func benchConvTranspose2d(
     else { return rows }
     for tile in [2, 4] where size % tile == 0 {
         let wg = WinogradGeometry(inChannels: cout, outChannels: cin, frames: frames, outHeight: size, outWidth: size, outputTile: tile)
-        let variant = tile == 2 ? "Winograd" : "Winograd F(4×4)", algorithm = tile == 2 ? "F(2×2, 2×2)" : "F(4×4, 2×2)"
+        let variant = winogradRowLabel(wg), algorithm = winogradNote(wg, frames: frames)
         // In chunks of frames as the model's plan runs it; the transform rows below take all frames at once.
         let chunk = wg.transposedChunkFrames(limit: MemoryBudget().transposedWinogradWorkspace)
         let chunkNote = chunk < frames ? " in chunks of \(chunk) frames" : ""
@@ -542,4 +542,13 @@ func runKernelSection(reps: Int, ceilings: Ceilings, sections: Set<String>?, log
             + benchConv2d("vgg(512,512)", cin: 512, cout: 512, size: 8, kernel: 3, stride: 1, padding: 1, frames: 16 * 19, gradInput: true, reps: reps)
     }
     return rows
+}
+
+/// The kernel table's name for a 4×4/2/1 Winograd row: "Winograd" for F(2×2, 2×2), "Winograd F(4×4)" for F(4×4, 2×2).
+func winogradRowLabel(_ g: WinogradGeometry) -> String { g.outputTile == 2 ? "Winograd" : "Winograd F(4×4)" }
+
+/// The algorithm, and whether the model's plan takes this tile at this shape (winogradOutputTile).
+func winogradNote(_ g: WinogradGeometry, frames: Int) -> String {
+    let modelTile = winogradOutputTile(convOutHeight: g.outHeight, convOutWidth: g.outWidth, outChannels: g.outChannels, frames: frames)
+    return g.algorithmName + (g.outputTile == modelTile ? ", the model's" : ", not the model's")
 }

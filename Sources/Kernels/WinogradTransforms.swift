@@ -58,6 +58,8 @@ public struct WinogradGeometry: Sendable, Equatable {
     public var tileColumns: Int { outWidth / outputTile }
     /// T: output tiles of all frames, the GEMMs' N dimension.
     public var tiles: Int { frames * tileRows * tileColumns }
+    /// "F(2×2, 2×2)" or "F(4×4, 2×2)".
+    public var algorithmName: String { "F(\(outputTile)×\(outputTile), 2×2)" }
     /// Transformed points per tile and component: one GEMM each, 9 or 25.
     public var points: Int { (outputTile + 1) * (outputTile + 1) }
     /// Floats of X~, [points][4C][T].
@@ -114,6 +116,16 @@ public func winogradApplies(
     }
 }
 
+/// The output tile a 4×4/2/1 conv that takes the Winograd path (winogradApplies) runs with, in the conv view:
+/// 4, F(4×4, 2×2), where the plane is a multiple of 4 and its 4×4 tiles are at least as many as the output
+/// channels, so that its transformed weight (25·M·4C, transformed on every call) is no larger than its
+/// transformed input (25·4C·T); otherwise 2, F(2×2, 2×2): on the smaller planes moving W~ cost more than the
+/// GEMMs saved.
+public func winogradOutputTile(convOutHeight: Int, convOutWidth: Int, outChannels: Int, frames: Int) -> Int {
+    let fits = convOutHeight % 4 == 0 && convOutWidth % 4 == 0
+    return fits && frames * (convOutHeight / 4) * (convOutWidth / 4) >= outChannels ? 4 : 2
+}
+
 /// How the model's convolutions are computed. The default takes the Winograd path where it is faster;
 /// `.direct` is im2col + GEMM everywhere (the numerics of the earlier releases, and the A/B baseline).
 public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
@@ -127,6 +139,25 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
 /// 4×4 plane, where the transform took most of the call and the direct path was faster.
 /// 256 tiles is the training step's smallest Winograd call (upc2's skip block: 64 frames × 4 tiles).
 public let winogradMinimumTiles = 256
+
+/// Polyphase component (rh, rw)'s 2×2 taps w[2a + rh][2b + rw] of one (m, c) 4×4 kernel, (a, b) = 00, 01, 10, 11.
+@inline(__always)
+func componentTaps(_ w: UnsafePointer<Float>, _ rh: Int, _ rw: Int) -> (Float, Float, Float, Float) {
+    (w[rh * 4 + rw], w[rh * 4 + 2 + rw], w[(2 + rh) * 4 + rw], w[(2 + rh) * 4 + 2 + rw])
+}
+
+/// Writes (or adds, with `accumulate`) component (rh, rw)'s four tap gradients into one (m, c) 4×4 kernel.
+@inline(__always)
+func storeComponentTaps(
+    _ taps: (Float, Float, Float, Float), _ gw: UnsafeMutablePointer<Float>, _ rh: Int, _ rw: Int, accumulate: Bool
+) {
+    let i00 = rh * 4 + rw, i01 = rh * 4 + 2 + rw, i10 = (2 + rh) * 4 + rw, i11 = (2 + rh) * 4 + 2 + rw
+    if accumulate {
+        gw[i00] += taps.0; gw[i01] += taps.1; gw[i10] += taps.2; gw[i11] += taps.3
+    } else {
+        gw[i00] = taps.0; gw[i01] = taps.1; gw[i10] = taps.2; gw[i11] = taps.3
+    }
+}
 
 /// The arguments of a transform's parallel body (F(2×2, 2×2) here, F(4×4, 2×2) in WinogradTransformsF4x4.swift).
 struct WinogradArguments {
@@ -365,7 +396,7 @@ public func winogradWeightTransform(
                 let out = a.target + m * k4 + 4 * c
                 for rh in 0..<2 {
                     for rw in 0..<2 {
-                        let g00 = w[rh * 4 + rw], g01 = w[rh * 4 + 2 + rw], g10 = w[(2 + rh) * 4 + rw], g11 = w[(2 + rh) * 4 + 2 + rw]
+                        let (g00, g01, g10, g11) = componentTaps(w, rh, rw)
                         // G along w: (g0, g0 + g1, g1) per row, then along h.
                         let u0 = (g00, g00 + g01, g01), u1 = (g10, g10 + g11, g11)
                         let o = out + 2 * rh + rw
@@ -408,12 +439,7 @@ public func winogradWeightAdjoint(
                         // Gᵀ along h: rows (u0 + u1, u1 + u2), then along w the same.
                         let r0 = (v.0 + v.3, v.1 + v.4, v.2 + v.5), r1 = (v.3 + v.6, v.4 + v.7, v.5 + v.8)
                         let g00 = r0.0 + r0.1, g01 = r0.1 + r0.2, g10 = r1.0 + r1.1, g11 = r1.1 + r1.2
-                        let i00 = rh * 4 + rw, i01 = rh * 4 + 2 + rw, i10 = (2 + rh) * 4 + rw, i11 = (2 + rh) * 4 + 2 + rw
-                        if a.accumulate {
-                            gw[i00] += g00; gw[i01] += g01; gw[i10] += g10; gw[i11] += g11
-                        } else {
-                            gw[i00] = g00; gw[i01] = g01; gw[i10] = g10; gw[i11] = g11
-                        }
+                        storeComponentTaps((g00, g01, g10, g11), gw, rh, rw, accumulate: a.accumulate)
                     }
                 }
             }

@@ -113,6 +113,17 @@ private func locateTiles(_ lane: UnsafeMutablePointer<Int>, from t0: Int, count:
     }
 }
 
+/// Lane l's component (rh, rw) input patch: its plane's offset from the channel's first plane, its first row
+/// 8th − 1 + rh and column 8tw − 1 + rw, and whether all of it (rows and columns + 0, 2, …, 8) lies inside
+/// the h × w plane, away from the padding.
+@inline(__always)
+private func inputPatch(_ lane: UnsafeMutablePointer<Int>, _ l: Int, rh: Int, rw: Int, h: Int, w: Int) -> (
+    plane: Int, row0: Int, column0: Int, inside: Bool
+) {
+    let row0 = 8 * lane[3 * l + 1] - 1 + rh, column0 = 8 * lane[3 * l + 2] - 1 + rw
+    return (lane[3 * l], row0, column0, row0 >= 0 && row0 + 8 < h && column0 >= 0 && column0 + 8 < w)
+}
+
 /// Runs `body(stage, lane)` with a 25 × 8 staging block and room for eight tiles' locations, both on the stack.
 @inline(__always)
 private func withStaging(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int>) -> Void) {
@@ -140,9 +151,9 @@ func f4x4InputTransform(_ x: UnsafePointer<Float>, _ transformed: UnsafeMutableP
                         for rw in 0..<2 {
                             // Gather: lane l's input d[i][j] = x[8th − 1 + rh + 2i][8tw − 1 + rw + 2j], 0 on the padding.
                             for l in 0..<n {
-                                let plane = channel + lane[3 * l]
-                                let row0 = 8 * lane[3 * l + 1] - 1 + rh, column0 = 8 * lane[3 * l + 2] - 1 + rw
-                                if row0 >= 0 && row0 + 8 < h && column0 >= 0 && column0 + 8 < w {
+                                let (offset, row0, column0, inside) = inputPatch(lane, l, rh: rh, rw: rw, h: h, w: w)
+                                let plane = channel + offset
+                                if inside {
                                     let p = plane + row0 * w + column0
                                     for i in 0..<5 { for j in 0..<5 { stage[(5 * i + j) * 8 + l] = p[2 * i * w + 2 * j] } }
                                 } else {
@@ -218,9 +229,9 @@ func f4x4InputAdjoint(
                             }
                             // Scatter: lane l's d[i][j] adds into x[8th − 1 + rh + 2i][8tw − 1 + rw + 2j] unless on the padding.
                             for l in 0..<n {
-                                let plane = channel + lane[3 * l]
-                                let row0 = 8 * lane[3 * l + 1] - 1 + rh, column0 = 8 * lane[3 * l + 2] - 1 + rw
-                                if row0 >= 0 && row0 + 8 < h && column0 >= 0 && column0 + 8 < w {
+                                let (offset, row0, column0, inside) = inputPatch(lane, l, rh: rh, rw: rw, h: h, w: w)
+                                let plane = channel + offset
+                                if inside {
                                     let p = plane + row0 * w + column0
                                     for i in 0..<5 { for j in 0..<5 { p[2 * i * w + 2 * j] += stage[(5 * i + j) * 8 + l] } }
                                 } else {
@@ -354,7 +365,7 @@ func f4x4WeightTransform(_ weight: UnsafePointer<Float>, _ transformed: UnsafeMu
                 let w = a.source + m * a.weightStride + 16 * c
                 for rh in 0..<2 {
                     for rw in 0..<2 {
-                        let g00 = w[rh * 4 + rw], g01 = w[rh * 4 + 2 + rw], g10 = w[(2 + rh) * 4 + rw], g11 = w[(2 + rh) * 4 + 2 + rw]
+                        let (g00, g01, g10, g11) = componentTaps(w, rh, rw)
                         // G along w for both tap rows (one value per point column ξw), then along h.
                         let o = a.target + m * k4 + 4 * c + 2 * rh + rw
                         storeWeightColumn(0.5 * g00, 0.5 * g10, o, ps)
@@ -403,12 +414,7 @@ func f4x4WeightAdjoint(
                         let (t2, b2) = weightAdjointLine(s + 2 * ps, 5 * ps), (t3, b3) = weightAdjointLine(s + 3 * ps, 5 * ps)
                         let (t4, b4) = weightAdjointLine(s + 4 * ps, 5 * ps)
                         let (g00, g01) = weightAdjointLine(t0, t1, t2, t3, t4), (g10, g11) = weightAdjointLine(b0, b1, b2, b3, b4)
-                        let i00 = rh * 4 + rw, i01 = rh * 4 + 2 + rw, i10 = (2 + rh) * 4 + rw, i11 = (2 + rh) * 4 + 2 + rw
-                        if a.accumulate {
-                            gw[i00] += g00; gw[i01] += g01; gw[i10] += g10; gw[i11] += g11
-                        } else {
-                            gw[i00] = g00; gw[i01] = g01; gw[i10] = g10; gw[i11] = g11
-                        }
+                        storeComponentTaps((g00, g01, g10, g11), gw, rh, rw, accumulate: a.accumulate)
                     }
                 }
             }

@@ -138,12 +138,8 @@ func winogradGeometry(_ s: ConvLayerSpec, channelBlock: Int, opFrames: Int) -> W
             kernel: s.kernel, stride: s.stride, padding: s.padding, convOutHeight: plane, convOutWidth: plane,
             inChannels: convIn, outChannels: convOut, frames: opFrames, algorithm: s.algorithm)
     else { return nil }
-    // F(4×4, 2×2) where it has at least as many tiles as output channels, so that its transformed weight
-    // (25·M·4C) is no larger than its transformed input (25·4C·T); on smaller planes moving W~ costs more than
-    // its GEMMs save.
-    let largeTiles = plane % 4 == 0 && opFrames * (plane / 4) * (plane / 4) >= convOut
-    return WinogradGeometry(
-        inChannels: convIn, outChannels: convOut, frames: opFrames, outHeight: plane, outWidth: plane, outputTile: largeTiles ? 4 : 2)
+    let tile = winogradOutputTile(convOutHeight: plane, convOutWidth: plane, outChannels: convOut, frames: opFrames)
+    return WinogradGeometry(inChannels: convIn, outChannels: convOut, frames: opFrames, outHeight: plane, outWidth: plane, outputTile: tile)
 }
 
 /// The Winograd F(2×2, 3×3) geometry of a block when the layer takes that path (3×3/1/1 with enough channels:

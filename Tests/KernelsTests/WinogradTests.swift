@@ -303,5 +303,15 @@ final class WinogradConvTests: XCTestCase {
         XCTAssertTrue(applies(4, 8, 16, frames: 15, .winogradWhereShapeAllows))
         XCTAssertFalse(applies(4, 8, 15, frames: 15, .winogradWhereShapeAllows)) // an odd plane is no whole number of tiles
         XCTAssertFalse(applies(4, 8, 64, frames: 15, .winogradWhereShapeAllows)) // input 128 wide: past the stack rows
+        // The output tile: 4×4 where its tiles are at least as many as the output channels (T ≥ M).
+        func tile(_ cout: Int, _ convOut: Int, frames: Int) -> Int {
+            winogradOutputTile(convOutHeight: convOut, convOutWidth: convOut, outChannels: cout, frames: frames)
+        }
+        XCTAssertEqual(tile(128, 16, frames: 240), 4) // c2: 3840 tiles
+        XCTAssertEqual(tile(256, 8, frames: 240), 4) // c3: 960 tiles
+        XCTAssertEqual(tile(512, 4, frames: 240), 2) // c4 at batch 16: 240 tiles against 512 channels
+        XCTAssertEqual(tile(512, 4, frames: 511), 2)
+        XCTAssertEqual(tile(512, 4, frames: 512), 4) // ... from T = M on (batch 35 and more)
+        XCTAssertEqual(tile(4, 6, frames: 15), 2) // a plane that is no whole number of 4×4 tiles
     }
 }
